@@ -1,0 +1,43 @@
+/** Terminal interaction: confirmation prompts and the spinner, only when a person is there. */
+import type { Progress } from '../core/context.js';
+import { silentProgress } from '../core/context.js';
+import { UsageError } from '../errors.js';
+import type { OutputOptions } from './render.js';
+
+/** Asks on a TTY; without one, `--yes` is required (cron must never hang on a prompt). */
+export function confirmer(yes: boolean, action: string): (question: string) => Promise<boolean> {
+  return async (question) => {
+    if (yes) return true;
+    if (!process.stdin.isTTY || !process.stderr.isTTY) throw UsageError.confirmationRequired(action);
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const answer = await rl.question(`${question} [y/N] `);
+      return /^y(es)?$/i.test(answer.trim());
+    } finally {
+      rl.close();
+    }
+  };
+}
+
+/** An ora spinner on stderr when it is a TTY and output is for a person; silent otherwise. */
+export async function createProgress(options: OutputOptions): Promise<Progress> {
+  if (options.json || options.quiet || !process.stderr.isTTY) return silentProgress;
+  const { default: ora } = await import('ora');
+  const spinner = ora({ stream: process.stderr });
+  return {
+    update(text) {
+      if (!spinner.isSpinning) spinner.start(text);
+      else spinner.text = text;
+    },
+    note(text) {
+      const spinning = spinner.isSpinning;
+      if (spinning) spinner.stop();
+      process.stderr.write(`${text}\n`);
+      if (spinning) spinner.start();
+    },
+    stop() {
+      spinner.stop();
+    },
+  };
+}

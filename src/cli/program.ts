@@ -1,0 +1,167 @@
+/**
+ * Commander wiring. Each command parses its flags, calls one core use case (lazy-imported, so
+ * `--help` and `list` never load database drivers) and renders the result. Nothing here touches
+ * the file system, child processes or knex.
+ */
+import { Command, Option } from 'commander';
+import type { Deps } from '../core/context.js';
+import { UsageError } from '../errors.js';
+import { EXIT_CODE_HELP } from './exit-codes.js';
+import { confirmer, createProgress } from './interaction.js';
+import { printJson, printLine, printNote, renderRecordsTable, type OutputOptions } from './render.js';
+import { TOOL_VERSION } from '../version.js';
+
+interface GlobalOptions {
+  config?: string;
+  json: boolean;
+  quiet: boolean;
+  debug: boolean;
+}
+
+interface CommandContext {
+  output: OutputOptions;
+  deps(): Promise<Deps>;
+}
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n\n${EXIT_CODE_HELP}\n`;
+}
+
+async function contextOf(command: Command): Promise<CommandContext> {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const output: OutputOptions = { json: Boolean(globals.json), quiet: Boolean(globals.quiet) };
+  return {
+    output,
+    async deps() {
+      const { createDeps } = await import('../core/context.js');
+      const progress = await createProgress(output);
+      return createDeps({ configPath: globals.config, progress });
+    },
+  };
+}
+
+/** Wraps an action so every command gets its context and always stops its spinner. */
+function action<A extends unknown[]>(handler: (ctx: CommandContext, ...args: A) => Promise<void>) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const ctx = await contextOf(command);
+    await handler(ctx, ...(args.slice(0, -1) as A));
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tenant-backup')
+    .description('Back up and restore the tenants of multi-tenant applications (database per tenant, or organizations in a shared database).')
+    .version(TOOL_VERSION, '-V, --version', 'print the version')
+    .option('-c, --config <path>', 'configuration file (default: $TENANT_BACKUP_CONFIG, else .backuprc in this folder or a parent)')
+    .option('--json', 'print results as JSON on stdout (errors as JSON on stderr)', false)
+    .option('-q, --quiet', 'print nothing but errors (and --json results)', false)
+    .option('--debug', 'show stack traces of unexpected errors', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
+    .exitOverride();
+
+  program
+    .command('backup')
+    .description('Back up one tenant database, or one organization of the shared database (--org).')
+    .argument('[tenant]', 'tenant name (a key under "tenants" in the configuration)')
+    .option('--org <id>', 'back up organization <id> from the shared database')
+    .option('--user <id>', 'who triggered the backup (recorded in the ledger)')
+    .addOption(new Option('--rotate <scheme>', 'tenant backups: name by weekday and replace last week\'s').choices(['weekday']))
+    .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
+    .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --org 42 --json']))
+    .action(
+      action(async (_ctx, _tenant: string | undefined, _options: Record<string, unknown>) => {
+        const { UsageError: U } = await import('../errors.js');
+        throw U.notImplemented('backup');
+      }),
+    );
+
+  program
+    .command('restore')
+    .description('Restore a backup: `restore <tenant> <backup>` or `restore --org <id> <backup>`.')
+    .argument('[target-or-backup]', 'tenant name, or the backup when --org is given')
+    .argument('[backup]', 'backup file name (from `list`) or path to an archive in the store')
+    .option('--org <id>', 'restore organization <id>')
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .option('--dry-run', 'verify the archive and show what would change, change nothing', false)
+    .option('--no-safety-backup', 'tenant restores: skip the safety backup of the current database')
+    .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore --org 42 org_ACME_monday_backup.zip --dry-run']))
+    .action(
+      action(async () => {
+        throw UsageError.notImplemented('restore');
+      }),
+    );
+
+  program
+    .command('list')
+    .description('List recorded backups, newest first.')
+    .argument('[tenant]', 'only this tenant')
+    .option('--org <id>', 'only this organization')
+    .addHelpText('after', examples(['tenant-backup list', 'tenant-backup list acme', "tenant-backup list --org 42 --json | jq '.[0].backup_path'"]))
+    .action(
+      action(async (ctx, tenant: string | undefined, options: { org?: string }) => {
+        const [{ listBackups }, { targetFrom }] = await Promise.all([import('../core/list.js'), import('../core/targets.js')]);
+        const target = tenant === undefined && options.org === undefined ? undefined : targetFrom({ tenant, org: options.org });
+        const deps = await ctx.deps();
+        const result = await listBackups(deps, target);
+        for (const record of result.recovered) {
+          printNote(`note: backup ${record.backup_filename} (record ${record.id}) was interrupted; marked failed.`, ctx.output);
+        }
+        if (ctx.output.json) printJson(result.records);
+        else printLine(await renderRecordsTable(result.records), ctx.output);
+      }),
+    );
+
+  program
+    .command('delete')
+    .description('Delete one backup (archive and ledger record) of a tenant or organization.')
+    .argument('[tenant-or-backup]', 'tenant name, or the backup when --org is given')
+    .argument('[backup]', 'backup file name (from `list`) or path to an archive in the store')
+    .option('--org <id>', 'the organization the backup belongs to')
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)', false)
+    .addHelpText('after', examples(['tenant-backup delete acme acme_2026-11-21_19-04-00.zip', 'tenant-backup delete --org 42 org_ACME_monday_backup.zip --yes']))
+    .action(
+      action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; yes: boolean }) => {
+        const [{ deleteBackup }, { targetFrom }] = await Promise.all([import('../core/delete.js'), import('../core/targets.js')]);
+        const { tenant, backup } = splitTargetAndBackup(first, second, options.org);
+        const target = targetFrom({ tenant, org: options.org });
+        const deps = await ctx.deps();
+        const result = await deleteBackup(deps, { target, backup, confirm: confirmer(options.yes, 'delete') });
+        if (ctx.output.json) printJson(result);
+        else if (result.action === 'cancelled') printLine(`Cancelled; ${result.backup_filename} was kept.`, ctx.output);
+        else printLine(`Deleted ${result.backup_filename}${result.file_existed ? '' : ' (file was already gone; record removed)'}.`, ctx.output);
+      }),
+    );
+
+  program
+    .command('auto')
+    .description('Once-a-day organization backup for login hooks and cron: makes today\'s backup only if none exists yet.')
+    .option('--org <id>', 'the organization')
+    .option('--all', 'every organization in the organizations table', false)
+    .option('--user <id>', 'the user who logged in (recorded in the ledger)')
+    .option('--role <role>', 'the user\'s role; super admins and roles not allowed to trigger backups are skipped')
+    .option('--owner', 'the user owns the organization (allowed whatever the role)', false)
+    .option('--enable', 'enable automatic backups for the organization', false)
+    .option('--disable', 'disable automatic backups for the organization', false)
+    .option('--detach', 'start the backup in the background and return at once', false)
+    .option('--concurrency <n>', 'with --all: organizations backed up at once', '1')
+    .addHelpText('after', examples(['tenant-backup auto --org 42 --user 7 --role admin', 'tenant-backup auto --org 42 --disable', 'tenant-backup auto --all --concurrency 2']))
+    .action(
+      action(async () => {
+        throw UsageError.notImplemented('auto');
+      }),
+    );
+
+  return program;
+}
+
+/** With --org, the single positional is the backup; without, it is `<tenant> <backup>`. */
+export function splitTargetAndBackup(first: string | undefined, second: string | undefined, org: string | undefined) {
+  if (org !== undefined) {
+    if (first === undefined || second !== undefined) throw new UsageError('With --org, give exactly one backup: `--org <id> <backup>`.');
+    return { tenant: undefined, backup: first };
+  }
+  if (first === undefined || second === undefined) throw new UsageError('Give a tenant and a backup: `<tenant> <backup>` (or `--org <id> <backup>`).');
+  return { tenant: first, backup: second };
+}

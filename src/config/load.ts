@@ -1,0 +1,132 @@
+/**
+ * Configuration discovery and loading: `--config`, else `$TENANT_BACKUP_CONFIG`, else `.backuprc`
+ * in the current directory or its parents. `${VAR}` in any string is replaced from the environment
+ * (a missing variable is an error naming it). Relative paths resolve against the config file's folder.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { systemTimeZone } from '../retention/clock.js';
+import { configSchema, type ParsedConfig } from './schema.js';
+
+export const CONFIG_FILE_NAME = '.backuprc';
+
+export interface ResolvedConfig extends Omit<ParsedConfig, 'timezone'> {
+  /** Absolute path of the file this came from. */
+  file: string;
+  timezone: string;
+  storage: { dir: string };
+}
+
+export interface LoadConfigOptions {
+  configPath?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function findConfigFile(options: LoadConfigOptions = {}): Promise<string> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  if (options.configPath) return path.resolve(cwd, options.configPath);
+  if (env.TENANT_BACKUP_CONFIG) return path.resolve(cwd, env.TENANT_BACKUP_CONFIG);
+  let dir = path.resolve(cwd);
+  for (;;) {
+    const candidate = path.join(dir, CONFIG_FILE_NAME);
+    if (await isFile(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw ConfigError.notFound(`no ${CONFIG_FILE_NAME} in ${cwd} or its parents, no --config, no TENANT_BACKUP_CONFIG`);
+}
+
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
+  const file = await findConfigFile(options);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw ConfigError.notFound(`${file} does not exist`);
+    throw new ConfigError(`Cannot read configuration ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`Configuration ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return resolveConfig(raw, file, options.env ?? process.env);
+}
+
+/** Validates an already-parsed configuration object (also used by library callers). */
+export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const interpolated = interpolateEnv(raw, env, '');
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const at = issue.path.length > 0 ? formatPath(issue.path) : '(top level)';
+      const keys = issue.code === 'unrecognized_keys' ? `: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
+      return `  ${at}: ${issue.code === 'unrecognized_keys' ? 'not allowed' : issue.message}${keys}`;
+    });
+    throw new ConfigError(`Configuration ${file} is invalid:\n${problems.join('\n')}`, {
+      file,
+      issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+    });
+  }
+  const config = result.data;
+  const baseDir = path.dirname(file);
+  return {
+    ...config,
+    file,
+    timezone: config.timezone ?? systemTimeZone(),
+    storage: { dir: path.resolve(baseDir, config.storage.dir) },
+    tenants: Object.fromEntries(
+      Object.entries(config.tenants).map(([name, tenant]) => [name, { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir) }]),
+    ),
+    organizations: config.organizations && {
+      ...config.organizations,
+      connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
+    },
+  };
+}
+
+/** SQLite file names are paths: like storage.dir they resolve against the config file's folder. */
+function resolveSqliteFile(client: string, connection: string | Record<string, unknown>, baseDir: string) {
+  if (client !== 'better-sqlite3') return connection;
+  if (typeof connection === 'string') return { filename: path.resolve(baseDir, connection) };
+  const filename = connection.filename;
+  if (typeof filename === 'string' && filename !== ':memory:') return { ...connection, filename: path.resolve(baseDir, filename) };
+  return connection;
+}
+
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+      const replacement = env[name];
+      if (replacement === undefined) throw ConfigError.missingEnv(name, at || '(top level)');
+      return replacement;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, `${at}[${index}]`));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, at ? `${at}.${key}` : key)]),
+    );
+  }
+  return value;
+}
+
+function formatPath(segments: readonly PropertyKey[]): string {
+  return segments
+    .map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? String(segment) : `.${String(segment)}`))
+    .join('');
+}
+
+async function isFile(candidate: string): Promise<boolean> {
+  try {
+    return (await stat(candidate)).isFile();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * What every use case receives: the resolved configuration, an injected clock, the store, the
+ * ledger and a progress reporter. The CLI builds it once per command; library callers may build
+ * their own (e.g. with a frozen clock in tests).
+ */
+import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
+import { JsonFileLedger } from '../ledger/json-file.js';
+import type { Ledger } from '../ledger/types.js';
+import { systemClock, type Clock } from '../retention/clock.js';
+import { LocalStore } from '../store/local.js';
+
+/** Progress for long operations. The CLI shows a spinner on a TTY; everywhere else it is silent. */
+export interface Progress {
+  update(text: string): void;
+  /** A line worth keeping (warnings, recovered records); goes to stderr, never stdout. */
+  note(text: string): void;
+  stop(): void;
+}
+
+export const silentProgress: Progress = { update: () => undefined, note: () => undefined, stop: () => undefined };
+
+export interface Deps {
+  config: ResolvedConfig;
+  clock: Clock;
+  store: LocalStore;
+  ledger: Ledger;
+  progress: Progress;
+}
+
+export interface CreateDepsOptions extends LoadConfigOptions {
+  config?: ResolvedConfig;
+  clock?: Clock;
+  progress?: Progress;
+}
+
+export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps> {
+  const config = options.config ?? (await loadConfig(options));
+  const clock = options.clock ?? systemClock;
+  return {
+    config,
+    clock,
+    store: new LocalStore(config.storage.dir),
+    ledger: new JsonFileLedger(config.storage.dir, clock),
+    progress: options.progress ?? silentProgress,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Cross-process locks on the local file system (proper-lockfile: an atomic mkdir whose mtime the
+ * holder refreshes). A holder that dies stops refreshing, so its lock turns stale and is taken over:
+ * one crash never blocks an organization for ever.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { LockedError, OperationError } from '../errors.js';
+
+/** A lock is stale when not refreshed for this long (the holder refreshes every STALE_MS / 2). */
+export const STALE_MS = 10_000;
+
+export interface LockOptions {
+  /** Wait for a held lock (with retries) instead of failing at once. */
+  wait: boolean;
+  /** Upper bound on waiting, in milliseconds. */
+  waitMs?: number;
+}
+
+export function lockPathFor(locksDir: string, key: string): string {
+  if (!/^[A-Za-z0-9._%-]+$/.test(key)) throw new OperationError(`Invalid lock key "${key}".`);
+  return path.join(locksDir, `${key}.lock`);
+}
+
+export async function withFileLock<T>(lockPath: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
+  await mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
+  let compromised: Error | undefined;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(lockPath, {
+      realpath: false,
+      lockfilePath: lockPath,
+      stale: STALE_MS,
+      retries: options.wait ? retriesFor(options.waitMs ?? 60_000) : 0,
+      onCompromised: (error) => {
+        compromised = error;
+      },
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new LockedError(`Another process holds the lock ${path.basename(lockPath)}; try again later.`, { lock: lockPath });
+    }
+    throw error;
+  }
+  try {
+    const result = await fn();
+    if (compromised) throw new OperationError(`Lost the lock ${lockPath} while working: ${compromised.message}`);
+    return result;
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/** True when someone (this or another live process) holds the lock at `lockPath`. */
+export async function isLockHeld(lockPath: string): Promise<boolean> {
+  return lockfile.check(lockPath, { realpath: false, lockfilePath: lockPath, stale: STALE_MS }).catch(() => false);
+}
+
+function retriesFor(waitMs: number) {
+  // Randomized backoff between 5 and 100 ms; enough attempts to cover waitMs.
+  return { retries: Math.max(1, Math.ceil(waitMs / 50)), factor: 1.3, minTimeout: 5, maxTimeout: 100, randomize: true };
+}

@@ -1,0 +1,26 @@
+/**
+ * A child process for ledger concurrency tests: `node --import tsx ledger-worker.ts <storageDir> <n>`
+ * appends one record for organization <n> and finishes it as success.
+ */
+import { JsonFileLedger } from '../../src/ledger/json-file.js';
+import { systemClock } from '../../src/retention/clock.js';
+
+const [storageDir, n, mode] = process.argv.slice(2);
+const ledger = new JsonFileLedger(storageDir!, systemClock);
+const record = await ledger.begin({
+  kind: 'organization',
+  organization_id: String(n),
+  tenant: null,
+  user_id: '7',
+  day_of_week: 'monday',
+  backup_filename: `org_${n}_monday_backup.zip`,
+  backup_path: `${storageDir}/organizations/org_${n}_monday_backup.zip`,
+  backup_date: '2026-11-23',
+});
+if (mode === 'hang') {
+  // Stay in_progress until killed (used to test recovery of interrupted records).
+  process.stdout.write(`${record.id}\n`);
+  setInterval(() => undefined, 1000);
+} else {
+  await ledger.finish(record.id, { status: 'success', backup_size: Number(n), sha256: 'a'.repeat(64) });
+}

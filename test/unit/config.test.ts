@@ -1,0 +1,103 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { findConfigFile, loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+
+afterEach(removeTempDirs);
+
+async function writeConfig(dir: string, value: unknown, name = '.backuprc'): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+}
+
+describe('configuration discovery', () => {
+  it('prefers --config, then TENANT_BACKUP_CONFIG, then .backuprc in the folder or a parent', async () => {
+    const root = await makeTempDir();
+    const nested = path.join(root, 'a', 'b');
+    await mkdir(nested, { recursive: true });
+    const inRoot = await writeConfig(root, { storage: { dir: 'x' } });
+    const explicit = await writeConfig(root, { storage: { dir: 'y' } }, 'explicit.json');
+    expect(await findConfigFile({ cwd: nested, env: {} })).toBe(inRoot);
+    expect(await findConfigFile({ cwd: nested, env: { TENANT_BACKUP_CONFIG: explicit } })).toBe(explicit);
+    expect(await findConfigFile({ cwd: nested, env: { TENANT_BACKUP_CONFIG: inRoot }, configPath: explicit })).toBe(explicit);
+  });
+
+  it('says where it looked when there is no configuration', async () => {
+    const root = await makeTempDir();
+    await expect(loadConfig({ cwd: root, env: {} })).rejects.toThrow(/No configuration found/);
+  });
+});
+
+describe('configuration loading', () => {
+  it('resolves storage.dir and SQLite files against the config file folder and fills defaults', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, {
+      storage: { dir: './backups' },
+      timezone: 'Europe/Berlin',
+      tenants: { acme: { client: 'better-sqlite3', connection: { filename: 'data/acme.sqlite' } } },
+      organizations: { client: 'better-sqlite3', connection: './app.sqlite' },
+    });
+    const config = await loadConfig({ configPath: file, env: {} });
+    expect(config.storage.dir).toBe(path.join(root, 'backups'));
+    expect(config.timezone).toBe('Europe/Berlin');
+    expect(config.tenants.acme?.connection).toEqual({ filename: path.join(root, 'data/acme.sqlite') });
+    expect(config.organizations?.connection).toEqual({ filename: path.join(root, 'app.sqlite') });
+    expect(config.organizations?.table).toBe('organizations');
+    expect(config.organizations?.tenantColumn).toBe('organization_id');
+    expect(config.organizations?.tables).toBe('auto');
+    expect(config.organizations?.exclude).toEqual([]);
+    expect(config.compressionLevel).toBe(1);
+  });
+
+  it('replaces ${VAR} anywhere in string values from the environment', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, {
+      storage: { dir: '${BACKUP_DIR}/x' },
+      tenants: { acme: { client: 'pg', connection: 'postgres://u:${PW}@h/db' } },
+    });
+    const config = await loadConfig({ configPath: file, env: { BACKUP_DIR: '/srv/b', PW: 's3cret' } });
+    expect(config.storage.dir).toBe('/srv/b/x');
+    expect(config.tenants.acme?.connection).toBe('postgres://u:s3cret@h/db');
+  });
+
+  it('names a missing environment variable and where it is used', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: { password: '${NOPE_PW}' } } } });
+    const error = await loadConfig({ configPath: file, env: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain('NOPE_PW');
+    expect((error as Error).message).toContain('tenants.acme.connection.password');
+  });
+
+  it('rejects unknown keys, unknown clients and bad time zones with their exact paths', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, {
+      storage: { dir: 'b', dri: 'typo' },
+      timezone: 'Mars/Olympus',
+      tenants: { acme: { client: 'oracle', connection: 'x' } },
+      organisations: {},
+    });
+    const error = (await loadConfig({ configPath: file, env: {} }).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toMatch(/\(top level\).*organisations/);
+    expect(error.message).toMatch(/storage.*dri/);
+    expect(error.message).toMatch(/timezone: unknown IANA time zone "Mars\/Olympus"/);
+    expect(error.message).toMatch(/tenants\.acme\.client: unknown client "oracle"/);
+  });
+
+  it('reports invalid JSON with the file name', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, '{ "storage": ');
+    await expect(loadConfig({ configPath: file, env: {} })).rejects.toThrow(new RegExp(`${file}.*not valid JSON`));
+  });
+
+  it('accepts the shipped .backuprc.example when its variables are set', async () => {
+    const example = path.resolve(import.meta.dirname, '../../.backuprc.example');
+    const config = await loadConfig({ configPath: example, env: { ACME_DB_PASSWORD: 'a', GLOBEX_DB_PASSWORD: 'b', APP_DB_PASSWORD: 'c' } });
+    expect(Object.keys(config.tenants)).toEqual(['acme', 'globex', 'initech']);
+    expect(config.organizations?.exclude).toEqual(['sessions', 'jobs']);
+  });
+});
