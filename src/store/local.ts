@@ -107,12 +107,12 @@ export class LocalStore implements Store {
     // A path: it must name a file directly inside this store's area (symlinks resolved), nothing else.
     const areaDir = this.areaDir(area);
     const absolute = path.resolve(cwd, reference);
+    const outside = () => new InvalidNameError(`Backup path ${reference} is not inside the store folder ${areaDir}; refusing it.`);
     const realArea = await realpath(areaDir).catch(() => path.resolve(areaDir));
+    if (path.dirname(absolute) !== path.resolve(areaDir) && path.dirname(absolute) !== realArea) throw outside();
     const realFile = await realpath(absolute).catch(() => null);
     if (realFile === null) throw NotFoundError.backup(reference);
-    if (path.dirname(realFile) !== realArea) {
-      throw new InvalidNameError(`Backup path ${reference} is not inside the store folder ${areaDir}; refusing it.`);
-    }
+    if (path.dirname(realFile) !== realArea) throw outside();
     const name = path.basename(realFile);
     assertArchiveFileName(name);
     return name;

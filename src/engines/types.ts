@@ -1,0 +1,139 @@
+/**
+ * Engines: one file per database kind, each checked with `satisfies OrganizationEngine`.
+ *
+ * Organization-scoped backups move rows as NDJSON: one JSON array per row, values in the column
+ * order of the manifest, each encoded by its column's `encoding` so a restore gives back exactly
+ * what was read (see `ValueEncoding`). Rows are never materialised as driver objects on the hot
+ * path where the engine can avoid it, and never held whole in memory.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { OrganizationsConfig } from '../config/schema.js';
+
+export type EngineName = 'postgres' | 'mysql' | 'sqlite';
+
+/**
+ * How a value is written in NDJSON. NULL is always `null`.
+ * - `number`  — JSON number; only for types whose every value is exact in a double (int2/int4, …).
+ * - `string`  — the database's own exact text form (bigint, numeric/decimal, floats, dates, times,
+ *               timestamps as ISO strings with offset where the type has one, uuid, enums, PG
+ *               arrays, text, …); read back through the type's input function.
+ * - `boolean` — JSON true/false.
+ * - `base64`  — binary (bytea / BLOB).
+ * - `json`    — JSON/JSONB values embedded as JSON (PG `json` keeps its exact text: embedded verbatim).
+ */
+export type ValueEncoding = 'number' | 'string' | 'boolean' | 'base64' | 'json';
+
+export interface ColumnInfo {
+  name: string;
+  /** The database's type name as its catalog shows it, e.g. `numeric(20,6)`, `timestamp with time zone`. */
+  type: string;
+  nullable: boolean;
+  encoding: ValueEncoding;
+  /** Filled by the database on insert (serial/identity/auto-increment): counters move past restored ids. */
+  autoIncrement: boolean;
+  /** Generated/computed columns are neither exported nor inserted. */
+  generated: boolean;
+}
+
+export interface ForeignKeyInfo {
+  name: string;
+  columns: string[];
+  referencedTable: string;
+  referencedColumns: string[];
+  /** PostgreSQL DEFERRABLE constraints can be checked at commit. */
+  deferrable: boolean;
+}
+
+export interface TableInfo {
+  name: string;
+  columns: ColumnInfo[];
+  /** Empty when the table has no primary key (rows are then ordered by all columns). */
+  primaryKey: string[];
+  foreignKeys: ForeignKeyInfo[];
+}
+
+export interface SchemaInfo {
+  tables: TableInfo[];
+}
+
+/** How the rows of one table that belong to the organization are found. */
+export type RowSelection =
+  | { kind: 'organization-row'; idColumn: string }
+  | { kind: 'tenant-column'; column: string }
+  /** Rows referencing, through any of these foreign keys, a selected row of an earlier table. */
+  | { kind: 'children'; via: ForeignKeyInfo[] };
+
+export interface TablePlan {
+  table: string;
+  columns: ColumnInfo[];
+  primaryKey: string[];
+  selection: RowSelection;
+  /** SQL condition on alias `t` selecting exactly this organization's rows (built by the planner). */
+  where: string;
+  /** Foreign keys to other planned tables (parents), for ordering and cycle handling. */
+  parents: ForeignKeyInfo[];
+}
+
+export interface OrganizationRow {
+  id: string;
+  name: string | null;
+  code: string | null;
+  /** `auto_backup_enabled` column when the table has one. */
+  autoBackupEnabled: boolean | null;
+}
+
+/** SQL dialect facts the planner needs to write conditions. */
+export interface SqlDialect {
+  quoteIdentifier(name: string): string;
+  /** A literal for an organization id (already validated as [A-Za-z0-9_-]). */
+  literal(value: string): string;
+}
+
+export interface ExportResult {
+  rows: number;
+}
+
+/** Reads inside one consistent snapshot (REPEATABLE READ / CONSISTENT SNAPSHOT / read transaction). */
+export interface SnapshotReader {
+  findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null>;
+  /**
+   * Writes this table's selected rows to `out` as NDJSON lines (see ValueEncoding), then ends `out`.
+   * Rejects (and destroys `out`) on any error. Respects back-pressure.
+   */
+  exportTable(plan: TablePlan, out: Writable, onRows?: (rows: number) => void): Promise<ExportResult>;
+}
+
+/** Writes inside the one restore transaction. */
+export interface RestoreWriter {
+  countRows(plan: TablePlan): Promise<number>;
+  deleteRows(plan: TablePlan): Promise<number>;
+  /**
+   * Inserts NDJSON rows (columns in `columns` order, as written by exportTable of the same engine).
+   * An error in the stream (checksum mismatch detected at its end) must reject.
+   */
+  importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number>;
+  /** Moves serial/identity/auto-increment counters past the ids now in the table. */
+  resetCounters(plan: TablePlan): Promise<void>;
+}
+
+export interface OrganizationSession {
+  readonly dialect: SqlDialect;
+  serverVersion(): Promise<string>;
+  /** Tables of the configured schema with columns, primary and foreign keys. */
+  introspect(): Promise<SchemaInfo>;
+  /** Runs `fn` inside one consistent read-only snapshot. */
+  withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` inside one transaction; commits when it resolves, rolls back when it rejects.
+   * `plan` lets the engine prepare (e.g. defer or scope-disable FK checks for cycles, never
+   * beyond this transaction/session).
+   */
+  withRestoreTransaction<T>(plan: TablePlan[], fn: (writer: RestoreWriter) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OrganizationEngine {
+  readonly name: EngineName;
+  /** Connects to the shared database; drivers are imported here, lazily. */
+  connect(config: OrganizationsConfig): Promise<OrganizationSession>;
+}
