@@ -55,6 +55,8 @@ const fileSchema = z.object({
   next_id: z.number().int().positive(),
   records: z.array(recordSchema),
   runs: z.record(z.string(), runSchema).default({}),
+  /** Facts about a record that are not `auto_backup_logs` columns (backup type). */
+  record_meta: z.record(z.string(), z.object({ backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']) })).default({}),
   organizations: z
     .record(z.string(), z.object({ auto_backup_enabled: z.boolean(), updated_at: z.string().nullable() }))
     .default({}),
@@ -63,7 +65,7 @@ const fileSchema = z.object({
 type LedgerFile = z.infer<typeof fileSchema>;
 
 function emptyLedger(): LedgerFile {
-  return { format: LEDGER_FORMAT, version: 1, next_id: 1, records: [], runs: {}, organizations: {} };
+  return { format: LEDGER_FORMAT, version: 1, next_id: 1, records: [], runs: {}, record_meta: {}, organizations: {} };
 }
 
 export class JsonFileLedger implements Ledger {
@@ -99,6 +101,7 @@ export class JsonFileLedger implements Ledger {
         lock: options.lockKey ? lockPathFor(this.locksDir, options.lockKey) : null,
         started_at: now,
       };
+      if (options.backupType) data.record_meta[String(created.id)] = { backup_type: options.backupType };
       return created;
     });
   }
@@ -114,9 +117,9 @@ export class JsonFileLedger implements Ledger {
         record.sha256 = outcome.sha256;
         record.error_message = null;
         // The committed file replaced whatever had this name before: so does its record.
-        data.records = data.records.filter(
-          (r) => r.id === id || !(r.kind === record.kind && r.backup_path === record.backup_path),
-        );
+        const replaced = data.records.filter((r) => r.id !== id && r.kind === record.kind && r.backup_path === record.backup_path);
+        for (const old of replaced) delete data.record_meta[String(old.id)];
+        data.records = data.records.filter((r) => !replaced.includes(r));
       } else {
         record.error_message = outcome.error_message;
       }
@@ -134,7 +137,12 @@ export class JsonFileLedger implements Ledger {
     await this.mutate((data) => {
       data.records = data.records.filter((r) => r.id !== id);
       delete data.runs[String(id)];
+      delete data.record_meta[String(id)];
     });
+  }
+
+  async backupTypeOf(id: RecordId) {
+    return (await this.read()).record_meta[String(id)]?.backup_type ?? null;
   }
 
   async recoverInterrupted(): Promise<LedgerRecord[]> {

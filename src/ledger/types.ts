@@ -70,9 +70,13 @@ export interface OrganizationSettings {
   updated_at: string | null;
 }
 
+/** Why a backup was made; also in the archive's manifest. Kept beside the record (not a column). */
+export type LedgerBackupType = 'manual' | 'auto_daily' | 'pre_restore';
+
 export interface BeginOptions {
   /** The operation lock this run holds; while it is held, the record is a live `in_progress`. */
   lockKey?: string;
+  backupType?: LedgerBackupType;
 }
 
 export interface Ledger {
@@ -86,6 +90,8 @@ export interface Ledger {
   /** Matching records, newest first. */
   find(filter?: RecordFilter): Promise<LedgerRecord[]>;
   remove(id: RecordId): Promise<void>;
+  /** The backup type given to `begin` (records mirror `auto_backup_logs`, which has no such column). */
+  backupTypeOf(id: RecordId): Promise<LedgerBackupType | null>;
   /**
    * Marks `in_progress` records whose process is gone (dead pid on this host, or its operation
    * lock no longer held) as `failed`, and returns them.
