@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'TOOL_MISSING'
   | 'CANCELLED'
   | 'NOT_IMPLEMENTED'
+  | 'STALE'
   | 'OPERATION_FAILED';
 
 export class TenantBackupError extends Error {

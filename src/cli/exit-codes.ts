@@ -16,6 +16,7 @@ export const EXIT_CODES: Record<ErrorCode, number> & { SUCCESS: number; UNEXPECT
   CONNECTION: 8,
   TOOL_MISSING: 9,
   NOT_IMPLEMENTED: 10,
+  STALE: 11,
   CANCELLED: 130,
 };
 
@@ -31,4 +32,5 @@ export const EXIT_CODE_HELP = `Exit codes:
   8    database unreachable or authentication failed
   9    a required program (pg_dump, mysqldump, ...) is missing
   10   not implemented yet
+  11   status --check: no successful backup younger than the limit
   130  interrupted (Ctrl-C)`;

@@ -1,7 +1,7 @@
 /** Terminal interaction: confirmation prompts and the spinner, only when a person is there. */
 import type { Progress } from '../core/context.js';
 import { silentProgress } from '../core/context.js';
-import { UsageError } from '../errors.js';
+import { TenantBackupError, UsageError } from '../errors.js';
 import type { OutputOptions } from './render.js';
 
 /** Asks on a TTY; without one, `--yes` is required (cron must never hang on a prompt). */
@@ -40,4 +40,24 @@ export async function createProgress(options: OutputOptions): Promise<Progress> 
       spinner.stop();
     },
   };
+}
+
+/**
+ * Runs a long operation that stops cleanly on Ctrl-C / SIGTERM: the signal aborts it (temp files
+ * removed, ledger record marked failed) instead of killing the process mid-write.
+ */
+export async function withInterrupt<T>(operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await operation(controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted) throw new TenantBackupError('CANCELLED', 'Interrupted; nothing was committed.', { cause: error });
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

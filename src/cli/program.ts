@@ -7,8 +7,8 @@ import { Command, Option } from 'commander';
 import type { Deps } from '../core/context.js';
 import { UsageError } from '../errors.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
-import { confirmer, createProgress } from './interaction.js';
-import { printJson, printLine, printNote, renderRecordsTable, type OutputOptions } from './render.js';
+import { confirmer, createProgress, withInterrupt } from './interaction.js';
+import { formatBytes, printJson, printLine, printNote, renderRecordsTable, renderRestoreChanges, renderStatus, type OutputOptions } from './render.js';
 import { TOOL_VERSION } from '../version.js';
 
 interface GlobalOptions {
@@ -71,9 +71,23 @@ export function buildProgram(): Command {
     .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --org 42 --json']))
     .action(
-      action(async (_ctx, _tenant: string | undefined, _options: Record<string, unknown>) => {
-        const { UsageError: U } = await import('../errors.js');
-        throw U.notImplemented('backup');
+      action(async (ctx, tenant: string | undefined, options: { org?: string; user?: string }) => {
+        const { targetFrom } = await import('../core/targets.js');
+        const target = targetFrom({ tenant, org: options.org });
+        if (target.kind === 'database') throw UsageError.notImplemented('backup of a tenant database');
+        const { backupOrganization } = await import('../core/backup-organization.js');
+        const deps = await ctx.deps();
+        const result = await withInterrupt((signal) =>
+          backupOrganization(deps, { organizationId: target.organizationId, userId: options.user ?? null, backupType: 'manual', signal }),
+        );
+        if (ctx.output.json) printJson(result);
+        else {
+          const rows = result.tables.reduce((sum, t) => sum + t.rows, 0);
+          printLine(
+            `Backed up organization ${result.organization.id}${result.organization.name ? ` (${result.organization.name})` : ''}: ${rows.toLocaleString('en-US')} rows in ${result.tables.length} tables → ${result.record.backup_path} (${formatBytes(result.record.backup_size)}).`,
+            ctx.output,
+          );
+        }
       }),
     );
 
@@ -88,8 +102,22 @@ export function buildProgram(): Command {
     .option('--no-safety-backup', 'tenant restores: skip the safety backup of the current database')
     .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore --org 42 org_ACME_monday_backup.zip --dry-run']))
     .action(
-      action(async () => {
-        throw UsageError.notImplemented('restore');
+      action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; yes: boolean; dryRun: boolean }) => {
+        const { targetFrom } = await import('../core/targets.js');
+        const { tenant, backup } = splitTargetAndBackup(first, second, options.org);
+        const target = targetFrom({ tenant, org: options.org });
+        if (target.kind === 'database') throw UsageError.notImplemented('restore of a tenant database');
+        const { restoreOrganization } = await import('../core/restore-organization.js');
+        const deps = await ctx.deps();
+        const result = await restoreOrganization(deps, {
+          organizationId: target.organizationId,
+          backup,
+          dryRun: options.dryRun,
+          confirm: confirmer(options.yes, 'restore'),
+        });
+        if (ctx.output.json) printJson(result);
+        else if (result.action === 'cancelled') printLine(`Cancelled; nothing was changed.`, ctx.output);
+        else printLine(await renderRestoreChanges(result), ctx.output);
       }),
     );
 
@@ -148,12 +176,92 @@ export function buildProgram(): Command {
     .option('--concurrency <n>', 'with --all: organizations backed up at once', '1')
     .addHelpText('after', examples(['tenant-backup auto --org 42 --user 7 --role admin', 'tenant-backup auto --org 42 --disable', 'tenant-backup auto --all --concurrency 2']))
     .action(
-      action(async () => {
-        throw UsageError.notImplemented('auto');
+      action(async (ctx, options: AutoCommandOptions) => {
+        const deps = await ctx.deps();
+        const { targetFrom } = await import('../core/targets.js');
+        if (options.all) {
+          throw UsageError.notImplemented('auto --all');
+        }
+        if (options.org === undefined) throw new UsageError('auto needs --org <id> (or --all).');
+        const target = targetFrom({ org: options.org });
+        if (target.kind !== 'organization') throw new UsageError('auto works on organizations (--org).');
+        const organizationId = target.organizationId;
+        if (options.enable && options.disable) throw new UsageError('Give --enable or --disable, not both.');
+        if (options.enable || options.disable) {
+          const { setAutoBackupEnabled } = await import('../core/auto.js');
+          const result = await setAutoBackupEnabled(deps, organizationId, Boolean(options.enable));
+          if (ctx.output.json) printJson(result);
+          else printLine(`Automatic backups ${result.action} for organization ${organizationId}${result.changed ? '' : ' (no change)'}.`, ctx.output);
+          return;
+        }
+        const autoOptions = { organizationId, userId: options.user ?? null, role: options.role, owner: options.owner };
+        const { autoBackup, autoSkipReason } = await import('../core/auto.js');
+        if (options.detach) {
+          const skipped = await autoSkipReason(deps, autoOptions);
+          if (skipped) return renderAuto(ctx.output, skipped);
+          const { startDetachedAuto } = await import('../core/auto-detach.js');
+          const started = await startDetachedAuto(deps, autoOptions);
+          if (ctx.output.json) printJson(started);
+          else printLine(`Started the backup of organization ${organizationId} in the background (pid ${started.pid}); log: ${started.log_file}`, ctx.output);
+          return;
+        }
+        const result = await withInterrupt((signal) => autoBackup(deps, { ...autoOptions, signal }));
+        renderAuto(ctx.output, result);
+      }),
+    );
+
+  program
+    .command('status')
+    .description('The weekly backup grid of an organization, or a freshness check for monitoring (--check).')
+    .option('--org <id>', 'the organization')
+    .option('--check', 'exit 0 only if the newest successful backup is younger than --max-age-hours', false)
+    .option('--max-age-hours <hours>', 'limit for --check', '26')
+    .addHelpText('after', examples(['tenant-backup status --org 42', 'tenant-backup status --org 42 --json', 'tenant-backup status --org 42 --check --max-age-hours 26']))
+    .action(
+      action(async (ctx, options: { org?: string; check: boolean; maxAgeHours: string }) => {
+        if (options.org === undefined) throw new UsageError('status needs --org <id>.');
+        const { targetFrom } = await import('../core/targets.js');
+        const target = targetFrom({ org: options.org });
+        if (target.kind !== 'organization') throw new UsageError('status works on organizations (--org).');
+        const deps = await ctx.deps();
+        if (options.check) {
+          const hours = Number(options.maxAgeHours);
+          if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--max-age-hours must be a positive number, not "${options.maxAgeHours}".`);
+          const { checkOrganizationFreshness } = await import('../core/status.js');
+          const result = await checkOrganizationFreshness(deps, target.organizationId, hours);
+          if (ctx.output.json) printJson(result);
+          else printLine(`OK: newest successful backup of organization ${target.organizationId} is ${result.age_hours} hours old (limit ${hours}).`, ctx.output);
+          return;
+        }
+        const { organizationStatus } = await import('../core/status.js');
+        const status = await organizationStatus(deps, target.organizationId);
+        if (ctx.output.json) printJson(status);
+        else printLine(await renderStatus(status), ctx.output);
       }),
     );
 
   return program;
+}
+
+interface AutoCommandOptions {
+  org?: string;
+  all: boolean;
+  user?: string;
+  role?: string;
+  owner: boolean;
+  enable: boolean;
+  disable: boolean;
+  detach: boolean;
+  concurrency: string;
+}
+
+function renderAuto(output: OutputOptions, result: { action: 'created' | 'skipped'; organization_id: string } & Record<string, unknown>): void {
+  if (output.json) return printJson(result);
+  if (result.action === 'skipped') printLine(`Skipped organization ${result.organization_id}: ${String(result.message)}`, output);
+  else {
+    const record = result.record as { backup_path: string; backup_size: number };
+    printLine(`Created today's backup of organization ${result.organization_id}: ${record.backup_path} (${formatBytes(record.backup_size)}).`, output);
+  }
 }
 
 /** With --org, the single positional is the backup; without, it is `<tenant> <backup>`. */

@@ -53,3 +53,46 @@ function truncate(text: string, max: number): string {
   const oneLine = text.replace(/\s+/g, ' ');
   return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
 }
+
+export async function renderRestoreChanges(result: {
+  action: 'restored' | 'dry-run';
+  backup_filename: string;
+  organization_id: string;
+  created_at: string;
+  tables: { table: string; current_rows: number; archive_rows: number }[];
+}): Promise<string> {
+  const { default: Table } = await import('cli-table3');
+  const table = new Table({ head: ['Table', result.action === 'dry-run' ? 'Would delete' : 'Deleted', result.action === 'dry-run' ? 'Would insert' : 'Inserted'], style: { head: [], border: [] } });
+  for (const change of result.tables) table.push([change.table, change.current_rows, change.archive_rows]);
+  const heading =
+    result.action === 'dry-run'
+      ? `Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore of organization ${result.organization_id} would:`
+      : `Restored organization ${result.organization_id} from ${result.backup_filename} (made ${result.created_at}):`;
+  return `${heading}\n${table.toString()}`;
+}
+
+export async function renderStatus(status: import('../core/status.js').OrganizationStatus): Promise<string> {
+  const { default: Table } = await import('cli-table3');
+  const grid = new Table({
+    head: status.week.map((slot) => (slot.is_today ? `*${capitalize(slot.weekday)}*` : capitalize(slot.weekday))),
+    style: { head: [], border: [] },
+  });
+  grid.push(
+    status.week.map((slot) => {
+      const lines = slot.backup ? [slot.backup.backup_date, formatBytes(slot.backup.backup_size), 'success'] : ['no backup'];
+      if (slot.latest_attempt) lines.push(`latest: ${slot.latest_attempt.status}`, slot.latest_attempt.backup_date);
+      return lines.join('\n');
+    }),
+  );
+  const history = status.history.length === 0 ? 'No history.' : await renderRecordsTable(status.history);
+  return [
+    `Organization ${status.organization_id} — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'}; today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}).`,
+    grid.toString(),
+    `History (last ${status.history.length}):`,
+    history,
+  ].join('\n');
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}

@@ -116,8 +116,9 @@ function buildWhere(
   const plan = plans.get(name)!;
   const q = dialect.quoteIdentifier;
   const selection = plan.selection;
-  if (selection.kind === 'organization-row') return `${alias}.${q(selection.idColumn)} = ${dialect.literal(organizationId)}`;
-  if (selection.kind === 'tenant-column') return `${alias}.${q(selection.column)} = ${dialect.literal(organizationId)}`;
+  const compare = (column: string) => `${alias}.${q(column)} = ${dialect.literal(organizationId, plan.columns.find((c) => c.name === column))}`;
+  if (selection.kind === 'organization-row') return compare(selection.idColumn);
+  if (selection.kind === 'tenant-column') return compare(selection.column);
   const parentAlias = `p${depth + 1}`;
   const branches = selection.via.map((fk) => {
     const join = fk.columns.map((column, i) => `${parentAlias}.${q(fk.referencedColumns[i]!)} = ${alias}.${q(column)}`).join(' AND ');

@@ -85,8 +85,12 @@ export interface OrganizationRow {
 /** SQL dialect facts the planner needs to write conditions. */
 export interface SqlDialect {
   quoteIdentifier(name: string): string;
-  /** A literal for an organization id (already validated as [A-Za-z0-9_-]). */
-  literal(value: string): string;
+  /**
+   * A literal for an organization id (already validated as [A-Za-z0-9_-]) compared with `column`.
+   * Integer columns need a bare number on MySQL: a quoted id is compared as a double there, which
+   * would match neighbouring ids beyond 2^53.
+   */
+  literal(value: string, column?: ColumnInfo): string;
 }
 
 export interface ExportResult {

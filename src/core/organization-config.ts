@@ -1,0 +1,32 @@
+/** The `organizations` section, required by every --org use case. */
+import type { OrganizationsConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import type { Deps } from './context.js';
+
+export function organizationsConfig(deps: Pick<Deps, 'config'>): OrganizationsConfig {
+  const config = deps.config.organizations;
+  if (!config) throw ConfigError.missingOrganizations();
+  return config;
+}
+
+/** Secrets of the shared database connection, for redaction of error messages. */
+export function connectionSecrets(connection: unknown): string[] {
+  if (typeof connection === 'string') {
+    try {
+      const password = new URL(connection).password;
+      return password ? [password, decodeURIComponent(password)] : [];
+    } catch {
+      return [];
+    }
+  }
+  if (connection && typeof connection === 'object' && 'password' in connection) {
+    const password = (connection as { password?: unknown }).password;
+    return typeof password === 'string' && password !== '' ? [password] : [];
+  }
+  return [];
+}
+
+/** Archive entry of a table: any table name becomes a safe single path segment. */
+export function tableEntryPath(table: string): string {
+  return `tables/${encodeURIComponent(table).replace(/\*/g, '%2A')}.ndjson`;
+}

@@ -1,0 +1,608 @@
+/**
+ * The SQLite organization engine against real SQLite files (better-sqlite3): introspection,
+ * exact round trips of every storage class, one-transaction restores that roll back on any
+ * failure, counters, snapshots and back-pressure. Values are compared with SQLite's own forms
+ * (`quote()`, `typeof()`, `hex()`) plus the raw driver value (to see -0.0 and text after a NUL).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OrganizationsConfig } from '../../src/config/schema.js';
+import { planOrganizationTables } from '../../src/core/plan-organization.js';
+import {
+  decodeSqliteValue,
+  encodeSqliteValue,
+  naturalStorageClass,
+  sqliteDialect,
+  sqliteEngine,
+} from '../../src/engines/sqlite.js';
+import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
+import { ConfigError, OperationError } from '../../src/errors.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+
+const PARENT = 'sale "transactions"';
+const q = sqliteDialect.quoteIdentifier;
+
+const SCHEMA = `
+CREATE TABLE organizations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  code TEXT,
+  name TEXT NOT NULL,
+  auto_backup_enabled BOOLEAN NOT NULL DEFAULT 1
+);
+CREATE TABLE ${q(PARENT)} (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  organization_id INTEGER NOT NULL REFERENCES Organizations (id),
+  "select" TEXT,
+  big INTEGER,
+  amount DECIMAL(20,6),
+  ratio REAL,
+  flag BOOLEAN,
+  created_at DATETIME,
+  due DATE,
+  at_time TIME,
+  payload JSON,
+  uuid UUID,
+  body TEXT,
+  data BLOB,
+  anything,
+  "Mixed Case-col" VARCHAR(40),
+  total INTEGER GENERATED ALWAYS AS (big + 1) VIRTUAL,
+  unique_code TEXT UNIQUE
+);
+CREATE TABLE items (
+  id INTEGER PRIMARY KEY,
+  txn_id INTEGER NOT NULL REFERENCES ${q(PARENT)} (id),
+  note TEXT NOT NULL,
+  qty NUMERIC,
+  doubled REAL GENERATED ALWAYS AS (qty * 2) STORED,
+  replaces INTEGER REFERENCES items (id)
+);
+CREATE TABLE parts (a TEXT, b INTEGER, label TEXT, PRIMARY KEY (b, a)) WITHOUT ROWID;
+CREATE TABLE part_refs (
+  organization_id TEXT NOT NULL,
+  x INTEGER,
+  y TEXT,
+  FOREIGN KEY (x, y) REFERENCES PARTS
+);
+CREATE TABLE loose (organization_id, v);
+CREATE TABLE unrelated (id INTEGER PRIMARY KEY, v TEXT);
+CREATE VIEW org_names AS SELECT name FROM organizations;
+`;
+
+const BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const TEXT = `Unicode 😀 é 中文 \u0001\u001f\t\n\r \\ back\\slash "double" 'single' \u2028\u2029 end`;
+
+/** [id, org, select, big, amount, ratio, flag, created_at, due, at_time, payload, uuid, body, data, anything, mixed, unique_code] */
+type ParentRow = unknown[];
+const PARENT_ROWS: ParentRow[] = [
+  [1n, 1n, 'from', 9223372036854775807n, '12345678901234.123456', 0.1, 1n, '2024-02-29 23:59:59.999999', '0001-01-01', '23:59:59.123456',
+    '{"a":[1,2.50,"x"],"é":null}', '123e4567-e89b-12d3-a456-426614174000', TEXT, BYTES, -0, 'x', 'A1'],
+  [2n, 1n, '', -9223372036854775808n, 9007199254740993n, Infinity, 0n, 1700000000123n, '9999-12-31', '00:00:00',
+    '123', null, '', Buffer.alloc(0), 'text in an untyped column', 'a\u0000b', 'B1'],
+  [3n, 1n, null, 'not a number', 1.5, -Infinity, 1.5, '2024-01-01T10:00:00.000001+05:30', null, null,
+    null, null, Buffer.from([0, 255]), 'text in a blob column', Buffer.from([1, 2, 3]), null, null],
+  [4n, 1n, 'x', 1.5, 1e21, 'n/a', null, null, null, null,
+    null, null, 12345n, null, 5e-324, '', 'D1'],
+  [5n, 2n, 'org two', 9007199254740993n, '0.000001', 1.7976931348623157e308, 1n, '1999-12-31 23:59:59', '2000-01-01', '12:00',
+    '{}', null, 'other org 😀', Buffer.from('beta'), 42n, 'y', 'E1'],
+  [6n, 2n, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null],
+];
+
+const ITEMS: unknown[][] = [
+  [1n, 1n, 'first item é', 1n],
+  [2n, 1n, '', 2.5],
+  [3n, 2n, 'qty as text', '3x'],
+  [4n, 3n, 'NUL\u0000inside', null],
+  [5n, 4n, 'last', 9223372036854775807n],
+  [6n, 5n, 'org two item', 7n],
+  [7n, 6n, 'org two item 2', 0.5],
+];
+
+function fill(filename: string): void {
+  const db = new Database(filename);
+  try {
+    db.exec(SCHEMA);
+    const insertOrg = db.prepare('INSERT INTO organizations (id, code, name, auto_backup_enabled) VALUES (?, ?, ?, ?)');
+    insertOrg.run(1n, 'acme', 'Acme "Inc" é', 1n);
+    insertOrg.run(2n, 'beta', 'Beta', 0n);
+    const insertParent = db.prepare(
+      `INSERT INTO ${q(PARENT)} (id, organization_id, "select", big, amount, ratio, flag, created_at, due, at_time, payload, uuid, body, data, anything, "Mixed Case-col", unique_code)
+       VALUES (${Array(17).fill('?').join(', ')})`,
+    );
+    for (const row of PARENT_ROWS) insertParent.run(...row);
+    const insertItem = db.prepare('INSERT INTO items (id, txn_id, note, qty) VALUES (?, ?, ?, ?)');
+    for (const row of ITEMS) insertItem.run(...row);
+    // Self-references pointing FORWARD (to a higher id): inserting in id order needs deferred checks.
+    db.exec('UPDATE items SET replaces = 4 WHERE id = 1; UPDATE items SET replaces = 7 WHERE id = 6;');
+    db.exec(`
+      INSERT INTO parts (a, b, label) VALUES ('p', 1, 'part one'), ('q', 2, 'part two');
+      INSERT INTO part_refs VALUES ('1', 1, 'p'), ('1', NULL, NULL), ('2', 2, 'q');
+      INSERT INTO loose VALUES (1, 'one'), (2, 'two'), ('1', 'text one: not this organization''s row');
+      INSERT INTO unrelated (v) VALUES ('never touched');
+    `);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every row of every table in SQLite's exact forms, sorted (rowids of tables without an INTEGER PRIMARY KEY are not data). */
+function dumpTables(filename: string): Record<string, string[]> {
+  const db = new Database(filename, { readonly: true });
+  db.defaultSafeIntegers(true);
+  try {
+    const tables = db
+      .prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+      .pluck()
+      .all() as string[];
+    const result: Record<string, string[]> = {};
+    for (const table of tables) {
+      const columns = db.prepare('SELECT name FROM pragma_table_xinfo(?)').pluck().all(table) as string[];
+      const select = columns.map((c) => `quote(${q(c)}), typeof(${q(c)}), hex(${q(c)}), ${q(c)}`).join(', ');
+      const rows = db.prepare(`SELECT ${select} FROM ${q(table)}`).raw(true).all() as unknown[][];
+      result[table] = rows.map((row) => row.map(jsForm).join(' | ')).sort();
+    }
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+function jsForm(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'bigint') return `i:${value}`;
+  if (typeof value === 'number') return `r:${Object.is(value, -0) ? '-0' : String(value)}`;
+  if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
+  if (Buffer.isBuffer(value)) return `b:${value.toString('hex')}`;
+  throw new Error(`unexpected ${typeof value}`);
+}
+
+function withDb<T>(filename: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(filename);
+  db.defaultSafeIntegers(true);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+function configFor(filename: string): OrganizationsConfig {
+  return {
+    client: 'better-sqlite3',
+    connection: { filename },
+    table: 'organizations',
+    tenantColumn: 'organization_id',
+    idColumn: 'id',
+    codeColumn: 'code',
+    nameColumn: 'name',
+    tables: 'auto',
+    exclude: [],
+  };
+}
+
+function collect(stream: PassThrough): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+async function exportOrganization(session: OrganizationSession, plans: TablePlan[]): Promise<Map<string, Buffer>> {
+  return session.withSnapshot(async (reader) => {
+    const exported = new Map<string, Buffer>();
+    for (const plan of plans) {
+      const out = new PassThrough();
+      const [data, result] = await Promise.all([collect(out), reader.exportTable(plan, out)]);
+      expect(data.toString('utf8').split('\n').filter(Boolean)).toHaveLength(result.rows);
+      exported.set(plan.table, data);
+    }
+    return exported;
+  });
+}
+
+/** Small chunks, so lines and multi-byte characters are split across chunk boundaries. */
+function chunked(data: Buffer, size = 7): Readable {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) chunks.push(data.subarray(i, i + size));
+  return Readable.from(chunks);
+}
+
+async function restoreOrganization(
+  session: OrganizationSession,
+  plans: TablePlan[],
+  data: Map<string, Buffer>,
+  streamOf: (plan: TablePlan, data: Buffer) => Readable = (_plan, buffer) => chunked(buffer),
+): Promise<void> {
+  await session.withRestoreTransaction(plans, async (writer) => {
+    for (const plan of [...plans].reverse()) await writer.deleteRows(plan);
+    for (const plan of plans) await writer.importTable(plan, plan.columns, streamOf(plan, data.get(plan.table)!));
+    for (const plan of plans) await writer.resetCounters(plan);
+  });
+}
+
+describe('sqlite organization engine', () => {
+  let testDb: TestDatabase;
+  let filename: string;
+  let session: OrganizationSession;
+
+  beforeEach(async () => {
+    testDb = await createTestDatabase('sqlite', 'engine_sqlite');
+    filename = (testDb.connection as { filename: string }).filename;
+    fill(filename);
+    session = await sqliteEngine.connect(configFor(filename));
+  });
+
+  afterEach(async () => {
+    await session?.close();
+    await testDb?.drop();
+  });
+
+  const plansFor = async (id = '1') => planOrganizationTables(await session.introspect(), configFor(filename), session.dialect, id);
+
+  it('introspects tables, declared types, generated columns, keys and composite foreign keys', async () => {
+    expect(await session.serverVersion()).toMatch(/^3\.\d+\.\d+$/);
+    const schema = await session.introspect();
+    expect(schema.tables.map((t) => t.name).sort()).toEqual(['items', 'loose', 'organizations', 'part_refs', 'parts', PARENT, 'unrelated'].sort());
+
+    const parent = schema.tables.find((t) => t.name === PARENT)!;
+    const column = (name: string) => parent.columns.find((c) => c.name === name)!;
+    expect(parent.columns.map((c) => c.name)).toEqual([
+      'id', 'organization_id', 'select', 'big', 'amount', 'ratio', 'flag', 'created_at', 'due', 'at_time', 'payload', 'uuid', 'body',
+      'data', 'anything', 'Mixed Case-col', 'total', 'unique_code',
+    ]);
+    expect(column('id')).toEqual({ name: 'id', type: 'INTEGER', nullable: false, encoding: 'string', autoIncrement: true, generated: false });
+    expect(column('amount')).toMatchObject({ type: 'DECIMAL(20,6)', encoding: 'string', nullable: true });
+    expect(column('ratio')).toMatchObject({ type: 'REAL', encoding: 'number' });
+    expect(column('data')).toMatchObject({ type: 'BLOB', encoding: 'base64' });
+    expect(column('anything')).toMatchObject({ type: '', encoding: 'base64' });
+    expect(column('created_at')).toMatchObject({ type: 'DATETIME', encoding: 'string' });
+    expect(column('Mixed Case-col')).toMatchObject({ type: 'VARCHAR(40)', encoding: 'string' });
+    expect(column('total')).toMatchObject({ generated: true });
+    expect(column('organization_id')).toMatchObject({ nullable: false, autoIncrement: false });
+    expect(parent.primaryKey).toEqual(['id']);
+    // `REFERENCES Organizations (id)`: resolved to the table's real name.
+    expect(parent.foreignKeys).toEqual([
+      expect.objectContaining({ columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'] }),
+    ]);
+
+    const items = schema.tables.find((t) => t.name === 'items')!;
+    expect(items.columns.find((c) => c.name === 'id')).toMatchObject({ autoIncrement: true });
+    expect(items.columns.find((c) => c.name === 'doubled')).toMatchObject({ generated: true, type: 'REAL' });
+
+    const parts = schema.tables.find((t) => t.name === 'parts')!;
+    expect(parts.primaryKey).toEqual(['b', 'a']);
+    expect(parts.columns.some((c) => c.autoIncrement)).toBe(false);
+    // `FOREIGN KEY (x, y) REFERENCES PARTS`: no columns named → the parent's primary key, in key order.
+    const refs = schema.tables.find((t) => t.name === 'part_refs')!;
+    expect(refs.primaryKey).toEqual([]);
+    expect(refs.foreignKeys).toEqual([
+      expect.objectContaining({ columns: ['x', 'y'], referencedTable: 'parts', referencedColumns: ['b', 'a'] }),
+    ]);
+
+    const plans = await plansFor();
+    expect(plans.map((p) => p.table)).toEqual(['organizations', 'loose', 'part_refs', PARENT, 'items']);
+  });
+
+  it('quotes identifiers and writes id literals that match INTEGER, TEXT and untyped columns', async () => {
+    expect(sqliteDialect.quoteIdentifier('a"b')).toBe('"a""b"');
+    expect(sqliteDialect.literal('1')).toBe('1');
+    expect(sqliteDialect.literal('9223372036854775807')).toBe('9223372036854775807');
+    expect(sqliteDialect.literal('9223372036854775808')).toBe("'9223372036854775808'");
+    expect(sqliteDialect.literal('007')).toBe("'007'");
+    expect(sqliteDialect.literal('abc-1_x')).toBe("'abc-1_x'");
+
+    const plans = await plansFor();
+    const counts = await session.withRestoreTransaction(plans, async (writer) => {
+      const result: Record<string, number> = {};
+      for (const plan of plans) result[plan.table] = await writer.countRows(plan);
+      return result;
+    });
+    // part_refs.organization_id is TEXT ('1'), loose.organization_id is untyped (integer 1 and text '1').
+    expect(counts).toEqual({ organizations: 1, loose: 1, part_refs: 2, [PARENT]: 4, items: 5 });
+
+    await session.withSnapshot(async (reader) => {
+      const config = configFor(filename);
+      expect(await reader.findOrganization(config, '1')).toEqual({ id: '1', name: 'Acme "Inc" é', code: 'acme', autoBackupEnabled: true });
+      expect(await reader.findOrganization(config, '2')).toEqual({ id: '2', name: 'Beta', code: 'beta', autoBackupEnabled: false });
+      expect(await reader.findOrganization(config, '3')).toBeNull();
+      expect(await reader.findOrganization({ ...config, codeColumn: 'slug' }, '1')).toMatchObject({ code: null });
+    });
+  });
+
+  it('round-trips every storage class exactly and leaves the other organization untouched', async () => {
+    const before = dumpTables(filename);
+    // The fixture really holds the edge values (SQLite keeps -0.0 only outside REAL columns).
+    expect(before[PARENT]!.some((row) => row.includes('r:-0'))).toBe(true);
+    expect(before[PARENT]!.some((row) => row.includes('s:"a\\u0000b"'))).toBe(true);
+    expect(before[PARENT]!.some((row) => row.includes(`s:"'not a number'" | s:"text"`))).toBe(true);
+
+    const plans = await plansFor();
+    const exported = await exportOrganization(session, plans);
+    const parentLines = exported.get(PARENT)!.toString('utf8').split('\n').filter(Boolean);
+    expect(parentLines).toHaveLength(4);
+    const first = JSON.parse(parentLines[0]!) as unknown[];
+    expect(first.slice(0, 6)).toEqual(['1', '1', 'from', '9223372036854775807', { r: '12345678901234.123' }, 0.1]);
+    expect(first[first.length - 3]).toEqual({ r: '-0' });
+    const third = JSON.parse(parentLines[2]!) as unknown[];
+    expect(third.slice(3, 6)).toEqual([{ t: 'not a number' }, { r: '1.5' }, { r: '-Infinity' }]);
+    expect(exported.get('items')!.toString('utf8').split('\n').filter(Boolean)).toHaveLength(5);
+    expect(exported.get('loose')!.toString('utf8')).toBe('[{"i":"1"},{"t":"one"}]\n');
+
+    // Change organization 1 in every way: delete, update, insert (new ids move the sequences).
+    withDb(filename, (db) => {
+      db.exec(`
+        DELETE FROM items WHERE id = 2;
+        UPDATE ${q(PARENT)} SET body = 'changed', big = 0 WHERE id = 1;
+        INSERT INTO ${q(PARENT)} (organization_id, body) VALUES (1, 'new row');
+        INSERT INTO items (txn_id, note) VALUES (last_insert_rowid(), 'new item');
+        UPDATE organizations SET name = 'renamed' WHERE id = 1;
+        DELETE FROM part_refs WHERE organization_id = '1' AND x IS NULL;
+        UPDATE loose SET v = 'changed' WHERE organization_id = 1;
+      `);
+    });
+    expect(dumpTables(filename)).not.toEqual(before);
+
+    await restoreOrganization(session, plans, exported);
+    expect(dumpTables(filename)).toEqual(before);
+
+    // A second backup of the restored organization is byte-identical to the first.
+    const again = await exportOrganization(session, plans);
+    for (const plan of plans) expect(again.get(plan.table)!.equals(exported.get(plan.table)!)).toBe(true);
+  });
+
+  it('inserts by column name in the manifest order and refuses a column the table no longer has', async () => {
+    const plans = await plansFor();
+    const reordered = plans.map((plan) => ({ ...plan, columns: [...plan.columns].reverse() }));
+    const before = dumpTables(filename);
+    const exported = await exportOrganization(session, reordered);
+    expect(JSON.parse(exported.get('organizations')!.toString('utf8'))).toEqual(['1', 'Acme "Inc" é', 'acme', '1']);
+    await restoreOrganization(session, reordered, exported);
+    expect(dumpTables(filename)).toEqual(before);
+
+    const items = plans.find((p) => p.table === 'items')!;
+    const ghost = [...items.columns, { ...items.columns[2]!, name: 'ghost' }];
+    const failing = session.withRestoreTransaction(plans, async (writer) => {
+      await writer.deleteRows(items);
+      await writer.importTable(items, ghost, Readable.from([]));
+    });
+    await expect(failing).rejects.toThrow(OperationError);
+    await expect(failing).rejects.toThrow(/"items" has no column "ghost"/);
+    expect(dumpTables(filename)).toEqual(before);
+  });
+
+  it('rolls everything back when a row violates NOT NULL', async () => {
+    const plans = await plansFor();
+    const exported = await exportOrganization(session, plans);
+    const before = dumpTables(filename);
+    const bad = new Map(exported);
+    bad.set('items', Buffer.concat([exported.get('items')!, Buffer.from('["999","1",null,"1",null]\n')]));
+    const failing = restoreOrganization(session, plans, bad);
+    await expect(failing).rejects.toThrow(OperationError);
+    await expect(failing).rejects.toThrow(/items.*NOT NULL constraint failed: items\.note/s);
+    expect(dumpTables(filename)).toEqual(before);
+  });
+
+  it('rolls back when the row stream errors at its end (checksum mismatch)', async () => {
+    const plans = await plansFor();
+    const exported = await exportOrganization(session, plans);
+    const before = dumpTables(filename);
+    const failing = restoreOrganization(session, plans, exported, (plan, data) =>
+      plan.table === 'items'
+        ? Readable.from(
+            (async function* () {
+              yield data;
+              throw new Error('sha256 mismatch for tables/items.ndjson');
+            })(),
+          )
+        : chunked(data),
+    );
+    await expect(failing).rejects.toThrow(/sha256 mismatch/);
+    expect(dumpTables(filename)).toEqual(before);
+  });
+
+  it('checks foreign keys at COMMIT and rolls back a restore that leaves a dangling reference', async () => {
+    const plans = await plansFor();
+    const exported = await exportOrganization(session, plans);
+    const before = dumpTables(filename);
+    const bad = new Map(exported);
+    bad.set('items', Buffer.concat([exported.get('items')!, Buffer.from('["999","424242","orphan","1",null]\n')]));
+    const failing = restoreOrganization(session, plans, bad);
+    await expect(failing).rejects.toThrow(OperationError);
+    await expect(failing).rejects.toThrow(/FOREIGN KEY constraint failed.*"items"/);
+    expect(dumpTables(filename)).toEqual(before);
+
+    // The restore connection's pragmas never reach other connections.
+    withDb(filename, (db) => expect(db.pragma('defer_foreign_keys', { simple: true })).toBe(0n));
+  });
+
+  it('leaves counters past the restored ids', async () => {
+    const plans = await plansFor();
+    const exported = await exportOrganization(session, plans);
+    // As in a database where the counter fell behind (e.g. restored into a fresh file).
+    withDb(filename, (db) => db.exec(`UPDATE sqlite_sequence SET seq = 0`));
+    await restoreOrganization(session, plans, exported);
+    withDb(filename, (db) => {
+      const seq = (name: string) => db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(name);
+      expect(seq(PARENT)).toBe(6n); // the table's max id (org 2's row 6), not only org 1's
+      expect(seq('organizations')).toBe(2n);
+      // AUTOINCREMENT never reuses: the next id is past the sequence and the table's max.
+      const parentId = db.prepare(`INSERT INTO ${q(PARENT)} (organization_id) VALUES (1) RETURNING id`).pluck().get();
+      expect(parentId).toBe(7n);
+      const orgId = db.prepare(`INSERT INTO organizations (name) VALUES ('new') RETURNING id`).pluck().get();
+      expect(orgId).toBe(3n);
+      const itemId = db.prepare(`INSERT INTO items (txn_id, note) VALUES (1, 'new') RETURNING id`).pluck().get();
+      expect(itemId).toBe(8n);
+    });
+  });
+
+  it('raises a lowered sqlite_sequence in resetCounters without ever lowering it', async () => {
+    const plans = await plansFor();
+    const parent = plans.find((p) => p.table === PARENT)!;
+    withDb(filename, (db) => db.exec(`UPDATE sqlite_sequence SET seq = 2 WHERE name = '${PARENT.replaceAll("'", "''")}'; UPDATE sqlite_sequence SET seq = 100 WHERE name = 'organizations'`));
+    await session.withRestoreTransaction(plans, async (writer) => {
+      for (const plan of plans) await writer.resetCounters(plan);
+    });
+    withDb(filename, (db) => {
+      expect(db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(parent.table)).toBe(6n);
+      expect(db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get('organizations')).toBe(100n);
+    });
+  });
+
+  it('reads all tables from one snapshot while the application writes (WAL)', async () => {
+    withDb(filename, (db) => db.pragma('journal_mode = WAL'));
+    const plans = await plansFor();
+    const writer = new Database(filename);
+    try {
+      const lines = await session.withSnapshot(async (reader) => {
+        const counts: Record<string, number> = {};
+        for (const plan of plans) {
+          if (plan.table === 'organizations') {
+            // The application writes after the snapshot started: none of this may appear.
+            writer.exec(`
+              INSERT INTO ${q(PARENT)} (organization_id, body) VALUES (1, 'written during the backup');
+              DELETE FROM items WHERE id = 5;
+              UPDATE organizations SET name = 'renamed during the backup';
+            `);
+          }
+          const out = new PassThrough();
+          const [data] = await Promise.all([collect(out), reader.exportTable(plan, out)]);
+          counts[plan.table] = data.toString('utf8').split('\n').filter(Boolean).length;
+          if (plan.table === 'organizations') expect(data.toString('utf8')).toContain('Acme');
+        }
+        return counts;
+      });
+      expect(lines[PARENT]).toBe(4);
+      expect(lines.items).toBe(5);
+    } finally {
+      writer.close();
+    }
+  });
+
+  it('respects back-pressure and streams a large table', async () => {
+    const rows = 30_000;
+    withDb(filename, (db) => {
+      const insert = db.prepare('INSERT INTO items (txn_id, note, qty) VALUES (?, ?, ?)');
+      db.transaction(() => {
+        for (let i = 0; i < rows; i += 1) insert.run(1n, `note ${i} ${'x'.repeat(100)}`, BigInt(i));
+      })();
+    });
+    const plans = await plansFor();
+    const items = plans.find((p) => p.table === 'items')!;
+    const highWaterMark = 16 * 1024;
+    const out = new PassThrough({ highWaterMark });
+    let maxBuffered = 0;
+    const write = out.write.bind(out);
+    out.write = ((chunk: unknown, ...rest: never[]) => {
+      const ok = write(chunk as Buffer, ...rest);
+      maxBuffered = Math.max(maxBuffered, out.writableLength + out.readableLength);
+      return ok;
+    }) as typeof out.write;
+    const progress: number[] = [];
+    let received = 0;
+    let lines = 0;
+    let ended = false;
+    const consumed = new Promise<void>((resolve, reject) => {
+      // A slow consumer: one chunk every few milliseconds.
+      const pump = () => {
+        if (ended) return;
+        let chunk: Buffer | null;
+        if ((chunk = out.read() as Buffer | null) !== null) {
+          received += chunk.length;
+          for (const byte of chunk) if (byte === 0x0a) lines += 1;
+        }
+        setTimeout(pump, 1);
+      };
+      out.on('end', () => {
+        ended = true;
+        resolve();
+      });
+      out.on('error', reject);
+      pump();
+    });
+    const result = await session.withSnapshot((reader) => reader.exportTable(items, out, (n) => progress.push(n)));
+    await consumed;
+    expect(result.rows).toBe(rows + 5);
+    expect(lines).toBe(rows + 5);
+    expect(received).toBeGreaterThan(3_000_000);
+    // Bounded by the stream's buffer plus two write chunks (~64 KiB each: one being passed through,
+    // one queued when write() said stop), whatever the table's size (3+ MB here).
+    expect(maxBuffered).toBeLessThan(highWaterMark + 2 * 70 * 1024);
+    expect(progress.at(-1)).toBe(rows + 5);
+  });
+
+  it('destroys the output and rejects when the export fails', async () => {
+    const plans = await plansFor();
+    const broken = { ...plans.find((p) => p.table === 'items')!, where: 't.no_such_column = 1' };
+    const out = new PassThrough();
+    const errored = new Promise((resolve) => out.on('error', resolve));
+    await expect(session.withSnapshot((reader) => reader.exportTable(broken, out))).rejects.toThrow(/Exporting table "items" failed: no such column/);
+    expect(await errored).toBeInstanceOf(OperationError);
+    expect(out.destroyed).toBe(true);
+  });
+
+  it('refuses a missing database file without creating it, and a file that is not a database', async () => {
+    const missing = path.join(path.dirname(filename), 'missing.sqlite');
+    const attempt = sqliteEngine.connect(configFor(missing));
+    await expect(attempt).rejects.toThrow(ConfigError);
+    await expect(attempt).rejects.toThrow(missing);
+    expect(fs.existsSync(missing)).toBe(false);
+
+    const junk = path.join(path.dirname(filename), 'junk.sqlite');
+    fs.writeFileSync(junk, 'this is not a database, just some text that is long enough to have a header');
+    await expect(sqliteEngine.connect(configFor(junk))).rejects.toThrow(ConfigError);
+
+    // A plain path string works as the connection, too.
+    const viaString = await sqliteEngine.connect({ ...configFor(filename), connection: filename });
+    await viaString.close();
+    await expect(sqliteEngine.connect({ ...configFor(filename), connection: { filename: ':memory:' } })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe('sqlite value codec', () => {
+  it('encodes each storage class plainly in its natural column and tagged elsewhere', () => {
+    expect(naturalStorageClass('INTEGER')).toBe('integer');
+    expect(naturalStorageClass('varchar(10)')).toBe('text');
+    expect(naturalStorageClass('')).toBe('blob');
+    expect(naturalStorageClass('DOUBLE PRECISION')).toBe('real');
+    expect(naturalStorageClass('DATETIME')).toBe('text');
+    expect(naturalStorageClass('DECIMAL(10,2)')).toBe('integer');
+
+    const cases: Array<[unknown, 'integer' | 'real' | 'text' | 'blob', string]> = [
+      [9223372036854775807n, 'integer', '"9223372036854775807"'],
+      [-9223372036854775808n, 'text', '{"i":"-9223372036854775808"}'],
+      [1.5, 'real', '1.5'],
+      [1e21, 'real', '1e+21'],
+      [-0, 'real', '{"r":"-0"}'],
+      [Infinity, 'real', '{"r":"Infinity"}'],
+      [-Infinity, 'integer', '{"r":"-Infinity"}'],
+      [5e-324, 'text', '{"r":"5e-324"}'],
+      ['a\u0000"b"', 'text', '"a\\u0000\\"b\\""'],
+      ['', 'integer', '{"t":""}'],
+      [Buffer.from([0, 255]), 'blob', '"AP8="'],
+      [Buffer.alloc(0), 'text', '{"b":""}'],
+      [null, 'integer', 'null'],
+    ];
+    for (const [value, natural, json] of cases) {
+      expect(encodeSqliteValue(value, natural)).toBe(json);
+      const back = decodeSqliteValue(JSON.parse(json), natural);
+      if (typeof value === 'number') expect(Object.is(back, value)).toBe(true);
+      else expect(back).toEqual(value);
+    }
+  });
+
+  it('refuses values that do not fit the scheme', () => {
+    expect(() => decodeSqliteValue('12a', 'integer')).toThrow(/not an integer/);
+    expect(() => decodeSqliteValue('9223372036854775808', 'integer')).toThrow(/64-bit/);
+    expect(() => decodeSqliteValue(1, 'integer')).toThrow();
+    expect(() => decodeSqliteValue('1.5', 'real')).toThrow();
+    expect(() => decodeSqliteValue('@@', 'blob')).toThrow(/base64/);
+    expect(() => decodeSqliteValue({ r: 'NaN' }, 'real')).toThrow();
+    expect(() => decodeSqliteValue({ x: '1' }, 'text')).toThrow();
+    expect(() => decodeSqliteValue([1], 'text')).toThrow();
+  });
+});
