@@ -5,10 +5,10 @@
  */
 import { Command, Option } from 'commander';
 import type { Deps } from '../core/context.js';
-import { UsageError } from '../errors.js';
+import { TenantBackupError, UsageError } from '../errors.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
 import { confirmer, createProgress, withInterrupt } from './interaction.js';
-import { formatBytes, printJson, printLine, printNote, renderRecordsTable, renderRestoreChanges, renderStatus, type OutputOptions } from './render.js';
+import { formatBytes, printJson, printLine, printNote, renderRecordsTable, renderAutoAll, renderRestoreChanges, renderStatus, type OutputOptions } from './render.js';
 import { TOOL_VERSION } from '../version.js';
 
 interface GlobalOptions {
@@ -180,7 +180,19 @@ export function buildProgram(): Command {
         const deps = await ctx.deps();
         const { targetFrom } = await import('../core/targets.js');
         if (options.all) {
-          throw UsageError.notImplemented('auto --all');
+          if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
+            throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
+          }
+          const concurrency = Number(options.concurrency);
+          if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive integer, not "${options.concurrency}".`);
+          const { autoBackupAll } = await import('../core/auto-all.js');
+          const result = await withInterrupt((signal) => autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal }));
+          if (ctx.output.json) printJson(result);
+          else printLine(await renderAutoAll(result), ctx.output);
+          if (result.summary.failed > 0) {
+            throw new TenantBackupError('OPERATION_FAILED', `${result.summary.failed} of ${result.results.length} organizations failed (see above; each failure is in the ledger).`);
+          }
+          return;
         }
         if (options.org === undefined) throw new UsageError('auto needs --org <id> (or --all).');
         const target = targetFrom({ org: options.org });

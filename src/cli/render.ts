@@ -96,3 +96,19 @@ export async function renderStatus(status: import('../core/status.js').Organizat
 function capitalize(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
+
+export async function renderAutoAll(result: import('../core/auto-all.js').AutoAllResult): Promise<string> {
+  const { default: Table } = await import('cli-table3');
+  const table = new Table({ head: ['Organization', 'Result', 'Details'], style: { head: [], border: [] } });
+  for (const item of result.results) {
+    const details =
+      item.action === 'created'
+        ? `${item.record.backup_filename} (${formatBytes(item.record.backup_size)})`
+        : item.action === 'skipped'
+          ? `${item.reason}: ${item.message}`
+          : `${item.error.code}: ${item.error.message}`;
+    table.push([item.organization_id, item.action, truncate(details, 90)]);
+  }
+  const { created, skipped, failed } = result.summary;
+  return `${table.toString()}\n${created} created, ${skipped} skipped, ${failed} failed.`;
+}

@@ -594,6 +594,15 @@ class MysqlSession implements OrganizationSession {
     private readonly target: ConnectTarget,
   ) {}
 
+  async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {
+    const rows = await runRaw(this.connection, `SELECT t.${q(config.idColumn)} FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`).catch(
+      (error: unknown) => {
+        throw fail(`listing the organizations of "${config.table}"`, error);
+      },
+    );
+    return rows.map((row) => row[0]?.toString('utf8') ?? '').filter((id) => id !== '');
+  }
+
   async serverVersion(): Promise<string> {
     if (this.version === undefined) {
       const rows = await runRaw(this.connection, 'SELECT VERSION()').catch((error: unknown) => {

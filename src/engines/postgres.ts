@@ -523,6 +523,18 @@ class PostgresSession implements OrganizationSession {
     return this.main;
   }
 
+  async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {
+    const q = postgresDialect.quoteIdentifier;
+    try {
+      const result = await this.mainClient().query<{ id: string }>(
+        `SELECT t.${q(config.idColumn)}::text AS id FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`,
+      );
+      return result.rows.map((row) => row.id);
+    } catch (error) {
+      throw this.operationError(`Listing the organizations of "${config.table}" failed`, error);
+    }
+  }
+
   async serverVersion(): Promise<string> {
     try {
       const result = await this.mainClient().query<{ server_version: string }>('SHOW server_version');

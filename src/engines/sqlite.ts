@@ -602,6 +602,13 @@ async function connect(config: OrganizationsConfig): Promise<OrganizationSession
 
     serverVersion: () => serial(() => String(main.prepare('SELECT sqlite_version()').pluck().get())),
 
+    listOrganizationIds: (config) =>
+      serial(() => {
+        const q = sqliteDialect.quoteIdentifier;
+        const ids = main.prepare(`SELECT t.${q(config.idColumn)} FROM ${q(config.table)} AS t ORDER BY 1`).pluck().all() as unknown[];
+        return ids.filter((id) => id !== null).map((id) => String(id));
+      }),
+
     introspect: () =>
       serial(() => {
         main.exec('BEGIN');

@@ -125,6 +125,8 @@ export interface OrganizationSession {
   serverVersion(): Promise<string>;
   /** Tables of the configured schema with columns, primary and foreign keys. */
   introspect(): Promise<SchemaInfo>;
+  /** Every organization id in the organizations table, as exact text, in id order (`auto --all`). */
+  listOrganizationIds(config: OrganizationsConfig): Promise<string[]>;
   /** Runs `fn` inside one consistent read-only snapshot. */
   withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>;
   /**
