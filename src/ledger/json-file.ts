@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { LedgerCorruptError, NotFoundError } from '../errors.js';
 import { WEEKDAYS } from '../retention/clock.js';
 import type { Clock } from '../retention/clock.js';
-import { fsyncPath } from '../store/local.js';
+import { fsyncPath, isProcessAlive } from '../store/local.js';
 import { isLockHeld, lockPathFor, withFileLock } from './locks.js';
 import type {
   BeginOptions,
@@ -265,13 +265,4 @@ function matches(record: LedgerRecord, filter: RecordFilter): boolean {
 
 function newestFirst(a: LedgerRecord, b: LedgerRecord): number {
   return b.created_at.localeCompare(a.created_at) || b.id - a.id;
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -1,12 +1,15 @@
 /**
  * Cross-process locks on the local file system (proper-lockfile: an atomic mkdir whose mtime the
  * holder refreshes). A holder that dies stops refreshing, so its lock turns stale and is taken over:
- * one crash never blocks an organization for ever.
+ * one crash never blocks an organization for ever. The holder's pid is written beside the lock
+ * (`<lock>.owner`), so a holder on this host that was killed is recognised at once.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LockedError, OperationError } from '../errors.js';
+import { isProcessAlive } from '../store/local.js';
 
 /** A lock is stale when not refreshed for this long (the holder refreshes every STALE_MS / 2). */
 export const STALE_MS = 10_000;
@@ -26,9 +29,8 @@ export function lockPathFor(locksDir: string, key: string): string {
 export async function withFileLock<T>(lockPath: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   await mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
   let compromised: Error | undefined;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(lockPath, {
+  const acquire = () =>
+    lockfile.lock(lockPath, {
       realpath: false,
       lockfilePath: lockPath,
       stale: STALE_MS,
@@ -37,18 +39,41 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
         compromised = error;
       },
     });
+  let release: () => Promise<void>;
+  try {
+    release = await acquire().catch(async (error: NodeJS.ErrnoException) => {
+      // A holder on this host whose process is gone will never release: age its lock so that
+      // proper-lockfile's own stale takeover applies now instead of after STALE_MS.
+      if (error.code !== 'ELOCKED' || !(await holderIsDead(lockPath))) throw error;
+      const past = new Date(Date.now() - 2 * STALE_MS);
+      await utimes(lockPath, past, past).catch(() => undefined);
+      return acquire();
+    });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new LockedError(`Another process holds the lock ${path.basename(lockPath)}; try again later.`, { lock: lockPath });
+      throw new LockedError(`Another process holds the lock ${path.basename(lockPath)}; try again later (a lock whose process died expires within ${STALE_MS / 1000} s).`, { lock: lockPath });
     }
     throw error;
   }
+  const owner = `${lockPath}.owner`;
+  await writeFile(owner, JSON.stringify({ pid: process.pid, host: hostname() }), { mode: 0o600 }).catch(() => undefined);
   try {
     const result = await fn();
     if (compromised) throw new OperationError(`Lost the lock ${lockPath} while working: ${compromised.message}`);
     return result;
   } finally {
+    await rm(owner, { force: true }).catch(() => undefined);
     await release().catch(() => undefined);
+  }
+}
+
+/** The holder recorded beside a lock is a process of this host that no longer exists. */
+async function holderIsDead(lockPath: string): Promise<boolean> {
+  try {
+    const owner = JSON.parse(await readFile(`${lockPath}.owner`, 'utf8')) as { pid?: unknown; host?: unknown };
+    return owner.host === hostname() && typeof owner.pid === 'number' && owner.pid !== process.pid && !isProcessAlive(owner.pid);
+  } catch {
+    return false;
   }
 }
 

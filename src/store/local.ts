@@ -36,7 +36,21 @@ export class LocalStore implements Store {
   async tempPath(area: StoreArea, finalName: string): Promise<string> {
     assertArchiveFileName(finalName);
     const dir = await this.ensureArea(area);
+    await this.removeStaleTemps(dir, finalName);
     return path.join(dir, `.${finalName}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  }
+
+  /**
+   * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files; the next
+   * run for the same name removes those whose process is gone. Live runs' temps are never touched.
+   */
+  private async removeStaleTemps(dir: string, finalName: string): Promise<void> {
+    const prefix = `.${finalName}.`;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      const pid = Number(name.slice(prefix.length).split('.')[0]);
+      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) await rm(path.join(dir, name), { force: true }).catch(() => undefined);
+    }
   }
 
   async commit(temp: string, area: StoreArea, finalName: string): Promise<StoredFile> {
@@ -116,6 +130,16 @@ export class LocalStore implements Store {
     const name = path.basename(realFile);
     assertArchiveFileName(name);
     return name;
+  }
+}
+
+/** True when a process with this pid exists on this host (EPERM: it exists, owned by someone else). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
