@@ -116,8 +116,19 @@ export class ConnectionError extends TenantBackupError {
 }
 
 export class ToolMissingError extends TenantBackupError {
-  constructor(tool: string, debianPackage: string) {
-    super('TOOL_MISSING', `The program "${tool}" was not found on PATH. Install it (Debian: apt-get install ${debianPackage}).`, { details: { tool, package: debianPackage } });
+  constructor(tool: string, debianPackage: string, message?: string, details?: Record<string, unknown>) {
+    super('TOOL_MISSING', message ?? `The program "${tool}" was not found on PATH. Install it (Debian: apt-get install ${debianPackage}).`, {
+      details: { tool, package: debianPackage, ...details },
+    });
+  }
+  /** The tool exists but is older than the server (pg_dump refuses to dump a newer server). */
+  static tooOld(tool: string, toolVersion: string, serverVersion: string, debianPackage: string, what: string): ToolMissingError {
+    return new ToolMissingError(
+      tool,
+      debianPackage,
+      `${tool} is ${toolVersion}, older than the ${serverVersion} server of ${what}; it refuses to dump a newer server. Install ${debianPackage} (Debian: apt-get install ${debianPackage}) and put its ${tool} first on PATH.`,
+      { tool_version: toolVersion, server_version: serverVersion },
+    );
   }
 }
 

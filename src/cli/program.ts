@@ -71,10 +71,28 @@ export function buildProgram(): Command {
     .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --org 42 --json']))
     .action(
-      action(async (ctx, tenant: string | undefined, options: { org?: string; user?: string }) => {
+      action(async (ctx, tenant: string | undefined, options: { org?: string; user?: string; rotate?: 'weekday'; keepLast?: string }) => {
         const { targetFrom } = await import('../core/targets.js');
         const target = targetFrom({ tenant, org: options.org });
-        if (target.kind === 'database') throw UsageError.notImplemented('backup of a tenant database');
+        if (target.kind === 'database') {
+          const keepLast = options.keepLast === undefined ? undefined : parsePositiveInteger(options.keepLast, '--keep-last');
+          const { backupTenant } = await import('../core/backup-tenant.js');
+          const deps = await ctx.deps();
+          const result = await withInterrupt((signal) =>
+            backupTenant(deps, { tenant: target.tenant, userId: options.user ?? null, rotate: options.rotate, keepLast, signal }),
+          );
+          if (ctx.output.json) return printJson(result);
+          printLine(
+            `Backed up tenant ${target.tenant} (${result.engine} ${result.server_version}, ${result.dump_tool}): ${formatBytes(result.dump_bytes)} of SQL → ${result.record.backup_path} (${formatBytes(result.record.backup_size)}).`,
+            ctx.output,
+          );
+          for (const record of result.pruned) printLine(`Pruned ${record.backup_filename} (retention).`, ctx.output);
+          if (result.prune_error) printNote(`warning: the backup succeeded, but retention failed: ${result.prune_error}`, ctx.output);
+          return;
+        }
+        if (options.rotate !== undefined || options.keepLast !== undefined) {
+          throw new UsageError('--rotate and --keep-last apply to tenant databases; organization archives always rotate by weekday.');
+        }
         const { backupOrganization } = await import('../core/backup-organization.js');
         const deps = await ctx.deps();
         const result = await withInterrupt((signal) =>
@@ -102,11 +120,36 @@ export function buildProgram(): Command {
     .option('--no-safety-backup', 'tenant restores: skip the safety backup of the current database')
     .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore --org 42 org_ACME_monday_backup.zip --dry-run']))
     .action(
-      action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; yes: boolean; dryRun: boolean }) => {
+      action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; yes: boolean; dryRun: boolean; safetyBackup: boolean }) => {
         const { targetFrom } = await import('../core/targets.js');
         const { tenant, backup } = splitTargetAndBackup(first, second, options.org);
         const target = targetFrom({ tenant, org: options.org });
-        if (target.kind === 'database') throw UsageError.notImplemented('restore of a tenant database');
+        if (target.kind === 'database') {
+          const { restoreTenant } = await import('../core/restore-tenant.js');
+          const deps = await ctx.deps();
+          const result = await withInterrupt((signal) =>
+            restoreTenant(deps, {
+              tenant: target.tenant,
+              backup,
+              dryRun: options.dryRun,
+              safetyBackup: options.safetyBackup,
+              confirm: confirmer(options.yes, 'restore'),
+              signal,
+            }),
+          );
+          if (ctx.output.json) return printJson(result);
+          if (result.action === 'cancelled') return printLine('Cancelled; nothing was changed.', ctx.output);
+          if (result.action === 'dry-run') {
+            return printLine([`Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore would:`, ...result.steps.map((step) => `  - ${step}`)].join('\n'), ctx.output);
+          }
+          printLine(
+            `Restored tenant ${result.tenant} from ${result.backup_filename} (made ${result.created_at}).` +
+              (result.safety_backup ? ` Safety backup of the previous state: ${result.safety_backup.backup_path}` : ' No safety backup was taken (--no-safety-backup).'),
+            ctx.output,
+          );
+          return;
+        }
+        if (!options.safetyBackup) throw new UsageError('--no-safety-backup applies to tenant databases; an organization restore is one transaction.');
         const { restoreOrganization } = await import('../core/restore-organization.js');
         const deps = await ctx.deps();
         const result = await restoreOrganization(deps, {
@@ -183,8 +226,7 @@ export function buildProgram(): Command {
           if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
             throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
           }
-          const concurrency = Number(options.concurrency);
-          if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive integer, not "${options.concurrency}".`);
+          const concurrency = parsePositiveInteger(options.concurrency, '--concurrency');
           const { autoBackupAll } = await import('../core/auto-all.js');
           const result = await withInterrupt((signal) => autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal }));
           if (ctx.output.json) printJson(result);
@@ -252,7 +294,38 @@ export function buildProgram(): Command {
       }),
     );
 
+  program
+    .command('prune')
+    .description('Apply the retention policy to timestamped tenant backups (config "retention", or --keep-last).')
+    .argument('[tenant]', 'only this tenant (default: every configured tenant)')
+    .option('--keep-last <n>', 'keep the newest <n> timestamped backups (overrides retention.keepLast)')
+    .option('--dry-run', 'show what would be removed, remove nothing', false)
+    .addHelpText('after', examples(['tenant-backup prune --dry-run', 'tenant-backup prune acme --keep-last 7']))
+    .action(
+      action(async (ctx, tenant: string | undefined, options: { keepLast?: string; dryRun: boolean }) => {
+        const keepLast = options.keepLast === undefined ? undefined : parsePositiveInteger(options.keepLast, '--keep-last');
+        if (tenant !== undefined) {
+          const { targetFrom } = await import('../core/targets.js');
+          targetFrom({ tenant });
+        }
+        const { pruneTenantBackups } = await import('../core/prune.js');
+        const deps = await ctx.deps();
+        const result = await pruneTenantBackups(deps, { tenant, keepLast, dryRun: options.dryRun });
+        if (ctx.output.json) return printJson(result);
+        const verb = result.dry_run ? 'Would remove' : 'Removed';
+        for (const record of result.removed) printLine(`${verb} ${record.backup_filename} (tenant ${record.tenant}, ${record.backup_date}).`, ctx.output);
+        for (const skipped of result.skipped) printNote(`note: tenant ${skipped.tenant} skipped: ${skipped.reason}`, ctx.output);
+        printLine(`${result.removed.length} ${result.dry_run ? 'to remove' : 'removed'}, ${result.kept.length} kept.`, ctx.output);
+      }),
+    );
+
   return program;
+}
+
+function parsePositiveInteger(value: string, flag: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new UsageError(`${flag} must be a positive integer, not "${value}".`);
+  return number;
 }
 
 interface AutoCommandOptions {

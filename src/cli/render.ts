@@ -3,6 +3,7 @@
  * notes, errors — goes to stderr, so `--json | jq` always gets pure JSON.
  */
 import type { LedgerRecord } from '../ledger/types.js';
+import { formatBytes } from '../format.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -21,16 +22,7 @@ export function printNote(text: string, options: OutputOptions): void {
   if (!options.quiet) process.stderr.write(`${text}\n`);
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
-}
+export { formatBytes } from '../format.js';
 
 export async function renderRecordsTable(records: LedgerRecord[]): Promise<string> {
   if (records.length === 0) return 'No backups recorded.';

@@ -17,9 +17,19 @@ const client = z.enum(DATABASE_CLIENTS, {
 
 const tableName = z.string().min(1);
 
+/** Retention of timestamped tenant backups (restic/spatie semantics; the newest is always kept). */
+export const retentionSchema = z.strictObject({
+  keepLast: z.number().int().min(1).optional(),
+  keepDaily: z.number().int().min(1).optional(),
+  keepWeekly: z.number().int().min(1).optional(),
+  keepMonthly: z.number().int().min(1).optional(),
+});
+
 export const tenantSchema = z.strictObject({
   client,
   connection,
+  /** Overrides the top-level `retention`, key by key. */
+  retention: retentionSchema.optional(),
 });
 
 export const organizationsSchema = z.strictObject({
@@ -58,6 +68,7 @@ export const configSchema = z.strictObject({
   /** Deflate level for archives, 0 (store) to 9; 1 is fastest and the default. */
   compressionLevel: z.number().int().min(0).max(9).default(1),
   tenants: z.record(z.string().min(1), tenantSchema).default({}),
+  retention: retentionSchema.optional(),
   organizations: organizationsSchema.optional(),
   auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'] }),
 });
@@ -66,3 +77,4 @@ export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type OrganizationsConfig = z.output<typeof organizationsSchema>;
+export type RetentionConfig = z.output<typeof retentionSchema>;

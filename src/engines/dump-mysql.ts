@@ -13,13 +13,19 @@
  * the tenant is configured with.
  *
  * Restore: the client reads the entry from stdin and stops at the first error (no `--force`).
- * MySQL commits DDL implicitly, so a load can NOT be rolled back by the server: the caller takes
- * a safety backup first and, when a load fails, loads it back with `emptyFirst` (every object of
- * the database is dropped before, so nothing the failed load created survives).
+ * With `emptyFirst` every view, table, sequence, routine and event of the database is dropped
+ * first (through the driver), so the result is exactly the dump; without it the dump replaces its
+ * own objects in place and objects it does not mention stay. MySQL commits DDL implicitly, so a
+ * load can NOT be rolled back by the server: the caller takes a safety backup first and, when a
+ * load fails, loads it back (again with `emptyFirst`).
  *
  * Secrets: host, port, user and password go into a 0600 option file in a private 0700 temp dir,
- * passed as `--defaults-extra-file` (which must be the FIRST argument) and removed when the child
- * has exited (MYSQL_PWD would also work but is deprecated). Nothing secret is on an argv.
+ * passed as `--defaults-file` (which must be the FIRST argument) and removed when the child has
+ * exited (MYSQL_PWD would also work but is deprecated). Nothing secret is on an argv.
+ * `--defaults-file`, not `--defaults-extra-file`: with an extra file the tools still read the
+ * user's `~/.my.cnf` AFTER it, so a `[client] host=…` or `password=…` there would silently
+ * override the tenant's configured connection (and dump another server's database of the same
+ * name). Only the tenant's configuration decides where the tools connect.
  *
  * Definers: views, routines, triggers and events keep their `DEFINER=` clause; restoring them as
  * a different user needs the SET USER (MariaDB) / SET_USER_ID (MySQL) privilege.
@@ -55,7 +61,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Pure argument builders; the option file path comes first (the tools require it). */
 export function mysqldumpArgs(optionFile: string, database: string): string[] {
   return [
-    `--defaults-extra-file=${optionFile}`,
+    `--defaults-file=${optionFile}`,
     '--single-transaction',
     '--routines',
     '--triggers',
@@ -69,7 +75,7 @@ export function mysqldumpArgs(optionFile: string, database: string): string[] {
 }
 
 export function mysqlRestoreArgs(optionFile: string, database: string): string[] {
-  return [`--defaults-extra-file=${optionFile}`, '--default-character-set=utf8mb4', '--batch', database];
+  return [`--defaults-file=${optionFile}`, '--default-character-set=utf8mb4', '--batch', database];
 }
 
 /**

@@ -4,9 +4,7 @@
  * Dump: `pg_dump --format=plain --clean --if-exists --no-owner --no-privileges`, stdout streamed
  * into the archive entry `dump.sql` (so `unzip -p x.zip dump.sql | psql` also works by hand).
  * - `--clean --if-exists`: every object in the dump is dropped (if present) before it is created,
- *   so the dump replaces the schema IN PLACE; the database itself is never dropped. Objects
- *   created after the backup that the dump does not mention are left as they are (and if they
- *   depend on a dumped object, the load fails and rolls back: nothing changes).
+ *   so the dump also works by hand over an existing schema. The database itself is never dropped.
  * - `--no-owner`: objects are created owned by the user that runs the restore (the configured
  *   user), so a restore never needs superuser rights or the original role to exist.
  * - `--no-privileges`: GRANT/REVOKE are not dumped; restored objects carry the restoring user's
@@ -19,6 +17,15 @@
  * partial load. Here `COMMIT;` is appended only after the archive entry's last byte passed its
  * sha256 check; any other end of input leaves the transaction open and the server rolls it back.
  *
+ * Exact replacement: right after `BEGIN`, in the same transaction, `CLEAR_SCHEMA_SQL` drops what
+ * the database holds today (every non-system schema except `public` with its contents, the
+ * extensions, and the tables, views, sequences, routines, types and domains in `public`; the
+ * `public` schema itself, which pg_dump neither drops nor creates, keeps its owner and rights).
+ * So objects created after the backup do not survive the restore (they are in the safety
+ * backup), and none of them can block a `DROP` of the dump. It needs the right to drop those
+ * objects (owner, or database owner for schemas); if that fails, everything rolls back.
+ * Rarer object kinds in `public` (operators, collations, text search objects) are not cleared.
+ *
  * Secrets: host, port, user and database go to the children as PGHOST/PGPORT/PGUSER/PGDATABASE
  * (taken literally, unlike a `--dbname` conninfo string), the password as PGPASSWORD in the
  * child's env only. Nothing secret is on an argv.
@@ -26,7 +33,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { Transform } from 'node:stream';
 import pg from 'pg';
-import { ConfigError, ConnectionError, TenantBackupError, ToolMissingError, redactSecrets } from '../errors.js';
+import { ConfigError, ConnectionError, ToolMissingError, redactSecrets } from '../errors.js';
 import {
   describeServer,
   findTool,
@@ -134,12 +141,7 @@ async function preflight(target: DatabaseTarget, purpose: 'backup' | 'restore', 
   const tool = await toolVersion(dump, options);
   const toolMajor = majorVersion(tool.replace(/^[^)]*\)/, ''));
   if (toolMajor !== null && toolMajor < server.major) {
-    throw new TenantBackupError(
-      'TOOL_MISSING',
-      `${dump.file} is ${tool}, older than the PostgreSQL ${server.version} server of tenant "${target.tenant}"; pg_dump refuses to dump a newer server. ` +
-        `Install postgresql-client-${server.major} (Debian: apt-get install postgresql-client-${server.major}) and put its pg_dump first on PATH.`,
-      { details: { tool: 'pg_dump', tool_version: tool, server_version: server.version, package: `postgresql-client-${server.major}` } },
-    );
+    throw ToolMissingError.tooOld(dump.file, tool, `PostgreSQL ${server.version}`, `postgresql-client-${server.major}`, `tenant "${target.tenant}"`);
   }
   return { serverVersion: server.version, toolVersion: tool };
 }
@@ -161,9 +163,42 @@ async function dumpDatabase(target: DatabaseTarget, out: Writable, options: Engi
   });
 }
 
+/** Empties the database inside the restore's transaction (see the header). Fully qualified names. */
+export const CLEAR_SCHEMA_SQL = `DO $tenant_backup_clear$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT e.extname FROM pg_extension e WHERE e.extname <> 'plpgsql' LOOP
+    EXECUTE format('DROP EXTENSION IF EXISTS %I CASCADE', r.extname);
+  END LOOP;
+  FOR r IN SELECT n.nspname FROM pg_namespace n
+           WHERE n.nspname NOT IN ('public', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' LOOP
+    EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
+  END LOOP;
+  FOR r IN SELECT c.relname, c.relkind FROM pg_class c
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm', 'r', 'p', 'f', 'S')
+           ORDER BY array_position(ARRAY['v', 'm', 'f', 'p', 'r', 'S']::"char"[], c.relkind), c.relname LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE',
+      CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                     WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.relname);
+  END LOOP;
+  FOR r IN SELECT p.proname, p.prokind, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
+           WHERE p.pronamespace = 'public'::regnamespace LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I(%s) CASCADE',
+      CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.proname, r.args);
+  END LOOP;
+  FOR r IN SELECT t.typname, t.typtype FROM pg_type t
+           WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r', 'c')
+             AND (t.typrelid = 0 OR (SELECT k.relkind FROM pg_class k WHERE k.oid = t.typrelid) = 'c') LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE', CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.typname);
+  END LOOP;
+END
+$tenant_backup_clear$;
+`;
+
 /**
- * `BEGIN;` + the SQL + `COMMIT;`, where COMMIT is emitted only when the source ENDS cleanly. A source
- * error destroys this stream instead (no flush), which runTool turns into a kill of psql.
+ * `BEGIN;` + CLEAR_SCHEMA_SQL + the SQL + `COMMIT;`, where COMMIT is emitted only when the source
+ * ENDS cleanly. A source error destroys this stream instead (no flush), which runTool turns into a
+ * kill of psql.
  */
 export function inOneTransaction(source: Readable): Readable {
   const wrapper = new Transform({
@@ -174,7 +209,7 @@ export function inOneTransaction(source: Readable): Readable {
       callback(null, '\nCOMMIT;\n');
     },
   });
-  wrapper.push('BEGIN;\n');
+  wrapper.push(`BEGIN;\n${CLEAR_SCHEMA_SQL}`);
   source.on('error', (error) => wrapper.destroy(error));
   source.pipe(wrapper);
   return wrapper;

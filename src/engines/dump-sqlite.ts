@@ -20,8 +20,9 @@
  * database open: its connections would keep reading and writing the old, unlinked inode (writes
  * silently lost), and a leftover `-wal` file beside the renamed file would be replayed into it.
  * With the backup API the application's connections see the restored content from their next
- * transaction on. While the restore copies, the application's writers wait (busy) — and a restore
- * fails with "database is locked" (nothing changed) if the application holds a write lock.
+ * transaction on. While the restore copies, the application's writers wait (busy); a restore (or
+ * backup) that keeps finding the database locked by the application gives up after
+ * COPY_BUSY_LIMIT_MS, with nothing changed.
  *
  * The target file must exist (a lost file: create an empty one, e.g. `touch`, then restore with
  * --no-safety-backup, or extract the entry by hand).
@@ -40,6 +41,40 @@ import { settleOutput, type DatabaseEngine, type DatabaseTarget, type EngineOpti
 /** Pages per backup step: everything at once (one consistent read; restarts are rare). */
 const ALL_PAGES = 0x7fffffff;
 const BUSY_TIMEOUT_MS = 5_000;
+/** How long a backup-API copy may keep finding the database locked before it gives up. */
+export const COPY_BUSY_LIMIT_MS = 10_000;
+
+/**
+ * Copies `source` into the file `destination` with SQLite's backup API, all pages in one step,
+ * as one write transaction on the destination (a failure rolls it back).
+ *
+ * better-sqlite3's `backup()` needs two guards here. A step that finds a database locked
+ * (SQLITE_BUSY) is retried on the next event-loop turn for ever; and when that happens on the very
+ * FIRST step, the page count is still 0, so the wrapper resolves as if the copy were complete
+ * although nothing was copied. So: a result without pages is treated as "locked" and the copy is
+ * retried after a pause, and the progress callback fails a copy stuck on later steps; both give up
+ * after COPY_BUSY_LIMIT_MS (or when the signal aborts).
+ */
+async function copyDatabase(source: Database.Database, destination: string, what: string, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = Date.now() + COPY_BUSY_LIMIT_MS;
+  const check = () => {
+    if (signal?.aborted) throw new TenantBackupError('CANCELLED', `Cancelled: ${what} was stopped.`);
+    if (Date.now() > deadline) {
+      throw new OperationError(`${what} gave up: the database stayed locked by another connection for ${COPY_BUSY_LIMIT_MS / 1000} s.`);
+    }
+  };
+  for (;;) {
+    check();
+    const result = await source.backup(destination, {
+      progress: () => {
+        check();
+        return ALL_PAGES;
+      },
+    });
+    if (result.totalPages > 0 && result.remainingPages === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 export function sqliteFilename(target: DatabaseTarget): string {
   const c = target.connection;
@@ -81,13 +116,13 @@ async function dumpDatabase(target: DatabaseTarget, out: Writable, options: Engi
       const copy = path.join(dir, 'database.sqlite');
       const db = new Database(filename, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
       try {
-        await db.backup(copy, { progress: () => (options.signal?.aborted ? 0 : ALL_PAGES) });
+        await copyDatabase(db, copy, 'The SQLite online backup', options.signal);
       } catch (error) {
+        if (error instanceof TenantBackupError) throw error;
         throw new OperationError(`SQLite online backup of tenant "${target.tenant}" failed: ${describeCause(error)}`, { cause: error });
       } finally {
         db.close();
       }
-      if (options.signal?.aborted) throw new TenantBackupError('CANCELLED', 'Backup cancelled.');
       const bytes = (await stat(copy)).size;
       await pipeline(createReadStream(copy), out, { end: false, signal: options.signal });
       return { bytes };
@@ -104,10 +139,11 @@ async function restoreDatabase(target: DatabaseTarget, source: Readable, options
     await requireFile(filename, target.tenant);
     // Written and checked beside the target: the live file is not touched until the copy below.
     await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), { signal: options.signal });
+    if ((await stat(temp)).size === 0) throw new ArchiveError("The archive's database.sqlite is empty; nothing was changed.");
     const restored = openChecked(temp);
     try {
       options.signal?.throwIfAborted();
-      await restored.backup(filename, { progress: () => ALL_PAGES });
+      await copyDatabase(restored, filename, 'Copying the restored database', options.signal);
     } catch (error) {
       if (error instanceof TenantBackupError) throw error;
       throw new OperationError(`Copying the restored database into ${filename} failed (it was left unchanged): ${describeCause(error)}`, { cause: error });

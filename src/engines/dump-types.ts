@@ -43,8 +43,9 @@ export interface EngineOptions {
 
 export interface RestoreOptions extends EngineOptions {
   /**
-   * Remove every object of the database before loading. Used only to load a SAFETY backup back
-   * after a failed non-atomic restore, so that objects the failed load created do not survive.
+   * Remove every object of the database before loading, so the result is exactly the dump (MySQL:
+   * set by the caller only once a safety backup exists, since the load is not atomic). PostgreSQL
+   * always empties inside its load transaction and SQLite replaces every page: both ignore it.
    */
   emptyFirst?: boolean;
 }
@@ -241,7 +242,7 @@ export class TailBuffer {
 export interface ToolRun {
   tool: FoundTool;
   args: string[];
-  /** Extra environment for this child only (merged over the parent's). `undefined` removes a variable. */
+  /** Extra environment for this child only, merged over the parent's (which is never mutated). */
   env: Record<string, string | undefined>;
   searchPath?: string;
   /** Piped into the tool's stdin; the stdin is closed only when this ends without error. */
@@ -322,9 +323,15 @@ export async function runTool(run: ToolRun): Promise<{ stdoutBytes: number }> {
     if (outputClosed) throw new OperationError(`${run.tool.name} was stopped: its output stream was closed early.`);
     if (result.exitCode === 0) return { stdoutBytes };
     const status =
-      result.exitCode !== undefined ? `exit code ${result.exitCode}` : result.signal ? `killed by ${result.signal}` : redactSecrets(String(result.message ?? "could not start"), run.secrets);
+      result.exitCode !== undefined
+        ? `exit code ${result.exitCode}`
+        : result.signal
+          ? `killed by ${result.signal}`
+          : redactSecrets(String(result.message ?? 'could not start'), run.secrets);
     const tail = redactSecrets(lastLines(stderr.text(), 4000), run.secrets);
-    throw new OperationError(`${run.tool.name} failed (${status})${tail ? `: ${tail}` : '.'}`, { details: { tool: run.tool.name, exit_code: result.exitCode ?? null } });
+    throw new OperationError(`${run.tool.name} failed (${status})${tail ? `: ${tail}` : '.'}`, {
+      details: { tool: run.tool.name, exit_code: result.exitCode ?? null },
+    });
   } finally {
     done = true;
     run.signal?.removeEventListener('abort', onAbort);

@@ -1,0 +1,267 @@
+/**
+ * `backup <tenant>`: the tenant's whole database, dumped by its engine (pg_dump, mariadb-dump,
+ * SQLite online backup) and streamed into `tenant-databases/<tenant>_<YYYY-MM-DD_HH-mm-ss>.zip`
+ * (time in the configured zone), or `<tenant>_<weekday>_backup.zip` with `rotate: 'weekday'`.
+ *
+ * Order, and what each failure leaves behind:
+ * 1. Unknown tenant → ConfigError; preflight (tool present and recent enough, server reachable,
+ *    password accepted) → ToolMissingError / ConnectionError. Nothing is written, not even a
+ *    ledger record.
+ * 2. Under the operation lock `tenant-<name>`: a ledger record `in_progress`, the dump streamed
+ *    into a temp file beside the final name, manifest, then verification (the tool exited 0, the
+ *    dump is not empty, every entry's sha256 re-read from the finished file), atomic rename,
+ *    ledger `success`. Any failure removes the temp file and marks the record `failed` (redacted
+ *    message); an older archive of the same name is untouched until the rename.
+ * 3. Retention (`keepLast` / configured `retention`) after a success, never for safety backups.
+ *    A retention failure does not undo the backup: it is reported in `prune_error`.
+ *
+ * Timestamped names have a one-second resolution: when the name is already taken (two backups in
+ * the same second), the backup waits for the clock to move on, and refuses with a clear error if
+ * it does not within ~1.5 s (a frozen clock). An existing archive is never overwritten silently.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { ArchiveReader } from '../archive/zip-reader.js';
+import { ArchiveWriter } from '../archive/zip-writer.js';
+import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
+import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
+import { OperationError, TenantBackupError, describeCause } from '../errors.js';
+import type { LedgerRecord } from '../ledger/types.js';
+import { localDate, localWeekday } from '../retention/clock.js';
+import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
+import { sha256OfFile } from '../store/hash.js';
+import { formatBytes, formatElapsed } from '../format.js';
+import { TOOL_VERSION } from '../version.js';
+import { asTypedError } from './backup-organization.js';
+import type { Deps } from './context.js';
+import { connectionSecrets } from './organization-config.js';
+import { pruneTenantLocked, tenantLockKey } from './prune.js';
+import { assertKnownTenant } from './targets.js';
+
+export { tenantLockKey };
+
+export interface TenantBackupOptions {
+  tenant: string;
+  userId?: string | null;
+  /** `weekday`: `<tenant>_<weekday>_backup.zip`, replacing last week's archive of that day. */
+  rotate?: 'weekday';
+  /** Retention after the backup (overrides the configured keepLast). */
+  keepLast?: number;
+  backupType?: BackupType;
+  /** Aborting stops the dump; the temp file is removed and the record marked failed. */
+  signal?: AbortSignal;
+  /** PATH for the dump tools (default: the process's PATH). */
+  searchPath?: string;
+}
+
+export interface TenantBackupResult {
+  action: 'created';
+  record: LedgerRecord;
+  engine: DatabaseEngine['name'];
+  server_version: string;
+  dump_tool: string;
+  /** Uncompressed size of the dump entry. */
+  dump_bytes: number;
+  /** Backups removed by retention after this one. */
+  pruned: LedgerRecord[];
+  /** Set when retention failed (the backup itself succeeded). */
+  prune_error?: string;
+}
+
+/** What a run needs once the tenant has passed preflight (shared with restore's safety backup). */
+export interface PreparedTenant {
+  engine: DatabaseEngine;
+  target: DatabaseTarget;
+  preflight: PreflightInfo;
+}
+
+/** Looks the tenant up and runs the engine's preflight; nothing is written. */
+export async function prepareTenant(
+  deps: Pick<Deps, 'config'>,
+  tenant: string,
+  purpose: 'backup' | 'restore',
+  options: { searchPath?: string; signal?: AbortSignal } = {},
+): Promise<PreparedTenant> {
+  assertKnownTenant(deps.config, tenant);
+  assertTenantName(tenant);
+  const config = deps.config.tenants[tenant]!;
+  const target: DatabaseTarget = { tenant, client: config.client, connection: config.connection };
+  const engine = await loadDatabaseEngine(config.client);
+  try {
+    const preflight = await engine.preflight(target, purpose, options);
+    return { engine, target, preflight };
+  } catch (error) {
+    throw asTypedError(error, connectionSecrets(config.connection));
+  }
+}
+
+export async function backupTenant(deps: Deps, options: TenantBackupOptions): Promise<TenantBackupResult> {
+  try {
+    const prepared = await prepareTenant(deps, options.tenant, 'backup', options);
+    const lockKey = tenantLockKey(options.tenant);
+    return await deps.ledger.withLock(lockKey, () => backupTenantLocked(deps, options, lockKey, prepared));
+  } finally {
+    deps.progress.stop();
+  }
+}
+
+/** The backup itself; the caller holds the tenant's operation lock `lockKey`. */
+export async function backupTenantLocked(
+  deps: Deps,
+  options: TenantBackupOptions,
+  lockKey: string,
+  prepared: PreparedTenant,
+): Promise<TenantBackupResult> {
+  const { ledger, store, progress, config } = deps;
+  const { engine, target, preflight } = prepared;
+  const backupType = options.backupType ?? 'manual';
+  const secrets = connectionSecrets(target.connection);
+  options.signal?.throwIfAborted();
+
+  const { name, startedAt } = await chooseName(deps, options);
+  const weekday = localWeekday(startedAt, config.timezone);
+  const record = await ledger.begin(
+    {
+      kind: 'database',
+      organization_id: null,
+      tenant: options.tenant,
+      user_id: options.userId ?? null,
+      day_of_week: weekday,
+      backup_filename: name,
+      backup_path: store.localPath(TENANT_DATABASES_AREA, name),
+      backup_date: localDate(startedAt, config.timezone),
+    },
+    { lockKey, backupType },
+  );
+
+  let writer: ArchiveWriter | undefined;
+  let tempPath: string | undefined;
+  let finished: LedgerRecord;
+  let dumpBytes: number;
+  try {
+    tempPath = await store.tempPath(TENANT_DATABASES_AREA, name);
+    writer = await ArchiveWriter.open(tempPath, { compressionLevel: config.compressionLevel });
+    const meter = new ProgressMeter((bytes, seconds) =>
+      progress.update(`Tenant ${options.tenant}: ${formatBytes(bytes)} dumped, ${formatElapsed(seconds)} elapsed`),
+    );
+    const [entry] = await Promise.all([
+      writer.addEntry(engine.entryPath, meter),
+      engine.dumpDatabase(target, meter, { signal: options.signal, searchPath: options.searchPath }),
+    ]);
+    if (entry.bytes === 0) throw new OperationError(`${preflight.toolVersion} exited successfully but produced no output for tenant "${options.tenant}".`);
+    dumpBytes = entry.bytes;
+
+    const manifest: Manifest & { dump_tool: string } = {
+      format: ARCHIVE_FORMAT,
+      format_version: ARCHIVE_FORMAT_VERSION,
+      kind: 'database',
+      engine: engine.name,
+      server_version: preflight.serverVersion,
+      tool_version: TOOL_VERSION,
+      dump_tool: preflight.toolVersion,
+      created_at: startedAt.toISOString(),
+      day_of_week: weekday,
+      backup_type: backupType,
+      tenant: options.tenant,
+      compression: { method: config.compressionLevel === 0 ? 'store' : 'deflate', level: config.compressionLevel },
+      entries: [{ path: engine.entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
+    };
+    progress.update(`Verifying ${name}…`);
+    await writer.finish(manifest);
+    writer = undefined;
+    await verifyArchive(tempPath);
+    const sha256 = await sha256OfFile(tempPath);
+    options.signal?.throwIfAborted();
+    const stored = await store.commit(tempPath, TENANT_DATABASES_AREA, name);
+    tempPath = undefined;
+    finished = await ledger.finish(record.id, { status: 'success', backup_size: stored.bytes, sha256 });
+  } catch (error) {
+    if (writer) await writer.abort();
+    if (tempPath) await store.discard(tempPath);
+    const failure = asTypedError(isAbort(error) ? new TenantBackupError('CANCELLED', 'Backup cancelled.') : error, secrets);
+    await ledger.finish(record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
+    throw failure;
+  }
+
+  const result: TenantBackupResult = {
+    action: 'created',
+    record: finished,
+    engine: engine.name,
+    server_version: preflight.serverVersion,
+    dump_tool: preflight.toolVersion,
+    dump_bytes: dumpBytes,
+    pruned: [],
+  };
+  // Retention applies to timestamped, non-safety backups (rotation already bounds weekday ones).
+  if (backupType !== 'pre_restore' && options.rotate !== 'weekday') {
+    try {
+      result.pruned = (await pruneTenantLocked(deps, options.tenant, { keepLast: options.keepLast })).removed;
+    } catch (error) {
+      result.prune_error = `Retention after the backup failed: ${describeCause(error)}`;
+      progress.note(result.prune_error);
+    }
+  }
+  return result;
+}
+
+/** The archive name, never one that is already taken (see the header). */
+async function chooseName(deps: Deps, options: TenantBackupOptions): Promise<{ name: string; startedAt: Date }> {
+  const { clock, config } = deps;
+  if (options.rotate === 'weekday') {
+    const startedAt = clock.now();
+    return { name: tenantWeekdayName(options.tenant, localWeekday(startedAt, config.timezone)), startedAt };
+  }
+  const deadline = Date.now() + 1_500;
+  for (;;) {
+    const startedAt = clock.now();
+    const name = tenantTimestampedName(options.tenant, startedAt, config.timezone);
+    if (!(await nameTaken(deps, name))) return { name, startedAt };
+    if (Date.now() >= deadline) {
+      throw new OperationError(
+        `A backup named ${name} already exists (another backup of tenant "${options.tenant}" in the same second); refusing to overwrite it. Try again in a second.`,
+        { details: { backup: name } },
+      );
+    }
+    options.signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function nameTaken(deps: Deps, name: string): Promise<boolean> {
+  if ((await deps.store.stat(TENANT_DATABASES_AREA, name)) !== null) return true;
+  const records = await deps.ledger.find({ kind: 'database', backup_filename: name });
+  return records.some((record) => record.status !== 'failed');
+}
+
+async function verifyArchive(filePath: string): Promise<void> {
+  const reader = await ArchiveReader.open(filePath);
+  try {
+    await reader.verify();
+  } finally {
+    await reader.close();
+  }
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+/** Pass-through that reports bytes and elapsed time, at most every 250 ms. */
+class ProgressMeter extends Transform {
+  private bytes = 0;
+  private readonly started = Date.now();
+  private lastReport = 0;
+
+  constructor(private readonly report: (bytes: number, seconds: number) => void) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    const now = Date.now();
+    if (now - this.lastReport >= 250) {
+      this.lastReport = now;
+      this.report(this.bytes, (now - this.started) / 1000);
+    }
+    callback(null, chunk);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * `prune [<tenant>] [--keep-last N] [--dry-run]`: applies the retention policy to the timestamped
+ * backups of one tenant, or of every configured tenant. Also run after each successful backup.
+ *
+ * Policy: `retention` at the top level of the configuration, overridden key by key by
+ * `tenants.<name>.retention`, with `keepLast` overridden by the `--keep-last` option. Without any
+ * rule nothing is removed. Candidates come from the ledger (see `isRetentionCandidate`):
+ * weekday-rotated archives, pre-restore safety backups, failed and running records are never
+ * pruned, and files the ledger does not know are left alone.
+ *
+ * Each removal deletes the file, then its record, under the tenant's operation lock, so a prune
+ * never races a backup or restore of the same tenant.
+ */
+import type { ResolvedConfig } from '../config/load.js';
+import { LockedError } from '../errors.js';
+import type { LedgerRecord } from '../ledger/types.js';
+import { TENANT_DATABASES_AREA } from '../retention/naming.js';
+import { hasRetentionRules, isRetentionCandidate, selectForRemoval, type RetentionPolicy } from '../retention/policy.js';
+import type { Deps } from './context.js';
+import { assertKnownTenant } from './targets.js';
+
+export interface PruneOptions {
+  /** One tenant; all configured tenants when absent. */
+  tenant?: string;
+  /** Overrides the configured keepLast. */
+  keepLast?: number;
+  /** Report what would be removed; remove nothing. */
+  dryRun?: boolean;
+}
+
+export interface PruneResult {
+  dry_run: boolean;
+  /** Removed (or, with dryRun, to be removed) — files and records. */
+  removed: LedgerRecord[];
+  /** Candidates the policy keeps. */
+  kept: LedgerRecord[];
+  /** Tenants not pruned this time (busy: another operation holds the lock). */
+  skipped: Array<{ tenant: string; reason: string }>;
+}
+
+
+export function tenantLockKey(tenant: string): string {
+  return `tenant-${tenant}`;
+}
+
+/** The effective policy of a tenant, or null when no rule applies. */
+export function retentionPolicyFor(config: ResolvedConfig, tenant: string, keepLast?: number): RetentionPolicy | null {
+  const { retention, tenants } = config;
+  const policy: RetentionPolicy = { ...retention, ...tenants[tenant]?.retention };
+  if (keepLast !== undefined) policy.keepLast = keepLast;
+  return hasRetentionRules(policy) ? policy : null;
+}
+
+export async function pruneTenantBackups(deps: Deps, options: PruneOptions = {}): Promise<PruneResult> {
+  if (options.tenant !== undefined) assertKnownTenant(deps.config, options.tenant);
+  const tenants = options.tenant !== undefined ? [options.tenant] : Object.keys(deps.config.tenants).sort();
+  const result: PruneResult = { dry_run: options.dryRun === true, removed: [], kept: [], skipped: [] };
+  for (const tenant of tenants) {
+    const run = () => pruneTenantLocked(deps, tenant, options);
+    try {
+      const outcome = options.dryRun ? await run() : await deps.ledger.withLock(tenantLockKey(tenant), run);
+      result.removed.push(...outcome.removed);
+      result.kept.push(...outcome.kept);
+    } catch (error) {
+      // One busy tenant must not stop `prune` of all tenants; a named tenant reports it.
+      if (!(error instanceof LockedError) || options.tenant !== undefined) throw error;
+      result.skipped.push({ tenant, reason: error.message });
+    }
+  }
+  return result;
+}
+
+/** Prunes one tenant; the caller holds `tenant-<name>` (or runs a dry-run). */
+export async function pruneTenantLocked(
+  deps: Pick<Deps, 'config' | 'ledger' | 'store' | 'progress'>,
+  tenant: string,
+  options: { keepLast?: number; dryRun?: boolean } = {},
+): Promise<{ removed: LedgerRecord[]; kept: LedgerRecord[] }> {
+  const policy = retentionPolicyFor(deps.config, tenant, options.keepLast);
+  const records = await deps.ledger.find({ kind: 'database', tenant, status: 'success' });
+  const candidates: LedgerRecord[] = [];
+  for (const record of records) {
+    if (isRetentionCandidate(record, await deps.ledger.backupTypeOf(record.id), tenant)) candidates.push(record);
+  }
+  if (!policy) return { removed: [], kept: candidates };
+  const doomed = new Set(selectForRemoval(candidates, policy, deps.config.timezone));
+  const removed = candidates.filter((record) => doomed.has(record.id));
+  const kept = candidates.filter((record) => !doomed.has(record.id));
+  if (!options.dryRun) {
+    for (const record of removed) {
+      deps.progress.update(`Pruning ${record.backup_filename}…`);
+      await deps.store.remove(TENANT_DATABASES_AREA, record.backup_filename);
+      await deps.ledger.remove(record.id);
+    }
+  }
+  return { removed, kept };
+}

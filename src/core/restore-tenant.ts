@@ -1,0 +1,233 @@
+/**
+ * `restore <tenant> <backup> [--yes] [--dry-run] [--no-safety-backup]`: replaces the tenant's
+ * database with an archive's dump.
+ *
+ * Never leave the tenant with nothing:
+ * 1. Before anything else the archive is opened and checked: kind `database`, made for THIS
+ *    tenant (else ForbiddenTargetError), by the engine of the tenant's configured client, with
+ *    the entry that engine loads, every sha256 matching. Then the engine's preflight (tools,
+ *    server reachable, password). A dry-run stops here and reports what would happen.
+ * 2. Under the tenant's operation lock: a safety backup of the current database (a normal
+ *    timestamped backup, `backup_type: pre_restore` in the ledger and its manifest), unless
+ *    `safetyBackup: false`.
+ * 3. The load, which makes the database exactly the archive's: objects created after the backup do
+ *    not survive (they are in the safety backup). PostgreSQL empties the schemas and loads in ONE
+ *    transaction, SQLite copies pages in one transaction: a failure leaves the database as it was
+ *    and the error says so. MySQL/MariaDB cannot (DDL commits implicitly): the database is
+ *    emptied (only when a safety backup exists; without one the dump replaces its own objects in
+ *    place and later objects stay), then loaded; on failure the safety backup is loaded back
+ *    automatically into the emptied database, and the error reports both outcomes. Every failure
+ *    message names the safety backup.
+ * The database itself is never dropped or recreated: its objects are replaced inside it, so its
+ * owner, grants and settings stay.
+ */
+import type { Readable } from 'node:stream';
+import { ArchiveReader } from '../archive/zip-reader.js';
+import type { Manifest } from '../archive/manifest.js';
+import { ENGINE_OF_CLIENT } from '../engines/registry.js';
+import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, TenantBackupError, describeCause, redactSecrets } from '../errors.js';
+import type { LedgerRecord } from '../ledger/types.js';
+import { TENANT_DATABASES_AREA } from '../retention/naming.js';
+import { asTypedError } from './backup-organization.js';
+import { backupTenantLocked, prepareTenant, tenantLockKey, type PreparedTenant } from './backup-tenant.js';
+import type { Deps } from './context.js';
+import { connectionSecrets } from './organization-config.js';
+import { assertKnownTenant } from './targets.js';
+
+export interface TenantRestoreOptions {
+  tenant: string;
+  /** A name from `list`, or a path to an archive in the store's tenant-databases folder. */
+  backup: string;
+  dryRun?: boolean;
+  /** Take a safety backup first (default true). */
+  safetyBackup?: boolean;
+  /** Asked after verification, before any change; false cancels. */
+  confirm?: (question: string) => Promise<boolean>;
+  signal?: AbortSignal;
+  userId?: string | null;
+  cwd?: string;
+  /** PATH for the dump and load tools (default: the process's PATH). */
+  searchPath?: string;
+}
+
+interface RestoreFacts {
+  tenant: string;
+  backup_filename: string;
+  /** When the archive was made (manifest). */
+  created_at: string;
+  engine: PreparedTenant['engine']['name'];
+  /** Uncompressed size of the dump entry. */
+  dump_bytes: number;
+}
+
+export type TenantRestoreResult =
+  | (RestoreFacts & { action: 'restored'; safety_backup: LedgerRecord | null })
+  | (RestoreFacts & { action: 'dry-run'; safety_backup: null; steps: string[] })
+  | { action: 'cancelled'; tenant: string; backup_filename: string };
+
+export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): Promise<TenantRestoreResult> {
+  const { tenant } = options;
+  try {
+    // Unknown tenant first: a ConfigError before the store is even looked at.
+    assertKnownTenant(deps.config, tenant);
+    const config = deps.config.tenants[tenant]!;
+    const name = await deps.store.resolveReference(TENANT_DATABASES_AREA, options.backup, options.cwd);
+    const file = await deps.store.stat(TENANT_DATABASES_AREA, name);
+    if (!file) throw NotFoundError.backup(name);
+
+    deps.progress.update(`Verifying ${name}…`);
+    const reader = await ArchiveReader.open(file.path);
+    try {
+      const entryPath = checkManifest(reader.manifest, name, tenant, config.client);
+      await reader.verify();
+      const prepared = await prepareTenant(deps, tenant, 'restore', options);
+      const facts: RestoreFacts = {
+        tenant,
+        backup_filename: name,
+        created_at: reader.manifest.created_at,
+        engine: prepared.engine.name,
+        dump_bytes: reader.manifest.entries.find((e) => e.path === entryPath)!.bytes,
+      };
+      const safety = options.safetyBackup !== false;
+      if (options.dryRun) return { action: 'dry-run', ...facts, safety_backup: null, steps: plannedSteps(facts, prepared, safety) };
+      if (options.confirm) {
+        const question =
+          `Replace the whole database of tenant "${tenant}" with ${name} (made ${facts.created_at})?` +
+          (safety ? ' A safety backup is taken first.' : ' No safety backup will be taken.');
+        if (!(await options.confirm(question))) return { action: 'cancelled', tenant, backup_filename: name };
+      }
+      const lockKey = tenantLockKey(tenant);
+      return await deps.ledger.withLock(lockKey, async () => {
+        const safetyRecord = safety ? await takeSafetyBackup(deps, options, lockKey, prepared) : null;
+        deps.progress.update(`Restoring ${name} into tenant ${tenant}…`);
+        try {
+          const stream = await reader.openEntry(entryPath);
+          // Emptying first (where the engine cannot do it inside a transaction) only once a safety backup exists.
+          await prepared.engine.restoreDatabase(prepared.target, stream, {
+            signal: options.signal,
+            searchPath: options.searchPath,
+            emptyFirst: safetyRecord !== null,
+          });
+        } catch (error) {
+          throw await restoreFailure(deps, prepared, reader.manifest, name, error, safetyRecord, options);
+        }
+        return { action: 'restored', ...facts, safety_backup: safetyRecord };
+      });
+    } finally {
+      await reader.close();
+    }
+  } catch (error) {
+    throw asRestoreError(error, connectionSecrets(deps.config.tenants[tenant]?.connection));
+  } finally {
+    deps.progress.stop();
+  }
+}
+
+/** Typed errors pass through (redacted); anything else becomes an OperationError without secrets. */
+function asRestoreError(error: unknown, secrets: string[]): TenantBackupError {
+  if (error instanceof TenantBackupError || (error instanceof Error && error.name === 'AbortError')) return asTypedError(error, secrets);
+  return new OperationError(redactSecrets(`Restore failed: ${describeCause(error)}`, secrets), { cause: error });
+}
+
+async function takeSafetyBackup(deps: Deps, options: TenantRestoreOptions, lockKey: string, prepared: PreparedTenant): Promise<LedgerRecord> {
+  try {
+    const { record } = await backupTenantLocked(
+      deps,
+      { tenant: options.tenant, backupType: 'pre_restore', userId: options.userId, signal: options.signal, searchPath: options.searchPath },
+      lockKey,
+      prepared,
+    );
+    return record;
+  } catch (error) {
+    const cause = asTypedError(error, connectionSecrets(prepared.target.connection));
+    throw new TenantBackupError(cause.code, `The safety backup of tenant "${options.tenant}" failed, so nothing was restored and the database is unchanged: ${cause.message}`, {
+      cause,
+      details: cause.details,
+    });
+  }
+}
+
+/** Refuses archives that are not this tenant's database dump; returns the entry to load. */
+function checkManifest(manifest: Manifest, name: string, tenant: string, client: keyof typeof ENGINE_OF_CLIENT): string {
+  if (manifest.kind !== 'database' || manifest.tenant === undefined) {
+    throw new ArchiveError(`${name} is a ${manifest.kind} backup, not a tenant database backup.`);
+  }
+  if (manifest.tenant !== tenant) {
+    throw new ForbiddenTargetError(`${name} is a backup of tenant "${manifest.tenant}"; refusing to restore it into tenant "${tenant}".`, {
+      archive_tenant: manifest.tenant,
+    });
+  }
+  const engine = ENGINE_OF_CLIENT[client];
+  if (manifest.engine !== engine) {
+    throw new ArchiveError(`${name} was made from a ${manifest.engine} database; tenant "${tenant}" is configured as ${engine}.`);
+  }
+  const entryPath = engine === 'sqlite' ? 'database.sqlite' : 'dump.sql';
+  if (!manifest.entries.some((entry) => entry.path === entryPath)) {
+    throw new ArchiveError(`${name} has no ${entryPath}, which a ${engine} restore loads.`);
+  }
+  return entryPath;
+}
+
+function plannedSteps(facts: RestoreFacts, prepared: PreparedTenant, safety: boolean): string[] {
+  return [
+    `verified ${facts.backup_filename}: made ${facts.created_at} for tenant "${facts.tenant}", ${prepared.engine.entryPath} ${facts.dump_bytes} bytes, checksums match`,
+    `checked the ${prepared.engine.name} server (${prepared.preflight.serverVersion}) and ${prepared.preflight.toolVersion}`,
+    safety ? `would take a safety backup of tenant "${facts.tenant}" first (backup_type pre_restore)` : 'would take NO safety backup (--no-safety-backup)',
+    `would load ${prepared.engine.entryPath} with ${prepared.engine.restoreMethod}`,
+  ];
+}
+
+/**
+ * The error a failed load ends with. Non-atomic engines get the safety backup loaded back first
+ * (into the emptied database), and the message reports both outcomes.
+ */
+async function restoreFailure(
+  deps: Deps,
+  prepared: PreparedTenant,
+  manifest: Manifest,
+  name: string,
+  error: unknown,
+  safety: LedgerRecord | null,
+  options: TenantRestoreOptions,
+): Promise<TenantBackupError> {
+  const secrets = connectionSecrets(prepared.target.connection);
+  const cause = asRestoreError(error, secrets);
+  const head = `Restoring ${name} (made ${manifest.created_at}) into tenant "${options.tenant}" failed: ${cause.message}`;
+  const where = safety
+    ? `The safety backup taken just before is ${safety.backup_filename} (${safety.backup_path}).`
+    : 'No safety backup was taken (--no-safety-backup).';
+  const details = { tenant: options.tenant, backup: name, safety_backup: safety?.backup_filename ?? null, cause_code: cause.code };
+
+  if (prepared.engine.atomicRestore) {
+    const why = prepared.engine.name === 'postgres' ? 'PostgreSQL rolled the whole load back' : 'the SQLite file was not replaced';
+    return new OperationError(`${head}\nNothing was changed: ${why}. ${where}`, { cause, details: { ...details, database_changed: false } });
+  }
+  if (!safety) {
+    return new OperationError(`${head}\n${prepared.engine.name} cannot roll a load back: the database may be partly restored. ${where}`, {
+      cause,
+      details: { ...details, database_changed: true, rolled_back: false },
+    });
+  }
+  deps.progress.update(`Restore failed; loading the safety backup ${safety.backup_filename} back…`);
+  try {
+    const safetyReader = await ArchiveReader.open(safety.backup_path);
+    try {
+      const stream: Readable = await safetyReader.openEntry(prepared.engine.entryPath);
+      // No abort signal: an interrupted rollback would leave the tenant half restored.
+      await prepared.engine.restoreDatabase(prepared.target, stream, { searchPath: options.searchPath, emptyFirst: true });
+    } finally {
+      await safetyReader.close();
+    }
+  } catch (rollbackError) {
+    const reason = asRestoreError(rollbackError, secrets).message;
+    return new OperationError(
+      `${head}\nRolling back by loading the safety backup ALSO failed: ${reason}\nThe database may be partly restored. ` +
+        `Load the safety backup by hand: tenant-backup restore ${options.tenant} ${safety.backup_filename} --no-safety-backup (file ${safety.backup_path}).`,
+      { cause, details: { ...details, database_changed: true, rolled_back: false, rollback_error: describeCause(rollbackError) } },
+    );
+  }
+  return new OperationError(
+    `${head}\n${prepared.engine.name} cannot roll a load back, so the safety backup was loaded back automatically: rollback succeeded, the database is as it was before the restore. ${where}`,
+    { cause, details: { ...details, database_changed: false, rolled_back: true } },
+  );
+}

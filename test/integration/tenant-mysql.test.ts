@@ -1,0 +1,378 @@
+/**
+ * Database-per-tenant backup and restore on a real MariaDB 10.11 with the real mariadb-dump /
+ * mariadb client. Round trip of tables, a view, a sequence, a procedure, a function, a trigger, an
+ * event and exotic values (checksums computed inside the database); a dump failing half-way is
+ * undone by loading the safety backup back automatically; secrets only in a private option file;
+ * preflight errors that change nothing.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ArchiveReader } from '../../src/archive/zip-reader.js';
+import { ArchiveWriter } from '../../src/archive/zip-writer.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { backupTenant } from '../../src/core/backup-tenant.js';
+import { createDeps, type Deps } from '../../src/core/context.js';
+import { restoreTenant } from '../../src/core/restore-tenant.js';
+import { mysqldumpArgs, mysqlRestoreArgs, optionFileText } from '../../src/engines/dump-mysql.js';
+import { ConfigError, ConnectionError, ForbiddenTargetError, OperationError, TenantBackupError, ToolMissingError } from '../../src/errors.js';
+import { frozenClock } from '../../src/retention/clock.js';
+import { adminKnex, createTestDatabase, serverInfo, withTempDir, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
+import { freePort } from '../helpers/servers.js';
+
+let acme: TestDatabase;
+let globex: TestDatabase;
+let dir: string;
+let cleanup: () => Promise<void>;
+let storage: string;
+let clock: ReturnType<typeof frozenClock>;
+
+beforeEach(async () => {
+  ({ dir, cleanup } = await withTempDir('tb-tenant-my-'));
+  storage = path.join(dir, 'storage');
+  clock = frozenClock('2026-11-21T19:04:00Z');
+  [acme, globex] = await Promise.all([createTestDatabase('mysql', 'acme'), createTestDatabase('mysql', 'globex')]);
+  await createSchema(acme.knex());
+  await createSchema(globex.knex());
+});
+afterEach(async () => {
+  await Promise.all([acme.drop(), globex.drop()]);
+  await cleanup();
+});
+
+async function makeDeps(tenants?: Record<string, unknown>): Promise<Deps> {
+  const config = resolveConfig(
+    {
+      storage: { dir: storage },
+      timezone: 'UTC',
+      tenants: tenants ?? {
+        acme: { client: 'mysql2', connection: { ...(acme.connection as ServerConnection) } },
+        globex: { client: 'mysql2', connection: { ...(globex.connection as ServerConnection) } },
+      },
+    },
+    path.join(dir, '.backuprc'),
+  );
+  return createDeps({ config, clock });
+}
+
+async function createSchema(k: Knex): Promise<void> {
+  for (const sql of [
+    `CREATE TABLE customers (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL, email VARCHAR(200) UNIQUE,
+       mood ENUM('sad', 'ok', 'happy'), created_at DATETIME(6) NOT NULL) DEFAULT CHARSET = utf8mb4`,
+    `CREATE TABLE invoices (id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT, amount DECIMAL(65, 30), big BIGINT,
+       ubig BIGINT UNSIGNED, data BLOB, doc JSON, ts TIMESTAMP(6) NULL, dt DATETIME(6), note TEXT, f DOUBLE,
+       FOREIGN KEY (customer_id) REFERENCES customers (id)) DEFAULT CHARSET = utf8mb4`,
+    `CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, invoice_id BIGINT, action VARCHAR(20) NOT NULL)`,
+    `CREATE SEQUENCE invoice_no START WITH 1000 INCREMENT BY 7`,
+    `CREATE VIEW invoice_totals AS SELECT customer_id, SUM(amount) AS total, COUNT(*) AS n FROM invoices GROUP BY customer_id`,
+    `CREATE TRIGGER invoices_audit AFTER INSERT ON invoices FOR EACH ROW INSERT INTO audit (invoice_id, action) VALUES (NEW.id, 'insert')`,
+    `CREATE PROCEDURE rename_customer(IN p_id BIGINT, IN p_name VARCHAR(200)) UPDATE customers SET name = p_name WHERE id = p_id`,
+    `CREATE FUNCTION add_one(a INT) RETURNS INT DETERMINISTIC RETURN a + 1`,
+    `CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM audit WHERE id < 0`,
+    `INSERT INTO customers (name, email, mood, created_at) VALUES
+       ('Ada', 'ada@example.com', 'happy', '2026-01-02 03:04:05.123456'),
+       ('', NULL, NULL, '1000-01-01 00:00:00.000001'),
+       (CONCAT('emoji 😀 ctl ', CHAR(1), CHAR(7), CHAR(9), CHAR(10), CHAR(0), ' tail'), 'ünï@example.com', 'sad', '9999-12-31 23:59:59.999999')`,
+    `INSERT INTO invoices (customer_id, amount, big, ubig, data, doc, ts, dt, note, f) VALUES
+       (1, '12345678901234567890123456789012345.123456789012345678901234567890', 9223372036854775807, 18446744073709551615,
+        X'00FF00FF7F', '{"a": [1, 2, {"b": null}], "e": "é"}', '2026-01-02 03:04:05.123456', '2026-01-02 03:04:05.123456', 'note', 0.1),
+       (2, '-0.000000000000000000000000000001', -9223372036854775808, 0, X'', '{}', NULL, '1000-01-01 00:00:00.000001', '', -1.5e300),
+       (3, NULL, 9007199254740993, NULL, NULL, NULL, '2038-01-19 03:14:07.999999', NULL, NULL, NULL)`,
+    `SELECT NEXTVAL(invoice_no)`,
+  ]) {
+    await k.raw(sql);
+  }
+}
+
+type Row = Record<string, unknown>;
+const rowsOf = (result: unknown) => (result as [Row[]])[0];
+
+/** Row checksums per table (exact bytes via HEX(CAST(… AS BINARY)), NULL distinct from ''), schema objects, sequence state. */
+async function fingerprint(k: Knex): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const tables = rowsOf(await k.raw(`SELECT TABLE_NAME AS t, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1`));
+  out.tables = tables;
+  for (const { t, type } of tables as Array<{ t: string; type: string }>) {
+    if (type === 'VIEW') {
+      out[`view ${t}`] = rowsOf(await k.raw(`SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [t]));
+      continue;
+    }
+    if (type === 'SEQUENCE') {
+      out[`sequence ${t}`] = rowsOf(await k.raw(`SELECT * FROM \`${t}\``));
+      continue;
+    }
+    out[`create ${t}`] = rowsOf(await k.raw(`SHOW CREATE TABLE \`${t}\``))[0]?.['Create Table'];
+    const columns = rowsOf(await k.raw(`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, [t]));
+    const row = `MD5(CONCAT_WS('|', ${columns.map(({ c }) => `IFNULL(HEX(CAST(\`${String(c)}\` AS BINARY)), 'NULL')`).join(', ')}))`;
+    out[`table ${t}`] = rowsOf(await k.raw(`SELECT COUNT(*) AS n, MD5(IFNULL(GROUP_CONCAT(${row} ORDER BY ${row} SEPARATOR ''), '')) AS md5 FROM \`${t}\``))[0];
+  }
+  out.routines = rowsOf(await k.raw(`SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY 1`));
+  out.triggers = rowsOf(await k.raw(`SELECT TRIGGER_NAME, ACTION_STATEMENT, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1`));
+  out.events = rowsOf(await k.raw(`SELECT EVENT_NAME, EVENT_DEFINITION, STATUS, INTERVAL_VALUE, STARTS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY 1`));
+  return out;
+}
+
+async function mutate(k: Knex): Promise<void> {
+  for (const sql of [
+    `UPDATE customers SET name = 'changed', mood = 'ok' WHERE id = 1`,
+    `DELETE FROM invoices WHERE id = 2`,
+    `INSERT INTO invoices (customer_id, amount) VALUES (1, 1)`,
+    `SELECT NEXTVAL(invoice_no)`,
+    `DROP VIEW invoice_totals`,
+    `DROP PROCEDURE rename_customer`,
+    `CREATE TABLE later_child (id INT PRIMARY KEY, customer_id BIGINT, FOREIGN KEY (customer_id) REFERENCES customers (id))`,
+    `CREATE VIEW later_view AS SELECT name FROM customers`,
+    `CREATE FUNCTION later_fn(a INT) RETURNS INT DETERMINISTIC RETURN a * 2`,
+  ]) {
+    await k.raw(sql);
+  }
+}
+
+async function entryText(file: string): Promise<string> {
+  const reader = await ArchiveReader.open(file);
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await reader.openEntry('dump.sql')) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await reader.close();
+  }
+}
+
+async function archiveWithDump(deps: Deps, name: string, tenant: string, sql: string): Promise<void> {
+  const temp = await deps.store.tempPath('tenant-databases', name);
+  const writer = await ArchiveWriter.open(temp);
+  const entry = await writer.addEntry('dump.sql', Buffer.from(sql));
+  await writer.finish({
+    format: 'tenant-backup', format_version: 1, kind: 'database', engine: 'mysql', server_version: '10.11', tool_version: 'test',
+    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant,
+    entries: [{ path: 'dump.sql', bytes: entry.bytes, sha256: entry.sha256 }],
+  });
+  await deps.store.commit(temp, 'tenant-databases', name);
+}
+
+async function storageSnapshot(): Promise<string[]> {
+  const files = await fsp.readdir(storage, { recursive: true }).catch(() => [] as string[]);
+  return files.filter((f) => !f.startsWith('locks')).sort();
+}
+
+const optionDirs = () => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('tenant-backup-my-'));
+
+describe('MySQL/MariaDB tenant backup and restore', () => {
+  it('round trip: every table checksum and schema object equal after restore; safety backup first', async () => {
+    const deps = await makeDeps();
+    const original = await fingerprint(acme.knex());
+    const backup = await backupTenant(deps, { tenant: 'acme' });
+    expect(backup.record).toMatchObject({ kind: 'database', tenant: 'acme', organization_id: null, status: 'success' });
+    expect(backup.dump_tool).toMatch(/mariadb-dump/);
+    expect(fs.statSync(backup.record.backup_path).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(backup.record.backup_path)).mode & 0o777).toBe(0o700);
+    const sql = await entryText(backup.record.backup_path);
+    expect(sql).toMatch(/CREATE .*PROCEDURE `rename_customer`/);
+    expect(sql).toMatch(/CREATE\b.*EVENT `nightly`/);
+    expect(sql).not.toMatch(/CREATE DATABASE|^USE /m);
+
+    await mutate(acme.knex());
+    const mutated = await fingerprint(acme.knex());
+    expect(mutated).not.toEqual(original);
+
+    clock.set('2026-11-21T19:05:00Z');
+    const result = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename });
+    expect(result.action).toBe('restored');
+    expect(await fingerprint(acme.knex())).toEqual(original);
+    if (result.action !== 'restored') throw new Error('unreachable');
+    expect(await deps.ledger.backupTypeOf(result.safety_backup!.id)).toBe('pre_restore');
+
+    const [inv] = rowsOf(await acme.knex().raw(`SELECT CAST(amount AS CHAR) AS amount, CAST(big AS CHAR) AS big, CAST(ubig AS CHAR) AS ubig, HEX(data) AS data, CAST(dt AS CHAR) AS dt FROM invoices ORDER BY id`));
+    expect(inv).toEqual({ amount: '12345678901234567890123456789012345.123456789012345678901234567890', big: '9223372036854775807', ubig: '18446744073709551615', data: '00FF00FF7F', dt: '2026-01-02 03:04:05.123456' });
+    const [weird] = rowsOf(await acme.knex().raw(`SELECT HEX(name) AS h FROM customers WHERE id = 3`));
+    expect(weird?.h).toBe(Buffer.from('emoji 😀 ctl \u0001\u0007\t\n\u0000 tail').toString('hex').toUpperCase());
+
+    // Undo the restore with the safety backup: the later objects come back too.
+    clock.set('2026-11-21T19:06:00Z');
+    await restoreTenant(deps, { tenant: 'acme', backup: result.safety_backup!.backup_filename });
+    expect(await fingerprint(acme.knex())).toEqual(mutated);
+  });
+
+  it('a dump that fails half-way: the safety backup is loaded back automatically, the database is exactly as before', async () => {
+    const deps = await makeDeps();
+    const good = await backupTenant(deps, { tenant: 'acme' });
+    const sql = await entryText(good.record.backup_path);
+    const cut = sql.lastIndexOf('\nINSERT INTO ');
+    expect(cut).toBeGreaterThan(sql.indexOf('DROP TABLE IF EXISTS'));
+    // Also creates a table the database does not have: the rollback must remove it.
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', `CREATE TABLE created_by_broken_dump (id INT);\n${sql.slice(0, cut)}\nTHIS IS NOT SQL;\n`);
+
+    await mutate(acme.knex());
+    const before = await fingerprint(acme.knex());
+    clock.set('2026-11-21T19:05:00Z');
+    const error = await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/mariadb failed \(exit code 1\).*ERROR 1064/s);
+    expect(message).toMatch(/safety backup was loaded back automatically: rollback succeeded, the database is as it was before the restore\. The safety backup taken just before is acme_2026-11-21_19-05-00\.zip/);
+    expect((error as TenantBackupError).details).toMatchObject({ rolled_back: true, database_changed: false, safety_backup: 'acme_2026-11-21_19-05-00.zip' });
+    expect(await fingerprint(acme.knex())).toEqual(before);
+  });
+
+  it('when loading the safety backup back fails too, the error says both and how to recover', async () => {
+    const deps = await makeDeps();
+    const good = await backupTenant(deps, { tenant: 'acme' });
+    await mutate(acme.knex());
+    const before = await fingerprint(acme.knex());
+    // A PATH whose client always fails (the dump tool is the real one).
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync('/usr/bin/mariadb-dump', path.join(bin, 'mariadb-dump'));
+    fs.writeFileSync(path.join(bin, 'mariadb'), '#!/bin/sh\ncat >/dev/null\necho "ERROR 2013 (HY000): Lost connection (simulated)" >&2\nexit 1\n', { mode: 0o755 });
+    clock.set('2026-11-21T19:05:00Z');
+    const error = await restoreTenant(deps, { tenant: 'acme', backup: good.record.backup_filename, searchPath: bin }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationError);
+    expect((error as Error).message).toMatch(/Lost connection \(simulated\)[\s\S]*Rolling back by loading the safety backup ALSO failed[\s\S]*tenant-backup restore acme acme_2026-11-21_19-05-00\.zip --no-safety-backup/);
+    expect((error as TenantBackupError).details).toMatchObject({ rolled_back: false, database_changed: true });
+    // Following the advice restores the pre-restore state.
+    clock.set('2026-11-21T19:06:00Z');
+    await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-21_19-05-00.zip', safetyBackup: false });
+    expect(await fingerprint(acme.knex())).toEqual(before);
+  });
+
+  it('keeps the password in a private option file only: never on an argv, in the ledger, archive or errors', async () => {
+    await acme.knex().raw(`CREATE TABLE filler (id INT PRIMARY KEY, body TEXT)`);
+    await acme.knex().raw(`INSERT INTO filler SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_200000`);
+    const deps = await makeDeps();
+    const secret = serverInfo('mysql').password;
+    const dirsBefore = optionDirs();
+    let stop = false;
+    let sawDump = 0;
+    const optionFileModes = new Set<string>();
+    const leaks: string[] = [];
+    const sampler = (async () => {
+      while (!stop) {
+        for (const pid of await fsp.readdir('/proc').catch(() => [] as string[])) {
+          if (!/^\d+$/.test(pid)) continue;
+          const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+          if (/mariadb-dump|mysqldump/.test(cmdline)) {
+            sawDump += 1;
+            const file = /--defaults-file=([^\0]+)/.exec(cmdline)?.[1];
+            const info = file ? await fsp.stat(file).catch(() => null) : null;
+            const dirInfo = file ? await fsp.stat(path.dirname(file)).catch(() => null) : null;
+            if (info && dirInfo) optionFileModes.add(`${(info.mode & 0o777).toString(8)}/${(dirInfo.mode & 0o777).toString(8)}`);
+          }
+          if (cmdline.includes(secret)) leaks.push(cmdline.replace(/\0/g, ' '));
+        }
+      }
+    })();
+    let backup;
+    try {
+      backup = await backupTenant(deps, { tenant: 'acme' });
+    } finally {
+      stop = true;
+      await sampler;
+    }
+    expect(leaks).toEqual([]);
+    expect(sawDump).toBeGreaterThan(0);
+    expect([...optionFileModes]).toEqual(['600/700']);
+    expect(optionDirs()).toEqual(dirsBefore); // removed afterwards
+    expect(fs.readFileSync(path.join(storage, 'ledger.json'), 'utf8')).not.toContain(secret);
+    const reader = await ArchiveReader.open(backup.record.backup_path);
+    expect(JSON.stringify(reader.manifest)).not.toContain(secret);
+    await reader.close();
+  });
+
+  it('a password with quotes, #, backslash and spaces works through the option file', async () => {
+    const db = await createTestDatabase('mysql', 'exotic');
+    const user = `tb_x_${crypto.randomBytes(4).toString('hex')}`;
+    const secret = `p"a#s\\w'o rd;$x\tz`;
+    const admin = adminKnex('mysql');
+    try {
+      await admin.raw(`CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?`, [user, secret]);
+      await admin.raw(`GRANT ALL ON \`${db.name}\`.* TO ?@'127.0.0.1'`, [user]);
+      await db.knex().raw(`CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))`);
+      await db.knex().raw(`INSERT INTO t VALUES (1, 'one'), (2, NULL)`);
+      const c = db.connection as ServerConnection;
+      const deps = await makeDeps({ exotic: { client: 'mysql2', connection: { host: c.host, port: c.port, user, password: secret, database: c.database } } });
+      const backup = await backupTenant(deps, { tenant: 'exotic' });
+      await db.knex().raw(`DELETE FROM t`);
+      clock.set('2026-11-21T19:05:00Z');
+      await restoreTenant(deps, { tenant: 'exotic', backup: backup.record.backup_filename });
+      expect(rowsOf(await db.knex().raw(`SELECT id, v FROM t ORDER BY id`))).toEqual([{ id: 1, v: 'one' }, { id: 2, v: null }]);
+      expect(optionFileText({ host: 'h', port: 1, user: 'u', password: secret })).toContain(`password="p\\"a#s\\\\w'o rd;$x\\tz"`);
+    } finally {
+      await admin.raw(`DROP USER IF EXISTS ?@'127.0.0.1'`, [user]).catch(() => undefined);
+      await admin.destroy();
+      await db.drop();
+    }
+  });
+
+  it('preflight errors change nothing: missing tool, unreachable server, wrong password, unknown tenant', async () => {
+    const deps = await makeDeps();
+    const good = await backupTenant(deps, { tenant: 'acme' });
+    await mutate(acme.knex());
+    const before = await fingerprint(acme.knex());
+    const snapshot = await storageSnapshot();
+    const ledgerBefore = await deps.ledger.find();
+
+    const empty = path.join(dir, 'empty-bin');
+    fs.mkdirSync(empty);
+    const missing = await backupTenant(deps, { tenant: 'acme', searchPath: empty }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ToolMissingError);
+    expect((missing as Error).message).toMatch(/"mariadb-dump" or "mysqldump" was not found on PATH.*apt-get install mariadb-client/);
+    await expect(restoreTenant(deps, { tenant: 'acme', backup: good.record.backup_filename, searchPath: empty })).rejects.toBeInstanceOf(ToolMissingError);
+
+    const port = await freePort();
+    const c = acme.connection as ServerConnection;
+    const closed = await makeDeps({ acme: { client: 'mysql2', connection: { ...c, port } } });
+    const unreachable = await backupTenant(closed, { tenant: 'acme' }).catch((e: unknown) => e);
+    expect(unreachable).toBeInstanceOf(ConnectionError);
+    expect((unreachable as Error).message).toMatch(/ECONNREFUSED/);
+
+    const wrong = `Wr0ng-${crypto.randomBytes(6).toString('hex')}`;
+    for (const connection of [{ ...c, password: wrong }, `mysql://${c.user}:${wrong}@${c.host}:${c.port}/${c.database}`]) {
+      const bad = await makeDeps({ acme: { client: 'mysql2', connection } });
+      const error = await backupTenant(bad, { tenant: 'acme' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect((error as Error).message).toMatch(/Access denied/);
+      expect((error as Error).message).not.toContain(wrong);
+      const restoreError = await restoreTenant(bad, { tenant: 'acme', backup: good.record.backup_filename }).catch((e: unknown) => e);
+      expect(restoreError).toBeInstanceOf(ConnectionError);
+      expect((restoreError as Error).message).not.toContain(wrong);
+    }
+
+    await expect(backupTenant(deps, { tenant: 'initech' })).rejects.toBeInstanceOf(ConfigError);
+    expect(await storageSnapshot()).toEqual(snapshot);
+    expect(await deps.ledger.find()).toEqual(ledgerBefore);
+    expect(await fingerprint(acme.knex())).toEqual(before);
+  });
+
+  it("refuses another tenant's archive before anything changes", async () => {
+    const deps = await makeDeps();
+    const other = await backupTenant(deps, { tenant: 'globex' });
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', await entryText(other.record.backup_path));
+    await mutate(acme.knex());
+    const before = await fingerprint(acme.knex());
+    const snapshot = await storageSnapshot();
+    for (const backup of [other.record.backup_filename, 'acme_2026-11-20_10-00-00.zip']) {
+      await expect(restoreTenant(deps, { tenant: 'acme', backup })).rejects.toBeInstanceOf(ForbiddenTargetError);
+    }
+    expect(await storageSnapshot()).toEqual(snapshot);
+    expect(await fingerprint(acme.knex())).toEqual(before);
+  });
+});
+
+describe('MySQL argument builders (pure)', () => {
+  it('put the option file first and no secret on the argv', () => {
+    const dump = mysqldumpArgs('/tmp/x/client.cnf', 'acme_db');
+    expect(dump[0]).toBe('--defaults-file=/tmp/x/client.cnf');
+    expect(dump).toEqual(expect.arrayContaining(['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob', '--no-tablespaces']));
+    expect(dump.at(-1)).toBe('acme_db');
+    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db')).toEqual(['--defaults-file=/tmp/x/client.cnf', '--default-character-set=utf8mb4', '--batch', 'acme_db']);
+    expect(optionFileText({ host: '127.0.0.1', port: 3307, user: 'app', password: 'pw' })).toBe(
+      '[client]\nhost="127.0.0.1"\nport=3307\nprotocol=TCP\nuser="app"\npassword="pw"\n',
+    );
+    expect(optionFileText({ socketPath: '/run/mysqld/mysqld.sock', user: 'app' })).toBe('[client]\nsocket="/run/mysqld/mysqld.sock"\nuser="app"\n');
+  });
+});
