@@ -44,18 +44,28 @@ export async function createProgress(options: OutputOptions): Promise<Progress> 
 
 /**
  * Runs a long operation that stops cleanly on Ctrl-C / SIGTERM: the signal aborts it (temp files
- * removed, ledger record marked failed) instead of killing the process mid-write.
+ * removed, child processes stopped, ledger record marked failed, a MariaDB restore rolled back to
+ * its safety backup) instead of killing the process mid-write.
+ *
+ * The handlers stay registered (`on`, not `once`) until the operation has settled: execa's
+ * signal-exit re-raises a signal to kill the process when no other listener is left, which would
+ * cut the clean-up short. A second signal is ignored while the clean-up runs.
  */
 export async function withInterrupt<T>(operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = () => {
+    if (!controller.signal.aborted) process.stderr.write('\nInterrupted: stopping and cleaning up…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     return await operation(controller.signal);
   } catch (error) {
-    if (controller.signal.aborted) throw new TenantBackupError('CANCELLED', 'Interrupted; nothing was committed.', { cause: error });
-    throw error;
+    if (!controller.signal.aborted) throw error;
+    // Keep what the operation said happened (e.g. "restore failed; safety backup loaded back").
+    const said = error instanceof TenantBackupError && error.code !== 'CANCELLED' ? ` ${error.message}` : ' Nothing was committed.';
+    throw new TenantBackupError('CANCELLED', `Interrupted.${said}`, { cause: error });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

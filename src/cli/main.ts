@@ -11,7 +11,7 @@ import { buildProgram } from './program.js';
 export async function main(argv: string[] = process.argv): Promise<number> {
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');
-  const program = buildProgram();
+  const program = buildProgram({ json: wantsJson });
   try {
     await program.parseAsync(argv);
     return EXIT_CODES.SUCCESS;
@@ -29,15 +29,15 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 function report(error: unknown, json: boolean, debug: boolean): number {
   if (isTenantBackupError(error)) {
     const exitCode = EXIT_CODES[error.code];
-    if (json) reportJson(describe(error), exitCode);
-    else process.stderr.write(`error: ${error.message}\n`);
-    if (debug && error.cause instanceof Error) process.stderr.write(`${error.cause.stack}\n`);
+    const stack = debug && error.cause instanceof Error ? error.cause.stack : undefined;
+    if (json) reportJson({ ...describe(error), ...(stack ? { stack } : {}) }, exitCode);
+    else process.stderr.write(`error: ${error.message}\n${stack ? `${stack}\n` : ''}`);
     return exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
-  if (json) reportJson({ code: 'UNEXPECTED', message }, EXIT_CODES.UNEXPECTED);
-  else process.stderr.write(`error: unexpected failure: ${message}\n${debug ? '' : '(run with --debug for details)\n'}`);
-  if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  const stack = debug && error instanceof Error ? error.stack : undefined;
+  if (json) reportJson({ code: 'UNEXPECTED', message, ...(stack ? { stack } : {}) }, EXIT_CODES.UNEXPECTED);
+  else process.stderr.write(`error: unexpected failure: ${message}\n${stack ? `${stack}\n` : '(run with --debug for details)\n'}`);
   return EXIT_CODES.UNEXPECTED;
 }
 

@@ -8,7 +8,7 @@ import type { Deps } from '../core/context.js';
 import { TenantBackupError, UsageError } from '../errors.js';
 import { EXIT_CODE_HELP } from './exit-codes.js';
 import { confirmer, createProgress, withInterrupt } from './interaction.js';
-import { formatBytes, printJson, printLine, printNote, renderRecordsTable, renderAutoAll, renderRestoreChanges, renderStatus, type OutputOptions } from './render.js';
+import { formatBytes, printJson, printLine, printNote, printWarning, renderRecordsTable, renderAutoAll, renderRestoreChanges, renderStatus, type OutputOptions } from './render.js';
 import { TOOL_VERSION } from '../version.js';
 
 interface GlobalOptions {
@@ -49,8 +49,12 @@ function action<A extends unknown[]>(handler: (ctx: CommandContext, ...args: A) 
   };
 }
 
-export function buildProgram(): Command {
-  const program = new Command('tenant-backup')
+export function buildProgram(options: { json?: boolean } = {}): Command {
+  const program = new Command('tenant-backup');
+  // Under --json, usage errors are reported once, as a JSON object, by main.ts: commander's own
+  // text must not precede it. Set before the subcommands are added: they copy it.
+  if (options.json) program.configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+  program
     .description('Back up and restore the tenants of multi-tenant applications (database per tenant, or organizations in a shared database).')
     .version(TOOL_VERSION, '-V, --version', 'print the version')
     .option('-c, --config <path>', 'configuration file (default: $TENANT_BACKUP_CONFIG, else .backuprc in this folder or a parent)')
@@ -87,7 +91,7 @@ export function buildProgram(): Command {
             ctx.output,
           );
           for (const record of result.pruned) printLine(`Pruned ${record.backup_filename} (retention).`, ctx.output);
-          if (result.prune_error) printNote(`warning: the backup succeeded, but retention failed: ${result.prune_error}`, ctx.output);
+          if (result.prune_error) printWarning(`the backup succeeded, but retention failed: ${result.prune_error}`);
           return;
         }
         if (options.rotate !== undefined || options.keepLast !== undefined) {
@@ -102,7 +106,7 @@ export function buildProgram(): Command {
         else {
           const rows = result.tables.reduce((sum, t) => sum + t.rows, 0);
           printLine(
-            `Backed up organization ${result.organization.id}${result.organization.name ? ` (${result.organization.name})` : ''}: ${rows.toLocaleString('en-US')} rows in ${result.tables.length} tables → ${result.record.backup_path} (${formatBytes(result.record.backup_size)}).`,
+            `Backed up organization ${result.organization.id}${result.organization.name ? ` (${result.organization.name})` : ''}: ${plural(rows, 'row')} in ${plural(result.tables.length, 'table')} → ${result.record.backup_path} (${formatBytes(result.record.backup_size)}).`,
             ctx.output,
           );
         }
@@ -166,7 +170,7 @@ export function buildProgram(): Command {
 
   program
     .command('list')
-    .description('List recorded backups, newest first.')
+    .description('List recorded backups, newest first (times in the configured time zone).')
     .argument('[tenant]', 'only this tenant')
     .option('--org <id>', 'only this organization')
     .addHelpText('after', examples(['tenant-backup list', 'tenant-backup list acme', "tenant-backup list --org 42 --json | jq '.[0].backup_path'"]))
@@ -180,7 +184,7 @@ export function buildProgram(): Command {
           printNote(`note: backup ${record.backup_filename} (record ${record.id}) was interrupted; marked failed.`, ctx.output);
         }
         if (ctx.output.json) printJson(result.records);
-        else printLine(await renderRecordsTable(result.records), ctx.output);
+        else printLine(await renderRecordsTable(result.records, deps.config.timezone), ctx.output);
       }),
     );
 
@@ -320,6 +324,10 @@ export function buildProgram(): Command {
     );
 
   return program;
+}
+
+function plural(count: number, word: string): string {
+  return `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
 }
 
 function parsePositiveInteger(value: string, flag: string): number {

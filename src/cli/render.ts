@@ -4,6 +4,7 @@
  */
 import type { LedgerRecord } from '../ledger/types.js';
 import { formatBytes } from '../format.js';
+import { zonedParts } from '../retention/clock.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -18,13 +19,20 @@ export function printLine(text: string, options: OutputOptions): void {
   if (!options.quiet) process.stdout.write(`${text}\n`);
 }
 
+/** Informational notes: stderr, and only for a person at a terminal. */
 export function printNote(text: string, options: OutputOptions): void {
-  if (!options.quiet) process.stderr.write(`${text}\n`);
+  if (!options.quiet && !options.json && process.stderr.isTTY) process.stderr.write(`${text}\n`);
+}
+
+/** Warnings (something partly failed): always on stderr, also for cron and scripts. */
+export function printWarning(text: string): void {
+  process.stderr.write(`warning: ${text}\n`);
 }
 
 export { formatBytes } from '../format.js';
 
-export async function renderRecordsTable(records: LedgerRecord[]): Promise<string> {
+/** Records as a table; times are shown in the configured time zone, like the archive names. */
+export async function renderRecordsTable(records: LedgerRecord[], timeZone: string): Promise<string> {
   if (records.length === 0) return 'No backups recorded.';
   const { default: Table } = await import('cli-table3');
   const table = new Table({ head: ['File', 'Tenant / org', 'Day', 'Date', 'Size', 'Status'], style: { head: [], border: [] } });
@@ -33,12 +41,17 @@ export async function renderRecordsTable(records: LedgerRecord[]): Promise<strin
       record.backup_filename,
       record.kind === 'database' ? `tenant ${record.tenant}` : `org ${record.organization_id}`,
       record.day_of_week,
-      `${record.backup_date} ${record.created_at.slice(11, 19)}Z`,
+      localTime(record.created_at, timeZone),
       record.status === 'success' ? formatBytes(record.backup_size) : '-',
       record.status === 'failed' && record.error_message ? `failed: ${truncate(record.error_message, 60)}` : record.status,
     ]);
   }
   return table.toString();
+}
+
+function localTime(iso: string, timeZone: string): string {
+  const p = zonedParts(new Date(iso), timeZone);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
 function truncate(text: string, max: number): string {
@@ -71,12 +84,14 @@ export async function renderStatus(status: import('../core/status.js').Organizat
   });
   grid.push(
     status.week.map((slot) => {
-      const lines = slot.backup ? [slot.backup.backup_date, formatBytes(slot.backup.backup_size), 'success'] : ['no backup'];
+      const lines = slot.backup
+        ? [slot.date, slot.backup.backup_date === slot.date ? 'this week' : `from ${slot.backup.backup_date}`, formatBytes(slot.backup.backup_size), 'success']
+        : [slot.date, 'no backup'];
       if (slot.latest_attempt) lines.push(`latest: ${slot.latest_attempt.status}`, slot.latest_attempt.backup_date);
       return lines.join('\n');
     }),
   );
-  const history = status.history.length === 0 ? 'No history.' : await renderRecordsTable(status.history);
+  const history = status.history.length === 0 ? 'No history.' : await renderRecordsTable(status.history, status.today.timezone);
   return [
     `Organization ${status.organization_id} — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'}; today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}).`,
     grid.toString(),

@@ -4,10 +4,13 @@
  * (a missing variable is an error naming it). Relative paths resolve against the config file's folder.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { systemTimeZone } from '../retention/clock.js';
-import { configSchema, type ParsedConfig } from './schema.js';
+import { defineConfigSchemas } from './define.js';
+import { fastParseConfig } from './fast-check.js';
+import type { ParsedConfig } from './schema.js';
 
 export const CONFIG_FILE_NAME = '.backuprc';
 
@@ -16,6 +19,12 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'timezone'> {
   file: string;
   timezone: string;
   storage: { dir: string };
+  /**
+   * `${VAR}`s of connection settings whose variable is not set, by section (`organizations`,
+   * `tenants.<name>`). Commands that never connect (list, status, auto's skip path) work without
+   * them; connecting raises the ConfigError (see `assertConnectionReady`).
+   */
+  missingConnectionEnv: Record<string, { variable: string; path: string }>;
 }
 
 export interface LoadConfigOptions {
@@ -59,10 +68,16 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   return resolveConfig(raw, file, options.env ?? process.env);
 }
 
-/** Validates an already-parsed configuration object (also used by library callers). */
+/**
+ * Validates an already-parsed configuration object (also used by library callers). A valid
+ * configuration passes a zod-free check that gives zod's result (fast-check.ts); zod itself is
+ * loaded only for anything else, so errors keep zod's exact paths and messages.
+ */
 export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
-  const interpolated = interpolateEnv(raw, env, '');
-  const result = configSchema.safeParse(interpolated);
+  const missingConnectionEnv: ResolvedConfig['missingConnectionEnv'] = {};
+  const interpolated = interpolateEnv(raw, env, '', missingConnectionEnv);
+  const fast = fastParseConfig(interpolated);
+  const result = fast ? ({ success: true, data: fast } as const) : zodConfigSchema().safeParse(interpolated);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const at = issue.path.length > 0 ? formatPath(issue.path) : '(top level)';
@@ -79,6 +94,7 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
   return {
     ...config,
     file,
+    missingConnectionEnv,
     timezone: config.timezone ?? systemTimeZone(),
     storage: { dir: path.resolve(baseDir, config.storage.dir) },
     tenants: Object.fromEntries(
@@ -91,6 +107,17 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
   };
 }
 
+let zodSchema: ReturnType<typeof defineConfigSchemas>['configSchema'] | undefined;
+
+/** The zod schema, built on first need (zod's CommonJS build: this path must stay synchronous). */
+function zodConfigSchema() {
+  if (!zodSchema) {
+    const { z } = createRequire(import.meta.url)('zod') as typeof import('zod');
+    zodSchema = defineConfigSchemas(z).configSchema;
+  }
+  return zodSchema;
+}
+
 /** SQLite file names are paths: like storage.dir they resolve against the config file's folder. */
 function resolveSqliteFile(client: string, connection: string | Record<string, unknown>, baseDir: string) {
   if (client !== 'better-sqlite3') return connection;
@@ -100,21 +127,36 @@ function resolveSqliteFile(client: string, connection: string | Record<string, u
   return connection;
 }
 
-function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string): unknown {
+/** The section a connection setting belongs to (`organizations`, `tenants.<name>`), else null. */
+function connectionSection(at: string): string | null {
+  const match = /^(organizations|tenants\.[^.[\]]+)\.connection(?:[.[]|$)/.exec(at);
+  return match ? match[1]! : null;
+}
+
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string, deferred: ResolvedConfig['missingConnectionEnv']): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (match, name: string) => {
       const replacement = env[name];
-      if (replacement === undefined) throw ConfigError.missingEnv(name, at || '(top level)');
-      return replacement;
+      if (replacement !== undefined) return replacement;
+      const section = connectionSection(at);
+      if (section === null) throw ConfigError.missingEnv(name, at || '(top level)');
+      deferred[section] ??= { variable: name, path: at };
+      return match;
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, `${at}[${index}]`));
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, `${at}[${index}]`, deferred));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, at ? `${at}.${key}` : key)]),
+      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, at ? `${at}.${key}` : key, deferred)]),
     );
   }
   return value;
+}
+
+/** Before connecting to a section's database: its `${VAR}`s must all have been set. */
+export function assertConnectionReady(config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file'>, section: string): void {
+  const missing = config.missingConnectionEnv[section];
+  if (missing) throw ConfigError.missingEnv(missing.variable, missing.path);
 }
 
 function formatPath(segments: readonly PropertyKey[]): string {

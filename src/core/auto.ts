@@ -12,6 +12,7 @@
 import type { LedgerRecord } from '../ledger/types.js';
 import { LockedError } from '../errors.js';
 import { localDate } from '../retention/clock.js';
+import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
 
 export type SkipReason = 'super_admin' | 'role_not_allowed' | 'disabled' | 'already_done' | 'in_progress';
@@ -31,7 +32,7 @@ export type AutoResult =
 
 /** The rules that need neither a database nor the lock. `null` means a backup is due. */
 export async function autoSkipReason(
-  deps: Pick<Deps, 'config' | 'ledger' | 'clock'>,
+  deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>,
   options: AutoOptions,
 ): Promise<Extract<AutoResult, { action: 'skipped' }> | null> {
   const { organizationId } = options;
@@ -80,10 +81,14 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
   }
 }
 
-async function doneToday(deps: Pick<Deps, 'config' | 'ledger' | 'clock'>, organizationId: string): Promise<LedgerRecord | undefined> {
+/** Today's successful record whose archive is still in the store (removed by hand: not done). */
+async function doneToday(deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>, organizationId: string): Promise<LedgerRecord | undefined> {
   const today = localDate(deps.clock.now(), deps.config.timezone);
-  const [record] = await deps.ledger.find({ kind: 'organization', organization_id: organizationId, status: 'success', backup_date: today });
-  return record;
+  const records = await deps.ledger.find({ kind: 'organization', organization_id: organizationId, status: 'success', backup_date: today });
+  for (const record of records) {
+    if ((await deps.store.stat(ORGANIZATIONS_AREA, record.backup_filename).catch(() => null))?.bytes === record.backup_size) return record;
+  }
+  return undefined;
 }
 
 export async function setAutoBackupEnabled(deps: Pick<Deps, 'ledger'>, organizationId: string, enabled: boolean) {

@@ -35,7 +35,7 @@ import { asTypedError } from './backup-organization.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
 import { pruneTenantLocked, tenantLockKey } from './prune.js';
-import { assertKnownTenant } from './targets.js';
+import { tenantConnectionConfig } from './targets.js';
 
 export { tenantLockKey };
 
@@ -81,9 +81,8 @@ export async function prepareTenant(
   purpose: 'backup' | 'restore',
   options: { searchPath?: string; signal?: AbortSignal } = {},
 ): Promise<PreparedTenant> {
-  assertKnownTenant(deps.config, tenant);
+  const config = tenantConnectionConfig(deps.config, tenant);
   assertTenantName(tenant);
-  const config = deps.config.tenants[tenant]!;
   const target: DatabaseTarget = { tenant, client: config.client, connection: config.connection };
   const engine = await loadDatabaseEngine(config.client);
   try {

@@ -56,19 +56,16 @@ export async function deleteBackup(deps: Pick<Deps, 'store' | 'ledger'>, options
 async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name: string): Promise<void> {
   if (target.kind === 'database') {
     if (parseTenantArchiveName(name)?.tenant !== target.tenant) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
+    // The name matches; a readable manifest naming another tenant still wins (a renamed file).
+    const manifest = await readManifest(deps, target, name).catch(() => null);
+    if (manifest && manifest.tenant !== target.tenant) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
     return;
   }
   const parsed = parseOrganizationArchiveName(name);
   if (!parsed) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
-  const { ArchiveReader } = await import('../archive/zip-reader.js');
   let organizationId: string | undefined;
   try {
-    const reader = await ArchiveReader.open(deps.store.localPath('organizations', name));
-    try {
-      organizationId = reader.manifest.organization?.id;
-    } finally {
-      await reader.close();
-    }
+    organizationId = (await readManifest(deps, target, name)).organization?.id;
   } catch (error) {
     // An unreadable archive named after this organization's id (no code) is still provably its own.
     if (error instanceof ArchiveError && parsed.token === organizationToken({ id: target.organizationId })) return;
@@ -77,4 +74,14 @@ async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name
     );
   }
   if (organizationId !== target.organizationId) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
+}
+
+async function readManifest(deps: Pick<Deps, 'store'>, target: Target, name: string) {
+  const { ArchiveReader } = await import('../archive/zip-reader.js');
+  const reader = await ArchiveReader.open(deps.store.localPath(areaOf(target), name));
+  try {
+    return reader.manifest;
+  } finally {
+    await reader.close();
+  }
 }

@@ -1,11 +1,14 @@
 /** The `organizations` section, required by every --org use case. */
 import type { OrganizationsConfig } from '../config/schema.js';
+import { assertConnectionReady } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import type { Deps } from './context.js';
 
+/** The shared database's settings, ready to connect (every `${VAR}` of its connection set). */
 export function organizationsConfig(deps: Pick<Deps, 'config'>): OrganizationsConfig {
   const config = deps.config.organizations;
   if (!config) throw ConfigError.missingOrganizations();
+  assertConnectionReady(deps.config, 'organizations');
   return config;
 }
 

@@ -32,7 +32,7 @@ import { asTypedError } from './backup-organization.js';
 import { backupTenantLocked, prepareTenant, tenantLockKey, type PreparedTenant } from './backup-tenant.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
-import { assertKnownTenant } from './targets.js';
+import { tenantConnectionConfig } from './targets.js';
 
 export interface TenantRestoreOptions {
   tenant: string;
@@ -69,8 +69,7 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
   const { tenant } = options;
   try {
     // Unknown tenant first: a ConfigError before the store is even looked at.
-    assertKnownTenant(deps.config, tenant);
-    const config = deps.config.tenants[tenant]!;
+    const config = tenantConnectionConfig(deps.config, tenant);
     const name = await deps.store.resolveReference(TENANT_DATABASES_AREA, options.backup, options.cwd);
     const file = await deps.store.stat(TENANT_DATABASES_AREA, name);
     if (!file) throw NotFoundError.backup(name);

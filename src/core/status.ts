@@ -11,6 +11,8 @@ import type { Deps } from './context.js';
 
 export interface WeekdaySlot {
   weekday: Weekday;
+  /** The calendar date of this weekday in the current week (Monday first), configured time zone. */
+  date: string;
   is_today: boolean;
   /** The newest successful backup of that weekday (its archive is the one kept), or null. */
   backup: LedgerRecord | null;
@@ -35,11 +37,19 @@ export async function organizationStatus(deps: Pick<Deps, 'config' | 'ledger' | 
   const records = await deps.ledger.find({ kind: 'organization', organization_id: organizationId });
   const settings = await deps.ledger.getOrganizationSettings(organizationId);
   const today = localWeekday(now, deps.config.timezone);
-  const week = WEEKDAYS.map((weekday): WeekdaySlot => {
+  const todayDate = localDate(now, deps.config.timezone);
+  const todayIndex = WEEKDAYS.indexOf(today);
+  const week = WEEKDAYS.map((weekday, index): WeekdaySlot => {
     const ofDay = records.filter((r) => r.day_of_week === weekday);
     const backup = ofDay.find((r) => r.status === 'success') ?? null;
     const newest = ofDay[0] ?? null;
-    return { weekday, is_today: weekday === today, backup, latest_attempt: newest && newest !== backup ? newest : null };
+    return {
+      weekday,
+      date: addDays(todayDate, index - todayIndex),
+      is_today: weekday === today,
+      backup,
+      latest_attempt: newest && newest !== backup ? newest : null,
+    };
   });
   return {
     organization_id: organizationId,
@@ -49,6 +59,12 @@ export async function organizationStatus(deps: Pick<Deps, 'config' | 'ledger' | 
     newest_success: records.find((r) => r.status === 'success') ?? null,
     history: records.slice(0, HISTORY_LENGTH),
   };
+}
+
+/** `YYYY-MM-DD` plus `days` (calendar arithmetic, no time zone involved). */
+function addDays(date: string, days: number): string {
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(year, month - 1, day + days)).toISOString().slice(0, 10);
 }
 
 export interface FreshnessCheck {

@@ -5,7 +5,8 @@
 import { ConfigError, UsageError } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { assertTenantName, ORGANIZATIONS_AREA, TENANT_DATABASES_AREA, type StoreArea } from '../retention/naming.js';
-import type { ResolvedConfig } from '../config/load.js';
+import { assertConnectionReady, type ResolvedConfig } from '../config/load.js';
+import type { TenantConfig } from '../config/schema.js';
 
 export type Target = { kind: 'database'; tenant: string } | { kind: 'organization'; organizationId: string };
 
@@ -41,6 +42,13 @@ export function targetFrom(options: { tenant?: string | undefined; org?: string 
 /** Tenants must be configured before anything is done for them. */
 export function assertKnownTenant(config: ResolvedConfig, tenant: string): void {
   if (!Object.hasOwn(config.tenants, tenant)) throw ConfigError.unknownTenant(tenant, Object.keys(config.tenants));
+}
+
+/** A configured tenant's settings, ready to connect (every `${VAR}` of its connection set). */
+export function tenantConnectionConfig(config: ResolvedConfig, tenant: string): TenantConfig {
+  assertKnownTenant(config, tenant);
+  assertConnectionReady(config, `tenants.${tenant}`);
+  return config.tenants[tenant]!;
 }
 
 export function recordBelongsTo(record: LedgerRecord, target: Target): boolean {

@@ -6,14 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import type { z as Zod } from 'zod';
 import { LedgerCorruptError, NotFoundError } from '../errors.js';
 import { WEEKDAYS } from '../retention/clock.js';
 import type { Clock } from '../retention/clock.js';
 import { fsyncPath, isProcessAlive } from '../store/local.js';
-import { isLockHeld, lockPathFor, withFileLock } from './locks.js';
 import type {
   BeginOptions,
   Ledger,
@@ -28,41 +28,127 @@ import type {
 export const LEDGER_FILE_NAME = 'ledger.json';
 const LEDGER_FORMAT = 'tenant-backup-ledger';
 
-const recordSchema = z.strictObject({
-  id: z.number().int().positive(),
-  kind: z.enum(['organization', 'database']),
-  organization_id: z.string().nullable(),
-  tenant: z.string().nullable(),
-  user_id: z.string().nullable(),
-  day_of_week: z.enum(WEEKDAYS),
-  backup_filename: z.string(),
-  backup_path: z.string(),
-  backup_size: z.number().int().nonnegative(),
-  sha256: z.string().nullable(),
-  status: z.enum(['success', 'failed', 'in_progress']),
-  error_message: z.string().nullable(),
-  backup_date: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
-});
+/**
+ * The file's schema (zod), as a function of `z`: reads validate with `fastParseLedger` below
+ * (zod-free, same result), and zod is loaded only when that check declines, to word the error.
+ * Start-up cost matters here: `auto` reads the ledger on every login. KEEP THE TWO IN STEP.
+ */
+/** @internal (exported for the fast-path test) */
+export function defineLedgerSchema(z: typeof Zod) {
+  const recordSchema = z.strictObject({
+    id: z.number().int().positive(),
+    kind: z.enum(['organization', 'database']),
+    organization_id: z.string().nullable(),
+    tenant: z.string().nullable(),
+    user_id: z.string().nullable(),
+    day_of_week: z.enum(WEEKDAYS),
+    backup_filename: z.string(),
+    backup_path: z.string(),
+    backup_size: z.number().int().nonnegative(),
+    sha256: z.string().nullable(),
+    status: z.enum(['success', 'failed', 'in_progress']),
+    error_message: z.string().nullable(),
+    backup_date: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  });
 
-/** Who is running an `in_progress` record: kept beside the records, not in them (they mirror a table). */
-const runSchema = z.object({ pid: z.number().int(), host: z.string(), lock: z.string().nullable(), started_at: z.string() });
+  /** Who is running an `in_progress` record: kept beside the records, not in them (they mirror a table). */
+  const runSchema = z.object({ pid: z.number().int(), host: z.string(), lock: z.string().nullable(), started_at: z.string() });
 
-const fileSchema = z.object({
-  format: z.literal(LEDGER_FORMAT),
-  version: z.literal(1),
-  next_id: z.number().int().positive(),
-  records: z.array(recordSchema),
-  runs: z.record(z.string(), runSchema).default({}),
-  /** Facts about a record that are not `auto_backup_logs` columns (backup type). */
-  record_meta: z.record(z.string(), z.object({ backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']) })).default({}),
-  organizations: z
-    .record(z.string(), z.object({ auto_backup_enabled: z.boolean(), updated_at: z.string().nullable() }))
-    .default({}),
-});
+  return z.object({
+    format: z.literal(LEDGER_FORMAT),
+    version: z.literal(1),
+    next_id: z.number().int().positive(),
+    records: z.array(recordSchema),
+    runs: z.record(z.string(), runSchema).default({}),
+    /** Facts about a record that are not `auto_backup_logs` columns (backup type). */
+    record_meta: z.record(z.string(), z.object({ backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']) })).default({}),
+    organizations: z
+      .record(z.string(), z.object({ auto_backup_enabled: z.boolean(), updated_at: z.string().nullable() }))
+      .default({}),
+  });
+}
 
-type LedgerFile = z.infer<typeof fileSchema>;
+type LedgerFile = Zod.infer<ReturnType<typeof defineLedgerSchema>>;
+
+let zodLedgerSchema: ReturnType<typeof defineLedgerSchema> | undefined;
+function ledgerSchema(): ReturnType<typeof defineLedgerSchema> {
+  zodLedgerSchema ??= defineLedgerSchema((createRequire(import.meta.url)('zod') as typeof import('zod')).z);
+  return zodLedgerSchema;
+}
+
+const RECORD_KEYS = [
+  'id', 'kind', 'organization_id', 'tenant', 'user_id', 'day_of_week', 'backup_filename', 'backup_path',
+  'backup_size', 'sha256', 'status', 'error_message', 'backup_date', 'created_at', 'updated_at',
+] as const;
+const KINDS: readonly string[] = ['organization', 'database'];
+const STATUSES: readonly string[] = ['success', 'failed', 'in_progress'];
+const BACKUP_TYPES: readonly string[] = ['manual', 'auto_daily', 'pre_restore'];
+const DAYS: readonly string[] = WEEKDAYS;
+
+/**
+ * The zod-free check of a ledger file: accepts only what the schema above certainly accepts and
+ * returns what zod would (keys in schema order, defaults filled, fresh objects); anything else —
+ * an unknown key (zod would strip or refuse it), a wrong type — gives undefined and zod decides.
+ */
+/** @internal (exported for the fast-path test) */
+export function fastParseLedger(value: unknown): LedgerFile | undefined {
+  type Plain = Record<string, unknown>;
+  const isObject = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const onlyKeys = (v: Plain, keys: readonly string[]) => Object.keys(v).every((key) => keys.includes(key) && v[key] !== undefined);
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+  const str = (v: unknown) => typeof v === 'string';
+  const strOrNull = (v: unknown) => v === null || typeof v === 'string';
+  /** A record keyed by string (`__proto__` declined), its values checked and copied by `each`. */
+  const map = <T>(v: unknown, each: (item: unknown) => T | undefined): Record<string, T> | undefined => {
+    if (v === undefined) return {};
+    if (!isObject(v)) return undefined;
+    const out: Record<string, T> = {};
+    for (const [key, item] of Object.entries(v)) {
+      const parsed = key === '__proto__' ? undefined : each(item);
+      if (parsed === undefined) return undefined;
+      out[key] = parsed;
+    }
+    return out;
+  };
+
+  if (!isObject(value) || !onlyKeys(value, ['format', 'version', 'next_id', 'records', 'runs', 'record_meta', 'organizations'])) return undefined;
+  if (value.format !== LEDGER_FORMAT || value.version !== 1 || !int(value.next_id, 1) || !Array.isArray(value.records)) return undefined;
+  const records: LedgerRecord[] = [];
+  for (const r of value.records as unknown[]) {
+    if (!isObject(r) || !onlyKeys(r, RECORD_KEYS)) return undefined;
+    const ok =
+      int(r.id, 1) && KINDS.includes(r.kind as string) && strOrNull(r.organization_id) && strOrNull(r.tenant) && strOrNull(r.user_id) &&
+      DAYS.includes(r.day_of_week as string) && str(r.backup_filename) && str(r.backup_path) && int(r.backup_size, 0) && strOrNull(r.sha256) &&
+      STATUSES.includes(r.status as string) && strOrNull(r.error_message) && str(r.backup_date) && str(r.created_at) && str(r.updated_at);
+    if (!ok) return undefined;
+    const copy: Plain = {};
+    for (const key of RECORD_KEYS) copy[key] = r[key];
+    records.push(copy as unknown as LedgerRecord);
+  }
+  const runs = map((value as Plain).runs, (run) =>
+    isObject(run) && onlyKeys(run, ['pid', 'host', 'lock', 'started_at']) && int(run.pid, Number.MIN_SAFE_INTEGER) && str(run.host) && strOrNull(run.lock) && str(run.started_at)
+      ? { pid: run.pid as number, host: run.host as string, lock: run.lock as string | null, started_at: run.started_at as string }
+      : undefined,
+  );
+  const recordMeta = map((value as Plain).record_meta, (meta) =>
+    isObject(meta) && onlyKeys(meta, ['backup_type']) && BACKUP_TYPES.includes(meta.backup_type as string)
+      ? { backup_type: meta.backup_type as 'manual' | 'auto_daily' | 'pre_restore' }
+      : undefined,
+  );
+  const organizations = map((value as Plain).organizations, (settings) =>
+    isObject(settings) && onlyKeys(settings, ['auto_backup_enabled', 'updated_at']) && typeof settings.auto_backup_enabled === 'boolean' && strOrNull(settings.updated_at)
+      ? { auto_backup_enabled: settings.auto_backup_enabled, updated_at: settings.updated_at as string | null }
+      : undefined,
+  );
+  if (!runs || !recordMeta || !organizations) return undefined;
+  return { format: LEDGER_FORMAT, version: 1, next_id: value.next_id as number, records, runs, record_meta: recordMeta, organizations };
+}
+
+/** Locks (proper-lockfile) are loaded on first need: reading the ledger takes none. */
+let locksModule: Promise<typeof import('./locks.js')> | undefined;
+const locks = () => (locksModule ??= import('./locks.js'));
 
 function emptyLedger(): LedgerFile {
   return { format: LEDGER_FORMAT, version: 1, next_id: 1, records: [], runs: {}, record_meta: {}, organizations: {} };
@@ -81,6 +167,7 @@ export class JsonFileLedger implements Ledger {
   }
 
   async begin(record: NewRecord, options: BeginOptions = {}): Promise<LedgerRecord> {
+    const { lockPathFor } = await locks();
     return this.mutate((data) => {
       const now = this.clock.now().toISOString();
       const created: LedgerRecord = {
@@ -117,7 +204,15 @@ export class JsonFileLedger implements Ledger {
         record.sha256 = outcome.sha256;
         record.error_message = null;
         // The committed file replaced whatever had this name before: so does its record.
-        const replaced = data.records.filter((r) => r.id !== id && r.kind === record.kind && r.backup_path === record.backup_path);
+        // Only the same owner's records: another owner's record of that path is never dropped silently.
+        const replaced = data.records.filter(
+          (r) =>
+            r.id !== id &&
+            r.kind === record.kind &&
+            r.backup_path === record.backup_path &&
+            r.organization_id === record.organization_id &&
+            r.tenant === record.tenant,
+        );
         for (const old of replaced) delete data.record_meta[String(old.id)];
         data.records = data.records.filter((r) => !replaced.includes(r));
       } else {
@@ -181,6 +276,7 @@ export class JsonFileLedger implements Ledger {
   }
 
   async withLock<T>(key: string, fn: () => Promise<T>, options: { wait?: boolean } = {}): Promise<T> {
+    const { lockPathFor, withFileLock } = await locks();
     return withFileLock(lockPathFor(this.locksDir, key), { wait: options.wait ?? false }, fn);
   }
 
@@ -194,7 +290,7 @@ export class JsonFileLedger implements Ledger {
         continue;
       }
       const deadHere = run.host === hostname() && !isProcessAlive(run.pid);
-      const lockGone = run.lock !== null && !(await isLockHeld(run.lock));
+      const lockGone = run.lock !== null && !(await (await locks()).isLockHeld(run.lock));
       if (deadHere || lockGone) ids.add(record.id);
     }
     return ids;
@@ -215,7 +311,9 @@ export class JsonFileLedger implements Ledger {
     } catch (error) {
       throw new LedgerCorruptError(this.file, error);
     }
-    const result = fileSchema.safeParse(parsed);
+    const fast = fastParseLedger(parsed);
+    if (fast) return fast;
+    const result = ledgerSchema().safeParse(parsed);
     if (!result.success) {
       const issue = result.error.issues[0];
       throw new LedgerCorruptError(this.file, new Error(`${issue?.path.join('.') || 'top level'}: ${issue?.message}`));
@@ -227,6 +325,7 @@ export class JsonFileLedger implements Ledger {
   private async mutate<T>(change: (data: LedgerFile) => T | Promise<T>): Promise<T> {
     const dir = path.dirname(this.file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    const { withFileLock } = await locks();
     return withFileLock(path.join(dir, `${LEDGER_FILE_NAME}.lock`), { wait: true, waitMs: 120_000 }, async () => {
       const data = await this.read();
       const result = await change(data);

@@ -4,7 +4,7 @@
  * one crash never blocks an organization for ever. The holder's pid is written beside the lock
  * (`<lock>.owner`), so a holder on this host that was killed is recognised at once.
  */
-import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -56,7 +56,9 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
     throw error;
   }
   const owner = `${lockPath}.owner`;
-  await writeFile(owner, JSON.stringify({ pid: process.pid, host: hostname() }), { mode: 0o600 }).catch(() => undefined);
+  await chmod(lockPath, 0o700).catch(() => undefined);
+  const identity = await lockIdentity(lockPath);
+  await writeFile(owner, JSON.stringify({ pid: process.pid, host: hostname(), lock: identity }), { mode: 0o600 }).catch(() => undefined);
   try {
     const result = await fn();
     if (compromised) throw new OperationError(`Lost the lock ${lockPath} while working: ${compromised.message}`);
@@ -67,14 +69,26 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
   }
 }
 
-/** The holder recorded beside a lock is a process of this host that no longer exists. */
+/**
+ * The holder recorded beside a lock is a process of this host that no longer exists — and the
+ * record is about THIS lock directory (same inode and birth time). A lock just re-created by a
+ * live process, whose owner file is not written yet, still carries the dead holder's record:
+ * the identity check keeps us from ageing (and stealing) that fresh lock.
+ */
 async function holderIsDead(lockPath: string): Promise<boolean> {
   try {
-    const owner = JSON.parse(await readFile(`${lockPath}.owner`, 'utf8')) as { pid?: unknown; host?: unknown };
-    return owner.host === hostname() && typeof owner.pid === 'number' && owner.pid !== process.pid && !isProcessAlive(owner.pid);
+    const owner = JSON.parse(await readFile(`${lockPath}.owner`, 'utf8')) as { pid?: unknown; host?: unknown; lock?: unknown };
+    if (owner.host !== hostname() || typeof owner.pid !== 'number' || owner.pid === process.pid || isProcessAlive(owner.pid)) return false;
+    return owner.lock !== null && owner.lock === (await lockIdentity(lockPath));
   } catch {
     return false;
   }
+}
+
+/** Identifies one incarnation of a lock directory (mtime changes with refreshes; these do not). */
+async function lockIdentity(lockPath: string): Promise<string | null> {
+  const info = await stat(lockPath).catch(() => null);
+  return info ? `${info.dev}:${info.ino}:${info.birthtimeMs}` : null;
 }
 
 /** True when someone (this or another live process) holds the lock at `lockPath`. */

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findConfigFile, loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { tenantConnectionConfig } from '../../src/core/targets.js';
+import { organizationsConfig } from '../../src/core/organization-config.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterEach(removeTempDirs);
@@ -65,11 +67,28 @@ describe('configuration loading', () => {
 
   it('names a missing environment variable and where it is used', async () => {
     const root = await makeTempDir();
-    const file = await writeConfig(root, { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: { password: '${NOPE_PW}' } } } });
+    const file = await writeConfig(root, { storage: { dir: '${NOPE_DIR}' } });
     const error = await loadConfig({ configPath: file, env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).toContain('NOPE_PW');
-    expect((error as Error).message).toContain('tenants.acme.connection.password');
+    expect((error as Error).message).toContain('NOPE_DIR');
+    expect((error as Error).message).toContain('storage.dir');
+  });
+
+  it('defers missing variables of connection settings until that database is used', async () => {
+    const root = await makeTempDir();
+    const file = await writeConfig(root, {
+      storage: { dir: 'b' },
+      tenants: { acme: { client: 'pg', connection: { password: '${NOPE_PW}' } }, beta: { client: 'pg', connection: 'postgres://u:${OK_PW}@h/db' } },
+      organizations: { client: 'pg', connection: 'postgres://u:${APP_PW}@h/app' },
+    });
+    const config = await loadConfig({ configPath: file, env: { OK_PW: 'fine' } });
+    expect(config.missingConnectionEnv).toEqual({
+      'tenants.acme': { variable: 'NOPE_PW', path: 'tenants.acme.connection.password' },
+      organizations: { variable: 'APP_PW', path: 'organizations.connection' },
+    });
+    expect(() => tenantConnectionConfig(config, 'acme')).toThrow(/NOPE_PW.*not set|tenants\.acme\.connection\.password/);
+    expect(tenantConnectionConfig(config, 'beta').connection).toBe('postgres://u:fine@h/db');
+    expect(() => organizationsConfig({ config })).toThrow(/APP_PW/);
   });
 
   it('rejects unknown keys, unknown clients and bad time zones with their exact paths', async () => {
