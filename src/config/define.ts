@@ -1,0 +1,84 @@
+/**
+ * The `.backuprc` schema, defined as a function of zod's `z` so that the module itself loads no
+ * zod: `schema.ts` builds it at import (for library users and tests), `load.ts` only when a
+ * configuration fails its fast check (`fast-check.ts`), to report zod's exact paths and messages.
+ * Importing zod costs ~60–80 ms at start-up, more than an `auto` that has nothing to do.
+ *
+ * Every object is strict: a misspelt key is an error with its exact path, never silently ignored.
+ * Kinds (database clients) are a closed set: an unknown one is a config error.
+ *
+ * KEEP fast-check.ts IN STEP with this file (test/unit/config-fast-path.test.ts compares them).
+ */
+import type { z as Zod } from 'zod';
+import { isValidTimeZone } from '../retention/clock.js';
+
+export const DATABASE_CLIENTS = ['pg', 'mysql2', 'better-sqlite3'] as const;
+
+export function defineConfigSchemas(z: typeof Zod) {
+  /** knex's own connection forms: an object (host, port, user, password, database, filename, …) or a URL. */
+  const connection = z.union([z.string().min(1), z.looseObject({})]);
+
+  const client = z.enum(DATABASE_CLIENTS, {
+    error: (issue) => `unknown client ${JSON.stringify(issue.input)}; expected one of ${DATABASE_CLIENTS.join(', ')}`,
+  });
+
+  const tableName = z.string().min(1);
+
+  /** Retention of timestamped tenant backups (restic/spatie semantics; the newest is always kept). */
+  const retentionSchema = z.strictObject({
+    keepLast: z.number().int().min(1).optional(),
+    keepDaily: z.number().int().min(1).optional(),
+    keepWeekly: z.number().int().min(1).optional(),
+    keepMonthly: z.number().int().min(1).optional(),
+  });
+
+  const tenantSchema = z.strictObject({
+    client,
+    connection,
+    /** Overrides the top-level `retention`, key by key. */
+    retention: retentionSchema.optional(),
+  });
+
+  const organizationsSchema = z.strictObject({
+    client,
+    connection,
+    /** The organizations table; its row for the organization is part of every backup. */
+    table: tableName.default('organizations'),
+    /** The column that tags a row with its organization. */
+    tenantColumn: z.string().min(1).default('organization_id'),
+    /** The organizations table's primary key column. */
+    idColumn: z.string().min(1).default('id'),
+    /** The column whose value names archive files (`org_<code>_…`); falls back to the id when empty. */
+    codeColumn: z.string().min(1).default('code'),
+    nameColumn: z.string().min(1).default('name'),
+    tables: z.union([z.literal('auto'), z.array(tableName).min(1)]).default('auto'),
+    exclude: z.array(tableName).default([]),
+    /** PostgreSQL schema to read (default: public). */
+    schema: z.string().min(1).optional(),
+  });
+
+  const autoSchema = z.strictObject({
+    superAdminRoles: z.array(z.string().min(1)).default(['super_admin']),
+    allowedRoles: z.array(z.string().min(1)).default(['admin', 'owner']),
+  });
+
+  const configSchema = z.strictObject({
+    /** Lets editors validate the file; ignored by the tool. */
+    $schema: z.string().optional(),
+    storage: z.strictObject({
+      dir: z.string().min(1),
+    }),
+    timezone: z
+      .string()
+      .refine(isValidTimeZone, { error: (issue) => `unknown IANA time zone ${JSON.stringify(issue.input)}` })
+      .optional(),
+    /** Deflate level for archives, 0 (store) to 9; 1 is fastest and the default. */
+    compressionLevel: z.number().int().min(0).max(9).default(1),
+    tenants: z.record(z.string().min(1), tenantSchema).default({}),
+    retention: retentionSchema.optional(),
+    organizations: organizationsSchema.optional(),
+    auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'] }),
+  });
+
+  return { retentionSchema, tenantSchema, organizationsSchema, autoSchema, configSchema };
+}
