@@ -5,7 +5,8 @@
  * format does not break this reader; but `format` must be "tenant-backup" and `format_version` must
  * be exactly 1 — a newer major version may change meaning, so it is refused rather than guessed at.
  */
-import { z } from 'zod';
+import { createRequire } from 'node:module';
+import type { z as Zod } from 'zod';
 import { ArchiveError } from '../errors.js';
 
 export const ARCHIVE_FORMAT = 'tenant-backup';
@@ -87,60 +88,126 @@ export function isSafeEntryPath(path: string): boolean {
   return path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
-const columnSchema = z.looseObject({ name: z.string(), type: z.string(), encoding: z.string() });
+/**
+ * The manifest's schema (zod), as a function of `z`: `parseManifest` first runs a zod-free check
+ * (`fastCheckManifest`) that accepts only what this schema certainly accepts, and loads zod only
+ * when that check declines, to name the offending fields. KEEP THE TWO IN STEP.
+ * @internal Exported for test/unit/startup-fast-paths.test.ts.
+ */
+export function defineManifestSchema(z: typeof Zod) {
+  const columnSchema = z.looseObject({ name: z.string(), type: z.string(), encoding: z.string() });
 
-const entrySchema = z.looseObject({
-  path: z
-    .string()
-    .refine(isSafeEntryPath, 'is not a safe relative entry path')
-    .refine((path) => path !== MANIFEST_PATH, `must not be ${MANIFEST_PATH}`),
-  bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
-  table: z.string().optional(),
-  rows: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
-  columns: z.array(columnSchema).optional(),
-});
-
-const manifestSchema = z
-  .looseObject({
-    format: z.literal(ARCHIVE_FORMAT),
-    format_version: z.literal(ARCHIVE_FORMAT_VERSION),
-    kind: z.enum(['organization', 'database']),
-    engine: z.enum(['postgres', 'mysql', 'sqlite']),
-    server_version: z.string(),
-    tool_version: z.string(),
-    created_at: z.iso.datetime(), // UTC only: an offset is refused
-    day_of_week: z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']),
-    backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']),
-    organization: z
-      .looseObject({ id: z.string(), name: z.string().nullable(), code: z.string().nullable() })
-      .optional(),
-    tenant: z.string().optional(),
-    compression: z
-      .looseObject({ method: z.enum(['deflate', 'store']).optional(), level: z.number().int().min(0).max(9).optional() })
-      .optional(),
-    entries: z.array(entrySchema),
-  })
-  .superRefine((manifest, ctx) => {
-    // A restore must know whom the data belongs to.
-    if (manifest.kind === 'organization' && manifest.organization === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['organization'], message: 'is required for kind "organization"' });
-    }
-    if (manifest.kind === 'database' && manifest.tenant === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'is required for kind "database"' });
-    }
-    const seen = new Set<string>();
-    manifest.entries.forEach((entry, index) => {
-      if (seen.has(entry.path)) {
-        ctx.addIssue({ code: 'custom', path: ['entries', index, 'path'], message: `duplicates "${entry.path}"` });
-      }
-      seen.add(entry.path);
-    });
+  const entrySchema = z.looseObject({
+    path: z
+      .string()
+      .refine(isSafeEntryPath, 'is not a safe relative entry path')
+      .refine((path) => path !== MANIFEST_PATH, `must not be ${MANIFEST_PATH}`),
+    bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
+    table: z.string().optional(),
+    rows: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+    columns: z.array(columnSchema).optional(),
   });
 
+  const schema = z
+    .looseObject({
+      format: z.literal(ARCHIVE_FORMAT),
+      format_version: z.literal(ARCHIVE_FORMAT_VERSION),
+      kind: z.enum(['organization', 'database']),
+      engine: z.enum(['postgres', 'mysql', 'sqlite']),
+      server_version: z.string(),
+      tool_version: z.string(),
+      created_at: z.iso.datetime(), // UTC only: an offset is refused
+      day_of_week: z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']),
+      backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']),
+      organization: z
+        .looseObject({ id: z.string(), name: z.string().nullable(), code: z.string().nullable() })
+        .optional(),
+      tenant: z.string().optional(),
+      compression: z
+        .looseObject({ method: z.enum(['deflate', 'store']).optional(), level: z.number().int().min(0).max(9).optional() })
+        .optional(),
+      entries: z.array(entrySchema),
+    })
+    .superRefine((manifest, ctx) => {
+      // A restore must know whom the data belongs to.
+      if (manifest.kind === 'organization' && manifest.organization === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['organization'], message: 'is required for kind "organization"' });
+      }
+      if (manifest.kind === 'database' && manifest.tenant === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'is required for kind "database"' });
+      }
+      const seen = new Set<string>();
+      manifest.entries.forEach((entry, index) => {
+        if (seen.has(entry.path)) {
+          ctx.addIssue({ code: 'custom', path: ['entries', index, 'path'], message: `duplicates "${entry.path}"` });
+        }
+        seen.add(entry.path);
+      });
+    });
+
+  return schema;
+}
+
 // Compile-time proof that what the schema accepts is a Manifest.
-const schemaOutputIsManifest = (value: z.output<typeof manifestSchema>): Manifest => value;
+const schemaOutputIsManifest = (value: Zod.output<ReturnType<typeof defineManifestSchema>>): Manifest => value;
 void schemaOutputIsManifest;
+
+let zodManifestSchema: ReturnType<typeof defineManifestSchema> | undefined;
+function manifestSchema(): ReturnType<typeof defineManifestSchema> {
+  zodManifestSchema ??= defineManifestSchema((createRequire(import.meta.url)('zod') as typeof import('zod')).z);
+  return zodManifestSchema;
+}
+
+const KINDS: readonly unknown[] = ['organization', 'database'];
+const ENGINES: readonly unknown[] = ['postgres', 'mysql', 'sqlite'];
+const DAYS: readonly unknown[] = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const BACKUP_TYPES: readonly unknown[] = ['manual', 'auto_daily', 'pre_restore'];
+const SHA256 = /^[0-9a-f]{64}$/;
+/** The form Date.toISOString() writes (a subset of what zod's iso.datetime() accepts). */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * True only for a manifest the zod schema certainly accepts (format and version checked by the
+ * caller). Anything it is not sure about — e.g. another datetime form — goes to zod.
+ * @internal Exported for test/unit/startup-fast-paths.test.ts.
+ */
+export function fastCheckManifest(m: Record<string, unknown>): boolean {
+  type Plain = Record<string, unknown>;
+  const isObject = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const strOrNull = (v: unknown) => v === null || typeof v === 'string';
+  if (!KINDS.includes(m.kind) || !ENGINES.includes(m.engine) || !DAYS.includes(m.day_of_week) || !BACKUP_TYPES.includes(m.backup_type)) return false;
+  if (typeof m.server_version !== 'string' || typeof m.tool_version !== 'string') return false;
+  if (typeof m.created_at !== 'string' || !ISO_UTC.test(m.created_at) || Number.isNaN(Date.parse(m.created_at)) || new Date(m.created_at).toISOString() !== m.created_at) return false;
+  const org = m.organization;
+  if (org !== undefined && !(isObject(org) && typeof org.id === 'string' && strOrNull(org.name) && strOrNull(org.code))) return false;
+  if (m.tenant !== undefined && typeof m.tenant !== 'string') return false;
+  const compression = m.compression;
+  if (compression !== undefined) {
+    if (!isObject(compression)) return false;
+    if (compression.method !== undefined && compression.method !== 'deflate' && compression.method !== 'store') return false;
+    if (compression.level !== undefined && !(count(compression.level) && (compression.level as number) <= 9)) return false;
+  }
+  if (m.kind === 'organization' && org === undefined) return false;
+  if (m.kind === 'database' && m.tenant === undefined) return false;
+  if (!Array.isArray(m.entries)) return false;
+  const seen = new Set<string>();
+  for (const entry of m.entries as unknown[]) {
+    if (!isObject(entry) || typeof entry.path !== 'string' || !isSafeEntryPath(entry.path) || entry.path === MANIFEST_PATH || seen.has(entry.path)) return false;
+    seen.add(entry.path);
+    if (!count(entry.bytes) || typeof entry.sha256 !== 'string' || !SHA256.test(entry.sha256)) return false;
+    if (entry.table !== undefined && typeof entry.table !== 'string') return false;
+    if (entry.rows !== undefined && !count(entry.rows)) return false;
+    if (entry.columns !== undefined) {
+      if (!Array.isArray(entry.columns)) return false;
+      for (const column of entry.columns as unknown[]) {
+        if (!isObject(column) || typeof column.name !== 'string' || typeof column.type !== 'string' || typeof column.encoding !== 'string') return false;
+      }
+    }
+  }
+  return true;
+}
 
 /**
  * Validates a parsed manifest.json. `source` names where it came from (archive path) and starts
@@ -165,7 +232,9 @@ export function parseManifest(value: unknown, source: string): Manifest {
       { details: { format_version: version, supported_format_version: ARCHIVE_FORMAT_VERSION } },
     );
   }
-  const result = manifestSchema.safeParse(value);
+  // What the zod-free check accepts, zod accepts as it is (loose objects keep every key).
+  if (fastCheckManifest(header)) return value as Manifest;
+  const result = manifestSchema().safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues.slice(0, 5).map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
   const more = result.error.issues.length > problems.length ? ` (and ${result.error.issues.length - problems.length} more)` : '';

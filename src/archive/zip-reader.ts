@@ -12,8 +12,9 @@
  * - Every failure is an ArchiveError; yauzl and zlib errors are wrapped, never surfaced raw.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { ArchiveError, describeCause } from '../errors.js';
 import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
@@ -22,6 +23,11 @@ import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest, type Mani
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 /** Bounds the central directory kept in memory; far above any real organization's table count. */
 export const MAX_ARCHIVE_ENTRIES = 100_000;
+/** Entry data is read in large pieces (yauzl's streams read 16 KiB at a time). */
+const READ_CHUNK = 1024 * 1024;
+const INFLATE_CHUNK = 1024 * 1024;
+/** Entries checked at once by verify(): inflating runs on the thread pool, hashing here. */
+const VERIFY_CONCURRENCY = 2;
 
 // yauzl's own file-name checks (decodeStrings + strictFileNames) fail with these messages.
 const YAUZL_UNSAFE_NAME = /^(?:invalid relative path|absolute path|invalid characters in fileName): (.*)$/s;
@@ -29,8 +35,10 @@ const YAUZL_UNSAFE_NAME = /^(?:invalid relative path|absolute path|invalid chara
 export class ArchiveReader {
   readonly filePath: string;
   readonly manifest: Manifest;
-  private readonly zip: ZipFile;
-  private readonly zipEntries: ReadonlyMap<string, Entry>;
+  /** @internal */
+  readonly zip: ZipFile;
+  /** @internal */
+  readonly zipEntries: ReadonlyMap<string, Entry>;
   private readonly manifestEntries: ReadonlyMap<string, ManifestEntry>;
 
   private constructor(filePath: string, zip: ZipFile, zipEntries: Map<string, Entry>, manifest: Manifest) {
@@ -84,7 +92,7 @@ export class ArchiveReader {
     if (expected === undefined || entry === undefined) {
       throw new ArchiveError(`Archive ${this.filePath} has no entry "${path}".`);
     }
-    const source = await openEntryStream(this.zip, entry, this.filePath);
+    const source = await this.openEntryData(entry);
     const verifier = new VerifyingStream(this.filePath, expected);
     source.on('error', (error) => verifier.destroy(corruptEntry(this.filePath, path, error)));
     verifier.on('close', () => source.destroy());
@@ -92,12 +100,79 @@ export class ArchiveReader {
     return verifier;
   }
 
-  /** Streams every payload entry once and checks its size and sha256. Throws ArchiveError. */
+  /**
+   * Streams every payload entry once and checks its size and sha256 (two entries at a time,
+   * largest first). Throws ArchiveError (the first failure found).
+   */
   async verify(): Promise<void> {
-    for (const entry of this.manifest.entries) {
-      const stream = await this.openEntry(entry.path);
-      await pipeline(stream, new Writable({ write: (_chunk, _encoding, callback) => callback() }));
+    const queue = [...this.manifest.entries].sort((a, b) => b.bytes - a.bytes);
+    let failure: unknown;
+    const worker = async () => {
+      for (let entry = queue.shift(); entry && failure === undefined; entry = queue.shift()) {
+        try {
+          await this.verifyEntry(entry);
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: VERIFY_CONCURRENCY }, worker));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** openEntry's checks, without a stream for the data: it is only hashed and counted. */
+  private async verifyEntry(expected: ManifestEntry): Promise<void> {
+    const entry = this.zipEntries.get(expected.path);
+    if (entry === undefined) throw new ArchiveError(`Archive ${this.filePath} has no entry "${expected.path}".`);
+    const source = await this.openEntryData(entry);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const mismatch = (what: string) =>
+      new ArchiveError(`Archive ${this.filePath}: entry "${expected.path}" is corrupt: ${what}.`, { details: { entry: expected.path } });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        source.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > expected.bytes) {
+            source.destroy(mismatch(`more than the ${expected.bytes} bytes the manifest states`));
+            return;
+          }
+          hash.update(chunk);
+        });
+        source.once('error', reject);
+        source.once('end', resolve);
+      });
+    } catch (error) {
+      throw corruptEntry(this.filePath, expected.path, error);
     }
+    if (bytes !== expected.bytes) throw mismatch(`${bytes} bytes, but the manifest states ${expected.bytes}`);
+    const sha256 = hash.digest('hex');
+    if (sha256 !== expected.sha256) throw mismatch(`sha256 mismatch: expected ${expected.sha256}, got ${sha256}`);
+  }
+
+  /**
+   * The entry's uncompressed data: its bytes located through yauzl (local header), read with
+   * large buffers and inflated here. Sizes are checked by the VerifyingStream downstream.
+   */
+  private async openEntryData(entry: Entry): Promise<Readable> {
+    let start: number;
+    try {
+      start = (await this.zip.readLocalFileHeaderPromise(entry, { minimal: true })).fileDataStart;
+    } catch (error) {
+      throw corruptEntry(this.filePath, entry.fileName, error);
+    }
+    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+      throw new ArchiveError(`Archive ${this.filePath}: entry "${entry.fileName}" uses compression method ${entry.compressionMethod}, which tenant-backup never writes.`);
+    }
+    const raw = entry.compressedSize === 0
+      ? Readable.from([], { objectMode: false })
+      : createReadStream(this.filePath, { start, end: start + entry.compressedSize - 1, highWaterMark: READ_CHUNK });
+    if (entry.compressionMethod === 0) return raw;
+    const inflate = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK });
+    raw.on('error', (error: Error) => inflate.destroy(error));
+    inflate.on('close', () => raw.destroy());
+    raw.pipe(inflate);
+    return inflate;
   }
 
   /**
@@ -227,6 +302,60 @@ class VerifyingStream extends Transform {
     return new ArchiveError(`Archive ${this.filePath}: entry "${this.expected.path}" is corrupt: ${what}.`, {
       details: { entry: this.expected.path },
     });
+  }
+}
+
+/**
+ * Checks a just-written archive against what its writer recorded (see ArchiveWriter.verifyFile):
+ * the file's size and sha256 read back; through ArchiveReader.open (central directory and
+ * manifest) every entry's method, sizes, CRC-32, local header offset and data offset (from its
+ * local header, as any reader locates it); and every payload entry's data, inflated and checked
+ * against the manifest's sha256 (ArchiveReader.verify). The file hash is read while the entries
+ * are checked.
+ */
+export async function verifyWrittenArchive(
+  filePath: string,
+  expected: { bytes: number; sha256: string },
+  layout: ReadonlyArray<{ path: string; method: number; crc32: number; compressedSize: number; uncompressedSize: number; localHeaderOffset: number; dataStart: number }>,
+): Promise<void> {
+  const fileHash = (async () => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    try {
+      for await (const chunk of createReadStream(filePath, { highWaterMark: READ_CHUNK })) {
+        hash.update(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+      }
+    } catch (error) {
+      throw new ArchiveError(`Cannot read archive ${filePath} back: ${describeCause(error)}`, { cause: error });
+    }
+    const sha256 = hash.digest('hex');
+    if (bytes !== expected.bytes || sha256 !== expected.sha256) {
+      throw new ArchiveError(`Archive ${filePath} reads back as ${bytes} bytes with sha256 ${sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were written.`);
+    }
+  })();
+  fileHash.catch(() => undefined); // awaited below
+  const reader = await ArchiveReader.open(filePath);
+  try {
+    const entries = reader.zipEntries;
+    if (entries.size !== layout.length) throw new ArchiveError(`Archive ${filePath} has ${entries.size} entries; ${layout.length} were written.`);
+    for (const written of layout) {
+      const entry = entries.get(written.path);
+      if (!entry) throw new ArchiveError(`Archive ${filePath} reads back without its entry "${written.path}".`);
+      const start = (await reader.zip.readLocalFileHeaderPromise(entry, { minimal: true })).fileDataStart;
+      const found = [entry.compressionMethod, entry.crc32, entry.compressedSize, entry.uncompressedSize, entry.relativeOffsetOfLocalHeader, start];
+      const wanted = [written.method, written.crc32, written.compressedSize, written.uncompressedSize, written.localHeaderOffset, written.dataStart];
+      if (found.some((value, i) => value !== wanted[i])) {
+        throw new ArchiveError(`Archive ${filePath}: entry "${written.path}" reads back as [${found.join(', ')}], written as [${wanted.join(', ')}] (method, crc32, sizes, offsets).`);
+      }
+    }
+    await reader.verify();
+    await fileHash;
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    throw new ArchiveError(`Archive ${filePath} does not read back: ${describeCause(error)}`, { cause: error });
+  } finally {
+    await reader.close();
   }
 }
 

@@ -2,24 +2,26 @@
  * `backup --org <id>`: every row of one organization, read in one consistent snapshot, streamed
  * table by table into `organizations/org_<code>_<weekday>_backup.zip`.
  *
- * Safety: the archive is written to a temp file beside the final name, re-read and verified
- * (every entry's sha256), then renamed over last week's file. Until that rename, last week's
+ * Safety: the archive is written to a temp file beside the final name, read back and verified
+ * (every entry's sha256, the file's own sha256, its structure), then renamed over last week's
+ * file. Until that rename, last week's
  * archive and its ledger record are untouched; a failure leaves them as they were and records a
  * `failed` entry. Only one backup of an organization runs at a time (operation lock `org-<id>`).
  */
 import { PassThrough } from 'node:stream';
-import { ArchiveReader } from '../archive/zip-reader.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
 import { NotFoundError, OperationError, TenantBackupError, describeCause, redactSecrets } from '../errors.js';
+import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
-import { localDate, localWeekday } from '../retention/clock.js';
+import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA, organizationArchiveName } from '../retention/naming.js';
-import { sha256OfFile } from '../store/hash.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { planOrganizationTables } from './plan-organization.js';
+import { assertArchiveNameIsOurs } from './archive-ownership.js';
+import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
 import { connectionSecrets, organizationsConfig, tableEntryPath } from './organization-config.js';
 
 export interface OrganizationBackupOptions {
@@ -55,20 +57,50 @@ export interface OrganizationBackupResult {
   tables: TableSummary[];
 }
 
+/** Rows of the next table waiting for the writer while the previous entry is finished. */
+const PIPE_BYTES = 1024 * 1024;
+
 export function organizationLockKey(organizationId: string): string {
   return `org-${organizationId}`;
 }
 
 export async function backupOrganization(deps: Deps, options: OrganizationBackupOptions): Promise<OrganizationBackupResult> {
   const lockKey = organizationLockKey(options.organizationId);
-  return deps.ledger.withLock(lockKey, () => backupOrganizationLocked(deps, options, lockKey));
+  // Connecting — the driver's import, TCP, authentication: ~0.1 s — need not wait for the lock:
+  // it starts now and is awaited where the backup connects, so every error still comes in the
+  // same order. A connection left unused (the lock is held elsewhere) is closed.
+  const early = connectEarly(deps);
+  try {
+    return await deps.ledger.withLock(lockKey, () => backupOrganizationLocked(deps, options, lockKey, early));
+  } finally {
+    if (!early.taken) void early.session.then((session) => session.close()).catch(() => undefined);
+  }
 }
 
-/** The backup itself; the caller holds the organization's operation lock. */
+interface EarlyConnection {
+  engine: Promise<Awaited<ReturnType<typeof loadOrganizationEngine>>>;
+  session: Promise<OrganizationSession>;
+  /** Set once the backup owns the session (and closes it). */
+  taken: boolean;
+}
+
+function connectEarly(deps: Deps): EarlyConnection {
+  const engine = (async () => loadOrganizationEngine(organizationsConfig(deps).client))();
+  const session = engine.then((loaded) => loaded.connect(organizationsConfig(deps)));
+  engine.catch(() => undefined); // awaited (or dropped) by the caller
+  session.catch(() => undefined);
+  return { engine, session, taken: false };
+}
+
+/**
+ * The backup itself; the caller holds the organization's operation lock. `early`: a connection
+ * already under way (see backupOrganization).
+ */
 export async function backupOrganizationLocked(
   deps: Deps,
   options: OrganizationBackupOptions,
   lockKey: string,
+  early?: EarlyConnection,
 ): Promise<OrganizationBackupResult> {
   const config = organizationsConfig(deps);
   const { clock, ledger, store, progress } = deps;
@@ -78,9 +110,16 @@ export async function backupOrganizationLocked(
   const backupDate = localDate(startedAt, deps.config.timezone);
   options.signal?.throwIfAborted();
 
-  const engine = await loadOrganizationEngine(config.client);
+  const engine = await (early?.engine ?? loadOrganizationEngine(config.client));
   progress.update(`Connecting to the shared database (${engine.name})…`);
-  const session = await engine.connect(config);
+  // An unreachable server or a refused password is a failed backup too: cron's failures must show
+  // in the ledger and `status`, not only in a mail nobody reads.
+  const unstarted = (error: unknown) => recordUnstartedBackup(deps, options, weekday, backupDate, asTypedError(error, secrets));
+  const session = await (early?.session ?? engine.connect(config)).catch(async (error: unknown) => {
+    if (early) early.taken = true;
+    throw await unstarted(error);
+  });
+  if (early) early.taken = true;
   let record: LedgerRecord | undefined;
   let writer: ArchiveWriter | undefined;
   let tempPath: string | undefined;
@@ -93,6 +132,7 @@ export async function backupOrganizationLocked(
       if (!found) throw NotFoundError.organization(options.organizationId, config.table);
       if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
       const archiveName = organizationArchiveName(found, weekday);
+      await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
       record = await ledger.begin(
         {
           kind: 'organization',
@@ -108,31 +148,59 @@ export async function backupOrganizationLocked(
       );
       tempPath = await store.tempPath(ORGANIZATIONS_AREA, archiveName);
       writer = await ArchiveWriter.open(tempPath, { compressionLevel: deps.config.compressionLevel });
+      const currentWriter = writer;
       const written: ManifestEntry[] = [];
       const summaries: TableSummary[] = [];
-      for (const plan of plans) {
-        options.signal?.throwIfAborted();
-        const path = tableEntryPath(plan.table);
-        const pipe = new PassThrough({ highWaterMark: 1024 * 1024 });
-        const abort = () => pipe.destroy(new OperationError('Backup cancelled.'));
-        options.signal?.addEventListener('abort', abort, { once: true });
-        try {
-          const [entry, exported] = await Promise.all([
-            writer.addEntry(path, pipe),
-            reader.exportTable(plan, pipe, (rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)),
-          ]);
-          written.push({
-            path,
-            bytes: entry.bytes,
-            sha256: entry.sha256,
-            table: plan.table,
-            rows: exported.rows,
-            columns: plan.columns.map((c) => ({ name: c.name, type: c.type, encoding: c.encoding })),
-          });
-          summaries.push({ table: plan.table, rows: exported.rows, bytes: entry.bytes });
-        } finally {
-          options.signal?.removeEventListener('abort', abort);
+      // Tables are exported one after another on the snapshot's connection, but the next table's
+      // export starts as soon as the previous one has sent its last row, while its entry is still
+      // being compressed and checked: its rows wait in a bounded pipe (back-pressure on the
+      // server) until the writer takes them, entries stay in plan order. Any failure destroys
+      // every pipe still open, which stops its export.
+      const open = new Set<PassThrough>();
+      const stopAll = (error: Error) => {
+        for (const pipe of open) pipe.destroy(error);
+      };
+      const abort = () => stopAll(new OperationError('Backup cancelled.'));
+      options.signal?.addEventListener('abort', abort, { once: true });
+      let entries: Promise<void> = Promise.resolve();
+      try {
+        for (const plan of plans) {
+          options.signal?.throwIfAborted();
+          const path = tableEntryPath(plan.table);
+          const pipe = new PassThrough({ highWaterMark: PIPE_BYTES });
+          open.add(pipe);
+          const exported = reader.exportTable(plan, pipe, throttled((rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)));
+          const entry = entries.then(() => currentWriter.addEntry(path, pipe));
+          entries = Promise.all([entry, exported]).then(
+            ([added, result]) => {
+              open.delete(pipe);
+              written.push({
+                path,
+                bytes: added.bytes,
+                sha256: added.sha256,
+                table: plan.table,
+                rows: result.rows,
+                columns: plan.columns.map((c) => ({ name: c.name, type: c.type, encoding: c.encoding })),
+              });
+              summaries.push({ table: plan.table, rows: result.rows, bytes: added.bytes });
+            },
+            (error: unknown) => {
+              stopAll(error instanceof Error ? error : new OperationError(describeCause(error)));
+              throw error;
+            },
+          );
+          entries.catch(() => undefined); // awaited below (or superseded by the export's own failure)
+          await exported;
         }
+        await entries;
+      } catch (error) {
+        // The first failure wins (a writer failure reaches the export as its destroyed pipe's
+        // error, the very same error); whatever else is pending ends with the pipes destroyed.
+        stopAll(error instanceof Error ? error : new OperationError(describeCause(error)));
+        await entries.catch(() => undefined);
+        throw error;
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
       }
       return { organization: found, name: archiveName, entries: written, tables: summaries };
     });
@@ -152,10 +220,13 @@ export async function backupOrganizationLocked(
       entries,
     };
     progress.update(`Verifying ${name}…`);
-    await writer!.finish(manifest);
+    // The file's sha256 is that of the bytes as written (no second pass to compute it); the
+    // verification reads the archive back as a restore would: every entry inflated and checked
+    // against its sha256, the file's bytes against that sha256 (ArchiveWriter.verifyFile).
+    const finishedWriter = writer!;
+    const { sha256 } = await finishedWriter.finish(manifest);
     writer = undefined;
-    await verifyArchive(tempPath!);
-    const sha256 = await sha256OfFile(tempPath!);
+    await finishedWriter.verifyFile();
     options.signal?.throwIfAborted();
     const stored = await store.commit(tempPath!, ORGANIZATIONS_AREA, name);
     tempPath = undefined;
@@ -179,13 +250,47 @@ export async function backupOrganizationLocked(
   }
 }
 
-async function verifyArchive(filePath: string): Promise<void> {
-  const reader = await ArchiveReader.open(filePath);
-  try {
-    await reader.verify();
-  } finally {
-    await reader.close();
-  }
+/** At most one progress update per 100 ms: rendering one costs more than a chunk of rows. */
+function throttled(update: (rows: number) => void): (rows: number) => void {
+  let last = 0;
+  return (rows) => {
+    const now = performance.now();
+    if (now - last < 100) return;
+    last = now;
+    update(rows);
+  };
+}
+
+/**
+ * Records a backup that failed before its archive had a name (connecting failed): under the name of
+ * the organization's last archive for this weekday, else its id-based name. Returns the error.
+ */
+async function recordUnstartedBackup(
+  deps: Deps,
+  options: OrganizationBackupOptions,
+  weekday: Weekday,
+  backupDate: string,
+  error: TenantBackupError,
+): Promise<TenantBackupError> {
+  if (!isFailedAttempt(error)) return error;
+  const previous = (await deps.ledger.find({ kind: 'organization', organization_id: options.organizationId })).find((r) => r.day_of_week === weekday);
+  const name = previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday);
+  await recordFailedAttempt(
+    deps,
+    {
+      kind: 'organization',
+      organization_id: options.organizationId,
+      tenant: null,
+      user_id: options.userId ?? null,
+      day_of_week: weekday,
+      backup_filename: name,
+      backup_path: deps.store.localPath(ORGANIZATIONS_AREA, name),
+      backup_date: backupDate,
+    },
+    options.backupType ?? 'manual',
+    error,
+  );
+  return error;
 }
 
 /** Typed errors pass through (redacted); anything else becomes an OperationError without secrets. */

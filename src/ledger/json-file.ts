@@ -32,8 +32,8 @@ const LEDGER_FORMAT = 'tenant-backup-ledger';
  * The file's schema (zod), as a function of `z`: reads validate with `fastParseLedger` below
  * (zod-free, same result), and zod is loaded only when that check declines, to word the error.
  * Start-up cost matters here: `auto` reads the ledger on every login. KEEP THE TWO IN STEP.
+ * @internal Exported for test/unit/startup-fast-paths.test.ts.
  */
-/** @internal (exported for the fast-path test) */
 export function defineLedgerSchema(z: typeof Zod) {
   const recordSchema = z.strictObject({
     id: z.number().int().positive(),
@@ -91,8 +91,8 @@ const DAYS: readonly string[] = WEEKDAYS;
  * The zod-free check of a ledger file: accepts only what the schema above certainly accepts and
  * returns what zod would (keys in schema order, defaults filled, fresh objects); anything else —
  * an unknown key (zod would strip or refuse it), a wrong type — gives undefined and zod decides.
+ * @internal Exported for test/unit/startup-fast-paths.test.ts.
  */
-/** @internal (exported for the fast-path test) */
 export function fastParseLedger(value: unknown): LedgerFile | undefined {
   type Plain = Record<string, unknown>;
   const isObject = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -106,6 +106,26 @@ describe('edges of everyday use', () => {
     expect(JSON.parse((await runCli(['auto', '--org', '2', '--json'], { cwd: dir })).stdout)).toMatchObject({ action: 'created' });
   });
 
+  it('refuses to let two organizations sharing a code overwrite each other\'s archive', async () => {
+    // A code column that is not unique: organizations 1 and 2 both have auto_backup_enabled = 1.
+    const shared = await makeTempDir('tb-shared-code-');
+    await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(shared, 'app.sqlite'));
+    await writeFile(
+      path.join(shared, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' }, codeColumn: 'auto_backup_enabled' } }),
+    );
+    const first = await runCli(['backup', '--org', '1', '--json'], { cwd: shared });
+    expect(first.code, first.stderr).toBe(0);
+    const archive = JSON.parse(first.stdout).record.backup_path as string;
+    const before = await readFile(archive);
+    const clash = await runCli(['backup', '--org', '2'], { cwd: shared });
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/Organizations 2 and 1 share the code/);
+    expect(await readFile(archive)).toEqual(before);
+    const records = JSON.parse((await runCli(['list', '--org', '1', '--json'], { cwd: shared })).stdout) as { backup_path: string }[];
+    expect(records.map((r) => r.backup_path)).toContain(archive);
+  });
+
   it('shows every weekday\'s date in the status grid', async () => {
     const status = JSON.parse((await runCli(['status', '--org', '1', '--json'], { cwd: dir })).stdout) as { week: { weekday: string; date: string; is_today: boolean }[] };
     expect(status.week.map((slot) => slot.weekday)).toEqual(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);

@@ -146,6 +146,10 @@ describe('organization backups on PostgreSQL through the CLI', () => {
     for (const text of [ok.stdout, ok.stderr, wrong.stdout, wrong.stderr, await readFile(path.join(dir, 'backups/ledger.json'), 'utf8')]) {
       expect(text).not.toContain(password);
     }
+    // The refused attempt is recorded as failed (cron's failures show in list and status).
+    const records = JSON.parse((await runCli(['list', '--org', '2', '--json'], { cwd: dir })).stdout) as { status: string; error_message: string | null }[];
+    expect(records.map((r) => r.status)).toEqual(['failed', 'success']);
+    expect(records[0]!.error_message).not.toContain(password);
     const missingVar = await runCli(['backup', '--org', '2'], { cwd: dir, env: { APP_DB_PASSWORD: undefined } });
     expect(missingVar.code).toBe(2);
     expect(missingVar.stderr).toContain('APP_DB_PASSWORD');

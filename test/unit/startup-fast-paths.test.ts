@@ -1,0 +1,172 @@
+/**
+ * The zod-free checks on the start-up path (configuration, ledger file, archive manifest) must
+ * agree with the zod schemas they stand in for: for what they accept, the very same result (key
+ * order included: the ledger is written back as parsed); for anything else, they decline, so that
+ * zod decides and words the error.
+ */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineManifestSchema, fastCheckManifest, parseManifest } from '../../src/archive/manifest.js';
+import { fastParseConfig } from '../../src/config/fast-check.js';
+import { configSchema } from '../../src/config/schema.js';
+import { defineLedgerSchema, fastParseLedger } from '../../src/ledger/json-file.js';
+
+const same = (a: unknown, b: unknown) => {
+  expect(a).toEqual(b);
+  expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+};
+
+describe('configuration fast path', () => {
+  const valid: unknown[] = [
+    { storage: { dir: 'b' } },
+    { $schema: '', storage: { dir: './x' }, timezone: 'Europe/Berlin', compressionLevel: 0 },
+    {
+      auto: { allowedRoles: ['owner'] },
+      organizations: { connection: { host: 'h', port: 5432, nested: { a: [1] } }, client: 'pg', exclude: ['a', 'b'], tables: ['t'], schema: 's', codeColumn: 'c' },
+      retention: { keepMonthly: 3, keepLast: 2 },
+      tenants: { zeta: { client: 'mysql2', connection: 'mysql://u@h/db', retention: { keepDaily: 7 } }, acme: { connection: { filename: 'a.sqlite' }, client: 'better-sqlite3' } },
+      compressionLevel: 9,
+      storage: { dir: '/srv' },
+    },
+    { storage: { dir: 'b' }, organizations: { client: 'better-sqlite3', connection: 'app.sqlite', tables: 'auto' }, auto: {} },
+    { storage: { dir: 'b' }, tenants: {}, auto: { superAdminRoles: [], allowedRoles: ['a'] } },
+  ];
+  it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
+    const fast = fastParseConfig(config);
+    expect(fast).toBeDefined();
+    same(fast, configSchema.parse(config));
+  });
+
+  const declined: unknown[] = [
+    null,
+    [],
+    {},
+    { storage: { dir: '' } },
+    { storage: { dir: 'b', dri: 'x' } },
+    { storage: { dir: 'b' }, timezone: 'Mars/Olympus' },
+    { storage: { dir: 'b' }, compressionLevel: 10 },
+    { storage: { dir: 'b' }, compressionLevel: 1.5 },
+    { storage: { dir: 'b' }, tenants: { acme: { client: 'oracle', connection: 'x' } } },
+    { storage: { dir: 'b' }, tenants: { '': { client: 'pg', connection: 'x' } } },
+    { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: '' } } },
+    { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: [] } } },
+    { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', tables: [] } },
+    { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', exclude: [''] } },
+    { storage: { dir: 'b' }, retention: { keepLast: 0 } },
+    { storage: { dir: 'b' }, auto: { allowedRoles: [''] } },
+    { storage: { dir: 'b' }, organisations: {} },
+    { storage: { dir: 'b' }, timezone: undefined },
+  ];
+  it.each(declined.map((v) => [JSON.stringify(v) ?? String(v), v]))('declines %s (zod decides)', (_name, config) => {
+    expect(fastParseConfig(config)).toBeUndefined();
+  });
+});
+
+const record = (id: number, extra: Record<string, unknown> = {}) => ({
+  id,
+  kind: 'organization',
+  organization_id: '42',
+  tenant: null,
+  user_id: null,
+  day_of_week: 'monday',
+  backup_filename: 'org_a_monday_backup.zip',
+  backup_path: '/srv/organizations/org_a_monday_backup.zip',
+  backup_date: '2026-11-23',
+  backup_size: 10,
+  sha256: null,
+  status: 'success',
+  error_message: null,
+  created_at: '2026-11-23T08:00:00.000Z',
+  updated_at: '2026-11-23T08:00:00.000Z',
+  ...extra,
+});
+
+describe('ledger fast path', () => {
+  const schema = defineLedgerSchema(z);
+  const valid: unknown[] = [
+    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [] },
+    {
+      organizations: { '42': { updated_at: null, auto_backup_enabled: false } },
+      record_meta: { '1': { backup_type: 'auto_daily' } },
+      runs: { '2': { started_at: 'x', lock: null, host: 'h', pid: -1 } },
+      records: [record(1), record(2, { status: 'in_progress', kind: 'database', tenant: 'acme', organization_id: null, sha256: 'ab' })],
+      next_id: 3,
+      version: 1,
+      format: 'tenant-backup-ledger',
+    },
+  ];
+  it.each(valid.map((v, i) => [i, v]))('gives zod\'s result for ledger %i', (_i, file) => {
+    const fast = fastParseLedger(file);
+    expect(fast).toBeDefined();
+    same(fast, schema.parse(file));
+  });
+
+  const declined: unknown[] = [
+    { format: 'tenant-backup-ledger', version: 2, next_id: 1, records: [] },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 0, records: [] },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], extra: true },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { status: 'done' })] },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { surplus: 1 })] },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { backup_size: -1 })] },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], runs: { '1': { pid: 1, host: 'h', lock: null } } },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], record_meta: { '1': { backup_type: 'weekly' } } },
+    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], organizations: { '1': { auto_backup_enabled: 'yes', updated_at: null } } },
+  ];
+  it.each(declined.map((v, i) => [i, v]))('declines ledger %i (zod decides)', (_i, file) => {
+    expect(fastParseLedger(file)).toBeUndefined();
+  });
+});
+
+describe('manifest fast path', () => {
+  const schema = defineManifestSchema(z);
+  const base = {
+    format: 'tenant-backup',
+    format_version: 1,
+    kind: 'organization',
+    engine: 'postgres',
+    server_version: '15.4',
+    tool_version: '0.1.0',
+    created_at: '2026-11-23T08:00:00.000Z',
+    day_of_week: 'monday',
+    backup_type: 'manual',
+    organization: { id: '42', name: null, code: 'acme', extra: 1 },
+    compression: { method: 'deflate', level: 1 },
+    entries: [
+      { path: 'tables/a.ndjson', bytes: 0, sha256: 'a'.repeat(64), table: 'a', rows: 0, columns: [{ name: 'id', type: 'bigint', encoding: 'string', x: 1 }] },
+      { path: 'dump.sql', bytes: 5, sha256: 'b'.repeat(64) },
+    ],
+    future_key: { anything: true },
+  };
+  it('accepts what zod accepts, with the same value', () => {
+    expect(fastCheckManifest(base)).toBe(true);
+    same(parseManifest(structuredClone(base), 'test'), schema.parse(structuredClone(base)));
+    const database = { ...base, kind: 'database', tenant: 'acme', organization: undefined };
+    expect(fastCheckManifest(database)).toBe(true);
+    expect(parseManifest(database, 'test')).toEqual(schema.parse(database));
+  });
+
+  it.each([
+    ['a created_at with an offset', { created_at: '2026-11-23T08:00:00.000+01:00' }],
+    ['a created_at without milliseconds', { created_at: '2026-11-23T08:00:00Z' }],
+    ['an impossible date', { created_at: '2026-02-30T08:00:00.000Z' }],
+    ['an organization kind without organization', { organization: undefined }],
+    ['a database kind without tenant', { kind: 'database', tenant: undefined }],
+    ['an unsafe entry path', { entries: [{ path: '../x', bytes: 1, sha256: 'a'.repeat(64) }] }],
+    ['the manifest as an entry', { entries: [{ path: 'manifest.json', bytes: 1, sha256: 'a'.repeat(64) }] }],
+    ['duplicate entries', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64) }, { path: 'a', bytes: 1, sha256: 'a'.repeat(64) }] }],
+    ['an upper-case sha256', { entries: [{ path: 'a', bytes: 1, sha256: 'A'.repeat(64) }] }],
+    ['negative bytes', { entries: [{ path: 'a', bytes: -1, sha256: 'a'.repeat(64) }] }],
+    ['a bad compression level', { compression: { level: 10 } }],
+    ['an unknown engine', { engine: 'oracle' }],
+  ])('declines %s, and zod words the error', (_what, change) => {
+    const manifest = { ...base, ...change };
+    expect(fastCheckManifest(manifest)).toBe(false);
+    const zodResult = schema.safeParse(manifest);
+    if (zodResult.success) {
+      // Declined but valid (a form the fast check does not know): parseManifest gives zod's value.
+      expect(parseManifest(manifest, 'test')).toEqual(zodResult.data);
+    } else {
+      expect(() => parseManifest(manifest, 'test')).toThrow(/invalid manifest/);
+    }
+  });
+});
