@@ -1015,6 +1015,7 @@ class MysqlSession implements OrganizationSession {
  */
 async function checkRestoredReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
   const tables = new Map(schema.tables.map((t) => [t.name, t]));
+  await checkOutsideReferences(connection, schema, plan);
   for (const table of plan) {
     for (const fk of tables.get(table.table)?.foreignKeys ?? []) {
       const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
@@ -1033,6 +1034,40 @@ async function checkRestoredReferences(connection: Connection, schema: SchemaInf
         throw new OperationError(
           `Restore refused: table "${table.table}" would reference a missing row of "${fk.referencedTable}" ` +
             `through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * With FOREIGN_KEY_CHECKS off, deleting the organization's rows would not stop at rows of tables
+ * outside the plan (excluded tables, other organizations' rows) that still point at them —
+ * `ON DELETE RESTRICT` would be bypassed. So every foreign key from outside the plan into a
+ * planned table is checked too (a scan of that table; an index on its key columns helps).
+ */
+async function checkOutsideReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
+  const planned = new Set(plan.map((p) => p.table));
+  for (const table of schema.tables) {
+    if (planned.has(table.name)) continue;
+    for (const fk of table.foreignKeys) {
+      if (!planned.has(fk.referencedTable)) continue;
+      const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
+      const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
+      const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table.name)} t
+        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
+      let rows: Array<Array<Buffer | null>>;
+      try {
+        rows = await runRaw(connection, sql);
+      } catch (error) {
+        throw fail(`checking foreign key ${fk.name} of table "${table.name}"`, error);
+      }
+      const row = rows[0];
+      if (row) {
+        const values = row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ');
+        throw new OperationError(
+          `Restore refused: table "${table.name}" (not part of the organization's backup) references a row of "${fk.referencedTable}" ` +
+            `that the restore would remove, through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
         );
       }
     }
