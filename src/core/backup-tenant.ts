@@ -20,7 +20,6 @@
  * it does not within ~1.5 s (a frozen clock). An existing archive is never overwritten silently.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { ArchiveReader } from '../archive/zip-reader.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
 import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
@@ -28,7 +27,6 @@ import { OperationError, TenantBackupError, describeCause } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday } from '../retention/clock.js';
 import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
-import { sha256OfFile } from '../store/hash.js';
 import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import { asTypedError } from './backup-organization.js';
@@ -165,10 +163,12 @@ export async function backupTenantLocked(
       entries: [{ path: engine.entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
     };
     progress.update(`Verifying ${name}…`);
-    await writer.finish(manifest);
+    // The file's sha256 is that of the bytes as written; verifyFile reads the archive back once,
+    // as a restore would (yauzl, every entry inflated and checked, the file's bytes re-hashed).
+    const finishedWriter = writer;
+    const { sha256 } = await finishedWriter.finish(manifest);
     writer = undefined;
-    await verifyArchive(tempPath);
-    const sha256 = await sha256OfFile(tempPath);
+    await finishedWriter.verifyFile();
     options.signal?.throwIfAborted();
     const stored = await store.commit(tempPath, TENANT_DATABASES_AREA, name);
     tempPath = undefined;
@@ -229,15 +229,6 @@ async function nameTaken(deps: Deps, name: string): Promise<boolean> {
   if ((await deps.store.stat(TENANT_DATABASES_AREA, name)) !== null) return true;
   const records = await deps.ledger.find({ kind: 'database', backup_filename: name });
   return records.some((record) => record.status !== 'failed');
-}
-
-async function verifyArchive(filePath: string): Promise<void> {
-  const reader = await ArchiveReader.open(filePath);
-  try {
-    await reader.verify();
-  } finally {
-    await reader.close();
-  }
 }
 
 function isAbort(error: unknown): boolean {
