@@ -1018,19 +1018,8 @@ async function checkRestoredReferences(connection: Connection, schema: SchemaInf
   await checkOutsideReferences(connection, schema, plan);
   for (const table of plan) {
     for (const fk of tables.get(table.table)?.foreignKeys ?? []) {
-      const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
-      const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
-      const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table.table)} t
-        WHERE ${table.where} AND ${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
-      let rows: Array<Array<Buffer | null>>;
-      try {
-        rows = await runRaw(connection, sql);
-      } catch (error) {
-        throw fail(`checking foreign key ${fk.name} of table "${table.table}"`, error);
-      }
-      const row = rows[0];
-      if (row) {
-        const values = row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ');
+      const values = await findDanglingReference(connection, table.table, fk, table.where);
+      if (values !== null) {
         throw new OperationError(
           `Restore refused: table "${table.table}" would reference a missing row of "${fk.referencedTable}" ` +
             `through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
@@ -1052,19 +1041,8 @@ async function checkOutsideReferences(connection: Connection, schema: SchemaInfo
     if (planned.has(table.name)) continue;
     for (const fk of table.foreignKeys) {
       if (!planned.has(fk.referencedTable)) continue;
-      const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
-      const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
-      const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table.name)} t
-        WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
-      let rows: Array<Array<Buffer | null>>;
-      try {
-        rows = await runRaw(connection, sql);
-      } catch (error) {
-        throw fail(`checking foreign key ${fk.name} of table "${table.name}"`, error);
-      }
-      const row = rows[0];
-      if (row) {
-        const values = row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ');
+      const values = await findDanglingReference(connection, table.name, fk);
+      if (values !== null) {
         throw new OperationError(
           `Restore refused: table "${table.name}" (not part of the organization's backup) references a row of "${fk.referencedTable}" ` +
             `that the restore would remove, through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
@@ -1072,6 +1050,22 @@ async function checkOutsideReferences(connection: Connection, schema: SchemaInfo
       }
     }
   }
+}
+
+/** The key values of one row of `table` (restricted by `where`, alias `t`) whose parent is missing, or null. */
+async function findDanglingReference(connection: Connection, table: string, fk: ForeignKeyInfo, where?: string): Promise<string | null> {
+  const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
+  const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
+  const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table)} t
+    WHERE ${where ? `${where} AND ` : ''}${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
+  let rows: Array<Array<Buffer | null>>;
+  try {
+    rows = await runRaw(connection, sql);
+  } catch (error) {
+    throw fail(`checking foreign key ${fk.name} of table "${table}"`, error);
+  }
+  const row = rows[0];
+  return row ? row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ') : null;
 }
 
 // ---------------------------------------------------------------------------------------------
