@@ -160,3 +160,17 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
   // URLs with inline credentials: postgres://user:pass@host → postgres://user:***@host
   return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, '$1***@');
 }
+
+/**
+ * At a use case's boundary: typed errors pass through (their message redacted of `secrets`);
+ * anything else becomes an OperationError without secrets.
+ */
+export function asTypedError(error: unknown, secrets: string[]): TenantBackupError {
+  if (error instanceof TenantBackupError) {
+    const message = redactSecrets(error.message, secrets);
+    if (message === error.message) return error;
+    return new TenantBackupError(error.code, message, { details: error.details });
+  }
+  if (error instanceof Error && error.name === 'AbortError') return new OperationError('Backup cancelled.');
+  return new OperationError(redactSecrets(`Backup failed: ${describeCause(error)}`, secrets), { cause: error });
+}

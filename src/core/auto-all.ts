@@ -4,9 +4,8 @@
  * `concurrency` at a time; one failure does not stop the others, and is reported in the summary.
  */
 import { loadOrganizationEngine } from '../engines/registry.js';
-import { TenantBackupError, describeCause } from '../errors.js';
+import { TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import { autoBackup, type AutoResult } from './auto.js';
-import { asTypedError } from './backup-organization.js';
 import type { Deps } from './context.js';
 import { connectionSecrets, organizationsConfig } from './organization-config.js';
 

@@ -11,6 +11,7 @@
  */
 import type { LedgerRecord } from '../ledger/types.js';
 import { LockedError } from '../errors.js';
+import { organizationLockKey } from './targets.js';
 import { localDate } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
@@ -57,7 +58,7 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
   const early = await autoSkipReason(deps, options);
   if (early) return early;
   const { organizationId } = options;
-  const { backupOrganizationLocked, organizationLockKey, DisabledInDatabase } = await import('./backup-organization.js');
+  const { backupOrganizationLocked, DisabledInDatabase } = await import('./backup-organization.js');
   const lockKey = organizationLockKey(organizationId);
   try {
     return await deps.ledger.withLock(lockKey, async (): Promise<AutoResult> => {

@@ -12,13 +12,14 @@ import { PassThrough } from 'node:stream';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
-import { NotFoundError, OperationError, TenantBackupError, describeCause, redactSecrets } from '../errors.js';
+import { NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA, organizationArchiveName } from '../retention/naming.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
+import { organizationLockKey } from './targets.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
@@ -59,10 +60,6 @@ export interface OrganizationBackupResult {
 
 /** Rows of the next table waiting for the writer while the previous entry is finished. */
 const PIPE_BYTES = 1024 * 1024;
-
-export function organizationLockKey(organizationId: string): string {
-  return `org-${organizationId}`;
-}
 
 export async function backupOrganization(deps: Deps, options: OrganizationBackupOptions): Promise<OrganizationBackupResult> {
   const lockKey = organizationLockKey(options.organizationId);
@@ -291,15 +288,4 @@ async function recordUnstartedBackup(
     error,
   );
   return error;
-}
-
-/** Typed errors pass through (redacted); anything else becomes an OperationError without secrets. */
-export function asTypedError(error: unknown, secrets: string[]): TenantBackupError {
-  if (error instanceof TenantBackupError) {
-    const message = redactSecrets(error.message, secrets);
-    if (message === error.message) return error;
-    return new TenantBackupError(error.code, message, { details: error.details });
-  }
-  if (error instanceof Error && error.name === 'AbortError') return new OperationError('Backup cancelled.');
-  return new OperationError(redactSecrets(`Backup failed: ${describeCause(error)}`, secrets), { cause: error });
 }

@@ -23,19 +23,17 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
 import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
-import { OperationError, TenantBackupError, describeCause } from '../errors.js';
+import { OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday } from '../retention/clock.js';
 import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
 import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
-import { asTypedError } from './backup-organization.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
-import { pruneTenantLocked, tenantLockKey } from './prune.js';
-import { tenantConnectionConfig } from './targets.js';
+import { pruneTenantLocked } from './prune.js';
+import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 
-export { tenantLockKey };
 
 export interface TenantBackupOptions {
   tenant: string;

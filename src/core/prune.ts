@@ -17,7 +17,7 @@ import type { LedgerRecord } from '../ledger/types.js';
 import { TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { hasRetentionRules, isRetentionCandidate, selectForRemoval, type RetentionPolicy } from '../retention/policy.js';
 import type { Deps } from './context.js';
-import { assertKnownTenant } from './targets.js';
+import { assertKnownTenant, tenantLockKey } from './targets.js';
 
 export interface PruneOptions {
   /** One tenant; all configured tenants when absent. */
@@ -38,10 +38,6 @@ export interface PruneResult {
   skipped: Array<{ tenant: string; reason: string }>;
 }
 
-
-export function tenantLockKey(tenant: string): string {
-  return `tenant-${tenant}`;
-}
 
 /** The effective policy of a tenant, or null when no rule applies. */
 export function retentionPolicyFor(config: ResolvedConfig, tenant: string, keepLast?: number): RetentionPolicy | null {

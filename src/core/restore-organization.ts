@@ -12,10 +12,10 @@ import { ArchiveReader } from '../archive/zip-reader.js';
 import type { ManifestEntry } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
 import type { ColumnInfo, TablePlan } from '../engines/types.js';
-import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError } from '../errors.js';
+import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, asTypedError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
-import { asTypedError, organizationLockKey } from './backup-organization.js';
+import { organizationLockKey } from './targets.js';
 import { connectionSecrets, organizationsConfig } from './organization-config.js';
 import { planOrganizationTables } from './plan-organization.js';
 

@@ -60,3 +60,13 @@ export function recordBelongsTo(record: LedgerRecord, target: Target): boolean {
 export function ownerOfRecord(record: LedgerRecord): string {
   return record.kind === 'database' ? `tenant "${record.tenant}"` : `organization ${record.organization_id}`;
 }
+
+/** The operation lock of an organization: one backup or restore of it at a time. */
+export function organizationLockKey(organizationId: string): string {
+  return `org-${organizationId}`;
+}
+
+/** The operation lock of a tenant database. */
+export function tenantLockKey(tenant: string): string {
+  return `tenant-${tenant}`;
+}

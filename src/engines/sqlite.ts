@@ -76,7 +76,6 @@ import { ConfigError, ConnectionError, OperationError, TenantBackupError, descri
 import type {
   ColumnInfo,
   ExportResult,
-  ForeignKeyInfo,
   OrganizationEngine,
   OrganizationRow,
   OrganizationSession,
