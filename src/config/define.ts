@@ -14,6 +14,13 @@ import { isValidTimeZone } from '../retention/clock.js';
 
 export const DATABASE_CLIENTS = ['pg', 'mysql2', 'better-sqlite3'] as const;
 
+/**
+ * The stall guard's default: a query in flight on the shared database that sees no byte from the
+ * server for 10 minutes is abandoned. Generous on purpose — a long DELETE of a large organization
+ * sends nothing until it is done — yet it bounds how long a hung connection can hold a lock.
+ */
+export const DEFAULT_STALL_TIMEOUT_SECONDS = 600;
+
 export function defineConfigSchemas(z: typeof Zod) {
   /** knex's own connection forms: an object (host, port, user, password, database, filename, …) or a URL. */
   const connection = z.union([z.string().min(1), z.looseObject({})]);
@@ -55,6 +62,8 @@ export function defineConfigSchemas(z: typeof Zod) {
     exclude: z.array(tableName).default([]),
     /** PostgreSQL schema to read (default: public). */
     schema: z.string().min(1).optional(),
+    /** The stall guard (seconds without a byte from the server while a query runs); 0 turns it off. */
+    stallTimeoutSeconds: z.number().int().min(0).default(DEFAULT_STALL_TIMEOUT_SECONDS),
   });
 
   const autoSchema = z.strictObject({

@@ -11,6 +11,7 @@
 import { isValidTimeZone } from '../retention/clock.js';
 import { DATABASE_CLIENTS } from './define.js';
 import type { ParsedConfig } from './schema.js';
+import { DEFAULT_STALL_TIMEOUT_SECONDS } from './define.js';
 
 type Plain = Record<string, unknown>;
 
@@ -84,7 +85,7 @@ function tenant(value: unknown): ParsedConfig['tenants'][string] {
 }
 
 function organizations(value: unknown): NonNullable<ParsedConfig['organizations']> {
-  const input = object(value, ['client', 'connection', 'table', 'tenantColumn', 'idColumn', 'codeColumn', 'nameColumn', 'tables', 'exclude', 'schema']);
+  const input = object(value, ['client', 'connection', 'table', 'tenantColumn', 'idColumn', 'codeColumn', 'nameColumn', 'tables', 'exclude', 'schema', 'stallTimeoutSeconds']);
   const text = (key: string, fallback: string) => (key in input ? string(input[key], 1) : fallback);
   const out: Plain = {
     client: client(input.client),
@@ -98,6 +99,7 @@ function organizations(value: unknown): NonNullable<ParsedConfig['organizations'
     exclude: 'exclude' in input ? strings(input.exclude) : [],
   };
   if ('schema' in input) out.schema = string(input.schema, 1);
+  out.stallTimeoutSeconds = 'stallTimeoutSeconds' in input ? integer(input.stallTimeoutSeconds, 0) : DEFAULT_STALL_TIMEOUT_SECONDS;
   return out as NonNullable<ParsedConfig['organizations']>;
 }
 

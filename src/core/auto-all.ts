@@ -7,7 +7,7 @@ import { loadOrganizationEngine } from '../engines/registry.js';
 import { TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import { autoBackup, type AutoResult } from './auto.js';
 import type { Deps } from './context.js';
-import { connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
 
 export type AutoAllItem = AutoResult | { action: 'failed'; organization_id: string; error: { code: string; message: string } };
 
@@ -22,7 +22,7 @@ export async function autoBackupAll(
 ): Promise<AutoAllResult> {
   const config = organizationsConfig(deps);
   const engine = await loadOrganizationEngine(config.client);
-  const session = await engine.connect(config);
+  const session = await engine.connect(config, connectOptions(config));
   let ids: string[];
   try {
     ids = await session.listOrganizationIds(config);

@@ -23,7 +23,7 @@ import { organizationLockKey } from './targets.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
-import { connectionSecrets, organizationsConfig, tableEntryPath } from './organization-config.js';
+import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig, tableEntryPath } from './organization-config.js';
 
 export interface OrganizationBackupOptions {
   organizationId: string;
@@ -83,7 +83,7 @@ interface EarlyConnection {
 
 function connectEarly(deps: Deps): EarlyConnection {
   const engine = (async () => loadOrganizationEngine(organizationsConfig(deps).client))();
-  const session = engine.then((loaded) => loaded.connect(organizationsConfig(deps)));
+  const session = engine.then((loaded) => loaded.connect(organizationsConfig(deps), connectOptions(organizationsConfig(deps))));
   engine.catch(() => undefined); // awaited (or dropped) by the caller
   session.catch(() => undefined);
   return { engine, session, taken: false };
@@ -112,11 +112,13 @@ export async function backupOrganizationLocked(
   // An unreachable server or a refused password is a failed backup too: cron's failures must show
   // in the ledger and `status`, not only in a mail nobody reads.
   const unstarted = (error: unknown) => recordUnstartedBackup(deps, options, weekday, backupDate, asTypedError(error, secrets));
-  const session = await (early?.session ?? engine.connect(config)).catch(async (error: unknown) => {
+  const session = await (early?.session ?? engine.connect(config, connectOptions(config))).catch(async (error: unknown) => {
     if (early) early.taken = true;
     throw await unstarted(error);
   });
   if (early) early.taken = true;
+  // Ctrl-C / SIGTERM end the session's connections: no wait on the server outlives the signal.
+  const stopAborting = abortSessionOn(session, options.signal, 'Backup');
   let record: LedgerRecord | undefined;
   let writer: ArchiveWriter | undefined;
   let tempPath: string | undefined;
@@ -242,6 +244,7 @@ export async function backupOrganizationLocked(
     if (record) await ledger.finish(record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
     throw failure;
   } finally {
+    stopAborting();
     progress.stop();
     await session.close().catch(() => undefined);
   }

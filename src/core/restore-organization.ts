@@ -16,7 +16,7 @@ import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, asTy
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
-import { connectionSecrets, organizationsConfig } from './organization-config.js';
+import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
 import { planOrganizationTables } from './plan-organization.js';
 
 export interface OrganizationRestoreOptions {
@@ -27,6 +27,8 @@ export interface OrganizationRestoreOptions {
   /** Asked after verification, before any change; false cancels. */
   confirm?: (question: string) => Promise<boolean>;
   cwd?: string;
+  /** Aborting ends the restore's connections: the transaction rolls back, nothing changes. */
+  signal?: AbortSignal;
 }
 
 export interface TableChange {
@@ -85,7 +87,9 @@ async function restoreVerified(
 ): Promise<OrganizationRestoreResult> {
   const config = organizationsConfig(deps);
   const manifest = reader.manifest;
-  const session = await engine.connect(config);
+  options.signal?.throwIfAborted();
+  const session = await engine.connect(config, connectOptions(config));
+  const stopAborting = abortSessionOn(session, options.signal, 'Restore');
   try {
     const schema = await session.introspect();
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
@@ -134,6 +138,7 @@ async function restoreVerified(
   } catch (error) {
     throw asTypedError(error, connectionSecrets(config.connection));
   } finally {
+    stopAborting();
     await session.close().catch(() => undefined);
   }
 }

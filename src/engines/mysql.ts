@@ -52,8 +52,10 @@ import type { Readable, Writable } from 'node:stream';
 import type { Connection, ConnectionOptions, QueryError, QueryOptions } from 'mysql2';
 import type { OrganizationsConfig } from '../config/schema.js';
 import { ConfigError, ConnectionError, OperationError, TenantBackupError, describeCause, redactSecrets } from '../errors.js';
+import { stalledError } from './stall.js';
 import type {
   ColumnInfo,
+  ConnectOptions,
   ExportResult,
   ForeignKeyInfo,
   OrganizationEngine,
@@ -112,6 +114,7 @@ function queryFormatOf(mysql: MysqlModule): (sql: string, values: unknown) => st
 
 interface ConnectTarget {
   options: ConnectionOptions;
+  stallTimeoutMs?: number;
   /** `host:port` or the socket path, for messages. */
   where: string;
   user: string;
@@ -147,10 +150,40 @@ function connectTarget(config: OrganizationsConfig): ConnectTarget {
   return { options: { ...(base as ConnectionOptions), ...EXACT_OPTIONS }, where, user: String(base.user ?? ''), secrets };
 }
 
+interface MysqlInternals {
+  stream: import('node:net').Socket;
+  /** mysql2's command in flight, if any. */
+  _command: unknown;
+}
+
+/**
+ * Closes a connection at once. Through the socket, with an error: mysql2 then fails the command
+ * in flight (and the queue) with it — its own destroy() marks the connection as closing and leaves
+ * pending commands unsettled forever.
+ */
+function destroyConnection(connection: Connection, reason: Error): void {
+  (connection as unknown as MysqlInternals).stream.destroy(reason);
+}
+
+/**
+ * The stall guard: a connection with a command in flight that receives (and sends) nothing for
+ * `timeoutMs` is closed with an error, so a hung server or network can never hold a backup — and
+ * its lock — forever. An idle connection is left alone.
+ */
+function guardAgainstStalls(connection: Connection, timeoutMs: number | undefined): void {
+  if (!timeoutMs) return;
+  const internals = connection as unknown as MysqlInternals;
+  internals.stream.setTimeout(timeoutMs);
+  internals.stream.on('timeout', () => {
+    if (internals._command) destroyConnection(connection, stalledError('MySQL/MariaDB', timeoutMs));
+  });
+}
+
 async function openConnection(mysql: MysqlModule, target: ConnectTarget): Promise<Connection> {
   const connection = mysql.createConnection({ ...target.options, queryFormat: queryFormatOf(mysql) as ConnectionOptions['queryFormat'] });
   try {
     await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
+    guardAgainstStalls(connection, target.stallTimeoutMs);
   } catch (error) {
     connection.destroy();
     const message = redactSecrets(describeCause(error), target.secrets);
@@ -611,6 +644,7 @@ function exportRows(connection: Connection, plan: TablePlan, out: Writable, onRo
     const settleError = (error: unknown) => {
       if (settled) return;
       settled = true;
+      unwatch();
       out.off('error', onOutError);
       out.off('close', onOutClose);
       const failure = fail(`exporting table "${plan.table}"`, error);
@@ -629,6 +663,21 @@ function exportRows(connection: Connection, plan: TablePlan, out: Writable, onRo
     const onOutClose = () => abandon(new Error('the output stream was closed before the export finished'));
     out.on('error', onOutError);
     out.on('close', onOutClose);
+    // A connection lost mid-result (server gone, killed session, stall guard, abort) reaches a
+    // query without a callback only as the connection's 'error' — or, when the socket merely
+    // closes, not at all: both must fail the export, or its promise would never settle.
+    const socket = (connection as unknown as MysqlInternals).stream;
+    const onLost = (error?: unknown) => {
+      onBroken();
+      settleError(error instanceof Error ? error : new Error('the connection to the server was lost'));
+    };
+    const onSocketClose = () => onLost();
+    connection.on('error', onLost);
+    socket.on('close', onSocketClose);
+    const unwatch = () => {
+      connection.off('error', onLost);
+      socket.off('close', onSocketClose);
+    };
 
     const onDrain = () => {
       paused = false;
@@ -674,6 +723,7 @@ function exportRows(connection: Connection, plan: TablePlan, out: Writable, onRo
       flush(true);
       onRows?.(encoder.rows);
       out.end();
+      unwatch();
       finished(out, { readable: false }).then(
         () => {
           settled = true;
@@ -825,6 +875,8 @@ class MysqlSession implements OrganizationSession {
   readonly dialect = mysqlDialect;
   private version: string | undefined;
   private broken = false;
+  /** Restore transactions' own connections, while open (see abort). */
+  private readonly restoring = new Set<Connection>();
 
   constructor(
     private readonly mysql: MysqlModule,
@@ -941,6 +993,7 @@ class MysqlSession implements OrganizationSession {
    */
   async withRestoreTransaction<T>(plan: TablePlan[], fn: (writer: RestoreWriter) => Promise<T>): Promise<T> {
     const connection = await openConnection(this.mysql, this.target);
+    this.restoring.add(connection);
     try {
       let batchChars = BATCH_CHARS;
       let schema: SchemaInfo;
@@ -994,9 +1047,15 @@ class MysqlSession implements OrganizationSession {
     } finally {
       // Never handed back anywhere, but restore the setting anyway before the connection ends.
       await run(connection, 'SET FOREIGN_KEY_CHECKS = 1').catch(() => undefined);
+      this.restoring.delete(connection);
       await new Promise<void>((resolve) => connection.end(() => resolve()));
       connection.destroy();
     }
+  }
+
+  abort(reason: Error): void {
+    this.broken = true;
+    for (const connection of [this.connection, ...this.restoring]) destroyConnection(connection, reason);
   }
 
   async close(): Promise<void> {
@@ -1070,9 +1129,9 @@ async function findDanglingReference(connection: Connection, table: string, fk: 
 
 // ---------------------------------------------------------------------------------------------
 
-async function connect(config: OrganizationsConfig): Promise<OrganizationSession> {
+async function connect(config: OrganizationsConfig, options: ConnectOptions = {}): Promise<OrganizationSession> {
   const mysql = ((await import('mysql2')) as { default?: MysqlModule }).default ?? ((await import('mysql2')) as MysqlModule);
-  const target = connectTarget(config);
+  const target = { ...connectTarget(config), stallTimeoutMs: options.stallTimeoutMs };
   const connection = await openConnection(mysql, target);
   return new MysqlSession(mysql, connection, target);
 }

@@ -71,8 +71,10 @@ import {
   describeCause,
   redactSecrets,
 } from '../errors.js';
+import { stalledError } from './stall.js';
 import type {
   ColumnInfo,
+  ConnectOptions,
   ExportResult,
   ForeignKeyInfo,
   OrganizationEngine,
@@ -635,7 +637,9 @@ export class CopyToNdjson extends Readable {
       const length = this.partialLength;
       this.partial = [];
       this.partialLength = 0;
-      if (head[0] === MSG_ERROR) {
+      if (head[0] === MSG_ERROR || head[0] === MSG_COPY_DONE) {
+        // The COPY ends with this message: everything after it (CommandComplete, ReadyForQuery, …)
+        // is pg's to read, so the whole of this chunk goes back with it, never only the message.
         this.walk(Buffer.concat(pieces, length), 0);
         return;
       }
@@ -870,6 +874,7 @@ class PostgresSession implements OrganizationSession {
   constructor(
     private readonly driver: Driver,
     config: OrganizationsConfig,
+    private readonly options: ConnectOptions = {},
   ) {
     this.schema = config.schema ?? 'public';
     this.target = describeTarget(config.connection);
@@ -917,6 +922,7 @@ class PostgresSession implements OrganizationSession {
       );
     }
     this.open.add(client);
+    guardAgainstStalls(client, this.options.stallTimeoutMs);
     try {
       await client.query(this.setup);
     } catch (error) {
@@ -1132,6 +1138,12 @@ class PostgresSession implements OrganizationSession {
     await Promise.all([...this.open].map((client) => this.closeClient(client)));
   }
 
+  abort(reason: Error): void {
+    this.main = undefined;
+    for (const client of this.open) destroySocket(client, reason);
+    this.open.clear();
+  }
+
   async copyFrom(sql: string) {
     return (await this.driver.copy()).from(sql);
   }
@@ -1153,9 +1165,35 @@ function firstFailure(streams: Array<Readable | Writable>): { readonly origin: R
   return state;
 }
 
-/** Closes a connection that can no longer be used, without the protocol's goodbye. */
-function destroySocket(client: pg.Client): void {
-  (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+interface PgInternals {
+  connection: { stream: import('node:net').Socket };
+  _getActiveQuery(): unknown;
+  _queryQueue: unknown[];
+}
+
+/**
+ * Closes a connection that can no longer be used, without the protocol's goodbye. With a reason,
+ * pg fails whatever is pending on it (the active query — a COPY included — and the queue) with
+ * that error: nothing waiting on this connection stays pending.
+ */
+function destroySocket(client: pg.Client, reason?: Error): void {
+  (client as unknown as PgInternals).connection.stream.destroy(reason);
+}
+
+/**
+ * The stall guard: a connection with a query in flight that receives (and sends) nothing for
+ * `timeoutMs` is closed with an error, so a hung server, network or protocol state can never hold
+ * a backup — and its lock — forever. An idle connection (nothing pending) is left alone.
+ */
+function guardAgainstStalls(client: pg.Client, timeoutMs: number | undefined): void {
+  if (!timeoutMs) return;
+  const internals = client as unknown as PgInternals;
+  const socket = internals.connection.stream;
+  socket.setTimeout(timeoutMs);
+  socket.on('timeout', () => {
+    if (!internals._getActiveQuery() && internals._queryQueue.length === 0) return;
+    socket.destroy(stalledError('PostgreSQL', timeoutMs));
+  });
 }
 
 /** Foreign keys pointing at a table restored LATER in plan order (only cycles produce them). */
@@ -1385,11 +1423,11 @@ class PostgresRestoreWriter implements RestoreWriter {
 
 export const postgresEngine = {
   name: 'postgres',
-  async connect(config: OrganizationsConfig): Promise<OrganizationSession> {
+  async connect(config: OrganizationsConfig, options?: ConnectOptions): Promise<OrganizationSession> {
     if (config.client !== 'pg') {
       throw new ConfigError(`The PostgreSQL engine needs organizations.client "pg", not "${config.client}".`);
     }
-    const session = new PostgresSession(await loadDriver(), config);
+    const session = new PostgresSession(await loadDriver(), config, options);
     await session.connect();
     return session;
   },

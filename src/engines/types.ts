@@ -136,10 +136,24 @@ export interface OrganizationSession {
    */
   withRestoreTransaction<T>(plan: TablePlan[], fn: (writer: RestoreWriter) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Ends every connection of this session at once (Ctrl-C, SIGTERM): whatever is waiting on the
+   * database — a query, a COPY, a transaction — rejects promptly instead of waiting for the server.
+   * An open transaction is rolled back by the server when its connection goes.
+   */
+  abort(reason: Error): void;
+}
+
+export interface ConnectOptions {
+  /**
+   * The stall guard: a connection with a query in flight that receives nothing for this long is
+   * closed with an error (every pending operation rejects). Undefined or 0: no guard.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface OrganizationEngine {
   readonly name: EngineName;
   /** Connects to the shared database; drivers are imported here, lazily. */
-  connect(config: OrganizationsConfig): Promise<OrganizationSession>;
+  connect(config: OrganizationsConfig, options?: ConnectOptions): Promise<OrganizationSession>;
 }

@@ -173,6 +173,7 @@ function configFor(filename: string): OrganizationsConfig {
   return {
     client: 'better-sqlite3',
     connection: { filename },
+    stallTimeoutSeconds: 0,
     table: 'organizations',
     tenantColumn: 'organization_id',
     idColumn: 'id',

@@ -49,12 +49,15 @@ export function registerRestore(program: Command): void {
         if (!options.safetyBackup) throw new UsageError('--no-safety-backup applies to tenant databases; an organization restore is one transaction.');
         const { restoreOrganization } = await import('../../core/restore-organization.js');
         const deps = await ctx.deps();
-        const result = await restoreOrganization(deps, {
-          organizationId: target.organizationId,
-          backup,
-          dryRun: options.dryRun,
-          confirm: confirmer(options.yes, 'restore'),
-        });
+        const result = await withInterrupt((signal) =>
+          restoreOrganization(deps, {
+            organizationId: target.organizationId,
+            backup,
+            dryRun: options.dryRun,
+            confirm: confirmer(options.yes, 'restore'),
+            signal,
+          }),
+        );
         if (ctx.output.json) printJson(result);
         else if (result.action === 'cancelled') printLine(`Cancelled; nothing was changed.`, ctx.output);
         else printLine(await renderRestoreChanges(result), ctx.output);
