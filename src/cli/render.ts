@@ -8,7 +8,7 @@ import type { ListedBackup } from '../core/listed-record.js';
 import type { BackupStatus } from '../core/status.js';
 import { formatBytes } from '../format.js';
 import { zonedParts } from '../retention/clock.js';
-import { footnotes, formatColumns, outputWidth } from './columns.js';
+import { footnotes, formatColumns, outputWidth, wrap } from './columns.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -61,7 +61,7 @@ export function renderRecordsTable(records: ListedBackup[], timeZone: string, op
     const rows = group.map((record) => [record.backup_filename, record.backup_type ?? '-', localTime(record.created_at, timeZone), outcome(record, notes)]);
     const headed = options.headings ?? true;
     const table = formatColumns(columns, rows, { width, indent: headed ? '  ' : '' });
-    return headed ? `${ownerHeading(group[0]!)}\n${table}` : table;
+    return headed ? `${wrap(ownerHeading(group[0]!), width).join('\n')}\n${table}` : table;
   });
   const failures = notes.length > 0 ? `\n\n${footnotes(notes, width)}` : '';
   return `${blocks.join('\n\n')}${failures}`;
@@ -115,9 +115,10 @@ export function renderStatus(status: BackupStatus): string {
   const who = status.kind === 'organization' ? `Organization ${status.organization_id}${organizationNames(status)}` : `Tenant ${status.tenant}`;
   const auto = status.auto_backup_enabled === null ? '' : ` — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'} (tenant-backup's switch)`;
   const history = status.history.length === 0 ? 'No history.' : renderRecordsTable(status.history, status.today.timezone, { headings: false });
+  const width = outputWidth();
   return [
-    `${who}${auto}.`,
-    `Today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}); * marks today.`,
+    wrap(`${who}${auto}.`, width).join('\n'),
+    wrap(`Today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}); * marks today.`, width).join('\n'),
     '',
     grid,
     '',
