@@ -157,22 +157,22 @@ function autoOptions(fn: string, raw: unknown): auto.AutoOptions {
   });
 }
 
-export const autoBackup: typeof auto.autoBackup = (deps, options) => {
+export const autoBackup: typeof auto.autoBackup = async (deps, options) => {
   checkDeps('autoBackup', deps);
   return auto.autoBackup(deps, autoOptions('autoBackup', options));
 };
 
-export const autoSkipReason: typeof auto.autoSkipReason = (deps, options) => {
+export const autoSkipReason: typeof auto.autoSkipReason = async (deps, options) => {
   checkDeps('autoSkipReason', deps);
   return auto.autoSkipReason(deps, autoOptions('autoSkipReason', options));
 };
 
-export const autoBackupDetached: typeof autoDetach.autoBackupDetached = (deps, options) => {
+export const autoBackupDetached: typeof autoDetach.autoBackupDetached = async (deps, options) => {
   checkDeps('autoBackupDetached', deps);
   return autoDetach.autoBackupDetached(deps, autoOptions('autoBackupDetached', options));
 };
 
-export const setAutoBackupEnabled: typeof auto.setAutoBackupEnabled = (deps, options) => {
+export const setAutoBackupEnabled: typeof auto.setAutoBackupEnabled = async (deps, options) => {
   const fn = 'setAutoBackupEnabled';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId', 'enabled']);
@@ -181,7 +181,7 @@ export const setAutoBackupEnabled: typeof auto.setAutoBackupEnabled = (deps, opt
   return auto.setAutoBackupEnabled(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true), enabled });
 };
 
-export const autoBackupAll: typeof autoAll.autoBackupAll = (deps, options = {}) => {
+export const autoBackupAll: typeof autoAll.autoBackupAll = async (deps, options = {}) => {
   const fn = 'autoBackupAll';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['concurrency', 'userId', 'signal', 'onResult']);
@@ -196,7 +196,7 @@ export const autoBackupAll: typeof autoAll.autoBackupAll = (deps, options = {}) 
   );
 };
 
-export const backupOrganization: typeof backupOrg.backupOrganization = (deps, options) => {
+export const backupOrganization: typeof backupOrg.backupOrganization = async (deps, options) => {
   const fn = 'backupOrganization';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId', 'userId', 'backupType', 'signal', 'honourDisabledColumn']);
@@ -212,7 +212,7 @@ export const backupOrganization: typeof backupOrg.backupOrganization = (deps, op
   );
 };
 
-export const restoreOrganization: typeof restoreOrg.restoreOrganization = (deps, options) => {
+export const restoreOrganization: typeof restoreOrg.restoreOrganization = async (deps, options) => {
   const fn = 'restoreOrganization';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId', 'backup', 'dryRun', 'confirm', 'cwd']);
@@ -228,7 +228,7 @@ export const restoreOrganization: typeof restoreOrg.restoreOrganization = (deps,
   );
 };
 
-export const backupTenant: typeof backupTen.backupTenant = (deps, options) => {
+export const backupTenant: typeof backupTen.backupTenant = async (deps, options) => {
   const fn = 'backupTenant';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['tenant', 'userId', 'rotate', 'keepLast', 'backupType', 'signal', 'searchPath']);
@@ -246,7 +246,7 @@ export const backupTenant: typeof backupTen.backupTenant = (deps, options) => {
   );
 };
 
-export const restoreTenant: typeof restoreTen.restoreTenant = (deps, options) => {
+export const restoreTenant: typeof restoreTen.restoreTenant = async (deps, options) => {
   const fn = 'restoreTenant';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['tenant', 'backup', 'dryRun', 'safetyBackup', 'confirm', 'signal', 'userId', 'cwd', 'searchPath']);
@@ -266,7 +266,7 @@ export const restoreTenant: typeof restoreTen.restoreTenant = (deps, options) =>
   );
 };
 
-export const pruneTenantBackups: typeof pruning.pruneTenantBackups = (deps, options = {}) => {
+export const pruneTenantBackups: typeof pruning.pruneTenantBackups = async (deps, options = {}) => {
   const fn = 'pruneTenantBackups';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['tenant', 'keepLast', 'dryRun']);
@@ -277,7 +277,7 @@ export const pruneTenantBackups: typeof pruning.pruneTenantBackups = (deps, opti
 };
 
 /** `listBackups(deps, { target, status, since, limit })`; a bare target as second argument still works. */
-export const listBackups = (deps: Parameters<typeof listing.listBackups>[0], options: listing.ListOptions | Target = {}): Promise<listing.ListResult> => {
+export const listBackups = async (deps: Parameters<typeof listing.listBackups>[0], options: listing.ListOptions | Target = {}): Promise<listing.ListResult> => {
   const fn = 'listBackups';
   checkDeps(fn, deps);
   const raw = options !== null && typeof options === 'object' && 'kind' in options ? { target: options } : options;
@@ -294,7 +294,7 @@ export const listBackups = (deps: Parameters<typeof listing.listBackups>[0], opt
   );
 };
 
-export const deleteBackup: typeof deleting.deleteBackup = (deps, options) => {
+export const deleteBackup: typeof deleting.deleteBackup = async (deps, options) => {
   const fn = 'deleteBackup';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['target', 'backup', 'confirm', 'cwd']);
@@ -303,20 +303,20 @@ export const deleteBackup: typeof deleting.deleteBackup = (deps, options) => {
   return deleting.deleteBackup(deps, defined({ target: target(fn, o.target, true)!, backup: string(fn, 'backup', o.backup, true)!, confirm, cwd: string(fn, 'cwd', o.cwd) }));
 };
 
-export const backupStatus: typeof status.backupStatus = (deps, options) => {
+export const backupStatus: typeof status.backupStatus = async (deps, options) => {
   checkDeps('backupStatus', deps);
   const o = checkOptions('backupStatus', options, ['target']);
   return status.backupStatus(deps, { target: target('backupStatus', o.target, true)! });
 };
 
-export const organizationStatus: typeof status.organizationStatus = (deps, options) => {
+export const organizationStatus: typeof status.organizationStatus = async (deps, options) => {
   const fn = 'organizationStatus';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId']);
   return status.organizationStatus(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true) });
 };
 
-export const tenantStatus: typeof status.tenantStatus = (deps, options) => {
+export const tenantStatus: typeof status.tenantStatus = async (deps, options) => {
   checkDeps('tenantStatus', deps);
   const o = checkOptions('tenantStatus', options, ['tenant']);
   return status.tenantStatus(deps, { tenant: tenant('tenantStatus', o.tenant)! });
@@ -328,21 +328,21 @@ function maxAge(fn: string, value: unknown): number {
   return hours;
 }
 
-export const checkFreshness: typeof status.checkFreshness = (deps, options) => {
+export const checkFreshness: typeof status.checkFreshness = async (deps, options) => {
   const fn = 'checkFreshness';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['target', 'maxAgeHours']);
   return status.checkFreshness(deps, { target: target(fn, o.target, true)!, maxAgeHours: maxAge(fn, o.maxAgeHours) });
 };
 
-export const checkOrganizationFreshness: typeof status.checkOrganizationFreshness = (deps, options) => {
+export const checkOrganizationFreshness: typeof status.checkOrganizationFreshness = async (deps, options) => {
   const fn = 'checkOrganizationFreshness';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId', 'maxAgeHours']);
   return status.checkOrganizationFreshness(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true), maxAgeHours: maxAge(fn, o.maxAgeHours) });
 };
 
-export const resolveOrganizationId = (deps: Pick<Deps, 'config'>, reference: unknown, options: organizations.ResolveOptions = {}): Promise<string> => {
+export const resolveOrganizationId = async (deps: Pick<Deps, 'config'>, reference: unknown, options: organizations.ResolveOptions = {}): Promise<string> => {
   const fn = 'resolveOrganizationId';
   if (typeof deps !== 'object' || deps === null || !deps.config) fail(fn, 'the first argument must be the object that createDeps() returns.');
   return organizations.resolveOrganizationId(deps, id(fn, 'reference', reference, true), options);
