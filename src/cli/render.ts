@@ -6,7 +6,7 @@
 import type { AutoAllItem, AutoAllResult } from '../core/auto-all.js';
 import type { ListedBackup } from '../core/listed-record.js';
 import type { BackupStatus } from '../core/status.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, wholeSeconds } from '../format.js';
 import { zonedParts } from '../retention/clock.js';
 import { footnotes, formatColumns, outputWidth, wrap } from './columns.js';
 
@@ -159,7 +159,7 @@ function autoAllDetails(item: AutoAllItem, notes: string[]): string {
  * failures named in full (a multi-line message folded onto its line).
  */
 export function autoAllLine(item: AutoAllItem, now = new Date()): string {
-  const time = `${now.toISOString().slice(0, 19)}Z`;
+  const time = wholeSeconds(now.toISOString());
   const details =
     item.action === 'created'
       ? `${item.record.backup_filename} (${formatBytes(item.record.backup_size)}) ${item.record.backup_path}`

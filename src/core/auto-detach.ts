@@ -18,10 +18,10 @@ import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../errors.js';
+import { wholeSeconds } from '../format.js';
 import { localDate } from '../retention/clock.js';
 import { autoSkipReason, disabledMessage, type AutoOptions, type AutoResult } from './auto.js';
 import type { Deps } from './context.js';
-import { wholeSeconds } from './listed-record.js';
 
 export interface DetachedStart {
   action: 'started';

@@ -6,6 +6,7 @@
  * The ledger file itself keeps its own format; this conversion happens only on the way out.
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
+import { wholeSeconds } from '../format.js';
 import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
 import type { Deps } from './context.js';
 
@@ -17,11 +18,6 @@ export interface ListedBackup extends LedgerRecord {
   organization_name: string | null;
 }
 
-/** `2026-11-27T08:00:00.123Z` → `2026-11-27T08:00:00Z` (whole seconds, UTC). */
-export function wholeSeconds(iso: string): string {
-  const time = Date.parse(iso);
-  return Number.isNaN(time) ? iso : `${new Date(time).toISOString().slice(0, 19)}Z`;
-}
 
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
 export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {

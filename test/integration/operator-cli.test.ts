@@ -64,6 +64,7 @@ interface Listed {
   organization_code: string | null;
   organization_name: string | null;
   status: string;
+  error_message: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -1,6 +1,7 @@
 /** The `auto` command: the once-a-day organization backup for login hooks and cron (and --enable/--disable, --all, --detach). */
 import type { Command } from 'commander';
 import type { AutoAllItem } from '../../core/auto-all.js';
+import { wholeSeconds } from '../../format.js';
 import { TenantBackupError, UsageError } from '../../errors.js';
 import { action, examples, parsePositiveInteger, type CommandContext } from '../command-kit.js';
 import { withInterrupt } from '../interaction.js';
@@ -92,7 +93,7 @@ async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise
 }
 
 function wholeSecondsNow(): string {
-  return `${new Date().toISOString().slice(0, 19)}Z`;
+  return wholeSeconds(new Date().toISOString());
 }
 
 function renderAuto(output: OutputOptions, result: { action: 'created' | 'skipped'; organization_id: string } & Record<string, unknown>): void {
