@@ -4,6 +4,7 @@
  * that they agree).
  */
 import type { ErrorCode } from '../errors.js';
+import { wrap } from './columns.js';
 
 /** Codes that are not errors of a use case: success, an unexpected failure, a check's verdict. */
 type CliCode = 'SUCCESS' | 'UNEXPECTED' | 'INCOMPLETE';
@@ -45,7 +46,11 @@ export const EXIT_CODE_TABLE: readonly { code: number; meaning: string }[] = [
 
 /** The exit-code section of every command's `--help`, from the table above. */
 export function exitCodeHelp(): string {
-  const lines = EXIT_CODE_TABLE.map(({ code, meaning }) => `  ${String(code).padEnd(5)}${meaning.replace(/`/g, '')}`);
+  const lines = EXIT_CODE_TABLE.map(({ code, meaning }) =>
+    wrap(meaning.replace(/`/g, ''), 80 - 7)
+      .map((line, i) => `  ${i === 0 ? String(code).padEnd(5) : '     '}${line}`)
+      .join('\n'),
+  );
   return `Exit codes:\n${lines.join('\n')}`;
 }
 
