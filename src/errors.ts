@@ -16,7 +16,6 @@ export type ErrorCode =
   | 'CONNECTION'
   | 'TOOL_MISSING'
   | 'CANCELLED'
-  | 'NOT_IMPLEMENTED'
   | 'STALE'
   | 'OPERATION_FAILED';
 
@@ -36,9 +35,6 @@ export class TenantBackupError extends Error {
 export class UsageError extends TenantBackupError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('USAGE', message, { details });
-  }
-  static notImplemented(what: string): TenantBackupError {
-    return new TenantBackupError('NOT_IMPLEMENTED', `${what} is not implemented yet in this version of tenant-backup.`);
   }
   static confirmationRequired(action: string): UsageError {
     return new UsageError(`${action} needs confirmation: pass --yes (standard input is not a terminal, so I cannot ask).`);

@@ -17,3 +17,9 @@ export function formatElapsed(seconds: number): string {
   const minutes = Math.floor(whole / 60);
   return `${String(minutes).padStart(2, '0')}:${String(whole % 60).padStart(2, '0')}`;
 }
+
+/** `2026-11-27T08:00:00.123Z` → `2026-11-27T08:00:00Z`: UTC, whole seconds (what jq's `fromdate` parses). */
+export function wholeSeconds(iso: string): string {
+  const time = Date.parse(iso);
+  return Number.isNaN(time) ? iso : `${new Date(time).toISOString().slice(0, 19)}Z`;
+}

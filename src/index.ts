@@ -1,24 +1,50 @@
 /**
  * The library API. Node applications import use cases from here, e.g.
  *   const deps = await createDeps({ configPath: '.backuprc' });
- *   const { records } = await listBackups(deps, { kind: 'organization', organizationId: '42' });
+ *   const { records } = await listBackups(deps, { target: { kind: 'organization', organizationId: '42' }, status: 'failed' });
+ *
+ * Every use case is exported through `core/boundary.ts`, which checks and normalises its input
+ * (ids given as numbers become strings; anything malformed is a UsageError) before it runs.
  */
 export { createDeps, silentProgress, type Deps, type Progress, type CreateDepsOptions } from './core/context.js';
-export { backupOrganization, type OrganizationBackupOptions, type OrganizationBackupResult } from './core/backup-organization.js';
-export { restoreOrganization, type OrganizationRestoreOptions, type OrganizationRestoreResult } from './core/restore-organization.js';
-export { autoBackup, autoSkipReason, setAutoBackupEnabled, type AutoOptions, type AutoResult, type SkipReason } from './core/auto.js';
-export { autoBackupAll, type AutoAllResult } from './core/auto-all.js';
-export { organizationStatus, checkOrganizationFreshness, type OrganizationStatus, type FreshnessCheck } from './core/status.js';
+export {
+  autoBackup,
+  autoBackupAll,
+  autoBackupDetached,
+  autoSkipReason,
+  backupOrganization,
+  backupStatus,
+  backupTenant,
+  checkFreshness,
+  checkOrganizationFreshness,
+  deleteBackup,
+  listBackups,
+  organizationStatus,
+  pruneTenantBackups,
+  resolveOrganizationId,
+  restoreOrganization,
+  restoreTenant,
+  setAutoBackupEnabled,
+  targetFrom,
+  tenantStatus,
+} from './core/boundary.js';
+export type { OrganizationBackupOptions, OrganizationBackupResult } from './core/backup-organization.js';
+export type { OrganizationRestoreOptions, OrganizationRestoreResult } from './core/restore-organization.js';
+export type { AutoOptions, AutoResult, SkipReason, SetAutoBackupOptions, SetAutoBackupResult } from './core/auto.js';
+export type { AutoAllResult, AutoAllItem, AutoAllOptions } from './core/auto-all.js';
+export type { DetachedStart, DetachedResult } from './core/auto-detach.js';
+export type { BackupStatus as BackupStatusReport, OrganizationStatus, FreshnessCheck, WeekdaySlot } from './core/status.js';
 export { planOrganizationTables } from './core/plan-organization.js';
-export { backupTenant, type TenantBackupOptions, type TenantBackupResult } from './core/backup-tenant.js';
-export { restoreTenant, type TenantRestoreOptions, type TenantRestoreResult } from './core/restore-tenant.js';
-export { pruneTenantBackups, type PruneOptions, type PruneResult } from './core/prune.js';
+export type { TenantBackupOptions, TenantBackupResult } from './core/backup-tenant.js';
+export type { TenantRestoreOptions, TenantRestoreResult } from './core/restore-tenant.js';
+export type { PruneOptions, PruneResult } from './core/prune.js';
 export { selectForRemoval, type RetentionPolicy } from './retention/policy.js';
-export { listBackups, type ListResult } from './core/list.js';
-export { deleteBackup, type DeleteOptions, type DeleteResult } from './core/delete.js';
-export { targetFrom, type Target } from './core/targets.js';
+export { parseSince, type ListOptions, type ListResult } from './core/list.js';
+export type { ListedBackup } from './core/listed-record.js';
+export type { DeleteOptions, DeleteResult } from './core/delete.js';
+export type { Target } from './core/targets.js';
 export { loadConfig, resolveConfig, findConfigFile, type ResolvedConfig } from './config/load.js';
-export type { OrganizationsConfig, TenantConfig, DatabaseClient, RetentionConfig } from './config/schema.js';
+export type { OrganizationsConfig, TenantConfig, DatabaseClient, RetentionConfig, RawConfig } from './config/schema.js';
 export { JsonFileLedger } from './ledger/json-file.js';
 export type { Ledger, LedgerRecord, BackupStatus, BackupKind, OrganizationSettings } from './ledger/types.js';
 export { LocalStore } from './store/local.js';

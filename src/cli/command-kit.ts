@@ -1,13 +1,15 @@
 /**
- * What every command shares: its context (output options, lazily built Deps), the action
- * wrapper, help text with examples and exit codes, and small argument parsers.
+ * What every command shares: its context (output options, lazily built Deps, the spinner),
+ * the action wrapper, help text with examples and exit codes, and small argument parsers.
  */
 import type { Command } from 'commander';
-import type { Deps } from '../core/context.js';
+import type { Deps, Progress } from '../core/context.js';
+import type { Target } from '../core/targets.js';
 import { UsageError } from '../errors.js';
-import { EXIT_CODE_HELP } from './exit-codes.js';
+import { exitCodeHelp } from './exit-codes.js';
 import { createProgress } from './interaction.js';
 import type { OutputOptions } from './render.js';
+import { openWork } from './safety-net.js';
 
 interface GlobalOptions {
   config?: string;
@@ -18,32 +20,47 @@ interface GlobalOptions {
 
 export interface CommandContext {
   output: OutputOptions;
+  /** The Deps of this command, built once (the safety net tracks what they begin). */
   deps(): Promise<Deps>;
+  /** The spinner (silent unless a person watches a terminal); stopped before any prompt. */
+  progress(): Promise<Progress>;
+  /** `--org <id|code>` and `<tenant>` as a target; codes are looked up (see core/organizations.ts). */
+  target(options: { tenant?: string | undefined; org?: string | undefined }): Promise<Target>;
 }
 
 export function examples(lines: string[]): string {
-  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n\n${EXIT_CODE_HELP}\n`;
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n\n${exitCodeHelp()}\n`;
 }
 
-async function contextOf(command: Command): Promise<CommandContext> {
+function contextOf(command: Command): CommandContext {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const output: OutputOptions = { json: Boolean(globals.json), quiet: Boolean(globals.quiet) };
-  return {
+  let progress: Promise<Progress> | undefined;
+  let deps: Promise<Deps> | undefined;
+  const ctx: CommandContext = {
     output,
-    async deps() {
-      const { createDeps } = await import('../core/context.js');
-      const progress = await createProgress(output);
-      return createDeps({ configPath: globals.config, progress });
+    progress: () => (progress ??= createProgress(output)),
+    deps: () =>
+      (deps ??= (async () => {
+        const { createDeps } = await import('../core/context.js');
+        return openWork.track(await createDeps({ configPath: globals.config, progress: await ctx.progress() }));
+      })()),
+    async target(options) {
+      const { targetFrom } = await import('../core/targets.js');
+      const target = targetFrom(options);
+      if (target.kind === 'database' || /^\d+$/.test(target.organizationId)) return target;
+      const { resolveOrganizationId } = await import('../core/organizations.js');
+      return { kind: 'organization', organizationId: await resolveOrganizationId(await ctx.deps(), target.organizationId) };
     },
   };
+  return ctx;
 }
 
 /** Wraps an action so every command gets its context. */
 export function action<A extends unknown[]>(handler: (ctx: CommandContext, ...args: A) => Promise<void>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
-    const ctx = await contextOf(command);
-    await handler(ctx, ...(args.slice(0, -1) as A));
+    await handler(contextOf(command), ...(args.slice(0, -1) as A));
   };
 }
 
@@ -53,16 +70,16 @@ export function plural(count: number, word: string): string {
 
 export function parsePositiveInteger(value: string, flag: string): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new UsageError(`${flag} must be a positive integer, not "${value}".`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < 1) throw new UsageError(`${flag} must be a positive integer, not "${value}".`);
   return number;
 }
 
 /** With --org, the single positional is the backup; without, it is `<tenant> <backup>`. */
 export function splitTargetAndBackup(first: string | undefined, second: string | undefined, org: string | undefined) {
   if (org !== undefined) {
-    if (first === undefined || second !== undefined) throw new UsageError('With --org, give exactly one backup: `--org <id> <backup>`.');
+    if (first === undefined || second !== undefined) throw new UsageError('With --org, give exactly one backup: `--org <id|code> <backup>`.');
     return { tenant: undefined, backup: first };
   }
-  if (first === undefined || second === undefined) throw new UsageError('Give a tenant and a backup: `<tenant> <backup>` (or `--org <id> <backup>`).');
+  if (first === undefined || second === undefined) throw new UsageError('Give a tenant and a backup: `<tenant> <backup>` (or `--org <id|code> <backup>`).');
   return { tenant: first, backup: second };
 }

@@ -1,10 +1,19 @@
-/** The one place where error codes become process exit codes. Listed in --help and the README. */
+/**
+ * The one table of process exit codes: error codes map to exit codes here, and both `--help` and
+ * the README's table are written from `EXIT_CODE_TABLE` (the README's by hand; a unit test checks
+ * that they agree).
+ */
 import type { ErrorCode } from '../errors.js';
+import { wrap } from './columns.js';
 
-export const EXIT_CODES: Record<ErrorCode, number> & { SUCCESS: number; UNEXPECTED: number } = {
+/** Codes that are not errors of a use case: success, an unexpected failure, a check's verdict. */
+type CliCode = 'SUCCESS' | 'UNEXPECTED' | 'INCOMPLETE';
+
+export const EXIT_CODES: Record<ErrorCode | CliCode, number> = {
   SUCCESS: 0,
   OPERATION_FAILED: 1,
   UNEXPECTED: 1,
+  INCOMPLETE: 1,
   USAGE: 2,
   CONFIG: 2,
   INVALID_NAME: 2,
@@ -15,22 +24,42 @@ export const EXIT_CODES: Record<ErrorCode, number> & { SUCCESS: number; UNEXPECT
   LOCKED: 7,
   CONNECTION: 8,
   TOOL_MISSING: 9,
-  NOT_IMPLEMENTED: 10,
   STALE: 11,
   CANCELLED: 130,
 };
 
-export const EXIT_CODE_HELP = `Exit codes:
-  0    success (also: nothing to do, cancelled at the prompt)
-  1    the operation failed (details in the message; the ledger records it)
-  2    usage or configuration error, invalid name
-  3    not found (backup, organization)
-  4    the backup belongs to another tenant or organization
-  5    archive invalid (checksum, format, truncated, unsafe entry)
-  6    ledger file corrupt (left untouched)
-  7    locked: another process is working on the same target
-  8    database unreachable or authentication failed
-  9    a required program (pg_dump, mysqldump, ...) is missing
-  10   not implemented yet
-  11   status --check: no successful backup younger than the limit
-  130  interrupted (Ctrl-C)`;
+/** What each exit code means, in order (the text of `--help` and of the README's table). */
+export const EXIT_CODE_TABLE: readonly { code: number; meaning: string }[] = [
+  { code: 0, meaning: 'success (also: `auto` skipped because nothing is due, cancelled at a prompt)' },
+  { code: 1, meaning: 'the operation failed (the ledger records it as `failed` with the error), or did not complete' },
+  { code: 2, meaning: 'usage or configuration error, invalid name, unknown tenant, ambiguous organization code' },
+  { code: 3, meaning: 'not found (backup, organization)' },
+  { code: 4, meaning: 'the backup belongs to another tenant or organization' },
+  { code: 5, meaning: 'archive invalid (checksum mismatch, truncated, unknown format version, unsafe entry name, wrong kind/engine)' },
+  { code: 6, meaning: 'ledger file corrupt (it is left untouched)' },
+  { code: 7, meaning: 'locked: another process is working on the same target' },
+  { code: 8, meaning: 'database unreachable or authentication failed' },
+  { code: 9, meaning: 'a required program (`pg_dump`, `mysqldump`, …) is missing' },
+  { code: 11, meaning: '`status --check`: no successful backup younger than the limit' },
+  { code: 130, meaning: 'interrupted (Ctrl-C / SIGTERM); nothing was committed' },
+];
+
+/** The exit-code section of every command's `--help`, from the table above. */
+export function exitCodeHelp(): string {
+  const lines = EXIT_CODE_TABLE.map(({ code, meaning }) =>
+    wrap(meaning.replace(/`/g, ''), 80 - 7)
+      .map((line, i) => `  ${i === 0 ? String(code).padEnd(5) : '     '}${line}`)
+      .join('\n'),
+  );
+  return `Exit codes:\n${lines.join('\n')}`;
+}
+
+/**
+ * Thrown by a command that has printed its result and only needs a non-zero exit code (e.g.
+ * `status --check` on a stale backup): main.ts exits with it and prints nothing more.
+ */
+export class ResultExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}

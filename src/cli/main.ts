@@ -5,8 +5,9 @@
  */
 import { CommanderError } from 'commander';
 import { isTenantBackupError, type TenantBackupError } from '../errors.js';
-import { EXIT_CODES } from './exit-codes.js';
+import { EXIT_CODES, ResultExit } from './exit-codes.js';
 import { buildProgram } from './program.js';
+import { runToCompletion } from './safety-net.js';
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const wantsJson = argv.includes('--json');
@@ -16,6 +17,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await program.parseAsync(argv);
     return EXIT_CODES.SUCCESS;
   } catch (error) {
+    if (error instanceof ResultExit) return error.exitCode;
     if (error instanceof CommanderError) {
       // Help and version are "errors" in commander's exitOverride mode; they already printed.
       if (error.exitCode === 0) return EXIT_CODES.SUCCESS;
@@ -49,9 +51,12 @@ function reportJson(error: { code: string; message: string }, exitCode: number):
   process.stderr.write(`${JSON.stringify({ error: { ...error, exit_code: exitCode } })}\n`);
 }
 
-/** Runs the CLI and exits once stdout/stderr are flushed. */
+/**
+ * Runs the CLI and exits once stdout/stderr are flushed. Never exits 0 unless the command reached
+ * its result: an emptied event loop with the command unsettled is exit 1 (see safety-net.ts).
+ */
 export async function run(): Promise<void> {
-  const code = await main();
+  const code = await runToCompletion(() => main(), undefined, process.argv.includes('--json'));
   process.exitCode = code;
   // Drivers (knex pools) must not keep the process alive; streams are flushed before exit.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

@@ -1,10 +1,14 @@
 /**
- * Output. Results go to stdout (JSON under --json, tables otherwise); everything else — spinners,
- * notes, errors — goes to stderr, so `--json | jq` always gets pure JSON.
+ * Output. Results go to stdout (JSON under --json, text otherwise); everything else — spinners,
+ * notes, errors — goes to stderr, so `--json | jq` always gets pure JSON. Text tables fit 80
+ * columns (columns.ts): long names wrap inside their column, error messages go below the table.
  */
-import type { LedgerRecord } from '../ledger/types.js';
-import { formatBytes } from '../format.js';
+import type { AutoAllItem, AutoAllResult } from '../core/auto-all.js';
+import type { ListedBackup } from '../core/listed-record.js';
+import type { BackupStatus } from '../core/status.js';
+import { formatBytes, wholeSeconds } from '../format.js';
 import { zonedParts } from '../retention/clock.js';
+import { footnotes, formatColumns, outputWidth, wrap } from './columns.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -31,91 +35,136 @@ export function printWarning(text: string): void {
 
 export { formatBytes } from '../format.js';
 
-/** Records as a table; times are shown in the configured time zone, like the archive names. */
-export async function renderRecordsTable(records: LedgerRecord[], timeZone: string): Promise<string> {
-  if (records.length === 0) return 'No backups recorded.';
-  const { default: Table } = await import('cli-table3');
-  const table = new Table({ head: ['File', 'Tenant / org', 'Day', 'Date', 'Size', 'Status'], style: { head: [], border: [] } });
-  for (const record of records) {
-    table.push([
-      record.backup_filename,
-      record.kind === 'database' ? `tenant ${record.tenant}` : `org ${record.organization_id}`,
-      record.day_of_week,
-      localTime(record.created_at, timeZone),
-      record.status === 'success' ? formatBytes(record.backup_size) : '-',
-      record.status === 'failed' && record.error_message ? `failed: ${truncate(record.error_message, 60)}` : record.status,
-    ]);
-  }
-  return table.toString();
+/** Who a record is about, as a heading. */
+export function ownerHeading(record: ListedBackup): string {
+  if (record.kind === 'database') return `Tenant ${record.tenant}`;
+  const names = [record.organization_code, record.organization_name].filter((part): part is string => Boolean(part));
+  return `Organization ${record.organization_id}${names.length > 0 ? ` · ${names.join(' · ')}` : ''}`;
 }
 
+/**
+ * Records, grouped by owner (groups in the order of their newest record), newest first. Times are
+ * shown in the configured time zone, like the archive names; failures are numbered and their
+ * messages printed below the table.
+ */
+export function renderRecordsTable(records: ListedBackup[], timeZone: string, options: { headings?: boolean } = {}): string {
+  if (records.length === 0) return 'No backups recorded.';
+  const width = outputWidth();
+  const groups = new Map<string, ListedBackup[]>();
+  for (const record of records) {
+    const key = record.kind === 'database' ? `t:${record.tenant}` : `o:${record.organization_id}`;
+    groups.set(key, [...(groups.get(key) ?? []), record]);
+  }
+  const notes: string[] = [];
+  const columns = [{ header: 'File', flex: true, min: 16 }, { header: 'Type' }, { header: 'Made' }, { header: 'Size / status', align: 'right' as const }];
+  const blocks = [...groups.values()].map((group) => {
+    const rows = group.map((record) => [record.backup_filename, record.backup_type ?? '-', localTime(record.created_at, timeZone), outcome(record, notes)]);
+    const headed = options.headings ?? true;
+    const table = formatColumns(columns, rows, { width, indent: headed ? '  ' : '' });
+    return headed ? `${wrap(ownerHeading(group[0]!), width).join('\n')}\n${table}` : table;
+  });
+  const failures = notes.length > 0 ? `\n\n${footnotes(notes, width)}` : '';
+  return `${blocks.join('\n\n')}${failures}`;
+}
+
+/** Size of a success; otherwise the status, failures with the number of their note. */
+function outcome(record: ListedBackup, notes: string[]): string {
+  if (record.status === 'success') return formatBytes(record.backup_size);
+  if (record.status === 'in_progress') return 'in progress';
+  notes.push(`${record.backup_filename} (${record.created_at}): ${record.error_message ?? 'no message recorded'}`);
+  return `failed [${notes.length}]`;
+}
+
+/** `YYYY-MM-DD HH:MM` in the configured time zone. */
 function localTime(iso: string, timeZone: string): string {
   const p = zonedParts(new Date(iso), timeZone);
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
-function truncate(text: string, max: number): string {
-  const oneLine = text.replace(/\s+/g, ' ');
-  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
-}
-
-export async function renderRestoreChanges(result: {
+export function renderRestoreChanges(result: {
   action: 'restored' | 'dry-run';
   backup_filename: string;
   organization_id: string;
   created_at: string;
   tables: { table: string; current_rows: number; archive_rows: number }[];
-}): Promise<string> {
-  const { default: Table } = await import('cli-table3');
-  const table = new Table({ head: ['Table', result.action === 'dry-run' ? 'Would delete' : 'Deleted', result.action === 'dry-run' ? 'Would insert' : 'Inserted'], style: { head: [], border: [] } });
-  for (const change of result.tables) table.push([change.table, change.current_rows, change.archive_rows]);
-  const heading =
-    result.action === 'dry-run'
-      ? `Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore of organization ${result.organization_id} would:`
-      : `Restored organization ${result.organization_id} from ${result.backup_filename} (made ${result.created_at}):`;
-  return `${heading}\n${table.toString()}`;
+}): string {
+  const dry = result.action === 'dry-run';
+  const columns = [{ header: 'Table', flex: true, min: 12 }, { header: dry ? 'Would delete' : 'Deleted', align: 'right' as const }, { header: dry ? 'Would insert' : 'Inserted', align: 'right' as const }];
+  const rows = result.tables.map((change) => [change.table, change.current_rows.toLocaleString('en-US'), change.archive_rows.toLocaleString('en-US')]);
+  const heading = dry
+    ? `Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore of organization ${result.organization_id} would:`
+    : `Restored organization ${result.organization_id} from ${result.backup_filename} (made ${result.created_at}):`;
+  return `${heading}\n${formatColumns(columns, rows, { width: outputWidth() })}`;
 }
 
-export async function renderStatus(status: import('../core/status.js').OrganizationStatus): Promise<string> {
-  const { default: Table } = await import('cli-table3');
-  const grid = new Table({
-    head: status.week.map((slot) => (slot.is_today ? `*${capitalize(slot.weekday)}*` : capitalize(slot.weekday))),
-    style: { head: [], border: [] },
+/**
+ * The weekly grid: seven columns of at most 10 characters, one space apart (76 columns). A cell
+ * shows the kept backup's size and whether it is this week's (else the date it was made), and a
+ * newer attempt that did not succeed.
+ */
+export function renderStatus(status: BackupStatus): string {
+  const header = status.week.map((slot) => `${capitalize(slot.weekday).slice(0, 3)} ${slot.date.slice(5)}${slot.is_today ? '*' : ''}`);
+  const cells = status.week.map((slot) => {
+    const lines = slot.backup ? [formatBytes(slot.backup.backup_size), slot.backup.backup_date === slot.date ? 'this week' : `from ${slot.backup.backup_date.slice(5)}`] : ['no backup'];
+    if (slot.latest_attempt) lines.push('latest:', slot.latest_attempt.status === 'in_progress' ? 'running' : slot.latest_attempt.status);
+    return lines;
   });
-  grid.push(
-    status.week.map((slot) => {
-      const lines = slot.backup
-        ? [slot.date, slot.backup.backup_date === slot.date ? 'this week' : `from ${slot.backup.backup_date}`, formatBytes(slot.backup.backup_size), 'success']
-        : [slot.date, 'no backup'];
-      if (slot.latest_attempt) lines.push(`latest: ${slot.latest_attempt.status}`, slot.latest_attempt.backup_date);
-      return lines.join('\n');
-    }),
-  );
-  const history = status.history.length === 0 ? 'No history.' : await renderRecordsTable(status.history, status.today.timezone);
+  const height = Math.max(...cells.map((lines) => lines.length));
+  const rows = Array.from({ length: height }, (_, line) => cells.map((lines) => lines[line] ?? ''));
+  const grid = formatColumns(header.map((h) => ({ header: h })), rows, { gap: ' ' });
+  const who = status.kind === 'organization' ? `Organization ${status.organization_id}${organizationNames(status)}` : `Tenant ${status.tenant}`;
+  const auto = status.auto_backup_enabled === null ? '' : ` — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'} (tenant-backup's switch)`;
+  const history = status.history.length === 0 ? 'No history.' : renderRecordsTable(status.history, status.today.timezone, { headings: false });
+  const width = outputWidth();
   return [
-    `Organization ${status.organization_id} — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'}; today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}).`,
-    grid.toString(),
+    wrap(`${who}${auto}.`, width).join('\n'),
+    wrap(`Today is ${capitalize(status.today.weekday)} ${status.today.date} (${status.today.timezone}); * marks today.`, width).join('\n'),
+    '',
+    grid,
+    '',
     `History (last ${status.history.length}):`,
     history,
   ].join('\n');
+}
+
+function organizationNames(status: BackupStatus): string {
+  const record = status.history[0];
+  const names = record ? [record.organization_code, record.organization_name].filter(Boolean) : [];
+  return names.length > 0 ? ` · ${names.join(' · ')}` : '';
 }
 
 function capitalize(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
-export async function renderAutoAll(result: import('../core/auto-all.js').AutoAllResult): Promise<string> {
-  const { default: Table } = await import('cli-table3');
-  const table = new Table({ head: ['Organization', 'Result', 'Details'], style: { head: [], border: [] } });
-  for (const item of result.results) {
-    const details =
-      item.action === 'created'
-        ? `${item.record.backup_filename} (${formatBytes(item.record.backup_size)})`
-        : item.action === 'skipped'
-          ? `${item.reason}: ${item.message}`
-          : `${item.error.code}: ${item.error.message}`;
-    table.push([item.organization_id, item.action, truncate(details, 90)]);
-  }
+/** `auto --all` on a terminal: one row per organization, failures' messages below. */
+export function renderAutoAll(result: AutoAllResult): string {
+  const notes: string[] = [];
+  const rows = result.results.map((item) => [item.organization_id, item.action, autoAllDetails(item, notes)]);
+  const table = formatColumns([{ header: 'Organization', flex: true, min: 12 }, { header: 'Result' }, { header: 'Details', flex: true, min: 20 }], rows, { width: outputWidth() });
   const { created, skipped, failed } = result.summary;
-  return `${table.toString()}\n${created} created, ${skipped} skipped, ${failed} failed.`;
+  const width = outputWidth();
+  return `${table}${notes.length > 0 ? `\n\n${footnotes(notes, width)}` : ''}\n\n${created} created, ${skipped} skipped, ${failed} failed.`;
+}
+
+function autoAllDetails(item: AutoAllItem, notes: string[]): string {
+  if (item.action === 'created') return `${item.record.backup_filename} (${formatBytes(item.record.backup_size)})`;
+  if (item.action === 'skipped') return item.reason;
+  notes.push(`organization ${item.organization_id}: ${item.error.code}: ${item.error.message}`);
+  return `${item.error.code} [${notes.length}]`;
+}
+
+/**
+ * `auto --all` for cron and logs: one line per organization, with a whole-second UTC time, and
+ * failures named in full (a multi-line message folded onto its line).
+ */
+export function autoAllLine(item: AutoAllItem, now = new Date()): string {
+  const time = wholeSeconds(now.toISOString());
+  const details =
+    item.action === 'created'
+      ? `${item.record.backup_filename} (${formatBytes(item.record.backup_size)}) ${item.record.backup_path}`
+      : item.action === 'skipped'
+        ? `${item.reason}: ${item.message}`
+        : `${item.error.code}: ${item.error.message}`;
+  return `${time} organization ${item.organization_id} ${item.action} ${details.replace(/\s*\n\s*/g, ' | ')}`;
 }

@@ -69,6 +69,8 @@ export function defineConfigSchemas(z: typeof Zod) {
   const autoSchema = z.strictObject({
     superAdminRoles: z.array(z.string().min(1)).default(['super_admin']),
     allowedRoles: z.array(z.string().min(1)).default(['admin', 'owner']),
+    /** `auto --detach` log files older than this many days are removed when the next one starts. */
+    logRetentionDays: z.number().int().min(1).default(14),
   });
 
   const configSchema = z.strictObject({
@@ -86,7 +88,7 @@ export function defineConfigSchemas(z: typeof Zod) {
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     retention: retentionSchema.optional(),
     organizations: organizationsSchema.optional(),
-    auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'] }),
+    auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 }),
   });
 
   return { retentionSchema, tenantSchema, organizationsSchema, autoSchema, configSchema };

@@ -127,13 +127,14 @@ function parseConfig(value: unknown): ParsedConfig {
   if ('retention' in input) out.retention = retention(input.retention);
   if ('organizations' in input) out.organizations = organizations(input.organizations);
   if ('auto' in input) {
-    const auto = object(input.auto, ['superAdminRoles', 'allowedRoles']);
+    const auto = object(input.auto, ['superAdminRoles', 'allowedRoles', 'logRetentionDays']);
     out.auto = {
       superAdminRoles: 'superAdminRoles' in auto ? strings(auto.superAdminRoles) : ['super_admin'],
       allowedRoles: 'allowedRoles' in auto ? strings(auto.allowedRoles) : ['admin', 'owner'],
+      logRetentionDays: 'logRetentionDays' in auto ? integer(auto.logRetentionDays, 1) : 14,
     };
   } else {
-    out.auto = { superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'] };
+    out.auto = { superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 };
   }
   return out as ParsedConfig;
 }

@@ -15,8 +15,8 @@ import type { ParsedConfig } from './schema.js';
 export const CONFIG_FILE_NAME = '.backuprc';
 
 export interface ResolvedConfig extends Omit<ParsedConfig, 'timezone'> {
-  /** Absolute path of the file this came from. */
-  file: string;
+  /** Absolute path of the file this came from; null for a configuration given as an object. */
+  file: string | null;
   timezone: string;
   storage: { dir: string };
   /**
@@ -69,11 +69,16 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
 }
 
 /**
- * Validates an already-parsed configuration object (also used by library callers). A valid
+ * Validates an already-parsed configuration object (also used by library callers). `source` is
+ * the file it was read from (relative paths resolve against its folder), or for a configuration
+ * that never was a file `{ baseDir }` (default: the current directory). A valid
  * configuration passes a zod-free check that gives zod's result (fast-check.ts); zod itself is
  * loaded only for anything else, so errors keep zod's exact paths and messages.
  */
-export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+export function resolveConfig(raw: unknown, source: string | { baseDir?: string } = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const file = typeof source === 'string' ? source : null;
+  const baseDir = typeof source === 'string' ? path.dirname(source) : path.resolve(source.baseDir ?? process.cwd());
+  const label = file ?? 'object';
   const missingConnectionEnv: ResolvedConfig['missingConnectionEnv'] = {};
   const interpolated = interpolateEnv(raw, env, '', missingConnectionEnv);
   const fast = fastParseConfig(interpolated);
@@ -84,13 +89,12 @@ export function resolveConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv
       const keys = issue.code === 'unrecognized_keys' ? `: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
       return `  ${at}: ${issue.code === 'unrecognized_keys' ? 'not allowed' : issue.message}${keys}`;
     });
-    throw new ConfigError(`Configuration ${file} is invalid:\n${problems.join('\n')}`, {
+    throw new ConfigError(`Configuration ${label} is invalid:\n${problems.join('\n')}`, {
       file,
       issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
     });
   }
   const config = result.data;
-  const baseDir = path.dirname(file);
   return {
     ...config,
     file,

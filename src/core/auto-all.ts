@@ -16,9 +16,17 @@ export interface AutoAllResult {
   summary: { created: number; skipped: number; failed: number };
 }
 
+export interface AutoAllOptions {
+  concurrency?: number;
+  userId?: string | null;
+  signal?: AbortSignal;
+  /** Called as each organization finishes (in completion order), e.g. to log a line at once. */
+  onResult?: (item: AutoAllItem) => void;
+}
+
 export async function autoBackupAll(
   deps: Deps,
-  options: { concurrency?: number; userId?: string | null; signal?: AbortSignal } = {},
+  options: AutoAllOptions = {},
 ): Promise<AutoAllResult> {
   const config = organizationsConfig(deps);
   const engine = await loadOrganizationEngine(config.client);
@@ -44,6 +52,7 @@ export async function autoBackupAll(
         const typed = error instanceof TenantBackupError ? error : null;
         results[index] = { action: 'failed', organization_id: organizationId, error: { code: typed?.code ?? 'UNEXPECTED', message: typed?.message ?? describeCause(error) } };
       }
+      options.onResult?.(results[index]!);
     }
   };
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, ids.length || 1));

@@ -9,8 +9,8 @@
  * up under the organization's lock. Losing the race for the lock is a skip ("in progress"),
  * and the rule "done today" is checked again once the lock is held.
  */
-import type { LedgerRecord } from '../ledger/types.js';
-import { LockedError } from '../errors.js';
+import type { LedgerRecord, OrganizationSettings } from '../ledger/types.js';
+import { LockedError, NotFoundError, describeCause } from '../errors.js';
 import { organizationLockKey } from './targets.js';
 import { localDate } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
@@ -41,13 +41,16 @@ export async function autoSkipReason(
     ({ action: 'skipped', organization_id: organizationId, reason, message, ...(record ? { record } : {}) }) as const;
   const rules = deps.config.auto;
   if (options.role !== undefined) {
-    if (rules.superAdminRoles.includes(options.role)) return skip('super_admin', 'Super admins manage all organizations; no automatic backup on their login.');
-    if (!options.owner && !rules.allowedRoles.includes(options.role)) {
+    // Roles compare case-insensitively: `Admin` from one application is `admin` in the configuration.
+    const role = options.role.toLowerCase();
+    const among = (roles: readonly string[]) => roles.some((r) => r.toLowerCase() === role);
+    if (among(rules.superAdminRoles)) return skip('super_admin', 'Super admins manage all organizations; no automatic backup on their login.');
+    if (!options.owner && !among(rules.allowedRoles)) {
       return skip('role_not_allowed', `Role "${options.role}" does not trigger automatic backups (allowed: ${rules.allowedRoles.join(', ')}, or --owner).`);
     }
   }
   if (!(await deps.ledger.getOrganizationSettings(organizationId)).auto_backup_enabled) {
-    return skip('disabled', `Automatic backups are disabled for organization ${organizationId} (tenant-backup auto --org ${organizationId} --enable).`);
+    return skip('disabled', disabledMessage(organizationId, 'ledger', deps.config.organizations?.table));
   }
   const done = await doneToday(deps, organizationId);
   if (done) return skip('already_done', `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, done);
@@ -77,7 +80,9 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
     if (error instanceof LockedError) {
       return { action: 'skipped', organization_id: organizationId, reason: 'in_progress', message: `Another process is backing up organization ${organizationId} right now.` };
     }
-    if (error instanceof DisabledInDatabase) return { action: 'skipped', organization_id: organizationId, reason: 'disabled', message: error.message };
+    if (error instanceof DisabledInDatabase) {
+      return { action: 'skipped', organization_id: organizationId, reason: 'disabled', message: disabledMessage(organizationId, 'column', deps.config.organizations?.table) };
+    }
     throw error;
   }
 }
@@ -92,8 +97,79 @@ async function doneToday(deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store
   return undefined;
 }
 
-export async function setAutoBackupEnabled(deps: Pick<Deps, 'ledger'>, organizationId: string, enabled: boolean) {
-  const settings = await deps.ledger.getOrganizationSettings(organizationId);
-  const updated = await deps.ledger.setOrganizationSettings(organizationId, { auto_backup_enabled: enabled });
-  return { action: enabled ? 'enabled' : 'disabled', organization_id: organizationId, changed: settings.auto_backup_enabled !== enabled, settings: updated } as const;
+/**
+ * Which of the two switches stops automatic backups, and what to change. The ledger's switch is
+ * this tool's (`auto --enable/--disable`); the organizations table's `auto_backup_enabled`
+ * column is the application's. Either one being off is enough to skip.
+ */
+export function disabledMessage(organizationId: string, by: 'ledger' | 'column', table = 'organizations'): string {
+  return by === 'ledger'
+    ? `Automatic backups are disabled for organization ${organizationId} by tenant-backup's own switch (in the ledger); \`tenant-backup auto --org ${organizationId} --enable\` turns it back on.`
+    : `Automatic backups are disabled for organization ${organizationId} by the auto_backup_enabled column of table "${table}" (false there); ` +
+        `tenant-backup's own switch cannot override it: set that column to true in the application.`;
+}
+
+export interface SetAutoBackupOptions {
+  organizationId: string;
+  enabled: boolean;
+}
+
+export interface SetAutoBackupResult {
+  action: 'enabled' | 'disabled';
+  organization_id: string;
+  /** Whether the ledger's switch changed. */
+  changed: boolean;
+  settings: OrganizationSettings;
+  /** The organizations table's `auto_backup_enabled` value; null without such a column (or when it could not be read). */
+  database_column: boolean | null;
+  /** Whether automatic backups of the organization will run: both switches on. */
+  effective: boolean;
+  /** What decides, in words (also printed by the CLI). */
+  message: string;
+  /** Why the column could not be read (database unreachable), if so. */
+  column_error?: string;
+}
+
+/**
+ * Sets the ledger's switch and reports the organizations table's column too, so that "enabled"
+ * never hides a column that keeps backups off. An organization the table does not have is
+ * refused (NotFoundError) before anything changes.
+ */
+export async function setAutoBackupEnabled(deps: Pick<Deps, 'ledger' | 'config'>, options: SetAutoBackupOptions): Promise<SetAutoBackupResult> {
+  const { organizationId, enabled } = options;
+  let column: boolean | null = null;
+  let columnError: string | undefined;
+  if (deps.config.organizations) {
+    const { lookupOrganization } = await import('./organizations.js');
+    try {
+      const row = await lookupOrganization(deps, organizationId);
+      if (!row) throw NotFoundError.organization(organizationId, deps.config.organizations.table);
+      column = row.autoBackupEnabled;
+    } catch (error) {
+      if (error instanceof NotFoundError) throw error;
+      columnError = describeCause(error);
+    }
+  }
+  const before = await deps.ledger.getOrganizationSettings(organizationId);
+  const settings = await deps.ledger.setOrganizationSettings(organizationId, { auto_backup_enabled: enabled });
+  const changed = before.auto_backup_enabled !== enabled;
+  const effective = enabled && column !== false;
+  const table = deps.config.organizations?.table ?? 'organizations';
+  const noChange = changed ? '' : ' (no change)';
+  const message = !enabled
+    ? `Automatic backups disabled for organization ${organizationId}${noChange} (tenant-backup's own switch, in the ledger).`
+    : column === false
+      ? `tenant-backup's own switch is on for organization ${organizationId}${noChange}, but automatic backups stay OFF: ${disabledMessage(organizationId, 'column', table)}`
+      : `Automatic backups enabled for organization ${organizationId}${noChange}.` +
+        (columnError ? ` The auto_backup_enabled column of table "${table}" could not be checked (${columnError}); if it is false, backups stay off.` : '');
+  return {
+    action: enabled ? 'enabled' : 'disabled',
+    organization_id: organizationId,
+    changed,
+    settings,
+    database_column: column,
+    effective,
+    message,
+    ...(columnError ? { column_error: columnError } : {}),
+  };
 }

@@ -56,6 +56,8 @@ export interface OrganizationBackupResult {
   record: LedgerRecord;
   organization: { id: string; name: string | null; code: string | null };
   tables: TableSummary[];
+  /** The record of the archive this one replaced (same name: last week's, or an earlier one today), or null. */
+  replaced: LedgerRecord | null;
 }
 
 /** Rows of the next table waiting for the writer while the previous entry is finished. */
@@ -229,10 +231,13 @@ export async function backupOrganizationLocked(
     options.signal?.throwIfAborted();
     const stored = await store.commit(tempPath!, ORGANIZATIONS_AREA, name);
     tempPath = undefined;
+    // The success record of the archive just replaced (last week's, or today's earlier one), to say so.
+    const [replaced] = await ledger.find({ kind: 'organization', backup_filename: name, status: 'success' });
     const finished = await ledger.finish(record!.id, { status: 'success', backup_size: stored.bytes, sha256 });
     return {
       action: 'created',
       record: finished,
+      replaced: replaced ?? null,
       organization: { id: options.organizationId, name: organization.name, code: organization.code },
       tables,
     };

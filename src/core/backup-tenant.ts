@@ -19,7 +19,6 @@
  * the same second), the backup waits for the clock to move on, and refuses with a clear error if
  * it does not within ~1.5 s (a frozen clock). An existing archive is never overwritten silently.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
 import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
@@ -31,6 +30,7 @@ import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
+import { ProgressMeter } from './progress-meter.js';
 import { pruneTenantLocked } from './prune.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 
@@ -233,25 +233,4 @@ async function nameTaken(deps: Deps, name: string): Promise<boolean> {
 
 function isAbort(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbortError';
-}
-
-/** Pass-through that reports bytes and elapsed time, at most every 250 ms. */
-class ProgressMeter extends Transform {
-  private bytes = 0;
-  private readonly started = Date.now();
-  private lastReport = 0;
-
-  constructor(private readonly report: (bytes: number, seconds: number) => void) {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    const now = Date.now();
-    if (now - this.lastReport >= 250) {
-      this.lastReport = now;
-      this.report(this.bytes, (now - this.started) / 1000);
-    }
-    callback(null, chunk);
-  }
 }

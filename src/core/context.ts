@@ -3,7 +3,9 @@
  * ledger and a progress reporter. The CLI builds it once per command; library callers may build
  * their own (e.g. with a frozen clock in tests).
  */
-import { loadConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
+import { loadConfig, resolveConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
+import type { RawConfig } from '../config/schema.js';
+import { UsageError } from '../errors.js';
 import { JsonFileLedger } from '../ledger/json-file.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
@@ -28,13 +30,20 @@ export interface Deps {
 }
 
 export interface CreateDepsOptions extends LoadConfigOptions {
-  config?: ResolvedConfig;
+  /**
+   * The configuration itself instead of a file: either what `resolveConfig` returned, or a plain
+   * `.backuprc`-shaped object (validated here; relative paths resolve against `baseDir`).
+   */
+  config?: ResolvedConfig | RawConfig;
+  /** With a plain `config` object: the folder relative paths resolve against (default: the current directory). */
+  baseDir?: string;
   clock?: Clock;
   progress?: Progress;
 }
 
 export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps> {
-  const config = options.config ?? (await loadConfig(options));
+  if (options === null || typeof options !== 'object') throw new UsageError('createDeps takes an options object, e.g. createDeps({ configPath: ".backuprc" }).');
+  const config = options.config === undefined ? await loadConfig(options) : isResolved(options.config) ? options.config : resolveConfig(options.config, { baseDir: options.baseDir ?? options.cwd }, options.env);
   const clock = options.clock ?? systemClock;
   return {
     config,
@@ -43,4 +52,9 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
     ledger: new JsonFileLedger(config.storage.dir, clock),
     progress: options.progress ?? silentProgress,
   };
+}
+
+/** A resolved configuration carries what no `.backuprc` may contain (its strict schema refuses these keys). */
+function isResolved(config: ResolvedConfig | RawConfig): config is ResolvedConfig {
+  return typeof config === 'object' && config !== null && 'missingConnectionEnv' in config && 'file' in config;
 }

@@ -8,6 +8,7 @@ import type { LedgerRecord } from '../ledger/types.js';
 import { parseOrganizationArchiveName, parseTenantArchiveName, organizationToken } from '../retention/naming.js';
 import type { Deps } from './context.js';
 import { areaOf, describeTarget, ownerOfRecord, recordBelongsTo, type Target } from './targets.js';
+import { resolveBackupReference } from './backup-reference.js';
 
 export interface DeleteOptions {
   target: Target;
@@ -25,7 +26,7 @@ export type DeleteResult =
 export async function deleteBackup(deps: Pick<Deps, 'store' | 'ledger'>, options: DeleteOptions): Promise<DeleteResult> {
   const { target } = options;
   const area = areaOf(target);
-  const name = await deps.store.resolveReference(area, options.backup, options.cwd);
+  const name = await deps.store.resolveReference(area, await resolveBackupReference(deps, options.target, options.backup), options.cwd);
   const kind = target.kind;
   const records = await deps.ledger.find({ kind, backup_filename: name });
   const file = await deps.store.stat(area, name);

@@ -9,6 +9,7 @@
  * neither read nor written: every statement is restricted by the planner's condition.
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
+import { formatElapsed } from '../format.js';
 import type { ManifestEntry } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
 import type { ColumnInfo, TablePlan } from '../engines/types.js';
@@ -18,6 +19,7 @@ import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
 import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
 import { planOrganizationTables } from './plan-organization.js';
+import { resolveBackupReference } from './backup-reference.js';
 
 export interface OrganizationRestoreOptions {
   organizationId: string;
@@ -47,7 +49,8 @@ class DryRunRollback extends Error {}
 
 export async function restoreOrganization(deps: Deps, options: OrganizationRestoreOptions): Promise<OrganizationRestoreResult> {
   const config = organizationsConfig(deps);
-  const name = await deps.store.resolveReference(ORGANIZATIONS_AREA, options.backup, options.cwd);
+  const reference = await resolveBackupReference(deps, { kind: 'organization', organizationId: options.organizationId }, options.backup);
+  const name = await deps.store.resolveReference(ORGANIZATIONS_AREA, reference, options.cwd);
   const file = await deps.store.stat(ORGANIZATIONS_AREA, name);
   if (!file) throw NotFoundError.backup(name);
 
@@ -107,13 +110,16 @@ async function restoreVerified(
           deps.progress.update(`Deleting current rows of ${plan.table}…`);
           await writer.deleteRows(plan);
         }
-        for (const plan of plans) {
+        const started = Date.now();
+        for (const [index, plan] of plans.entries()) {
           const entry = entries.get(plan.table);
           if (!entry) continue;
           const columns = manifestColumns(entry, plan);
           const stream = await reader.openEntry(entry.path);
           const inserted = await writer.importTable(plan, columns, stream, (rows) =>
-            deps.progress.update(`Restoring ${plan.table} — ${rows.toLocaleString('en-US')} rows`),
+            deps.progress.update(
+              `Restoring table ${index + 1}/${plans.length} ${plan.table}: ${rows.toLocaleString('en-US')} of ${entry.rows!.toLocaleString('en-US')} rows, ${formatElapsed((Date.now() - started) / 1000)} elapsed`,
+            ),
           );
           if (inserted !== entry.rows) {
             throw new ArchiveError(`${name}: ${plan.table} inserted ${inserted} rows, but the manifest says ${entry.rows}.`);

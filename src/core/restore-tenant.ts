@@ -21,7 +21,9 @@
  * The database itself is never dropped or recreated: its objects are replaced inside it, so its
  * owner, grants and settings stay.
  */
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
+import { formatBytes, formatElapsed } from '../format.js';
+import { ProgressMeter } from './progress-meter.js';
 import { ArchiveReader } from '../archive/zip-reader.js';
 import type { Manifest } from '../archive/manifest.js';
 import { ENGINE_OF_CLIENT } from '../engines/registry.js';
@@ -33,6 +35,7 @@ import { tenantLockKey } from './targets.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
 import { tenantConnectionConfig } from './targets.js';
+import { resolveBackupReference } from './backup-reference.js';
 
 export interface TenantRestoreOptions {
   tenant: string;
@@ -70,7 +73,8 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
   try {
     // Unknown tenant first: a ConfigError before the store is even looked at.
     const config = tenantConnectionConfig(deps.config, tenant);
-    const name = await deps.store.resolveReference(TENANT_DATABASES_AREA, options.backup, options.cwd);
+    const reference = await resolveBackupReference(deps, { kind: 'database', tenant }, options.backup);
+    const name = await deps.store.resolveReference(TENANT_DATABASES_AREA, reference, options.cwd);
     const file = await deps.store.stat(TENANT_DATABASES_AREA, name);
     if (!file) throw NotFoundError.backup(name);
 
@@ -100,7 +104,12 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
         const safetyRecord = safety ? await takeSafetyBackup(deps, options, lockKey, prepared) : null;
         deps.progress.update(`Restoring ${name} into tenant ${tenant}…`);
         try {
-          const stream = await reader.openEntry(entryPath);
+          // Through a meter for the spinner; pipeline() hands an entry error (a checksum mismatch at
+          // its end) on to the engine, which then never commits.
+          const meter = new ProgressMeter((bytes, seconds) =>
+            deps.progress.update(`Restoring ${name} into tenant ${tenant}: ${formatBytes(bytes)} of ${formatBytes(facts.dump_bytes)}, ${formatElapsed(seconds)} elapsed`),
+          );
+          const stream = pipeline(await reader.openEntry(entryPath), meter, () => undefined);
           // Emptying first (where the engine cannot do it inside a transaction) only once a safety backup exists.
           await prepared.engine.restoreDatabase(prepared.target, stream, {
             signal: options.signal,

@@ -947,6 +947,15 @@ class MysqlSession implements OrganizationSession {
   }
 
   private async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
+    return (await this.organizationRows(config, id, false))[0] ?? null;
+  }
+
+  /** Rows whose id or code equals `reference` (`--org <id|code>`); at most 10. */
+  findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]> {
+    return this.organizationRows(config, reference, true);
+  }
+
+  private async organizationRows(config: OrganizationsConfig, id: string, orCode: boolean): Promise<OrganizationRow[]> {
     try {
       const columns = (await run(
         this.connection,
@@ -959,20 +968,25 @@ class MysqlSession implements OrganizationSession {
         throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
       }
       const pick = (name: string) => (types.has(name) ? `t.${q(name)}` : 'NULL');
+      let where = `t.${q(config.idColumn)} = ${mysqlDialect.literal(id, { type: types.get(config.idColumn) } as ColumnInfo)}`;
+      if (orCode) {
+        // Compared as exact text (a string compared with an integer column would be cast to a
+        // number: 'acme' would match id 0).
+        const exact = (column: string) => `CAST(t.${q(column)} AS CHAR) COLLATE utf8mb4_bin = ${mysqlDialect.literal(id)}`;
+        where = [config.idColumn, config.codeColumn].filter((column) => types.has(column)).map(exact).join(' OR ');
+      }
       const rows = await runRaw(
         this.connection,
         `SELECT t.${q(config.idColumn)}, ${pick(config.nameColumn)}, ${pick(config.codeColumn)}, ${pick('auto_backup_enabled')}
-           FROM ${q(config.table)} t WHERE t.${q(config.idColumn)} = ${mysqlDialect.literal(id, { type: types.get(config.idColumn) } as ColumnInfo)} LIMIT 1`,
+           FROM ${q(config.table)} t WHERE ${where} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`,
       );
-      const row = rows[0];
-      if (!row) return null;
       const text = (raw: Buffer | null | undefined) => (raw == null ? null : raw.toString('utf8'));
-      return {
+      return rows.map((row) => ({
         id: text(row[0]) ?? id,
         name: text(row[1]),
         code: text(row[2]),
         autoBackupEnabled: types.has('auto_backup_enabled') ? truthy(row[3], types.get('auto_backup_enabled')) : null,
-      };
+      }));
     } catch (error) {
       throw fail(`reading organization ${id} from "${config.table}"`, error);
     }

@@ -863,6 +863,11 @@ async function loadDriver(): Promise<Driver> {
   };
 }
 
+/** An `auto_backup_enabled` value as text: boolean → 'true'/'false'; integer flags → '1'/'0'. */
+function flagOf(text: string | null): boolean | null {
+  return text === null ? null : !['false', 'f', '0', 'no', 'off', ''].includes(text.toLowerCase());
+}
+
 class PostgresSession implements OrganizationSession {
   readonly dialect = postgresDialect;
   readonly schema: string;
@@ -969,6 +974,29 @@ class PostgresSession implements OrganizationSession {
       return result.rows.map((row) => row.id);
     } catch (error) {
       throw this.operationError(`Listing the organizations of "${config.table}" failed`, error);
+    }
+  }
+
+  /** Rows whose id or code equals `reference` as text (`--org <id|code>`); at most 10. */
+  async findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]> {
+    const q = postgresDialect.quoteIdentifier;
+    try {
+      const client = this.mainClient();
+      const columns = await this.liveColumns(client, config.table);
+      if (!columns.has(config.idColumn)) {
+        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
+      }
+      const text = (name: string) => (columns.has(name) ? `t.${q(name)}::text` : 'NULL::text');
+      const byCode = columns.has(config.codeColumn) ? ` OR t.${q(config.codeColumn)}::text = $1` : '';
+      const result = await client.query<{ id: string; name: string | null; code: string | null; auto: string | null }>(
+        `SELECT t.${q(config.idColumn)}::text AS id, ${text(config.nameColumn)} AS name, ${text(config.codeColumn)} AS code,
+                ${text('auto_backup_enabled')} AS auto
+         FROM ${q(config.table)} t WHERE t.${q(config.idColumn)}::text = $1${byCode} ORDER BY 1 LIMIT 10`,
+        [reference],
+      );
+      return result.rows.map((row) => ({ id: row.id, name: row.name, code: row.code, autoBackupEnabled: flagOf(row.auto) }));
+    } catch (error) {
+      throw this.operationError(`Looking up organization "${reference}" in table "${config.table}" failed`, error);
     }
   }
 
@@ -1270,8 +1298,7 @@ class PostgresSnapshotReader implements SnapshotReader {
         id: row.id,
         name: row.name,
         code: row.code,
-        // boolean → 'true'/'false'; integer flags → '1'/'0'.
-        autoBackupEnabled: row.auto === null ? null : !['false', 'f', '0', 'no', 'off', ''].includes(row.auto.toLowerCase()),
+        autoBackupEnabled: flagOf(row.auto),
       };
     } catch (error) {
       throw this.session.operationError(`Looking up organization ${id} in table "${config.table}" failed`, error);

@@ -429,6 +429,11 @@ function exportRows(db: Database, plan: TablePlan, out: Writable, onRows?: (rows
 }
 
 function findOrganizationRow(db: Database, config: OrganizationsConfig, id: string): OrganizationRow | null {
+  return findOrganizationRows(db, config, id, false)[0] ?? null;
+}
+
+/** The organization with id `id`; with `orCode`, every row (at most 10) whose id or code equals it. */
+function findOrganizationRows(db: Database, config: OrganizationsConfig, id: string, orCode: boolean): OrganizationRow[] {
   const columns = tableColumns(db, config.table);
   if (columns.length === 0) throw new ConfigError(`The organizations table "${config.table}" does not exist in the shared database.`);
   const column = (name: string) => columns.find((c) => fold(c.name) === fold(name) && c.hidden !== 1n)?.name;
@@ -436,14 +441,14 @@ function findOrganizationRow(db: Database, config: OrganizationsConfig, id: stri
   if (idColumn === undefined) {
     throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
   }
+  const codeColumn = column(config.codeColumn);
   const pick = (name: string | undefined) => (name === undefined ? 'NULL' : `t.${q(name)}`);
+  const where = `t.${q(idColumn)} = ${sqliteDialect.literal(id)}` + (orCode && codeColumn !== undefined ? ` OR t.${q(codeColumn)} = ${sqliteDialect.literal(id)}` : '');
   const sql =
-    `SELECT ${pick(idColumn)}, ${pick(column(config.nameColumn))}, ${pick(column(config.codeColumn))}, ${pick(column('auto_backup_enabled'))}` +
-    ` FROM ${q(config.table)} AS t WHERE t.${q(idColumn)} = ${sqliteDialect.literal(id)} LIMIT 1`;
-  const row = db.prepare(sql).raw(true).get() as unknown[] | undefined;
-  if (!row) return null;
-  const [rowId, name, code, autoBackup] = row;
-  return { id: asText(rowId) ?? id, name: asText(name), code: asText(code), autoBackupEnabled: asBoolean(autoBackup) };
+    `SELECT ${pick(idColumn)}, ${pick(column(config.nameColumn))}, ${pick(codeColumn)}, ${pick(column('auto_backup_enabled'))}` +
+    ` FROM ${q(config.table)} AS t WHERE ${where} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`;
+  const rows = db.prepare(sql).raw(true).all() as unknown[][];
+  return rows.map(([rowId, name, code, autoBackup]) => ({ id: asText(rowId) ?? id, name: asText(name), code: asText(code), autoBackupEnabled: asBoolean(autoBackup) }));
 }
 
 function asText(value: unknown): string | null {
@@ -600,6 +605,8 @@ async function connect(config: OrganizationsConfig): Promise<OrganizationSession
     dialect: sqliteDialect,
 
     serverVersion: () => serial(() => String(main.prepare('SELECT sqlite_version()').pluck().get())),
+
+    findOrganizations: (config, reference) => serial(() => findOrganizationRows(main, config, reference, true)),
 
     listOrganizationIds: (config) =>
       serial(() => {

@@ -125,6 +125,11 @@ export interface OrganizationSession {
   serverVersion(): Promise<string>;
   /** Tables of the configured schema with columns, primary and foreign keys. */
   introspect(): Promise<SchemaInfo>;
+  /**
+   * Rows of the organizations table whose id or code equals `reference` as text (at most 10, in
+   * id order): how `--org <id|code>` is resolved, and an organization's existence checked.
+   */
+  findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]>;
   /** Every organization id in the organizations table, as exact text, in id order (`auto --all`). */
   listOrganizationIds(config: OrganizationsConfig): Promise<string[]>;
   /** Runs `fn` inside one consistent read-only snapshot. */

@@ -52,9 +52,9 @@ describe('auto rules', () => {
   });
 
   it('honours the per-organization switch and the organizations table\'s auto_backup_enabled column', async () => {
-    await setAutoBackupEnabled(deps, '1', false);
+    await setAutoBackupEnabled(deps, { organizationId: '1', enabled: false });
     expect(await autoBackup(deps, { organizationId: '1', role: 'admin' })).toMatchObject({ action: 'skipped', reason: 'disabled' });
-    await setAutoBackupEnabled(deps, '1', true);
+    await setAutoBackupEnabled(deps, { organizationId: '1', enabled: true });
     expect(await autoBackup(deps, { organizationId: '1', role: 'admin' })).toMatchObject({ action: 'created' });
     // Organization 3 of the demo has auto_backup_enabled = 0 in its row.
     expect(await autoBackup(deps, { organizationId: '3', role: 'admin' })).toMatchObject({ action: 'skipped', reason: 'disabled' });
@@ -151,7 +151,11 @@ describe('auto from many processes', () => {
     }
     expect(record?.status).toBe('success');
     expect(Date.parse(record!.updated_at)).toBeGreaterThan(returnedAt.getTime() - 1000);
-    expect(await readFile(info.log_file, 'utf8')).toMatch(/Created today's backup of organization 1/);
+    // One line per event, each with its time and the pid of the process that wrote it.
+    const log = (await readFile(info.log_file, 'utf8')).trim().split('\n');
+    for (const line of log) expect(line).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z pid \d+ /);
+    expect(log[0]).toMatch(new RegExp(`detached the automatic backup of organization 1 into child pid ${info.pid}$`));
+    expect(log.some((line) => new RegExp(`^\\S+ pid ${info.pid} created org_acme_[a-z]+_backup\\.zip`).test(line))).toBe(true);
     // Once done, --detach is a plain skip: nothing is started.
     const again = await runCli(['auto', '--org', '1', '--detach', '--json'], { cwd: dir });
     expect(JSON.parse(again.stdout)).toMatchObject({ action: 'skipped', reason: 'already_done' });
@@ -175,12 +179,20 @@ describe('auto from many processes', () => {
   });
 
   it('auto --all backs up every organization and prints a summary', async () => {
+    // --json: one JSON object per line as each organization finishes, then the summary.
     const result = await runCli(['auto', '--all', '--concurrency', '2', '--json'], { cwd: dir });
     expect(result.code, result.stderr).toBe(0);
-    const parsed = JSON.parse(result.stdout) as { summary: Record<string, number>; results: { organization_id: string; action: string; reason?: string }[] };
-    expect(parsed.summary).toEqual({ created: 2, skipped: 1, failed: 0 });
-    expect(parsed.results.map((r) => [r.organization_id, r.action])).toEqual([['1', 'created'], ['2', 'created'], ['3', 'skipped']]);
-    const table = await runCli(['auto', '--all'], { cwd: dir });
-    expect(table.stdout).toMatch(/0 created, 3 skipped, 0 failed/);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { time: string; summary?: Record<string, number>; organization_id?: string; action?: string });
+    expect(lines.at(-1)?.summary).toEqual({ created: 2, skipped: 1, failed: 0 });
+    const items = lines.slice(0, -1).sort((a, b) => a.organization_id!.localeCompare(b.organization_id!));
+    expect(items.map((r) => [r.organization_id, r.action])).toEqual([['1', 'created'], ['2', 'created'], ['3', 'skipped']]);
+    for (const line of lines) expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    // Not a terminal (cron): one line per organization with its time, never a table.
+    const cron = await runCli(['auto', '--all'], { cwd: dir });
+    const cronLines = cron.stdout.trim().split('\n');
+    expect(cronLines).toHaveLength(4);
+    for (const line of cronLines.slice(0, 3)) expect(line).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z organization \d+ skipped (already_done|disabled): /);
+    expect(cronLines[3]).toMatch(/summary 0 created, 3 skipped, 0 failed$/);
+    expect(cron.stdout).not.toMatch(/[┌│─]/);
   }, 60_000);
 });

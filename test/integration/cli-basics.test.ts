@@ -99,17 +99,17 @@ describe('list', () => {
     const records = JSON.parse(all.stdout);
     expect(records.map((r: { organization_id: string }) => r.organization_id)).toEqual(['7', '42']);
     expect(Object.keys(records[0]).sort()).toEqual(
-      ['backup_date', 'backup_filename', 'backup_path', 'backup_size', 'created_at', 'day_of_week', 'error_message', 'id', 'kind', 'organization_id', 'sha256', 'status', 'tenant', 'updated_at', 'user_id'],
+      ['backup_date', 'backup_filename', 'backup_path', 'backup_size', 'backup_type', 'created_at', 'day_of_week', 'error_message', 'id', 'kind', 'organization_code', 'organization_id', 'organization_name', 'sha256', 'status', 'tenant', 'updated_at', 'user_id'],
     );
     const one = JSON.parse((await runCli(['list', '--org', '42', '--json'], { cwd: dir })).stdout);
     expect(one.map((r: { backup_filename: string }) => r.backup_filename)).toEqual(['org_ACME_monday_backup.zip']);
   });
 
-  it('prints a table with file, owner, day, date, human size and status', async () => {
+  it('prints a table per owner with file, type, time made and human size', async () => {
     await seed();
     const result = await runCli(['list'], { cwd: dir });
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/org_ACME_monday_backup\.zip.*org 42.*monday.*2026-11-23.*2\.00 KiB.*success/);
+    expect(result.stdout).toMatch(/^Organization 42\b[^\n]*\n {2}File +Type +Made +Size \/ status\n {2}org_ACME_monday_backup\.zip +\S+ +2026-11-23 \d\d:\d\d +2\.00 KiB$/m);
   });
 
   it('refuses a corrupt ledger with its file name (exit 6) and leaves it as it was', async () => {

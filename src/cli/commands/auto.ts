@@ -1,18 +1,20 @@
 /** The `auto` command: the once-a-day organization backup for login hooks and cron (and --enable/--disable, --all, --detach). */
 import type { Command } from 'commander';
+import type { AutoAllItem } from '../../core/auto-all.js';
+import { wholeSeconds } from '../../format.js';
 import { TenantBackupError, UsageError } from '../../errors.js';
-import { action, examples, parsePositiveInteger } from '../command-kit.js';
+import { action, examples, parsePositiveInteger, type CommandContext } from '../command-kit.js';
 import { withInterrupt } from '../interaction.js';
-import { formatBytes, printJson, printLine, renderAutoAll, type OutputOptions } from '../render.js';
+import { autoAllLine, formatBytes, printJson, printLine, renderAutoAll, type OutputOptions } from '../render.js';
 
 export function registerAuto(program: Command): void {
   program
     .command('auto')
     .description('Once-a-day organization backup for login hooks and cron: makes today\'s backup only if none exists yet.')
-    .option('--org <id>', 'the organization')
+    .option('--org <id|code>', 'the organization')
     .option('--all', 'every organization in the organizations table', false)
     .option('--user <id>', 'the user who logged in (recorded in the ledger)')
-    .option('--role <role>', 'the user\'s role; super admins and roles not allowed to trigger backups are skipped')
+    .option('--role <role>', 'the user\'s role (compared case-insensitively); super admins and roles not allowed to trigger backups are skipped')
     .option('--owner', 'the user owns the organization (allowed whatever the role)', false)
     .option('--enable', 'enable automatic backups for the organization', false)
     .option('--disable', 'disable automatic backups for the organization', false)
@@ -21,46 +23,31 @@ export function registerAuto(program: Command): void {
     .addHelpText('after', examples(['tenant-backup auto --org 42 --user 7 --role admin', 'tenant-backup auto --org 42 --disable', 'tenant-backup auto --all --concurrency 2']))
     .action(
       action(async (ctx, options: AutoCommandOptions) => {
-        const deps = await ctx.deps();
-        const { targetFrom } = await import('../../core/targets.js');
-        if (options.all) {
-          if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
-            throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
-          }
-          const concurrency = parsePositiveInteger(options.concurrency, '--concurrency');
-          const { autoBackupAll } = await import('../../core/auto-all.js');
-          const result = await withInterrupt((signal) => autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal }));
-          if (ctx.output.json) printJson(result);
-          else printLine(await renderAutoAll(result), ctx.output);
-          if (result.summary.failed > 0) {
-            throw new TenantBackupError('OPERATION_FAILED', `${result.summary.failed} of ${result.results.length} organizations failed (see above; each failure is in the ledger).`);
-          }
-          return;
-        }
-        if (options.org === undefined) throw new UsageError('auto needs --org <id> (or --all).');
-        const target = targetFrom({ org: options.org });
+        if (options.all) return runAll(ctx, options);
+        if (options.org === undefined) throw new UsageError('auto needs --org <id|code> (or --all).');
+        if (options.enable && options.disable) throw new UsageError('Give --enable or --disable, not both.');
+        const target = await ctx.target({ org: options.org });
         if (target.kind !== 'organization') throw new UsageError('auto works on organizations (--org).');
         const organizationId = target.organizationId;
-        if (options.enable && options.disable) throw new UsageError('Give --enable or --disable, not both.');
+        const deps = await ctx.deps();
         if (options.enable || options.disable) {
           const { setAutoBackupEnabled } = await import('../../core/auto.js');
-          const result = await setAutoBackupEnabled(deps, organizationId, Boolean(options.enable));
+          const result = await setAutoBackupEnabled(deps, { organizationId, enabled: Boolean(options.enable) });
           if (ctx.output.json) printJson(result);
-          else printLine(`Automatic backups ${result.action} for organization ${organizationId}${result.changed ? '' : ' (no change)'}.`, ctx.output);
+          else printLine(result.message, ctx.output);
           return;
         }
         const autoOptions = { organizationId, userId: options.user ?? null, role: options.role, owner: options.owner };
-        const { autoBackup, autoSkipReason } = await import('../../core/auto.js');
         if (options.detach) {
-          const skipped = await autoSkipReason(deps, autoOptions);
-          if (skipped) return renderAuto(ctx.output, skipped);
-          const { startDetachedAuto } = await import('../../core/auto-detach.js');
-          const started = await startDetachedAuto(deps, autoOptions);
-          if (ctx.output.json) printJson(started);
-          else printLine(`Started the backup of organization ${organizationId} in the background (pid ${started.pid}); log: ${started.log_file}`, ctx.output);
+          const { autoBackupDetached } = await import('../../core/auto-detach.js');
+          const result = await autoBackupDetached(deps, autoOptions);
+          if (result.action === 'skipped') return renderAuto(ctx.output, result);
+          if (ctx.output.json) printJson(result);
+          else printLine(`Started the backup of organization ${organizationId} in the background (pid ${result.pid}); log: ${result.log_file}`, ctx.output);
           return;
         }
-        const result = await withInterrupt((signal) => autoBackup(deps, { ...autoOptions, signal }));
+        const { autoBackup } = await import('../../core/auto.js');
+        const result = await withInterrupt(ctx.output, (signal) => autoBackup(deps, { ...autoOptions, signal }));
         renderAuto(ctx.output, result);
       }),
     );
@@ -76,6 +63,37 @@ interface AutoCommandOptions {
   disable: boolean;
   detach: boolean;
   concurrency: string;
+}
+
+/**
+ * `auto --all`. For cron (stdout not a terminal): one line per organization as each finishes, with
+ * its time — or, with --json, one JSON object per line, then a summary line. On a terminal: a
+ * table at the end.
+ */
+async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise<void> {
+  if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
+    throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
+  }
+  const concurrency = parsePositiveInteger(options.concurrency, '--concurrency');
+  const { autoBackupAll } = await import('../../core/auto-all.js');
+  const deps = await ctx.deps();
+  const lines = ctx.output.json || !process.stdout.isTTY;
+  const onResult = (item: AutoAllItem) => {
+    if (ctx.output.json) process.stdout.write(`${JSON.stringify({ time: wholeSecondsNow(), ...item })}\n`);
+    else printLine(autoAllLine(item), ctx.output);
+  };
+  const result = await withInterrupt(ctx.output, (signal) => autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal, ...(lines ? { onResult } : {}) }));
+  const { created, skipped, failed } = result.summary;
+  if (ctx.output.json) process.stdout.write(`${JSON.stringify({ time: wholeSecondsNow(), summary: result.summary })}\n`);
+  else if (lines) printLine(`${wholeSecondsNow()} summary ${created} created, ${skipped} skipped, ${failed} failed`, ctx.output);
+  else printLine(renderAutoAll(result), ctx.output);
+  if (failed > 0) {
+    throw new TenantBackupError('OPERATION_FAILED', `${failed} of ${result.results.length} organizations failed (see above; each failure is in the ledger).`);
+  }
+}
+
+function wholeSecondsNow(): string {
+  return wholeSeconds(new Date().toISOString());
 }
 
 function renderAuto(output: OutputOptions, result: { action: 'created' | 'skipped'; organization_id: string } & Record<string, unknown>): void {

@@ -1,26 +1,45 @@
-/** The `list [<tenant> | --org <id>]` command: the ledger, newest first. */
+/** The `list [<tenant> | --org <id|code>]` command: the ledger, newest first, with filters. */
 import type { Command } from 'commander';
-import { action, examples } from '../command-kit.js';
+import type { BackupStatus } from '../../ledger/types.js';
+import { UsageError } from '../../errors.js';
+import { action, examples, parsePositiveInteger } from '../command-kit.js';
 import { printJson, printLine, printNote, renderRecordsTable } from '../render.js';
+
+const STATUSES = ['success', 'failed', 'in_progress'];
 
 export function registerList(program: Command): void {
   program
     .command('list')
-    .description('List recorded backups, newest first (times in the configured time zone).')
+    .description('List recorded backups, newest first (grouped by tenant / organization; times in the configured time zone).')
     .argument('[tenant]', 'only this tenant')
-    .option('--org <id>', 'only this organization')
-    .addHelpText('after', examples(['tenant-backup list', 'tenant-backup list acme', "tenant-backup list --org 42 --json | jq '.[0].backup_path'"]))
+    .option('--org <id|code>', 'only this organization')
+    .option('--status <status>', `only records with this status (${STATUSES.join(', ')})`)
+    .option('--since <when>', 'only records made since: a duration (30m, 12h, 7d, 2w), a date (2026-11-20) or an ISO time')
+    .option('--limit <n>', 'at most <n> records (the newest)')
+    .addHelpText(
+      'after',
+      examples([
+        'tenant-backup list',
+        'tenant-backup list acme --since 7d',
+        'tenant-backup list --status failed --limit 10',
+        "tenant-backup list --org 42 --json | jq -r '.[] | \"\\(.created_at | fromdate) \\(.backup_filename)\"'",
+      ]),
+    )
     .action(
-      action(async (ctx, tenant: string | undefined, options: { org?: string }) => {
-        const [{ listBackups }, { targetFrom }] = await Promise.all([import('../../core/list.js'), import('../../core/targets.js')]);
-        const target = tenant === undefined && options.org === undefined ? undefined : targetFrom({ tenant, org: options.org });
+      action(async (ctx, tenant: string | undefined, options: { org?: string; status?: string; since?: string; limit?: string }) => {
+        const { listBackups } = await import('../../core/list.js');
+        if (options.status !== undefined && !STATUSES.includes(options.status)) {
+          throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, not "${options.status}".`);
+        }
+        const limit = options.limit === undefined ? undefined : parsePositiveInteger(options.limit, '--limit');
+        const target = tenant === undefined && options.org === undefined ? undefined : await ctx.target({ tenant, org: options.org });
         const deps = await ctx.deps();
-        const result = await listBackups(deps, target);
+        const result = await listBackups(deps, { target, status: options.status as BackupStatus | undefined, since: options.since, limit });
         for (const record of result.recovered) {
           printNote(`note: backup ${record.backup_filename} (record ${record.id}) was interrupted; marked failed.`, ctx.output);
         }
         if (ctx.output.json) printJson(result.records);
-        else printLine(await renderRecordsTable(result.records, deps.config.timezone), ctx.output);
+        else printLine(renderRecordsTable(result.records, deps.config.timezone), ctx.output);
       }),
     );
 }

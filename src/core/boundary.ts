@@ -1,0 +1,359 @@
+/**
+ * The library's boundary. Every use case exported from the package is wrapped here: its input is
+ * checked — and normalised — before anything runs, so plain JavaScript callers can neither write a
+ * malformed record into the ledger (a number where the ledger keeps strings would make every later
+ * command fail) nor reach a database with an unchecked id. Numbers (and bigints) given for ids are
+ * accepted and become strings; anything else that is not what the option takes is a UsageError
+ * (exit code 2 in the CLI) naming the option.
+ */
+import { UsageError } from '../errors.js';
+import type { BackupStatus } from '../ledger/types.js';
+import { assertTenantName } from '../retention/naming.js';
+import * as auto from './auto.js';
+import * as autoAll from './auto-all.js';
+import * as autoDetach from './auto-detach.js';
+import * as backupOrg from './backup-organization.js';
+import * as backupTen from './backup-tenant.js';
+import type { Deps } from './context.js';
+import * as deleting from './delete.js';
+import * as listing from './list.js';
+import * as organizations from './organizations.js';
+import * as pruning from './prune.js';
+import * as restoreOrg from './restore-organization.js';
+import * as restoreTen from './restore-tenant.js';
+import * as status from './status.js';
+import { parseOrganizationId, type Target } from './targets.js';
+
+type Options = Record<string, unknown>;
+
+function fail(fn: string, message: string): never {
+  throw new UsageError(`${fn}: ${message}`);
+}
+
+function checkDeps(fn: string, deps: unknown): void {
+  const d = deps as Partial<Deps> | null;
+  if (typeof d !== 'object' || d === null || !d.config || !d.ledger || !d.store || !d.clock || !d.progress) {
+    fail(fn, 'the first argument must be the object that createDeps() returns.');
+  }
+}
+
+function checkOptions(fn: string, options: unknown, allowed: readonly string[]): Options {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail(fn, 'the second argument must be an options object.');
+  const unknown = Object.keys(options).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) fail(fn, `unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; it takes ${allowed.join(', ')}.`);
+  return options as Options;
+}
+
+/** An id given as a string, a safe integer or a bigint, as the string the ledger keeps. */
+function id(fn: string, name: string, value: unknown, required: true): string;
+function id(fn: string, name: string, value: unknown, required: false): string | null | undefined;
+function id(fn: string, name: string, value: unknown, required: boolean): string | null | undefined {
+  if (value === undefined || value === null) {
+    if (required) fail(fn, `${name} is required.`);
+    return value as null | undefined;
+  }
+  let text: string;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) fail(fn, `${name} ${value} is not a whole number that JavaScript holds exactly; pass it as a string.`);
+    text = String(value);
+  } else if (typeof value === 'bigint') text = value.toString();
+  else if (typeof value === 'string') text = value;
+  else fail(fn, `${name} must be a string or a number, not ${describe(value)}.`);
+  try {
+    return parseOrganizationId(text);
+  } catch (error) {
+    fail(fn, `${name}: ${(error as Error).message}`);
+  }
+}
+
+/** A user id as the ledger keeps it: a string (numbers accepted), printable, at most 256 characters. */
+function userId(fn: string, value: unknown): string | null | undefined {
+  if (value === undefined || value === null) return value as null | undefined;
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : typeof value === 'bigint' ? value.toString() : value;
+  if (typeof text !== 'string' || text.trim() === '' || text.length > 256 || /[\u0000-\u001f\u007f]/.test(text)) {
+    fail(fn, `userId must be a non-empty printable string or a whole number, not ${describe(value)}.`);
+  }
+  return text;
+}
+
+function string(fn: string, name: string, value: unknown, required = false): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value.length === 0) fail(fn, `${name} must be a non-empty string, not ${describe(value)}.`);
+  return value;
+}
+
+function tenant(fn: string, value: unknown, required = true): string | undefined {
+  const name = string(fn, 'tenant', value, required);
+  if (name !== undefined) assertTenantName(name);
+  return name;
+}
+
+function flag(fn: string, name: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') fail(fn, `${name} must be true or false, not ${describe(value)}.`);
+  return value;
+}
+
+function positive(fn: string, name: string, value: unknown, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) {
+    fail(fn, `${name} must be a positive ${integer ? 'integer' : 'number'}, not ${describe(value)}.`);
+  }
+  return value;
+}
+
+function signal(fn: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) fail(fn, 'signal must be an AbortSignal.');
+  return value;
+}
+
+function callback<T extends (...args: never[]) => unknown>(fn: string, name: string, value: unknown): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') fail(fn, `${name} must be a function.`);
+  return value as T;
+}
+
+function target(fn: string, value: unknown, required: boolean): Target | undefined {
+  if (value === undefined && !required) return undefined;
+  const t = value as { kind?: unknown; tenant?: unknown; organizationId?: unknown } | null;
+  if (typeof t !== 'object' || t === null) fail(fn, 'target must be { kind: "database", tenant } or { kind: "organization", organizationId }.');
+  if (t.kind === 'database') return { kind: 'database', tenant: tenant(fn, t.tenant)! };
+  if (t.kind === 'organization') return { kind: 'organization', organizationId: id(fn, 'target.organizationId', t.organizationId, true) };
+  fail(fn, `target.kind must be "database" or "organization", not ${describe(t.kind)}.`);
+}
+
+function oneOf<T extends string>(fn: string, name: string, value: unknown, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) fail(fn, `${name} must be one of ${allowed.join(', ')}, not ${describe(value)}.`);
+  return value as T;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Options without their undefined members (so defaults of the use case apply). */
+function defined<T extends Options>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ------------------------------------------------------------------------------------------
+// The exported use cases
+
+const AUTO_KEYS = ['organizationId', 'userId', 'role', 'owner', 'signal'] as const;
+
+function autoOptions(fn: string, raw: unknown): auto.AutoOptions {
+  const o = checkOptions(fn, raw, AUTO_KEYS);
+  return defined({
+    organizationId: id(fn, 'organizationId', o.organizationId, true),
+    userId: userId(fn, o.userId),
+    role: string(fn, 'role', o.role),
+    owner: flag(fn, 'owner', o.owner),
+    signal: signal(fn, o.signal),
+  });
+}
+
+export const autoBackup: typeof auto.autoBackup = async (deps, options) => {
+  checkDeps('autoBackup', deps);
+  return auto.autoBackup(deps, autoOptions('autoBackup', options));
+};
+
+export const autoSkipReason: typeof auto.autoSkipReason = async (deps, options) => {
+  checkDeps('autoSkipReason', deps);
+  return auto.autoSkipReason(deps, autoOptions('autoSkipReason', options));
+};
+
+export const autoBackupDetached: typeof autoDetach.autoBackupDetached = async (deps, options) => {
+  checkDeps('autoBackupDetached', deps);
+  return autoDetach.autoBackupDetached(deps, autoOptions('autoBackupDetached', options));
+};
+
+export const setAutoBackupEnabled: typeof auto.setAutoBackupEnabled = async (deps, options) => {
+  const fn = 'setAutoBackupEnabled';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId', 'enabled']);
+  const enabled = flag(fn, 'enabled', o.enabled);
+  if (enabled === undefined) fail(fn, 'enabled (true or false) is required.');
+  return auto.setAutoBackupEnabled(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true), enabled });
+};
+
+export const autoBackupAll: typeof autoAll.autoBackupAll = async (deps, options = {}) => {
+  const fn = 'autoBackupAll';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['concurrency', 'userId', 'signal', 'onResult']);
+  return autoAll.autoBackupAll(
+    deps,
+    defined({
+      concurrency: positive(fn, 'concurrency', o.concurrency, true),
+      userId: userId(fn, o.userId),
+      signal: signal(fn, o.signal),
+      onResult: callback<NonNullable<autoAll.AutoAllOptions['onResult']>>(fn, 'onResult', o.onResult),
+    }),
+  );
+};
+
+export const backupOrganization: typeof backupOrg.backupOrganization = async (deps, options) => {
+  const fn = 'backupOrganization';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId', 'userId', 'backupType', 'signal', 'honourDisabledColumn']);
+  return backupOrg.backupOrganization(
+    deps,
+    defined({
+      organizationId: id(fn, 'organizationId', o.organizationId, true),
+      userId: userId(fn, o.userId),
+      backupType: oneOf(fn, 'backupType', o.backupType, ['manual', 'auto_daily'] as const),
+      signal: signal(fn, o.signal),
+      honourDisabledColumn: flag(fn, 'honourDisabledColumn', o.honourDisabledColumn),
+    }),
+  );
+};
+
+export const restoreOrganization: typeof restoreOrg.restoreOrganization = async (deps, options) => {
+  const fn = 'restoreOrganization';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId', 'backup', 'dryRun', 'confirm', 'cwd', 'signal']);
+  return restoreOrg.restoreOrganization(
+    deps,
+    defined({
+      organizationId: id(fn, 'organizationId', o.organizationId, true),
+      backup: string(fn, 'backup', o.backup, true)!,
+      dryRun: flag(fn, 'dryRun', o.dryRun),
+      confirm: callback<(question: string) => Promise<boolean>>(fn, 'confirm', o.confirm),
+      cwd: string(fn, 'cwd', o.cwd),
+      signal: signal(fn, o.signal),
+    }),
+  );
+};
+
+export const backupTenant: typeof backupTen.backupTenant = async (deps, options) => {
+  const fn = 'backupTenant';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['tenant', 'userId', 'rotate', 'keepLast', 'backupType', 'signal', 'searchPath']);
+  return backupTen.backupTenant(
+    deps,
+    defined({
+      tenant: tenant(fn, o.tenant)!,
+      userId: userId(fn, o.userId),
+      rotate: oneOf(fn, 'rotate', o.rotate, ['weekday'] as const),
+      keepLast: positive(fn, 'keepLast', o.keepLast, true),
+      backupType: oneOf(fn, 'backupType', o.backupType, ['manual', 'auto_daily', 'pre_restore'] as const),
+      signal: signal(fn, o.signal),
+      searchPath: string(fn, 'searchPath', o.searchPath),
+    }),
+  );
+};
+
+export const restoreTenant: typeof restoreTen.restoreTenant = async (deps, options) => {
+  const fn = 'restoreTenant';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['tenant', 'backup', 'dryRun', 'safetyBackup', 'confirm', 'signal', 'userId', 'cwd', 'searchPath']);
+  return restoreTen.restoreTenant(
+    deps,
+    defined({
+      tenant: tenant(fn, o.tenant)!,
+      backup: string(fn, 'backup', o.backup, true)!,
+      dryRun: flag(fn, 'dryRun', o.dryRun),
+      safetyBackup: flag(fn, 'safetyBackup', o.safetyBackup),
+      confirm: callback<(question: string) => Promise<boolean>>(fn, 'confirm', o.confirm),
+      signal: signal(fn, o.signal),
+      userId: userId(fn, o.userId),
+      cwd: string(fn, 'cwd', o.cwd),
+      searchPath: string(fn, 'searchPath', o.searchPath),
+    }),
+  );
+};
+
+export const pruneTenantBackups: typeof pruning.pruneTenantBackups = async (deps, options = {}) => {
+  const fn = 'pruneTenantBackups';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['tenant', 'keepLast', 'dryRun']);
+  return pruning.pruneTenantBackups(
+    deps,
+    defined({ tenant: tenant(fn, o.tenant, false), keepLast: positive(fn, 'keepLast', o.keepLast, true), dryRun: flag(fn, 'dryRun', o.dryRun) }),
+  );
+};
+
+/** `listBackups(deps, { target, status, since, limit })`; a bare target as second argument still works. */
+export const listBackups = async (deps: Parameters<typeof listing.listBackups>[0], options: listing.ListOptions | Target = {}): Promise<listing.ListResult> => {
+  const fn = 'listBackups';
+  checkDeps(fn, deps);
+  const raw = options !== null && typeof options === 'object' && 'kind' in options ? { target: options } : options;
+  const o = checkOptions(fn, raw, ['target', 'status', 'since', 'limit']);
+  if (o.since !== undefined && !(o.since instanceof Date) && typeof o.since !== 'string') fail(fn, 'since must be a Date or a string like "7d" or "2026-11-20".');
+  return listing.listBackups(
+    deps,
+    defined({
+      target: target(fn, o.target, false),
+      status: oneOf<BackupStatus>(fn, 'status', o.status, ['success', 'failed', 'in_progress']),
+      since: o.since as Date | string | undefined,
+      limit: positive(fn, 'limit', o.limit, true),
+    }),
+  );
+};
+
+export const deleteBackup: typeof deleting.deleteBackup = async (deps, options) => {
+  const fn = 'deleteBackup';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['target', 'backup', 'confirm', 'cwd']);
+  const confirm = callback<(question: string) => Promise<boolean>>(fn, 'confirm', o.confirm);
+  if (!confirm) fail(fn, 'confirm (a function returning a promise of true/false) is required; pass async () => true to delete without asking.');
+  return deleting.deleteBackup(deps, defined({ target: target(fn, o.target, true)!, backup: string(fn, 'backup', o.backup, true)!, confirm, cwd: string(fn, 'cwd', o.cwd) }));
+};
+
+export const backupStatus: typeof status.backupStatus = async (deps, options) => {
+  checkDeps('backupStatus', deps);
+  const o = checkOptions('backupStatus', options, ['target']);
+  return status.backupStatus(deps, { target: target('backupStatus', o.target, true)! });
+};
+
+export const organizationStatus: typeof status.organizationStatus = async (deps, options) => {
+  const fn = 'organizationStatus';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId']);
+  return status.organizationStatus(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true) });
+};
+
+export const tenantStatus: typeof status.tenantStatus = async (deps, options) => {
+  checkDeps('tenantStatus', deps);
+  const o = checkOptions('tenantStatus', options, ['tenant']);
+  return status.tenantStatus(deps, { tenant: tenant('tenantStatus', o.tenant)! });
+};
+
+function maxAge(fn: string, value: unknown): number {
+  const hours = positive(fn, 'maxAgeHours', value, false);
+  if (hours === undefined) fail(fn, 'maxAgeHours (a positive number) is required.');
+  return hours;
+}
+
+export const checkFreshness: typeof status.checkFreshness = async (deps, options) => {
+  const fn = 'checkFreshness';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['target', 'maxAgeHours']);
+  return status.checkFreshness(deps, { target: target(fn, o.target, true)!, maxAgeHours: maxAge(fn, o.maxAgeHours) });
+};
+
+export const checkOrganizationFreshness: typeof status.checkOrganizationFreshness = async (deps, options) => {
+  const fn = 'checkOrganizationFreshness';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId', 'maxAgeHours']);
+  return status.checkOrganizationFreshness(deps, { organizationId: id(fn, 'organizationId', o.organizationId, true), maxAgeHours: maxAge(fn, o.maxAgeHours) });
+};
+
+export const resolveOrganizationId = async (deps: Pick<Deps, 'config'>, reference: unknown, options: organizations.ResolveOptions = {}): Promise<string> => {
+  const fn = 'resolveOrganizationId';
+  if (typeof deps !== 'object' || deps === null || !deps.config) fail(fn, 'the first argument must be the object that createDeps() returns.');
+  return organizations.resolveOrganizationId(deps, id(fn, 'reference', reference, true), options);
+};
+
+export const targetFrom = (options: { tenant?: unknown; org?: unknown }): Target => {
+  const fn = 'targetFrom';
+  const o = checkOptions(fn, options, ['tenant', 'org']);
+  if (o.tenant !== undefined && o.org !== undefined) fail(fn, 'give either a tenant or an organization (org), not both.');
+  if (o.org !== undefined) return { kind: 'organization', organizationId: id(fn, 'org', o.org, true) };
+  if (o.tenant !== undefined) return { kind: 'database', tenant: tenant(fn, o.tenant)! };
+  fail(fn, 'say whose backups: tenant or org.');
+};

@@ -1,0 +1,60 @@
+/**
+ * The record format of `list --json` (and of the records inside `status --json`): a stable
+ * interface for scripts, documented field by field in the README. It is the ledger record (the
+ * `auto_backup_logs` columns) plus the backup type and, for organizations, their code and name —
+ * and with timestamps in whole seconds (`2026-11-27T08:00:00Z`), which jq's `fromdate` parses.
+ * The ledger file itself keeps its own format; this conversion happens only on the way out.
+ */
+import { ArchiveReader } from '../archive/zip-reader.js';
+import { wholeSeconds } from '../format.js';
+import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
+import type { Deps } from './context.js';
+
+export interface ListedBackup extends LedgerRecord {
+  /** `manual`, `auto_daily` or `pre_restore`; null for records made before types were kept. */
+  backup_type: LedgerBackupType | null;
+  /** Organizations: the code and name recorded in the organization's newest archive; else null. */
+  organization_code: string | null;
+  organization_name: string | null;
+}
+
+
+/** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
+export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
+  const organizations = new Map<string, Promise<{ code: string | null; name: string | null }>>();
+  const organizationOf = (record: LedgerRecord) => {
+    const id = record.organization_id;
+    if (record.kind !== 'organization' || id === null) return Promise.resolve({ code: null, name: null });
+    let found = organizations.get(id);
+    if (!found) {
+      found = deps.ledger.find({ kind: 'organization', organization_id: id, status: 'success' }).then((successes) => organizationFromArchive(successes[0]));
+      organizations.set(id, found);
+    }
+    return found;
+  };
+  return Promise.all(
+    records.map(async (record): Promise<ListedBackup> => {
+      const [backupType, organization] = await Promise.all([deps.ledger.backupTypeOf(record.id), organizationOf(record)]);
+      return {
+        ...record,
+        created_at: wholeSeconds(record.created_at),
+        updated_at: wholeSeconds(record.updated_at),
+        backup_type: backupType,
+        organization_code: organization.code,
+        organization_name: organization.name,
+      };
+    }),
+  );
+}
+
+async function organizationFromArchive(record: LedgerRecord | undefined): Promise<{ code: string | null; name: string | null }> {
+  if (!record) return { code: null, name: null };
+  const reader = await ArchiveReader.open(record.backup_path).catch(() => null);
+  if (!reader) return { code: null, name: null };
+  try {
+    const organization = reader.manifest.organization;
+    return { code: organization?.code || null, name: organization?.name ?? null };
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
+}
