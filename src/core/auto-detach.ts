@@ -5,10 +5,10 @@
  * child's outcome lands in the ledger like any other run.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { localDate } from '../retention/clock.js';
+import { openStoreLog } from '../store/local.js';
 import type { AutoOptions } from './auto.js';
 import type { Deps } from './context.js';
 
@@ -22,10 +22,8 @@ export interface DetachedStart {
 }
 
 export async function startDetachedAuto(deps: Pick<Deps, 'config' | 'clock'>, options: AutoOptions): Promise<DetachedStart> {
-  const logDir = path.join(deps.config.storage.dir, 'logs');
-  await mkdir(logDir, { recursive: true, mode: 0o700 });
-  const logFile = path.join(logDir, `auto-org-${options.organizationId}-${localDate(deps.clock.now(), deps.config.timezone)}.log`);
-  const log = await open(logFile, 'a', 0o600);
+  const logFile = path.join(deps.config.storage.dir, 'logs', `auto-org-${options.organizationId}-${localDate(deps.clock.now(), deps.config.timezone)}.log`);
+  const log = await openStoreLog(deps.config.storage.dir, path.basename(logFile));
   const args = [BIN, '--config', deps.config.file, 'auto', '--org', options.organizationId];
   if (options.userId != null) args.push('--user', options.userId);
   if (options.role !== undefined) args.push('--role', options.role);
