@@ -27,7 +27,8 @@ export function connectionSecretValues(connection: unknown): string[] {
   };
   visit(connection, '', 0);
   // A `${VAR}` left in place (its variable unset) is a name, not a secret: errors must show it.
-  return [...new Set(found.flatMap(formsOf))].filter((value) => value.replace(ENV_REFERENCE, '') !== '');
+  const secrets = found.filter((value) => value.replace(ENV_REFERENCE, '') !== '');
+  return [...new Set(secrets.flatMap(formsOf))].filter((value) => value !== '');
 }
 
 /**
@@ -98,7 +99,7 @@ export function holdsLiteralPassword(connection: unknown): boolean {
 
 /**
  * Refuses (ConfigError, exit 2) a connection setting no driver can read without guessing: a URL
- * that does not parse, whose user information holds an unencoded `@`, `/`, `?` or `#`, or whose
+ * that does not parse, whose user information holds an unencoded `/`, `?` or `#`, or whose
  * port is not 1–65535; an object whose `port` is not one. Messages never quote the setting (it
  * may hold a password).
  */
@@ -117,12 +118,23 @@ export function assertConnectionUsable(connection: unknown, at: string): void {
 
 function assertUrlUsable(text: string, at: string): void {
   const refuse = (problem: string) => new ConfigError(`${at} is not a usable connection URL: ${problem}. (The URL is not shown: it may hold a password.)`, { path: at });
+  // User information ends at the first "/", "?" or "#" (several "@" before it are fine: parsers
+  // take the last). An "@" after that — in the path or fragment, or in the query when the
+  // authority has none — means the password held one of them and a driver would read its pieces
+  // as host, database or options.
   const rest = text.slice(text.indexOf('://') + 3);
   const authorityEnd = firstIndexOf(rest, ['/', '?', '#']);
+  const hash = rest.indexOf('#', authorityEnd);
+  const beforeFragment = hash === -1 ? rest.length : hash;
+  const query = rest.indexOf('?', authorityEnd);
+  const pathEnd = query === -1 || query > beforeFragment ? beforeFragment : query;
   const authority = rest.slice(0, authorityEnd);
-  const atSigns = authority.split('@').length - 1;
-  if (atSigns > 1 || (atSigns === 0 && rest.includes('@', authorityEnd))) {
-    throw refuse('the user name or password holds an unencoded "@", "/", "?" or "#"; percent-encode them (%40, %2F, %3F, %23) or use the object form with a "password" key');
+  const atInAuthority = authority.includes('@');
+  const atInPath = rest.slice(authorityEnd, pathEnd).includes('@');
+  const atInFragment = hash !== -1 && rest.includes('@', hash);
+  const atInQuery = rest.slice(pathEnd, beforeFragment).includes('@');
+  if (atInPath || atInFragment || (!atInAuthority && atInQuery)) {
+    throw refuse('the user name or password holds an unencoded "/", "?" or "#" (an "@" follows it); percent-encode such characters (%2F, %3F, %23; "@" as %40, also in query values) or use the object form with a "password" key');
   }
   let url: URL;
   try {
