@@ -164,7 +164,7 @@ export function describeJsonError(error: unknown, text: string): string {
     return `not valid JSON at line ${line}, column ${offset - before.lastIndexOf('\n')}`;
   }
   if (message.startsWith('Unexpected end')) return 'not valid JSON: it ends too early';
-  return 'not valid JSON (contents not shown)';
+  return 'not valid JSON; contents not shown';
 }
 
 /** Longest error message shown (characters): a server quoting a 2 MiB value back is cut to this. */

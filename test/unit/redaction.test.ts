@@ -35,15 +35,16 @@ describe('redactSecrets', () => {
     expect(connectionSecretValues({ password: '${DB_PASSWORD}' })).toEqual([]);
   });
 
-  it('caps a long message, keeping its start and end, in linear time', () => {
-    const value = 'x'.repeat(2 * 1024 * 1024);
+  // Linear time with 2 MiB values is tried on the real server in secret-redaction.test.ts, in a
+  // child process that can be killed (a quadratic pattern would block this worker for minutes).
+  it('caps a long message, keeping its start and end', () => {
+    const value = 'x'.repeat(16 * 1024);
     const out = redactSecrets(`invalid input syntax for type numeric: "${value}" [COPY customers, line 1, column credit_limit: "${value}"]`, ['not-there']);
     expect(out.length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS + 100);
     expect(out.startsWith('invalid input syntax for type numeric: "xxx')).toBe(true);
-    expect(out).toMatch(/… \[4,1\d\d,\d{3} characters not shown\] …/);
+    expect(out).toMatch(/… \[\d\d,\d{3} characters not shown\] …/);
     expect(out.endsWith('xxxx"]')).toBe(true);
-    // Long runs of URL-like text (the old pattern backtracked over them) go through in one pass.
-    const urlish = `${'a'.repeat(1024 * 1024)}://${'b'.repeat(1024 * 1024)}`;
+    const urlish = `${'a'.repeat(8 * 1024)}://${'b'.repeat(8 * 1024)}`;
     expect(redactSecrets(urlish).length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS + 100);
     expect(new TenantBackupError('OPERATION_FAILED', value).message.length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS + 100);
   });
