@@ -38,12 +38,10 @@ export function connectionSecretValues(connection: unknown): string[] {
  */
 function urlSecretValues(text: string): string[] {
   const values: string[] = [];
+  // A user name alone is not secret (and registering "u" would blank every "u" in messages).
   const userInfo = lenientUserInfo(text);
-  if (userInfo !== null) {
-    values.push(userInfo);
-    const colon = userInfo.indexOf(':');
-    if (colon !== -1) values.push(userInfo.slice(colon + 1));
-  }
+  const colon = userInfo?.indexOf(':') ?? -1;
+  if (userInfo !== null && colon !== -1 && colon < userInfo.length - 1) values.push(userInfo, userInfo.slice(colon + 1));
   try {
     const url = new URL(text);
     values.push(url.password);

@@ -33,6 +33,8 @@ describe('redactSecrets', () => {
     expect(malformed).toEqual(expect.arrayContaining(['a@b/c#d']));
     // A `${VAR}` left unset is a name, not a secret: the error saying so must show it.
     expect(connectionSecretValues({ password: '${DB_PASSWORD}' })).toEqual([]);
+    // A user name alone is no secret.
+    expect(connectionSecretValues('postgres://u@h/db')).toEqual([]);
   });
 
   // Linear time with 2 MiB values is tried on the real server in secret-redaction.test.ts, in a
