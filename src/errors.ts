@@ -25,7 +25,8 @@ export class TenantBackupError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // Every typed error is cleaned of configured secrets and URL credentials, and capped.
+    super(redactSecrets(message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.details = options?.details;
@@ -145,16 +146,101 @@ export function describeCause(cause: unknown): string {
 }
 
 /**
- * Removes every occurrence of each secret from a text. Used on messages that may quote a driver or
- * child-process error (which can echo a connection string).
+ * Why a text is not JSON, without quoting any of it: V8's messages quote the start of the text
+ * (a ledger symlinked to /etc/shadow would show its first bytes). Gives the line and column when
+ * the message has a position.
  */
-export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length > 0) out = out.split(secret).join('***');
+export function describeJsonError(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : '';
+  const position = /at position (\d+)/.exec(message);
+  if (position) {
+    const offset = Math.min(Number(position[1]), text.length);
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    return `not valid JSON at line ${line}, column ${offset - before.lastIndexOf('\n')}`;
   }
-  // URLs with inline credentials: postgres://user:pass@host → postgres://user:***@host
-  return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, '$1***@');
+  if (message.startsWith('Unexpected end')) return 'not valid JSON: it ends too early';
+  return 'not valid JSON; contents not shown';
+}
+
+/** Longest error message shown (characters): a server quoting a 2 MiB value back is cut to this. */
+export const MAX_MESSAGE_CHARS = 4096;
+/** Of a cut message, this much of the end is kept too (where drivers put context and codes). */
+const KEPT_TAIL_CHARS = 1024;
+
+/**
+ * Every secret value of the configuration (passwords, URL credentials, key material), registered
+ * by the configuration loader. Every TenantBackupError's message and every `redactSecrets` result
+ * is cleaned of them, so a driver, a child process or a server echoing a secret never gets it
+ * through, whichever call site forgot to pass it.
+ */
+const configuredSecrets = new Set<string>();
+
+export function registerSecrets(values: Iterable<string | undefined>): void {
+  for (const value of values) if (value !== undefined && value !== '') configuredSecrets.add(value);
+}
+
+/**
+ * Removes every occurrence of each secret (given and configured) from a text, replaces the whole
+ * user-information part of every URL (`postgres://user:pass@host` → `postgres://***@host`), then
+ * cuts the text to MAX_MESSAGE_CHARS. Linear in the text's length (no backtracking pattern: a
+ * server can quote megabytes of a value back). Redaction comes before the cut, so a secret
+ * straddling the cut is never half-shown.
+ */
+export function redactSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  const all = [...new Set([...secrets, ...configuredSecrets])].filter((s): s is string => s !== undefined && s !== '');
+  // Longest first: a secret containing another is removed whole.
+  for (const secret of all.sort((a, b) => b.length - a.length)) {
+    if (out.includes(secret)) out = out.split(secret).join('***');
+  }
+  return capMessage(redactUrlCredentials(out));
+}
+
+/**
+ * `scheme://anything@host…` → `scheme://***@host…`: the user information of a URL is everything
+ * before the last `@` of the URL (a password may hold unencoded `@ / # ?`, so no finer parse is
+ * trusted). A URL ends at white space or a quote. One pass over the text.
+ */
+export function redactUrlCredentials(text: string): string {
+  const parts: string[] = [];
+  let copied = 0;
+  for (let from = 0, at = text.indexOf('://'); at !== -1; at = text.indexOf('://', from)) {
+    const start = at + 3;
+    let end = start;
+    let lastAt = -1;
+    for (; end < text.length && !URL_END.has(text.charCodeAt(end)); end++) {
+      if (text.charCodeAt(end) === 0x40 /* @ */) lastAt = end;
+    }
+    if (lastAt !== -1 && text.slice(start, lastAt) !== '***') {
+      parts.push(text.slice(copied, start), '***');
+      copied = lastAt;
+    }
+    from = Math.max(end, start); // the next URL starts after this one: one pass in all
+  }
+  if (parts.length === 0) return text;
+  parts.push(text.slice(copied));
+  return parts.join('');
+}
+
+/** Characters that end a URL inside a message: white space and quotes. */
+const URL_END = new Set([0x20, 0x09, 0x0a, 0x0d, 0x22, 0x27, 0x60, 0x3c, 0x3e]);
+
+/** Cuts a long text to MAX_MESSAGE_CHARS, keeping its start and its end. */
+export function capMessage(text: string): string {
+  if (text.length <= MAX_MESSAGE_CHARS) return text;
+  const head = MAX_MESSAGE_CHARS - KEPT_TAIL_CHARS;
+  const omitted = text.length - head - KEPT_TAIL_CHARS;
+  return `${text.slice(0, head)} … [${omitted.toLocaleString('en-US')} characters not shown] … ${text.slice(text.length - KEPT_TAIL_CHARS)}`;
+}
+
+/** The error, or one of its causes, is the file system being full (or over quota). */
+export function isNoSpaceError(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 8; cause = cause.cause, depth++) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
 }
 
 /**
@@ -162,6 +248,10 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
  * anything else becomes an OperationError without secrets.
  */
 export function asTypedError(error: unknown, secrets: string[]): TenantBackupError {
+  // A full disk is not an invalid archive: the write failed, nothing is wrong with the data.
+  if (isNoSpaceError(error) && !(error instanceof TenantBackupError && error.code === 'OPERATION_FAILED')) {
+    return new OperationError(redactSecrets(`No space left on device: ${describeCause(error)}`, secrets), { cause: error, details: { errno: 'ENOSPC' } });
+  }
   if (error instanceof TenantBackupError) {
     const message = redactSecrets(error.message, secrets);
     if (message === error.message) return error;

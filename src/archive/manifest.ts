@@ -137,12 +137,27 @@ export function defineManifestSchema(z: typeof Zod) {
       if (manifest.kind === 'database' && manifest.tenant === undefined) {
         ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'is required for kind "database"' });
       }
+      // Two entries for one path or one table would let the last silently win on restore.
       const seen = new Set<string>();
+      const tables = new Set<string>();
       manifest.entries.forEach((entry, index) => {
         if (seen.has(entry.path)) {
           ctx.addIssue({ code: 'custom', path: ['entries', index, 'path'], message: `duplicates "${entry.path}"` });
         }
         seen.add(entry.path);
+        if (entry.table !== undefined) {
+          if (tables.has(entry.table)) {
+            ctx.addIssue({ code: 'custom', path: ['entries', index, 'table'], message: `table ${JSON.stringify(entry.table)} has another entry already` });
+          }
+          tables.add(entry.table);
+        }
+        const columns = new Set<string>();
+        entry.columns?.forEach((column, columnIndex) => {
+          if (columns.has(column.name)) {
+            ctx.addIssue({ code: 'custom', path: ['entries', index, 'columns', columnIndex, 'name'], message: `column ${JSON.stringify(column.name)} is listed twice` });
+          }
+          columns.add(column.name);
+        });
       });
     });
 
@@ -193,16 +208,20 @@ export function fastCheckManifest(m: Record<string, unknown>): boolean {
   if (m.kind === 'database' && m.tenant === undefined) return false;
   if (!Array.isArray(m.entries)) return false;
   const seen = new Set<string>();
+  const tables = new Set<string>();
   for (const entry of m.entries as unknown[]) {
     if (!isObject(entry) || typeof entry.path !== 'string' || !isSafeEntryPath(entry.path) || entry.path === MANIFEST_PATH || seen.has(entry.path)) return false;
     seen.add(entry.path);
     if (!count(entry.bytes) || typeof entry.sha256 !== 'string' || !SHA256.test(entry.sha256)) return false;
-    if (entry.table !== undefined && typeof entry.table !== 'string') return false;
+    if (entry.table !== undefined && (typeof entry.table !== 'string' || tables.has(entry.table))) return false;
+    if (entry.table !== undefined) tables.add(entry.table);
     if (entry.rows !== undefined && !count(entry.rows)) return false;
     if (entry.columns !== undefined) {
       if (!Array.isArray(entry.columns)) return false;
+      const columns = new Set<string>();
       for (const column of entry.columns as unknown[]) {
-        if (!isObject(column) || typeof column.name !== 'string' || typeof column.type !== 'string' || typeof column.encoding !== 'string') return false;
+        if (!isObject(column) || typeof column.name !== 'string' || typeof column.type !== 'string' || typeof column.encoding !== 'string' || columns.has(column.name)) return false;
+        columns.add(column.name);
       }
     }
   }

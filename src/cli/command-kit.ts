@@ -43,7 +43,9 @@ function contextOf(command: Command): CommandContext {
     deps: () =>
       (deps ??= (async () => {
         const { createDeps } = await import('../core/context.js');
-        return openWork.track(await createDeps({ configPath: globals.config, progress: await ctx.progress() }));
+        // Under --json, stderr carries only JSON: a warning is an object of its own on one line.
+        const warn = output.json ? (message: string) => process.stderr.write(`${JSON.stringify({ warning: message.replace(/^warning: /, '') })}\n`) : undefined;
+        return openWork.track(await createDeps({ configPath: globals.config, progress: await ctx.progress(), warn }));
       })()),
     async target(options) {
       const { targetFrom } = await import('../core/targets.js');

@@ -3,14 +3,15 @@
  * in the current directory or its parents. `${VAR}` in any string is replaced from the environment
  * (a missing variable is an error naming it). Relative paths resolve against the config file's folder.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeJsonError, registerSecrets } from '../errors.js';
 import { systemTimeZone } from '../retention/clock.js';
 import { defineConfigSchemas } from './define.js';
 import { fastParseConfig } from './fast-check.js';
 import type { ParsedConfig } from './schema.js';
+import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword } from './secrets.js';
 
 export const CONFIG_FILE_NAME = '.backuprc';
 
@@ -31,6 +32,8 @@ export interface LoadConfigOptions {
   configPath?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Where warnings go (a readable file holding a password); default: one line on stderr. */
+  warn?: (message: string) => void;
 }
 
 export async function findConfigFile(options: LoadConfigOptions = {}): Promise<string> {
@@ -52,8 +55,15 @@ export async function findConfigFile(options: LoadConfigOptions = {}): Promise<s
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const file = await findConfigFile(options);
   let text: string;
+  let mode: number;
   try {
-    text = await readFile(file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      mode = (await handle.stat()).mode;
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw ConfigError.notFound(`${file} does not exist`);
@@ -63,9 +73,31 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`Configuration ${file} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`Configuration ${file} is ${describeJsonError(error, text)}.`);
   }
-  return resolveConfig(raw, file, options.env ?? process.env);
+  const config = resolveConfig(raw, file, options.env ?? process.env);
+  if ((mode & 0o044) !== 0 && connectionsOf(raw).some(holdsLiteralPassword)) {
+    warnOnce(file, `warning: ${file} holds a password in clear and is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 on it, or take the password from the environment with \${VAR}.`, options.warn);
+  }
+  return config;
+}
+
+const warned = new Set<string>();
+
+/** Each warning once per process and file (a library may load the same file many times). */
+function warnOnce(file: string, message: string, warn: ((message: string) => void) | undefined): void {
+  if (warned.has(file)) return;
+  warned.add(file);
+  (warn ?? ((text: string) => process.stderr.write(`${text}\n`)))(message);
+}
+
+/** The connection settings of a configuration object, as written (unvalidated). */
+function connectionsOf(raw: unknown): unknown[] {
+  if (!raw || typeof raw !== 'object') return [];
+  const { organizations, tenants } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }> };
+  const list: unknown[] = [organizations?.connection];
+  if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.connection);
+  return list.filter((connection) => connection !== undefined);
 }
 
 /**
@@ -95,6 +127,8 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     });
   }
   const config = result.data;
+  // Every secret of every connection (after substitution) is kept out of every error message.
+  registerSecrets(connectionsOf(config).flatMap(connectionSecretValues));
   return {
     ...config,
     file,
@@ -157,10 +191,19 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string, defe
   return value;
 }
 
-/** Before connecting to a section's database: its `${VAR}`s must all have been set. */
-export function assertConnectionReady(config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file'>, section: string): void {
+/**
+ * Before connecting to a section's database: its `${VAR}`s must all have been set, and its
+ * connection setting must be readable without guessing (see `assertConnectionUsable`): both are
+ * configuration errors (exit 2), raised before anything is recorded.
+ */
+export function assertConnectionReady(
+  config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file' | 'organizations' | 'tenants'>,
+  section: string,
+): void {
   const missing = config.missingConnectionEnv[section];
   if (missing) throw ConfigError.missingEnv(missing.variable, missing.path);
+  const connection = section === 'organizations' ? config.organizations?.connection : section.startsWith('tenants.') ? config.tenants[section.slice('tenants.'.length)]?.connection : undefined;
+  assertConnectionUsable(connection, `${section}.connection`);
 }
 
 function formatPath(segments: readonly PropertyKey[]): string {

@@ -14,12 +14,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError } from '../errors.js';
 import { wholeSeconds } from '../format.js';
 import { localDate } from '../retention/clock.js';
+import { openStoreLog } from '../store/local.js';
 import { autoSkipReason, disabledMessage, type AutoOptions, type AutoResult } from './auto.js';
 import type { Deps } from './context.js';
 
@@ -60,11 +61,11 @@ export interface DetachedJob {
 
 /** Starts the detached child without checking anything first (see autoBackupDetached). */
 export async function startDetachedAuto(deps: Pick<Deps, 'config' | 'clock'>, options: AutoOptions): Promise<DetachedStart> {
+  const logName = `auto-org-${options.organizationId}-${localDate(deps.clock.now(), deps.config.timezone)}.log`;
+  const log = await openStoreLog(deps.config.storage.dir, logName);
   const logDir = path.join(deps.config.storage.dir, 'logs');
-  await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const logFile = path.join(logDir, logName);
   await removeOldLogs(logDir, deps.config.auto.logRetentionDays, deps.clock.now());
-  const logFile = path.join(logDir, `auto-org-${options.organizationId}-${localDate(deps.clock.now(), deps.config.timezone)}.log`);
-  const log = await open(logFile, 'a', 0o600);
   try {
     const job: DetachedJob = {
       config: deps.config,
@@ -104,7 +105,7 @@ async function removeOldLogs(logDir: string, retentionDays: number, now: Date): 
   for (const name of await readdir(logDir).catch(() => [] as string[])) {
     if (!/^auto-.*\.log$/.test(name)) continue;
     const file = path.join(logDir, name);
-    const info = await stat(file).catch(() => null);
+    const info = await lstat(file).catch(() => null);
     if (info && info.mtimeMs < limit) await rm(file, { force: true });
   }
 }

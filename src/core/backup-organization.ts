@@ -169,6 +169,7 @@ export async function backupOrganizationLocked(
           options.signal?.throwIfAborted();
           const path = tableEntryPath(plan.table);
           const pipe = new PassThrough({ highWaterMark: PIPE_BYTES });
+          pipe.on('error', () => undefined); // reported by the export and the entry (stopAll), never unhandled
           open.add(pipe);
           const exported = reader.exportTable(plan, pipe, throttled((rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)));
           const entry = entries.then(() => currentWriter.addEntry(path, pipe));

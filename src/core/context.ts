@@ -10,6 +10,7 @@ import { JsonFileLedger } from '../ledger/json-file.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
 import { LocalStore } from '../store/local.js';
+import { StoreGuard } from '../store/safety.js';
 
 /** Progress for long operations. The CLI shows a spinner on a TTY; everywhere else it is silent. */
 export interface Progress {
@@ -45,11 +46,15 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
   if (options === null || typeof options !== 'object') throw new UsageError('createDeps takes an options object, e.g. createDeps({ configPath: ".backuprc" }).');
   const config = options.config === undefined ? await loadConfig(options) : isResolved(options.config) ? options.config : resolveConfig(options.config, { baseDir: options.baseDir ?? options.cwd }, options.env);
   const clock = options.clock ?? systemClock;
+  // The store's ownership rules (store/safety.ts), checked once per command before anything else:
+  // every command refuses an unsafe store, even one that would only read it or report per item.
+  const guard = new StoreGuard(config.storage.dir);
+  await guard.check();
   return {
     config,
     clock,
-    store: new LocalStore(config.storage.dir),
-    ledger: new JsonFileLedger(config.storage.dir, clock),
+    store: new LocalStore(config.storage.dir, guard),
+    ledger: new JsonFileLedger(config.storage.dir, clock, guard),
     progress: options.progress ?? silentProgress,
   };
 }

@@ -5,15 +5,17 @@
  * never overwritten: it is reported (LedgerCorruptError) and left for a human.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { z as Zod } from 'zod';
-import { LedgerCorruptError, NotFoundError } from '../errors.js';
+import { LedgerCorruptError, NotFoundError, OperationError, describeCause, describeJsonError } from '../errors.js';
 import { WEEKDAYS } from '../retention/clock.js';
 import type { Clock } from '../retention/clock.js';
-import { fsyncPath, isProcessAlive } from '../store/local.js';
+import { fsyncPath, isProcessAlive, removeDeadTemps } from '../store/local.js';
+import { createExclusive, readFileNoFollow, StoreGuard } from '../store/safety.js';
 import type {
   BeginOptions,
   Ledger,
@@ -161,6 +163,8 @@ export class JsonFileLedger implements Ledger {
   constructor(
     storageDir: string,
     private readonly clock: Clock,
+    /** The store's ownership check (shared with the LocalStore of the same Deps). */
+    private readonly guard: StoreGuard = new StoreGuard(storageDir),
   ) {
     this.file = path.join(storageDir, LEDGER_FILE_NAME);
     this.locksDir = path.join(storageDir, 'locks');
@@ -276,6 +280,7 @@ export class JsonFileLedger implements Ledger {
   }
 
   async withLock<T>(key: string, fn: () => Promise<T>, options: { wait?: boolean } = {}): Promise<T> {
+    await this.guard.check();
     const { lockPathFor, withFileLock } = await locks();
     return withFileLock(lockPathFor(this.locksDir, key), { wait: options.wait ?? false }, fn);
   }
@@ -296,58 +301,76 @@ export class JsonFileLedger implements Ledger {
     return ids;
   }
 
-  /** Reads the ledger without locking: writes are atomic renames, so a read sees a whole version. */
+  /**
+   * Reads the ledger without locking: writes are atomic renames, so a read sees a whole version.
+   * Never through a symbolic link, and an error never quotes the file's contents.
+   */
   private async read(): Promise<LedgerFile> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyLedger();
-      throw error;
-    }
+    await this.guard.check();
+    const text = await readFileNoFollow(this.file);
+    if (text === null) return emptyLedger();
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new LedgerCorruptError(this.file, error);
+      throw new LedgerCorruptError(this.file, new Error(describeJsonError(error, text)));
     }
     const fast = fastParseLedger(parsed);
     if (fast) return fast;
     const result = ledgerSchema().safeParse(parsed);
     if (!result.success) {
       const issue = result.error.issues[0];
-      throw new LedgerCorruptError(this.file, new Error(`${issue?.path.join('.') || 'top level'}: ${issue?.message}`));
+      const at = issue?.path.map(String).join('.').slice(0, 200) || 'top level';
+      throw new LedgerCorruptError(this.file, new Error(`${at}: ${issue?.message}`));
     }
     return result.data;
   }
 
   /** Read-modify-write under the ledger lock; `change` edits `data` in place and returns a result. */
   private async mutate<T>(change: (data: LedgerFile) => T | Promise<T>): Promise<T> {
+    await this.guard.check();
     const dir = path.dirname(this.file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const { withFileLock } = await locks();
     return withFileLock(path.join(dir, `${LEDGER_FILE_NAME}.lock`), { wait: true, waitMs: 120_000 }, async () => {
       const data = await this.read();
       const result = await change(data);
+      await removeDeadTemps(dir);
       await this.write(data);
       return result;
     });
   }
 
+  /**
+   * Temp file (created exclusively, never through a link), fsync, rename, fsync the folder. Any
+   * failure removes the temp file and is reported as an OperationError naming the ledger (a full
+   * disk says so): the ledger itself is then unchanged.
+   */
   private async write(data: LedgerFile): Promise<void> {
     const temp = path.join(path.dirname(this.file), `.${LEDGER_FILE_NAME}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(temp, 'wx', 0o600);
+    let created = false;
+    let renamed = false;
     try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`, 'utf8');
-      await handle.sync();
+      const handle = await createExclusive(temp, constants.O_WRONLY);
+      created = true;
+      try {
+        await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.file);
+      created = false;
+      renamed = true;
+      await fsyncPath(path.dirname(this.file));
     } catch (error) {
-      await handle.close().catch(() => undefined);
-      await rm(temp, { force: true });
-      throw error;
+      if (created) await rm(temp, { force: true }).catch(() => undefined);
+      const outcome = renamed ? 'The new version was written but may not survive a crash.' : 'The ledger was left as it was.';
+      throw new OperationError(`Could not write the ledger ${this.file}: ${describeCause(error)}. ${outcome}`, {
+        cause: error,
+        details: { file: this.file },
+      });
     }
-    await handle.close();
-    await rename(temp, this.file);
-    await fsyncPath(path.dirname(this.file));
   }
 }
 

@@ -3,13 +3,18 @@
  * holder refreshes). A holder that dies stops refreshing, so its lock turns stale and is taken over:
  * one crash never blocks an organization for ever. The holder's pid is written beside the lock
  * (`<lock>.owner`), so a holder on this host that was killed is recognised at once.
+ *
+ * Nothing here follows a symbolic link: a lock path that is not a real folder is refused before
+ * proper-lockfile (which stats, utimes and rmdirs it) sees it; the owner file is created
+ * exclusively and read with O_NOFOLLOW.
  */
-import { chmod, mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LockedError, OperationError } from '../errors.js';
 import { isProcessAlive } from '../store/local.js';
+import { openDirectoryNoFollow, readFileNoFollow, replaceSmallFile, unsafeStore } from '../store/safety.js';
 
 /** A lock is stale when not refreshed for this long (the holder refreshes every STALE_MS / 2). */
 export const STALE_MS = 10_000;
@@ -28,6 +33,7 @@ export function lockPathFor(locksDir: string, key: string): string {
 
 export async function withFileLock<T>(lockPath: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   await mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
+  await assertNotALink(lockPath);
   let compromised: Error | undefined;
   const acquire = () =>
     lockfile.lock(lockPath, {
@@ -45,6 +51,7 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
       // A holder on this host whose process is gone will never release: age its lock so that
       // proper-lockfile's own stale takeover applies now instead of after STALE_MS.
       if (error.code !== 'ELOCKED' || !(await holderIsDead(lockPath))) throw error;
+      await assertNotALink(lockPath);
       const past = new Date(Date.now() - 2 * STALE_MS);
       await utimes(lockPath, past, past).catch(() => undefined);
       return acquire();
@@ -56,9 +63,9 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
     throw error;
   }
   const owner = `${lockPath}.owner`;
-  await chmod(lockPath, 0o700).catch(() => undefined);
+  await tighten(lockPath);
   const identity = await lockIdentity(lockPath);
-  await writeFile(owner, JSON.stringify({ pid: process.pid, host: hostname(), lock: identity }), { mode: 0o600 }).catch(() => undefined);
+  await replaceSmallFile(owner, JSON.stringify({ pid: process.pid, host: hostname(), lock: identity })).catch(() => undefined);
   try {
     const result = await fn();
     if (compromised) throw new OperationError(`Lost the lock ${lockPath} while working: ${compromised.message}`);
@@ -77,7 +84,9 @@ export async function withFileLock<T>(lockPath: string, options: LockOptions, fn
  */
 async function holderIsDead(lockPath: string): Promise<boolean> {
   try {
-    const owner = JSON.parse(await readFile(`${lockPath}.owner`, 'utf8')) as { pid?: unknown; host?: unknown; lock?: unknown };
+    const text = await readFileNoFollow(`${lockPath}.owner`);
+    if (text === null) return false;
+    const owner = JSON.parse(text) as { pid?: unknown; host?: unknown; lock?: unknown };
     if (owner.host !== hostname() || typeof owner.pid !== 'number' || owner.pid === process.pid || isProcessAlive(owner.pid)) return false;
     return owner.lock !== null && owner.lock === (await lockIdentity(lockPath));
   } catch {
@@ -85,9 +94,25 @@ async function holderIsDead(lockPath: string): Promise<boolean> {
   }
 }
 
+/** A lock path that exists must be a real folder: proper-lockfile would follow a link. */
+async function assertNotALink(lockPath: string): Promise<void> {
+  const info = await lstat(lockPath).catch(() => null);
+  if (info && !info.isDirectory()) {
+    throw unsafeStore(lockPath, `is not a lock folder (${info.isSymbolicLink() ? 'a symbolic link' : 'a file'})`, 'Remove it; tenant-backup creates lock folders itself.');
+  }
+}
+
+/** 0700 on the lock folder we just created, through a handle (never a link's target). */
+async function tighten(lockPath: string): Promise<void> {
+  const handle = await openDirectoryNoFollow(lockPath).catch(() => null);
+  if (!handle) return;
+  await handle.chmod(0o700).catch(() => undefined);
+  await handle.close();
+}
+
 /** Identifies one incarnation of a lock directory (mtime changes with refreshes; these do not). */
 async function lockIdentity(lockPath: string): Promise<string | null> {
-  const info = await stat(lockPath).catch(() => null);
+  const info = await lstat(lockPath).catch(() => null);
   return info ? `${info.dev}:${info.ino}:${info.birthtimeMs}` : null;
 }
 

@@ -2,21 +2,30 @@
  * The local-directory store: `<dir>/organizations/` and `<dir>/tenant-databases/`, folders 0700,
  * archives 0600. Temp files are dot-files beside their final name (`.<name>.<pid>.<random>.tmp`),
  * so a rename replaces the old archive atomically and listings never show half-written files.
+ *
+ * Every operation first checks the store's ownership rules (safety.ts: ours, nobody else may
+ * write into it) and never follows a symbolic link inside the store: an archive name that is a
+ * link is refused, listings skip links.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidNameError, NotFoundError } from '../errors.js';
 import { assertArchiveFileName, type StoreArea } from '../retention/naming.js';
+import { openDirectoryNoFollow, openNoFollow, StoreGuard, unsafeStore } from './safety.js';
 import type { Store, StoredFile } from './types.js';
 
 export const DIRECTORY_MODE = 0o700;
 export const ARCHIVE_MODE = 0o600;
 
 export class LocalStore implements Store {
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    /** Shared with the ledger of the same Deps, so the store is checked once per command. */
+    readonly guard: StoreGuard = new StoreGuard(root),
+  ) {}
 
   private areaDir(area: StoreArea): string {
     return path.join(this.root, area);
@@ -24,6 +33,7 @@ export class LocalStore implements Store {
 
   /** Creates the storage folders (0700) on first use; existing folders are tightened to 0700. */
   async ensureArea(area: StoreArea): Promise<string> {
+    await this.guard.check();
     await ensurePrivateDir(this.root);
     return ensurePrivateDir(this.areaDir(area));
   }
@@ -36,21 +46,8 @@ export class LocalStore implements Store {
   async tempPath(area: StoreArea, finalName: string): Promise<string> {
     assertArchiveFileName(finalName);
     const dir = await this.ensureArea(area);
-    await this.removeStaleTemps(dir, finalName);
+    await removeDeadTemps(dir);
     return path.join(dir, `.${finalName}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  }
-
-  /**
-   * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files; the next
-   * run for the same name removes those whose process is gone. Live runs' temps are never touched.
-   */
-  private async removeStaleTemps(dir: string, finalName: string): Promise<void> {
-    const prefix = `.${finalName}.`;
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-      const pid = Number(name.slice(prefix.length).split('.')[0]);
-      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) await rm(path.join(dir, name), { force: true }).catch(() => undefined);
-    }
   }
 
   async commit(temp: string, area: StoreArea, finalName: string): Promise<StoredFile> {
@@ -58,8 +55,13 @@ export class LocalStore implements Store {
     if (path.dirname(temp) !== path.dirname(finalPath)) {
       throw new InvalidNameError(`Temp file ${temp} is not in the folder of ${finalPath}; refusing a non-atomic commit.`);
     }
-    await chmod(temp, ARCHIVE_MODE);
-    await fsyncPath(temp);
+    const handle = await openNoFollow(temp, constants.O_RDONLY);
+    try {
+      await handle.chmod(ARCHIVE_MODE);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, finalPath);
     await fsyncPath(path.dirname(finalPath));
     const info = await this.stat(area, finalName);
@@ -71,10 +73,13 @@ export class LocalStore implements Store {
     await rm(temp, { force: true }).catch(() => undefined);
   }
 
+  /** The archive `name`, or null when there is none; a symbolic link there is refused, not followed. */
   async stat(area: StoreArea, name: string): Promise<StoredFile | null> {
     const filePath = this.localPath(area, name);
+    await this.guard.check();
     try {
-      const info = await stat(filePath);
+      const info = await lstat(filePath);
+      if (info.isSymbolicLink()) throw unsafeStore(filePath, 'is a symbolic link', 'Remove it; tenant-backup never follows links inside the store.');
       if (!info.isFile()) return null;
       return { area, name, path: filePath, bytes: info.size, modifiedAt: info.mtime };
     } catch (error) {
@@ -86,13 +91,16 @@ export class LocalStore implements Store {
   async open(area: StoreArea, name: string): Promise<Readable> {
     const info = await this.stat(area, name);
     if (!info) throw NotFoundError.backup(name);
-    return createReadStream(info.path);
+    const handle = await openNoFollow(info.path, constants.O_RDONLY);
+    return handle.createReadStream();
   }
 
+  /** Archives of an area, newest first; symbolic links and other non-files are skipped. */
   async list(area: StoreArea): Promise<StoredFile[]> {
+    await this.guard.check();
     let names: string[];
     try {
-      names = await readdir(this.areaDir(area));
+      names = (await readdir(this.areaDir(area), { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
@@ -108,26 +116,29 @@ export class LocalStore implements Store {
 
   async remove(area: StoreArea, name: string): Promise<void> {
     const filePath = this.localPath(area, name);
+    await this.guard.check();
     await rm(filePath, { force: true });
     await fsyncPath(path.dirname(filePath)).catch(() => undefined);
   }
 
   async resolveReference(area: StoreArea, reference: string, cwd = process.cwd()): Promise<string> {
     if (reference.includes('\0')) throw new InvalidNameError('Invalid backup reference: it contains a NUL byte.');
+    await this.guard.check();
     if (!/[/\\]/.test(reference)) {
       assertArchiveFileName(reference);
       return reference;
     }
-    // A path: it must name a file directly inside this store's area (symlinks resolved), nothing else.
+    // A path: it must name a file directly inside this store's area (the folders on the way may be
+    // links, e.g. to the store itself), nothing else; the file itself is not followed if a link.
     const areaDir = this.areaDir(area);
     const absolute = path.resolve(cwd, reference);
     const outside = () => new InvalidNameError(`Backup path ${reference} is not inside the store folder ${areaDir}; refusing it.`);
     const realArea = await realpath(areaDir).catch(() => path.resolve(areaDir));
     if (path.dirname(absolute) !== path.resolve(areaDir) && path.dirname(absolute) !== realArea) throw outside();
-    const realFile = await realpath(absolute).catch(() => null);
-    if (realFile === null) throw NotFoundError.backup(reference);
-    if (path.dirname(realFile) !== realArea) throw outside();
-    const name = path.basename(realFile);
+    const realDir = await realpath(path.dirname(absolute)).catch(() => null);
+    if (realDir === null) throw NotFoundError.backup(reference);
+    if (realDir !== realArea) throw outside();
+    const name = path.basename(absolute);
     assertArchiveFileName(name);
     return name;
   }
@@ -143,18 +154,65 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Creates a folder of the store (0700) if needed and tightens it to 0700, through a handle opened
+ * without following a link (a planted link to a folder elsewhere is refused, never chmodded).
+ */
 async function ensurePrivateDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
-  await chmod(dir, DIRECTORY_MODE);
+  let handle;
+  try {
+    handle = await openDirectoryNoFollow(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw unsafeStore(dir, 'is not a folder (a symbolic link?)', 'Remove it; tenant-backup creates it as a private folder.');
+    throw error;
+  }
+  try {
+    await handle.chmod(DIRECTORY_MODE);
+  } finally {
+    await handle.close();
+  }
   return dir;
 }
 
-/** fsync a file or a directory (directories need it so a rename survives a crash). */
+/**
+ * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files
+ * `.<name>.<pid>.<random>.tmp`; whatever their name (timestamped backups never reuse one), those
+ * whose process is gone are removed. Live runs' temps are never touched. Assumes, like the
+ * locks, that the store is used from one host.
+ */
+export async function removeDeadTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const match = TEMP_NAME.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) {
+      await rm(path.join(dir, name), { force: true }).catch(() => undefined);
+    }
+  }
+}
+
+/** `.<name>.<pid>.<12 hex>.tmp`, as `tempPath` and the ledger write them. */
+const TEMP_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
+
+/** fsync a file or a directory (directories need it so a rename survives a crash); links are not followed. */
 export async function fsyncPath(target: string): Promise<void> {
-  const handle = await open(target, 'r');
+  const handle = await open(target, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Opens (creates, appends to) `logs/<name>` of the store at `storageDir` for a detached run's
+ * output: the store is checked first, the folder created 0700, the file 0600, never through a link.
+ */
+export async function openStoreLog(storageDir: string, name: string) {
+  await new StoreGuard(storageDir).check();
+  await ensurePrivateDir(storageDir);
+  const dir = await ensurePrivateDir(path.join(storageDir, 'logs'));
+  return openNoFollow(path.join(dir, name), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
 }

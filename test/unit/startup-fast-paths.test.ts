@@ -154,6 +154,8 @@ describe('manifest fast path', () => {
     ['an unsafe entry path', { entries: [{ path: '../x', bytes: 1, sha256: 'a'.repeat(64) }] }],
     ['the manifest as an entry', { entries: [{ path: 'manifest.json', bytes: 1, sha256: 'a'.repeat(64) }] }],
     ['duplicate entries', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64) }, { path: 'a', bytes: 1, sha256: 'a'.repeat(64) }] }],
+    ['two entries for one table', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64), table: 't' }, { path: 'b', bytes: 1, sha256: 'a'.repeat(64), table: 't' }] }],
+    ['a column listed twice', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64), table: 't', rows: 0, columns: [{ name: 'id', type: 'int', encoding: 'number' }, { name: 'id', type: 'text', encoding: 'string' }] }] }],
     ['an upper-case sha256', { entries: [{ path: 'a', bytes: 1, sha256: 'A'.repeat(64) }] }],
     ['negative bytes', { entries: [{ path: 'a', bytes: -1, sha256: 'a'.repeat(64) }] }],
     ['a bad compression level', { compression: { level: 10 } }],
