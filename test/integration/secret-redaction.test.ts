@@ -117,6 +117,12 @@ describe('secrets of connection URLs', () => {
     expect(readable.stderr).toMatch(warning);
     expect(readable.stderr.match(/^warning:/gm)).toHaveLength(1);
     expect(readable.stderr).not.toContain(server.password);
+    // Under --json stderr stays JSON: the warning is an object on its own line.
+    const json = await runCli(['list', '--json'], { cwd: literal });
+    expect(json.code, json.stderr).toBe(0);
+    const objects = json.stderr.trim().split('\n').map((line) => JSON.parse(line) as { warning?: string });
+    expect(objects).toHaveLength(1);
+    expect(objects[0]!.warning).toMatch(/holds a password in clear and is readable by other users/);
     await chmod(file, 0o600);
     expect((await runCli(['list'], { cwd: literal })).stderr).toBe('');
 
