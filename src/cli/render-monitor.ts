@@ -13,9 +13,10 @@ export function renderHealth(report: HealthReport): string {
   if (report.targets.length === 0) return 'Nothing to monitor: no tenants are configured and no organization has automatic backups on.';
   const width = outputWidth();
   const notes: string[] = [];
-  const rows = report.targets.map((t) => [t.target, t.newest_success ? `${hours(t.age_hours!)} ago` : 'never', lastFailure(t), sizeTrend(t), formatBytes(t.storage_bytes), state(t, notes)]);
+  const now = Date.parse(report.checked_at);
+  const rows = report.targets.map((t) => [t.target, t.newest_success ? `${hours(t.age_hours!)} ago` : 'never', lastFailure(t, now), sizeTrend(t), formatBytes(t.storage_bytes), state(t, notes)]);
   const table = formatColumns(
-    [{ header: 'Target', flex: true, min: 12 }, { header: 'Last success' }, { header: 'Last failure' }, { header: 'Size · trend' }, { header: 'Storage', align: 'right' }, { header: 'State' }],
+    [{ header: 'Target', flex: true, min: 16 }, { header: 'Last success' }, { header: 'Last failure' }, { header: 'Size · trend' }, { header: 'Storage', align: 'right' }, { header: 'State' }],
     rows,
     { width },
   );
@@ -35,9 +36,9 @@ function state(target: TargetHealth, notes: string[]): string {
   return `${words} ${marks.join('')}`;
 }
 
-function lastFailure(target: TargetHealth): string {
+function lastFailure(target: TargetHealth, now: number): string {
   if (!target.last_failure) return '-';
-  return `${target.last_failure.backup_date}${target.failing ? ' (latest)' : ''}`;
+  return `${hours((now - Date.parse(target.last_failure.updated_at)) / 3_600_000)} ago`;
 }
 
 function sizeTrend(target: TargetHealth): string {
@@ -48,7 +49,8 @@ function sizeTrend(target: TargetHealth): string {
 
 /** `5.2 h`, or days beyond two of them. */
 function hours(value: number): string {
-  return value < 48 ? `${value.toFixed(1)} h` : `${(value / 24).toFixed(1)} d`;
+  const positive = Math.max(0, value);
+  return positive < 48 ? `${positive.toFixed(1)} h` : `${(positive / 24).toFixed(1)} d`;
 }
 
 /** `backup --all` for cron and logs: one line per tenant. */

@@ -163,7 +163,7 @@ function what(event: NotificationEvent): string {
 
 function summaryText(event: NotificationEvent): string {
   const s = event.summary ?? { created: 0, skipped: 0, failed: 0 };
-  return `${s.created} created, ${s.skipped} skipped, ${s.failed} failed`;
+  return `${s.created} created, ${s.skipped > 0 ? `${s.skipped} skipped, ` : ''}${s.failed} failed`;
 }
 
 function quote(text: string): string {
