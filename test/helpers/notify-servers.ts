@@ -52,13 +52,15 @@ export async function startHttpRecorder(plan: HttpPlan = () => 200): Promise<Htt
 }
 
 /** Accepts connections and never sends a byte: an HTTP server that hangs, an SMTP server without a greeting. */
-export async function startSilentServer(): Promise<{ port: number; url(pathname: string): string; connections(): number; close(): Promise<void> }> {
+export async function startSilentServer(): Promise<{ port: number; url(pathname: string): string; connections(): number; requests(): number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let count = 0;
+  let requests = 0;
   const server = net.createServer((socket) => {
     count += 1;
     sockets.add(socket);
-    socket.on('data', () => undefined);
+    // A connection that sent something is a request (HTTP clients also open spare connections).
+    socket.once('data', () => (requests += 1));
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -67,6 +69,7 @@ export async function startSilentServer(): Promise<{ port: number; url(pathname:
     port,
     url: (pathname) => `http://127.0.0.1:${port}${pathname}`,
     connections: () => count,
+    requests: () => requests,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await closeServer(server);
