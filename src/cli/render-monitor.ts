@@ -44,7 +44,7 @@ function lastFailure(target: TargetHealth, now: number): string {
 function sizeTrend(target: TargetHealth): string {
   const { last, ratio } = target.size_trend;
   if (last === null) return '-';
-  return ratio === null ? formatBytes(last) : `${formatBytes(last)} ×${ratio}`;
+  return ratio === null ? formatBytes(last) : `${formatBytes(last)} ×${ratio < 0.01 ? '<0.01' : ratio}`;
 }
 
 /** `5.2 h`, or days beyond two of them. */
