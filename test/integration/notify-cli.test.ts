@@ -173,6 +173,18 @@ describe('notifications from the CLI', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it('auto --detach: the detached child sends the notification of the backup it made', async () => {
+    const server = await recorder();
+    await configure({ ping: { organizations: { '2': server.url(ORG_PING) } } });
+    const started = await cli(['auto', '--org', '2', '--detach', '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout)).toMatchObject({ action: 'started' });
+    const deadline = Date.now() + 30_000;
+    while (server.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.requests.map((r) => r.path)).toEqual([ORG_PING]);
+    expect(server.requests[0]!.body).toMatch(/^:white_check_mark: Backup of organization 2 succeeded on .*: org_\w+_\w+_backup\.zip \(/);
+  });
+
   it('notify test: reports each channel, exit 1 when one fails, no secret printed', async () => {
     const server = await recorder();
     const silent = await startSilentServer();
