@@ -5,6 +5,8 @@
  * whose targets then ping their own URLs only, while webhook and e-mail get the run's one summary.
  *
  * Rules:
+ * - Every outcome is reported except a refusal because another process holds the target's lock
+ *   (exit 7): that process reports its own.
  * - The use case's outcome is the outcome: its result is returned and its error rethrown as they
  *   were, whatever delivery did. Delivery is bounded (see notify/deliver.ts) and never throws.
  * - A failed delivery is reported through `hooks.onDeliveryFailure` (the CLI prints it on stderr)
@@ -76,6 +78,11 @@ export async function runNotified<R>(
   try {
     result = await operation(work);
   } catch (error) {
+    // Refused because another process is working on the target: that process reports its outcome.
+    if (error instanceof TenantBackupError && error.code === 'LOCKED') {
+      await reportFailures(deps, await started, [], hooks);
+      throw error;
+    }
     const record = await newestOf(deps, target.subject, begun);
     const reports = [
       ...(await started),

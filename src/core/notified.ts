@@ -8,10 +8,13 @@ import type { OrganizationBackupOptions, OrganizationBackupResult } from './back
 import type { TenantBackupOptions, TenantBackupResult } from './backup-tenant.js';
 import type { Deps } from './context.js';
 import { retryCommand, runNotified, type NotifiedTarget, type NotifyHooks } from './notified-run.js';
+import { assertKnownTenant } from './targets.js';
 
 export type { NotifyHooks } from './notified-run.js';
 
 export async function backupTenantNotified(deps: Deps, options: TenantBackupOptions, hooks: NotifyHooks = {}, inRun?: NotifiedTarget['inRun']): Promise<TenantBackupResult> {
+  // A tenant that is not configured is a typo, not a failed backup: refused before any event.
+  assertKnownTenant(deps.config, options.tenant);
   const { backupTenant } = await import('./backup-tenant.js');
   const retry = retryCommand(deps, `backup ${options.tenant}${options.rotate ? ` --rotate ${options.rotate}` : ''}`);
   return runNotified(

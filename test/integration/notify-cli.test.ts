@@ -127,6 +127,10 @@ describe('notifications from the CLI', () => {
     expect(event).toMatchObject({ event: 'failure', tenant: 'broken', retry: `tenant-backup --config ${path.join(dir, '.backuprc')} backup broken` });
     expect(event.error).toMatch(/^CONNECTION: The SQLite database file of tenant "broken" does not exist/);
     expect(server.requests).toHaveLength(1);
+    // A typo is refused (exit 2) before anything is attempted: nothing to report.
+    const typo = await cli(['backup', 'acmee']);
+    expect(typo.code).toBe(2);
+    expect(server.requests).toHaveLength(1);
   });
 
   it('backup --all: every tenant, one summary, exit 1, each failure recorded; the run pings its own URL', async () => {
