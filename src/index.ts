@@ -12,12 +12,14 @@ export {
   autoBackupAll,
   autoBackupDetached,
   autoSkipReason,
+  backupAllTenants,
   backupOrganization,
   backupStatus,
   backupTenant,
   checkFreshness,
   checkOrganizationFreshness,
   deleteBackup,
+  healthReport,
   listBackups,
   organizationStatus,
   pruneTenantBackups,
@@ -27,7 +29,12 @@ export {
   setAutoBackupEnabled,
   targetFrom,
   tenantStatus,
+  testNotifications,
 } from './core/boundary.js';
+export type { BackupAllItem, BackupAllOptions, BackupAllResult } from './core/backup-all.js';
+export type { HealthReport, TargetHealth, SizeTrend } from './core/status-all.js';
+export type { NotifyTestResult } from './core/notify-test.js';
+export type { DeliveryReport, NotificationEvent, EventType } from './notify/types.js';
 export type { OrganizationBackupOptions, OrganizationBackupResult } from './core/backup-organization.js';
 export type { OrganizationRestoreOptions, OrganizationRestoreResult } from './core/restore-organization.js';
 export type { AutoOptions, AutoResult, SkipReason, SetAutoBackupOptions, SetAutoBackupResult } from './core/auto.js';
@@ -44,7 +51,7 @@ export type { ListedBackup } from './core/listed-record.js';
 export type { DeleteOptions, DeleteResult } from './core/delete.js';
 export type { Target } from './core/targets.js';
 export { loadConfig, resolveConfig, findConfigFile, type ResolvedConfig } from './config/load.js';
-export type { OrganizationsConfig, TenantConfig, DatabaseClient, RetentionConfig, RawConfig } from './config/schema.js';
+export type { OrganizationsConfig, TenantConfig, DatabaseClient, RetentionConfig, RawConfig, NotificationsConfig, MonitorConfig } from './config/schema.js';
 export { JsonFileLedger } from './ledger/json-file.js';
 export type { Ledger, LedgerRecord, BackupStatus, BackupKind, OrganizationSettings } from './ledger/types.js';
 export { LocalStore } from './store/local.js';

@@ -40,7 +40,7 @@ export const EXIT_CODE_TABLE: readonly { code: number; meaning: string }[] = [
   { code: 7, meaning: 'locked: another process is working on the same target' },
   { code: 8, meaning: 'database unreachable or authentication failed' },
   { code: 9, meaning: 'a required program (`pg_dump`, `mysqldump`, …) is missing' },
-  { code: 11, meaning: '`status --check`: no successful backup younger than the limit' },
+  { code: 11, meaning: '`status --check`: no successful backup younger than the limit (`--all`: for some target, or an archive shrank by more than half)' },
   { code: 130, meaning: 'interrupted (Ctrl-C / SIGTERM); nothing was committed' },
 ];
 

@@ -67,9 +67,16 @@ export function renderRecordsTable(records: ListedBackup[], timeZone: string, op
   return `${blocks.join('\n\n')}${failures}`;
 }
 
-/** Size of a success; otherwise the status, failures with the number of their note. */
+/**
+ * Size of a success; otherwise the status, failures with the number of their note. A success
+ * with a note (a notification about it that could not be delivered) gets its number too.
+ */
 function outcome(record: ListedBackup, notes: string[]): string {
-  if (record.status === 'success') return formatBytes(record.backup_size);
+  if (record.status === 'success') {
+    if (!record.error_message) return formatBytes(record.backup_size);
+    notes.push(`${record.backup_filename} (${record.created_at}): ${record.error_message}`);
+    return `${formatBytes(record.backup_size)} [${notes.length}]`;
+  }
   if (record.status === 'in_progress') return 'in progress';
   notes.push(`${record.backup_filename} (${record.created_at}): ${record.error_message ?? 'no message recorded'}`);
   return `failed [${notes.length}]`;
@@ -159,12 +166,16 @@ function autoAllDetails(item: AutoAllItem, notes: string[]): string {
  * failures named in full (a multi-line message folded onto its line).
  */
 export function autoAllLine(item: AutoAllItem, now = new Date()): string {
-  const time = wholeSeconds(now.toISOString());
   const details =
     item.action === 'created'
       ? `${item.record.backup_filename} (${formatBytes(item.record.backup_size)}) ${item.record.backup_path}`
       : item.action === 'skipped'
         ? `${item.reason}: ${item.message}`
         : `${item.error.code}: ${item.error.message}`;
-  return `${time} organization ${item.organization_id} ${item.action} ${details.replace(/\s*\n\s*/g, ' | ')}`;
+  return runLine(`organization ${item.organization_id}`, item.action, details, now);
+}
+
+/** One line of a `--all` run for cron and logs: `<time> <who> <action> <details>`, newlines folded. */
+export function runLine(who: string, action: string, details: string, now = new Date()): string {
+  return `${wholeSeconds(now.toISOString())} ${who} ${action} ${details.replace(/\s*\n\s*/g, ' | ')}`;
 }

@@ -7,6 +7,7 @@
  * by wrapping the Deps the command uses).
  */
 import type { Deps } from '../core/context.js';
+import { wrapMethods as wrap } from '../core/wrap-methods.js';
 import type { Ledger } from '../ledger/types.js';
 import type { LocalStore } from '../store/local.js';
 
@@ -60,22 +61,6 @@ export class OpenWork {
     for (const temp of [...this.temps]) await store.discard(temp).catch(() => undefined);
     for (const id of [...this.records]) await ledger.finish(id, { status: 'failed', error_message: reason }).catch(() => undefined);
   }
-}
-
-type Method<T, K extends keyof T> = T[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
-type Wrappers<T> = { [K in keyof T]?: (call: Method<T, K>) => Method<T, K> };
-
-/** A view of `target` with some methods wrapped; every other member is the target's own. */
-function wrap<T extends object>(target: T, wrappers: Wrappers<T>): T {
-  return new Proxy(target, {
-    get(object, property, receiver) {
-      const value = Reflect.get(object, property, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      const bound = (value as (...args: unknown[]) => unknown).bind(object);
-      const wrapper = (wrappers as Record<PropertyKey, ((call: unknown) => unknown) | undefined>)[property];
-      return wrapper ? wrapper(bound) : bound;
-    },
-  });
 }
 
 /** The tracker of the command this process runs (the CLI runs one command per process). */

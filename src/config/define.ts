@@ -21,6 +21,27 @@ export const DATABASE_CLIENTS = ['pg', 'mysql2', 'better-sqlite3'] as const;
  */
 export const DEFAULT_STALL_TIMEOUT_SECONDS = 600;
 
+/** Events a webhook or e-mail channel can be sent (`on`); `start` is for pings only. */
+export const NOTIFY_ON = ['failure', 'success', 'stale'] as const;
+/** How e-mail is protected when `secure` is false: STARTTLS required (default), used if offered, or never. */
+export const STARTTLS_MODES = ['required', 'if-offered', 'off'] as const;
+/** `status --check` and `status --all --check`: a newest success older than this is stale. */
+export const DEFAULT_MAX_AGE_HOURS = 26;
+export const NOTIFICATION_DEFAULTS = { timeoutSeconds: 10, retries: 3, retryDelaySeconds: 1 } as const;
+
+/**
+ * Notification URLs: http(s) only. The check never quotes the value: webhook and ping URLs carry
+ * their secret in the path.
+ */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export function defineConfigSchemas(z: typeof Zod) {
   /** knex's own connection forms: an object (host, port, user, password, database, filename, …) or a URL. */
   const connection = z.union([z.string().min(1), z.looseObject({})]);
@@ -73,6 +94,56 @@ export function defineConfigSchemas(z: typeof Zod) {
     logRetentionDays: z.number().int().min(1).default(14),
   });
 
+  const httpUrl = z.string().refine(isHttpUrl, { error: 'expected an http:// or https:// URL' });
+  const notifyOn = z.array(z.enum(NOTIFY_ON)).min(1).default(['failure']);
+
+  const webhookSchema = z.strictObject({ url: httpUrl, on: notifyOn });
+
+  /** healthchecks.io-style: `<url>/start`, `<url>`, `<url>/fail`; one URL per target, or per `--all` run. */
+  const pingSchema = z.strictObject({
+    backupAll: httpUrl.optional(),
+    autoAll: httpUrl.optional(),
+    tenants: z.record(z.string().min(1), httpUrl).default({}),
+    organizations: z.record(z.string().min(1), httpUrl).default({}),
+  });
+
+  const emailSchema = z
+    .strictObject({
+      host: z.string().min(1),
+      /** Default: 465 with `secure`, else 587. */
+      port: z.number().int().min(1).max(65535).optional(),
+      /** TLS from the first byte (port 465); otherwise `starttls` decides. */
+      secure: z.boolean().default(false),
+      starttls: z.enum(STARTTLS_MODES).default('required'),
+      user: z.string().min(1).optional(),
+      password: z.string().min(1).optional(),
+      from: z.string().min(1),
+      to: z.array(z.string().min(1)).min(1),
+      /** A PEM file of the certificate authority that signed the server's certificate (a private relay). */
+      caFile: z.string().min(1).optional(),
+      on: notifyOn,
+    })
+    .refine((email) => (email.user === undefined) === (email.password === undefined), { error: 'user and password go together', path: ['password'] });
+
+  const notificationsSchema = z.strictObject({
+    /** Each delivery attempt's limit. */
+    timeoutSeconds: z.number().positive().max(300).default(NOTIFICATION_DEFAULTS.timeoutSeconds),
+    /** Further attempts after a failed one (not after a refusal that a retry cannot change). */
+    retries: z.number().int().min(0).max(10).default(NOTIFICATION_DEFAULTS.retries),
+    /** The wait before the first retry; it doubles for each further one. */
+    retryDelaySeconds: z.number().min(0).max(60).default(NOTIFICATION_DEFAULTS.retryDelaySeconds),
+    webhook: webhookSchema.optional(),
+    ping: pingSchema.optional(),
+    email: emailSchema.optional(),
+  });
+
+  const maxAgeSchema = z.strictObject({ maxAgeHours: z.number().positive() });
+  const monitorSchema = z.strictObject({
+    maxAgeHours: z.number().positive().default(DEFAULT_MAX_AGE_HOURS),
+    tenants: z.record(z.string().min(1), maxAgeSchema).default({}),
+    organizations: z.record(z.string().min(1), maxAgeSchema).default({}),
+  });
+
   const configSchema = z.strictObject({
     /** Lets editors validate the file; ignored by the tool. */
     $schema: z.string().optional(),
@@ -89,7 +160,9 @@ export function defineConfigSchemas(z: typeof Zod) {
     retention: retentionSchema.optional(),
     organizations: organizationsSchema.optional(),
     auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 }),
+    notifications: notificationsSchema.optional(),
+    monitor: monitorSchema.optional(),
   });
 
-  return { retentionSchema, tenantSchema, organizationsSchema, autoSchema, configSchema };
+  return { retentionSchema, tenantSchema, organizationsSchema, autoSchema, notificationsSchema, monitorSchema, configSchema };
 }

@@ -9,9 +9,16 @@
  * KEEP IN STEP with define.ts (test/unit/config-fast-path.test.ts compares the two).
  */
 import { isValidTimeZone } from '../retention/clock.js';
-import { DATABASE_CLIENTS } from './define.js';
+import {
+  DATABASE_CLIENTS,
+  DEFAULT_MAX_AGE_HOURS,
+  DEFAULT_STALL_TIMEOUT_SECONDS,
+  NOTIFICATION_DEFAULTS,
+  NOTIFY_ON,
+  STARTTLS_MODES,
+  isHttpUrl,
+} from './define.js';
 import type { ParsedConfig } from './schema.js';
-import { DEFAULT_STALL_TIMEOUT_SECONDS } from './define.js';
 
 type Plain = Record<string, unknown>;
 
@@ -48,6 +55,22 @@ function string(value: unknown, minLength = 0): string {
 function integer(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) decline();
   return value;
+}
+
+/** A finite number within [min, max]; `exclusiveMin` for zod's `.positive()`. */
+function number(value: unknown, min: number, max = Number.MAX_VALUE, exclusiveMin = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (exclusiveMin && value === min) || value > max) decline();
+  return value;
+}
+
+function boolean(value: unknown): boolean {
+  if (typeof value !== 'boolean') decline();
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) decline();
+  return value as T;
 }
 
 function strings(value: unknown, minItems = 0): string[] {
@@ -103,8 +126,78 @@ function organizations(value: unknown): NonNullable<ParsedConfig['organizations'
   return out as NonNullable<ParsedConfig['organizations']>;
 }
 
+/** A record keyed by non-empty names (zod's `z.record(z.string().min(1), …)`), each value parsed by `each`. */
+function record<T>(value: unknown, each: (item: unknown) => T): Record<string, T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) decline();
+  const out: Record<string, T> = {};
+  for (const [name, item] of Object.entries(value)) {
+    if (name.length === 0 || name === '__proto__') decline();
+    out[name] = each(item);
+  }
+  return out;
+}
+
+function httpUrl(value: unknown): string {
+  if (!isHttpUrl(string(value))) decline();
+  return value as string;
+}
+
+function notifyOn(input: Plain): string[] {
+  if (!('on' in input)) return ['failure'];
+  if (!Array.isArray(input.on) || input.on.length < 1) decline();
+  return input.on.map((item: unknown) => oneOf(item, NOTIFY_ON));
+}
+
+function notifications(value: unknown): NonNullable<ParsedConfig['notifications']> {
+  const input = object(value, ['timeoutSeconds', 'retries', 'retryDelaySeconds', 'webhook', 'ping', 'email']);
+  const out: Plain = {
+    timeoutSeconds: 'timeoutSeconds' in input ? number(input.timeoutSeconds, 0, 300, true) : NOTIFICATION_DEFAULTS.timeoutSeconds,
+    retries: 'retries' in input ? integer(input.retries, 0, 10) : NOTIFICATION_DEFAULTS.retries,
+    retryDelaySeconds: 'retryDelaySeconds' in input ? number(input.retryDelaySeconds, 0, 60) : NOTIFICATION_DEFAULTS.retryDelaySeconds,
+  };
+  if ('webhook' in input) {
+    const webhook = object(input.webhook, ['url', 'on']);
+    out.webhook = { url: httpUrl(webhook.url), on: notifyOn(webhook) };
+  }
+  if ('ping' in input) {
+    const ping = object(input.ping, ['backupAll', 'autoAll', 'tenants', 'organizations']);
+    const parsed: Plain = {};
+    if ('backupAll' in ping) parsed.backupAll = httpUrl(ping.backupAll);
+    if ('autoAll' in ping) parsed.autoAll = httpUrl(ping.autoAll);
+    parsed.tenants = 'tenants' in ping ? record(ping.tenants, httpUrl) : {};
+    parsed.organizations = 'organizations' in ping ? record(ping.organizations, httpUrl) : {};
+    out.ping = parsed;
+  }
+  if ('email' in input) {
+    const email = object(input.email, ['host', 'port', 'secure', 'starttls', 'user', 'password', 'from', 'to', 'caFile', 'on']);
+    if ('user' in email !== 'password' in email) decline();
+    const parsed: Plain = { host: string(email.host, 1) };
+    if ('port' in email) parsed.port = integer(email.port, 1, 65535);
+    parsed.secure = 'secure' in email ? boolean(email.secure) : false;
+    parsed.starttls = 'starttls' in email ? oneOf(email.starttls, STARTTLS_MODES) : 'required';
+    if ('user' in email) parsed.user = string(email.user, 1);
+    if ('password' in email) parsed.password = string(email.password, 1);
+    parsed.from = string(email.from, 1);
+    parsed.to = strings(email.to, 1);
+    if ('caFile' in email) parsed.caFile = string(email.caFile, 1);
+    parsed.on = notifyOn(email);
+    out.email = parsed;
+  }
+  return out as NonNullable<ParsedConfig['notifications']>;
+}
+
+function monitor(value: unknown): NonNullable<ParsedConfig['monitor']> {
+  const input = object(value, ['maxAgeHours', 'tenants', 'organizations']);
+  const maxAge = (item: unknown) => ({ maxAgeHours: number(object(item, ['maxAgeHours']).maxAgeHours, 0, Number.MAX_VALUE, true) });
+  return {
+    maxAgeHours: 'maxAgeHours' in input ? number(input.maxAgeHours, 0, Number.MAX_VALUE, true) : DEFAULT_MAX_AGE_HOURS,
+    tenants: 'tenants' in input ? record(input.tenants, maxAge) : {},
+    organizations: 'organizations' in input ? record(input.organizations, maxAge) : {},
+  };
+}
+
 function parseConfig(value: unknown): ParsedConfig {
-  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'organizations', 'auto']);
+  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'organizations', 'auto', 'notifications', 'monitor']);
   const out: Plain = {};
   if ('$schema' in input) out.$schema = string(input.$schema);
   out.storage = { dir: string(object(input.storage, ['dir']).dir, 1) };
@@ -114,16 +207,7 @@ function parseConfig(value: unknown): ParsedConfig {
     out.timezone = timezone;
   }
   out.compressionLevel = 'compressionLevel' in input ? integer(input.compressionLevel, 0, 9) : 1;
-  const tenants: Plain = {};
-  if ('tenants' in input) {
-    const given = input.tenants;
-    if (typeof given !== 'object' || given === null || Array.isArray(given)) decline();
-    for (const [name, entry] of Object.entries(given)) {
-      if (name.length === 0 || name === '__proto__') decline();
-      tenants[name] = tenant(entry);
-    }
-  }
-  out.tenants = tenants;
+  out.tenants = 'tenants' in input ? record(input.tenants, tenant) : {};
   if ('retention' in input) out.retention = retention(input.retention);
   if ('organizations' in input) out.organizations = organizations(input.organizations);
   if ('auto' in input) {
@@ -136,5 +220,7 @@ function parseConfig(value: unknown): ParsedConfig {
   } else {
     out.auto = { superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 };
   }
+  if ('notifications' in input) out.notifications = notifications(input.notifications);
+  if ('monitor' in input) out.monitor = monitor(input.monitor);
   return out as ParsedConfig;
 }

@@ -142,6 +142,9 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
     },
+    notifications: config.notifications?.email?.caFile
+      ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
+      : config.notifications,
   };
 }
 

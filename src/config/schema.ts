@@ -17,6 +17,8 @@ export const retentionSchema = schemas.retentionSchema;
 export const tenantSchema = schemas.tenantSchema;
 export const organizationsSchema = schemas.organizationsSchema;
 export const autoSchema = schemas.autoSchema;
+export const notificationsSchema = schemas.notificationsSchema;
+export const monitorSchema = schemas.monitorSchema;
 export const configSchema = schemas.configSchema;
 
 export type RawConfig = z.input<typeof configSchema>;
@@ -24,3 +26,5 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type OrganizationsConfig = z.output<typeof organizationsSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
+export type NotificationsConfig = z.output<typeof notificationsSchema>;
+export type MonitorConfig = z.output<typeof monitorSchema>;

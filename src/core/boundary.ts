@@ -12,16 +12,20 @@ import { assertTenantName } from '../retention/naming.js';
 import * as auto from './auto.js';
 import * as autoAll from './auto-all.js';
 import * as autoDetach from './auto-detach.js';
+import * as backupAll from './backup-all.js';
 import * as backupOrg from './backup-organization.js';
 import * as backupTen from './backup-tenant.js';
 import type { Deps } from './context.js';
 import * as deleting from './delete.js';
 import * as listing from './list.js';
+import * as notified from './notified.js';
+import * as notifyTest from './notify-test.js';
 import * as organizations from './organizations.js';
 import * as pruning from './prune.js';
 import * as restoreOrg from './restore-organization.js';
 import * as restoreTen from './restore-tenant.js';
 import * as status from './status.js';
+import * as statusAll from './status-all.js';
 import { parseOrganizationId, type Target } from './targets.js';
 
 type Options = Record<string, unknown>;
@@ -157,9 +161,11 @@ function autoOptions(fn: string, raw: unknown): auto.AutoOptions {
   });
 }
 
+// The backups run with their notifications (notified.ts): a library caller's configuration says
+// where they go, exactly as for the CLI.
 export const autoBackup: typeof auto.autoBackup = async (deps, options) => {
   checkDeps('autoBackup', deps);
-  return auto.autoBackup(deps, autoOptions('autoBackup', options));
+  return notified.autoBackupNotified(deps, autoOptions('autoBackup', options));
 };
 
 export const autoSkipReason: typeof auto.autoSkipReason = async (deps, options) => {
@@ -184,7 +190,7 @@ export const setAutoBackupEnabled: typeof auto.setAutoBackupEnabled = async (dep
 export const autoBackupAll: typeof autoAll.autoBackupAll = async (deps, options = {}) => {
   const fn = 'autoBackupAll';
   checkDeps(fn, deps);
-  const o = checkOptions(fn, options, ['concurrency', 'userId', 'signal', 'onResult']);
+  const o = checkOptions(fn, options, ['concurrency', 'userId', 'signal', 'onResult', 'onDeliveryFailure']);
   return autoAll.autoBackupAll(
     deps,
     defined({
@@ -192,6 +198,25 @@ export const autoBackupAll: typeof autoAll.autoBackupAll = async (deps, options 
       userId: userId(fn, o.userId),
       signal: signal(fn, o.signal),
       onResult: callback<NonNullable<autoAll.AutoAllOptions['onResult']>>(fn, 'onResult', o.onResult),
+      onDeliveryFailure: callback<(message: string) => void>(fn, 'onDeliveryFailure', o.onDeliveryFailure),
+    }),
+  );
+};
+
+export const backupAllTenants: typeof backupAll.backupAllTenants = async (deps, options = {}) => {
+  const fn = 'backupAllTenants';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['concurrency', 'userId', 'rotate', 'keepLast', 'signal', 'onResult', 'onDeliveryFailure']);
+  return backupAll.backupAllTenants(
+    deps,
+    defined({
+      concurrency: positive(fn, 'concurrency', o.concurrency, true),
+      userId: userId(fn, o.userId),
+      rotate: oneOf(fn, 'rotate', o.rotate, ['weekday'] as const),
+      keepLast: positive(fn, 'keepLast', o.keepLast, true),
+      signal: signal(fn, o.signal),
+      onResult: callback<NonNullable<backupAll.BackupAllOptions['onResult']>>(fn, 'onResult', o.onResult),
+      onDeliveryFailure: callback<(message: string) => void>(fn, 'onDeliveryFailure', o.onDeliveryFailure),
     }),
   );
 };
@@ -200,7 +225,7 @@ export const backupOrganization: typeof backupOrg.backupOrganization = async (de
   const fn = 'backupOrganization';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['organizationId', 'userId', 'backupType', 'signal', 'honourDisabledColumn']);
-  return backupOrg.backupOrganization(
+  return notified.backupOrganizationNotified(
     deps,
     defined({
       organizationId: id(fn, 'organizationId', o.organizationId, true),
@@ -233,7 +258,7 @@ export const backupTenant: typeof backupTen.backupTenant = async (deps, options)
   const fn = 'backupTenant';
   checkDeps(fn, deps);
   const o = checkOptions(fn, options, ['tenant', 'userId', 'rotate', 'keepLast', 'backupType', 'signal', 'searchPath']);
-  return backupTen.backupTenant(
+  return notified.backupTenantNotified(
     deps,
     defined({
       tenant: tenant(fn, o.tenant)!,
@@ -321,6 +346,20 @@ export const tenantStatus: typeof status.tenantStatus = async (deps, options) =>
   checkDeps('tenantStatus', deps);
   const o = checkOptions('tenantStatus', options, ['tenant']);
   return status.tenantStatus(deps, { tenant: tenant('tenantStatus', o.tenant)! });
+};
+
+export const healthReport: typeof statusAll.healthReport = async (deps, options = {}) => {
+  const fn = 'healthReport';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['maxAgeHours']);
+  return statusAll.healthReport(deps, defined({ maxAgeHours: positive(fn, 'maxAgeHours', o.maxAgeHours, false) }));
+};
+
+export const testNotifications: typeof notifyTest.testNotifications = async (deps, options = {}) => {
+  const fn = 'testNotifications';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['signal']);
+  return notifyTest.testNotifications(deps, defined({ signal: signal(fn, o.signal) }));
 };
 
 function maxAge(fn: string, value: unknown): number {

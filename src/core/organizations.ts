@@ -6,27 +6,36 @@
  * matching (one's id is another's code, or a code shared by several) is an error, never a guess.
  */
 import { loadOrganizationEngine } from '../engines/registry.js';
-import type { OrganizationRow } from '../engines/types.js';
+import type { OrganizationsConfig } from '../config/schema.js';
+import type { OrganizationRow, OrganizationSession } from '../engines/types.js';
 import { NotFoundError, UsageError, asTypedError } from '../errors.js';
 import type { Deps } from './context.js';
-import { connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
 import { parseOrganizationId } from './targets.js';
 
-/** Rows of the organizations table whose id or code is `reference` (connects to the shared database). */
-export async function findOrganizations(deps: Pick<Deps, 'config'>, reference: string): Promise<OrganizationRow[]> {
+/**
+ * Runs `fn` on a session of the shared database (with the configured stall guard), closed
+ * afterwards; connection and query errors come out typed, without the password.
+ */
+export async function withOrganizationsSession<T>(deps: Pick<Deps, 'config'>, fn: (session: OrganizationSession, config: OrganizationsConfig) => Promise<T>): Promise<T> {
   const config = organizationsConfig(deps);
   const engine = await loadOrganizationEngine(config.client);
   const secrets = connectionSecrets(config.connection);
-  const session = await engine.connect(config).catch((error: unknown) => {
+  const session = await engine.connect(config, connectOptions(config)).catch((error: unknown) => {
     throw asTypedError(error, secrets);
   });
   try {
-    return await session.findOrganizations(config, reference);
+    return await fn(session, config);
   } catch (error) {
     throw asTypedError(error, secrets);
   } finally {
     await session.close().catch(() => undefined);
   }
+}
+
+/** Rows of the organizations table whose id or code is `reference` (connects to the shared database). */
+export async function findOrganizations(deps: Pick<Deps, 'config'>, reference: string): Promise<OrganizationRow[]> {
+  return withOrganizationsSession(deps, (session, config) => session.findOrganizations(config, reference));
 }
 
 /** The organization with this exact id, or null (connects to the shared database). */

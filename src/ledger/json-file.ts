@@ -240,6 +240,15 @@ export class JsonFileLedger implements Ledger {
     });
   }
 
+  async annotate(id: RecordId, note: string): Promise<LedgerRecord> {
+    return this.mutate((data) => {
+      const record = data.records.find((r) => r.id === id);
+      if (!record) throw new NotFoundError(`Ledger record ${id} does not exist (was it deleted meanwhile?).`);
+      record.error_message = record.error_message ? `${record.error_message}; ${note}` : note;
+      return { ...record };
+    });
+  }
+
   async backupTypeOf(id: RecordId) {
     return (await this.read()).record_meta[String(id)]?.backup_type ?? null;
   }

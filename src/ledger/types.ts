@@ -90,6 +90,11 @@ export interface Ledger {
   /** Matching records, newest first. */
   find(filter?: RecordFilter): Promise<LedgerRecord[]>;
   remove(id: RecordId): Promise<void>;
+  /**
+   * Appends `note` to a finished record's `error_message` (a notification about it could not be
+   * delivered). Nothing else changes: not its status, file, size or times.
+   */
+  annotate(id: RecordId, note: string): Promise<LedgerRecord>;
   /** The backup type given to `begin` (records mirror `auto_backup_logs`, which has no such column). */
   backupTypeOf(id: RecordId): Promise<LedgerBackupType | null>;
   /**

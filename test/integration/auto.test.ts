@@ -178,6 +178,31 @@ describe('auto from many processes', () => {
     }
   });
 
+  it('loads no notifier when nothing is due, even with every channel configured', async () => {
+    const notifications = {
+      webhook: { url: 'http://127.0.0.1:9/hook', on: ['failure', 'success'] },
+      ping: { organizations: { '1': 'http://127.0.0.1:9/ping' } },
+      email: { host: '127.0.0.1', port: 9, from: 'f@example.test', to: ['t@example.test'], on: ['failure', 'success'] },
+    };
+    // Today's backup exists (made before notifications are configured): every call below is a skip.
+    expect((await runCli(['auto', '--org', '1', '--json'], { cwd: dir })).code).toBe(0);
+    await writeFile(path.join(dir, '.backuprc'), JSON.stringify({ ...raw, notifications }));
+    for (const args of [
+      ['auto', '--org', '1', '--role', 'admin'],
+      ['auto', '--org', '1'],
+      ['auto', '--org', '2', '--role', 'cashier'],
+    ]) {
+      const trace = path.join(dir, `trace-notify-${args.join('-')}.txt`);
+      const result = await runCli([...args, '--json'], { cwd: dir, env: { TB_TRACE_FILE: trace }, nodeArgs: ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs')] });
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout).action).toBe('skipped');
+      const loaded = await readFile(trace, 'utf8');
+      expect(loaded).toContain('dist/core/notified-run.js');
+      expect(loaded).not.toMatch(/dist\/notify\/|node_modules\/nodemailer\//);
+      expect(loaded).not.toMatch(DRIVERS);
+    }
+  });
+
   it('auto --all backs up every organization and prints a summary', async () => {
     // --json: one JSON object per line as each organization finishes, then the summary.
     const result = await runCli(['auto', '--all', '--concurrency', '2', '--json'], { cwd: dir });

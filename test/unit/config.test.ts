@@ -115,8 +115,12 @@ describe('configuration loading', () => {
 
   it('accepts the shipped .backuprc.example when its variables are set', async () => {
     const example = path.resolve(import.meta.dirname, '../../.backuprc.example');
-    const config = await loadConfig({ configPath: example, env: { ACME_DB_PASSWORD: 'a', GLOBEX_DB_PASSWORD: 'b', APP_DB_PASSWORD: 'c' } });
+    const env = { ACME_DB_PASSWORD: 'a', GLOBEX_DB_PASSWORD: 'b', APP_DB_PASSWORD: 'c', SMTP_PASSWORD: 'd' };
+    const hooks = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x', HC_BACKUP_ALL_UUID: 'u1', HC_AUTO_ALL_UUID: 'u2', HC_ACME_UUID: 'u3' };
+    const config = await loadConfig({ configPath: example, env: { ...env, ...hooks } });
     expect(Object.keys(config.tenants)).toEqual(['acme', 'globex', 'initech']);
     expect(config.organizations?.exclude).toEqual(['sessions', 'jobs']);
+    expect(config.notifications?.ping?.tenants).toEqual({ acme: 'https://hc-ping.com/u3' });
+    expect(config.monitor?.tenants).toEqual({ initech: { maxAgeHours: 170 } });
   });
 });

@@ -42,6 +42,20 @@ describe('JSON file ledger', () => {
     expect((await stat(ledger.file)).mode & 0o777).toBe(0o600);
   });
 
+  it('annotates a finished record\'s error_message and changes nothing else', async () => {
+    const dir = await makeTempDir();
+    const clock = frozenClock('2026-11-23T08:00:00Z');
+    const ledger = new JsonFileLedger(dir, clock);
+    const success = await ledger.finish((await ledger.begin(newRecord())).id, { status: 'success', backup_size: 9, sha256: 'c'.repeat(64) });
+    const failed = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, { status: 'failed', error_message: 'boom' });
+    clock.set('2026-11-23T09:00:00Z');
+    expect(await ledger.annotate(success.id, 'notification failed: ping')).toEqual({ ...success, error_message: 'notification failed: ping' });
+    expect(await ledger.annotate(success.id, 'notification failed: mail')).toEqual({ ...success, error_message: 'notification failed: ping; notification failed: mail' });
+    expect(await ledger.annotate(failed.id, 'notification failed: webhook')).toEqual({ ...failed, error_message: 'boom; notification failed: webhook' });
+    expect(await ledger.find({ status: 'success' })).toEqual([{ ...success, error_message: 'notification failed: ping; notification failed: mail' }]);
+    await expect(ledger.annotate(999, 'x')).rejects.toThrow(/does not exist/);
+  });
+
   it('replaces last week\'s record of the same file on success, keeps it on failure', async () => {
     const dir = await makeTempDir();
     const clock = frozenClock('2026-11-16T08:00:00Z');

@@ -30,6 +30,20 @@ describe('configuration fast path', () => {
     },
     { storage: { dir: 'b' }, organizations: { client: 'better-sqlite3', connection: 'app.sqlite', tables: 'auto' }, auto: {} },
     { storage: { dir: 'b' }, tenants: {}, auto: { superAdminRoles: [], allowedRoles: ['a'] } },
+    { storage: { dir: 'b' }, notifications: {}, monitor: {} },
+    {
+      monitor: { organizations: { '42': { maxAgeHours: 170 } }, maxAgeHours: 30.5, tenants: { acme: { maxAgeHours: 0.5 } } },
+      notifications: {
+        email: { to: ['a@x', 'b@y'], from: 'f@x', on: ['stale', 'failure'], host: 'smtp', password: 'p', user: 'u', caFile: 'ca.pem', starttls: 'off', secure: true, port: 465 },
+        ping: { organizations: { '7': 'https://hc-ping.com/uuid' }, autoAll: 'http://h/x?rid=1', backupAll: 'https://h/y' },
+        webhook: { on: ['success'], url: 'https://hooks.slack.com/services/T/B/x' },
+        retryDelaySeconds: 0,
+        retries: 0,
+        timeoutSeconds: 0.25,
+      },
+      storage: { dir: 'b' },
+    },
+    { storage: { dir: 'b' }, notifications: { webhook: { url: 'http://127.0.0.1:9/h' }, ping: {}, email: { host: 'h', from: 'f', to: ['t'] } } },
   ];
   it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
     const fast = fastParseConfig(config);
@@ -56,6 +70,25 @@ describe('configuration fast path', () => {
     { storage: { dir: 'b' }, auto: { allowedRoles: [''] } },
     { storage: { dir: 'b' }, organisations: {} },
     { storage: { dir: 'b' }, timezone: undefined },
+    { storage: { dir: 'b' }, notifications: { webhook: { url: 'ftp://h/x' } } },
+    { storage: { dir: 'b' }, notifications: { webhook: { url: 'not a url' } } },
+    { storage: { dir: 'b' }, notifications: { webhook: { url: 'https://h/x', on: [] } } },
+    { storage: { dir: 'b' }, notifications: { webhook: { url: 'https://h/x', on: ['start'] } } },
+    { storage: { dir: 'b' }, notifications: { timeoutSeconds: 0 } },
+    { storage: { dir: 'b' }, notifications: { retries: 11 } },
+    { storage: { dir: 'b' }, notifications: { retries: 1.5 } },
+    { storage: { dir: 'b' }, notifications: { retryDelaySeconds: -1 } },
+    { storage: { dir: 'b' }, notifications: { ping: { tenants: { acme: 'x' } } } },
+    { storage: { dir: 'b' }, notifications: { ping: { tenants: { '': 'https://h/x' } } } },
+    { storage: { dir: 'b' }, notifications: { ping: { all: 'https://h/x' } } },
+    { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: [] } } },
+    { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], user: 'u' } } },
+    { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], password: 'p' } } },
+    { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], starttls: 'maybe' } } },
+    { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], port: 70000 } } },
+    { storage: { dir: 'b' }, monitor: { maxAgeHours: 0 } },
+    { storage: { dir: 'b' }, monitor: { tenants: { acme: {} } } },
+    { storage: { dir: 'b' }, monitor: { organizations: { '1': { maxAgeHours: 1, extra: 1 } } } },
   ];
   it.each(declined.map((v) => [JSON.stringify(v) ?? String(v), v]))('declines %s (zod decides)', (_name, config) => {
     expect(fastParseConfig(config)).toBeUndefined();

@@ -1,11 +1,11 @@
 /** The `auto` command: the once-a-day organization backup for login hooks and cron (and --enable/--disable, --all, --detach). */
 import type { Command } from 'commander';
-import type { AutoAllItem } from '../../core/auto-all.js';
-import { wholeSeconds } from '../../format.js';
+import type { AutoAllItem, AutoAllResult } from '../../core/auto-all.js';
 import { TenantBackupError, UsageError } from '../../errors.js';
 import { action, examples, parsePositiveInteger, type CommandContext } from '../command-kit.js';
 import { withInterrupt } from '../interaction.js';
 import { autoAllLine, formatBytes, printJson, printLine, renderAutoAll, type OutputOptions } from '../render.js';
+import { printAllRun, warnDeliveryFailure } from '../run-output.js';
 
 export function registerAuto(program: Command): void {
   program
@@ -46,8 +46,8 @@ export function registerAuto(program: Command): void {
           else printLine(`Started the backup of organization ${organizationId} in the background (pid ${result.pid}); log: ${result.log_file}`, ctx.output);
           return;
         }
-        const { autoBackup } = await import('../../core/auto.js');
-        const result = await withInterrupt(ctx.output, (signal) => autoBackup(deps, { ...autoOptions, signal }));
+        const { autoBackupNotified } = await import('../../core/notified.js');
+        const result = await withInterrupt(ctx.output, (signal) => autoBackupNotified(deps, { ...autoOptions, signal }, { onDeliveryFailure: warnDeliveryFailure }));
         renderAuto(ctx.output, result);
       }),
     );
@@ -65,11 +65,7 @@ interface AutoCommandOptions {
   concurrency: string;
 }
 
-/**
- * `auto --all`. For cron (stdout not a terminal): one line per organization as each finishes, with
- * its time — or, with --json, one JSON object per line, then a summary line. On a terminal: a
- * table at the end.
- */
+/** `auto --all` (see run-output.ts for its output). */
 async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise<void> {
   if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
     throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
@@ -77,23 +73,16 @@ async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise
   const concurrency = parsePositiveInteger(options.concurrency, '--concurrency');
   const { autoBackupAll } = await import('../../core/auto-all.js');
   const deps = await ctx.deps();
-  const lines = ctx.output.json || !process.stdout.isTTY;
-  const onResult = (item: AutoAllItem) => {
-    if (ctx.output.json) process.stdout.write(`${JSON.stringify({ time: wholeSecondsNow(), ...item })}\n`);
-    else printLine(autoAllLine(item), ctx.output);
-  };
-  const result = await withInterrupt(ctx.output, (signal) => autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal, ...(lines ? { onResult } : {}) }));
-  const { created, skipped, failed } = result.summary;
-  if (ctx.output.json) process.stdout.write(`${JSON.stringify({ time: wholeSecondsNow(), summary: result.summary })}\n`);
-  else if (lines) printLine(`${wholeSecondsNow()} summary ${created} created, ${skipped} skipped, ${failed} failed`, ctx.output);
-  else printLine(renderAutoAll(result), ctx.output);
+  const result = await printAllRun<AutoAllItem, AutoAllResult>(
+    ctx,
+    (signal, onResult) =>
+      autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal, onDeliveryFailure: warnDeliveryFailure, ...(onResult ? { onResult } : {}) }),
+    { line: (item) => autoAllLine(item), table: renderAutoAll, summary: ({ summary: s }) => `${s.created} created, ${s.skipped} skipped, ${s.failed} failed` },
+  );
+  const { failed } = result.summary;
   if (failed > 0) {
     throw new TenantBackupError('OPERATION_FAILED', `${failed} of ${result.results.length} organizations failed (see above; each failure is in the ledger).`);
   }
-}
-
-function wholeSecondsNow(): string {
-  return wholeSeconds(new Date().toISOString());
 }
 
 function renderAuto(output: OutputOptions, result: { action: 'created' | 'skipped'; organization_id: string } & Record<string, unknown>): void {
