@@ -56,6 +56,14 @@ function reportJson(error: { code: string; message: string }, exitCode: number):
  * its result: an emptied event loop with the command unsettled is exit 1 (see safety-net.ts).
  */
 export async function run(): Promise<void> {
+  // A reader that goes away (`tenant-backup list | head`) is not an error of ours: stop quietly
+  // instead of dying on an unhandled EPIPE with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
   const code = await runToCompletion(() => main(), undefined, process.argv.includes('--json'));
   process.exitCode = code;
   // Drivers (knex pools) must not keep the process alive; streams are flushed before exit.

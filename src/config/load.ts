@@ -11,7 +11,7 @@ import { systemTimeZone } from '../retention/clock.js';
 import { defineConfigSchemas } from './define.js';
 import { fastParseConfig } from './fast-check.js';
 import type { ParsedConfig } from './schema.js';
-import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword } from './secrets.js';
+import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
 
 export const CONFIG_FILE_NAME = '.backuprc';
 
@@ -129,6 +129,7 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
   const config = result.data;
   // Every secret of every connection (after substitution) is kept out of every error message.
   registerSecrets(connectionsOf(config).flatMap(connectionSecretValues));
+  registerSecrets(notificationSecretValues(config.notifications));
   return {
     ...config,
     file,

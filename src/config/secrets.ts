@@ -6,6 +6,7 @@
  * a URL is refused before any connection is tried.
  */
 import { ConfigError } from '../errors.js';
+import type { ParsedConfig } from './schema.js';
 
 /** Keys of a connection object whose string values are secret (pg/mysql2/knex and TLS options). */
 const SECRET_KEY = /pass|secret|token|private|^key$|^cert$|^pfx$/i;
@@ -163,4 +164,29 @@ function firstIndexOf(text: string, characters: string[]): number {
     if (index !== -1 && index < first) first = index;
   }
   return first;
+}
+
+/**
+ * The secrets of the notification settings: webhook and ping URLs carry their token in the path or
+ * query (every URL whole, and its path, kept out of every error message), SMTP has a password.
+ */
+export function notificationSecretValues(notifications: ParsedConfig['notifications']): string[] {
+  if (!notifications) return [];
+  const urls = [
+    notifications.webhook?.url,
+    notifications.ping?.backupAll,
+    notifications.ping?.autoAll,
+    ...Object.values(notifications.ping?.tenants ?? {}),
+    ...Object.values(notifications.ping?.organizations ?? {}),
+  ].filter((url): url is string => url !== undefined);
+  const values = urls.flatMap((url) => {
+    try {
+      const parsed = new URL(url);
+      return [url, parsed.pathname + parsed.search].filter((part) => part.length >= 6);
+    } catch {
+      return [url];
+    }
+  });
+  if (notifications.email?.password) values.push(notifications.email.password);
+  return values;
 }

@@ -77,6 +77,14 @@ describe('help, version and usage errors', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('stops quietly when its reader goes away (`--help | true`): no EPIPE stack trace', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    // `true` exits without reading: every write of the help meets a closed pipe.
+    const result = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | true; "${process.execPath}" "${BIN}" --help | head -c 1 >/dev/null`], { encoding: 'utf8' });
+    expect(result.stderr).not.toMatch(/EPIPE|Error|at .*\.js:\d+/);
+  });
+
   it('loads no database driver for --help and list', async () => {
     await seed();
     for (const args of [['--help'], ['list'], ['list', '--org', '42', '--json'], ['delete', '--org', '42', 'org_ACME_monday_backup.zip', '--yes']]) {
