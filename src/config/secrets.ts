@@ -187,6 +187,8 @@ export function notificationSecretValues(notifications: ParsedConfig['notificati
       return [url];
     }
   });
-  if (notifications.email?.password) values.push(notifications.email.password);
+  // A secret of a few characters would blank every such letter group of every message; the
+  // notifiers' own output masks their settings whatever their length (notify/redact.ts).
+  if (notifications.email?.password && notifications.email.password.length >= 4) values.push(notifications.email.password);
   return values;
 }
