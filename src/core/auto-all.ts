@@ -7,7 +7,8 @@ import { loadOrganizationEngine } from '../engines/registry.js';
 import { TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import { autoBackup, type AutoResult } from './auto.js';
 import type { Deps } from './context.js';
-import { connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { connectOptions, organizationsConfig } from './organization-config.js';
 
 export type AutoAllItem = AutoResult | { action: 'failed'; organization_id: string; error: { code: string; message: string } };
 

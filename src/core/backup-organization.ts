@@ -23,7 +23,8 @@ import { organizationLockKey } from './targets.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
-import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig, tableEntryPath } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { abortSessionOn, connectOptions, organizationsConfig, tableEntryPath } from './organization-config.js';
 
 export interface OrganizationBackupOptions {
   organizationId: string;

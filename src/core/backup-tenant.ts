@@ -22,7 +22,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
-import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
+import { loadDatabaseEngine } from '../engines/registry.js';
+import type { DatabaseEngine, DatabaseTarget, PreflightInfo } from '../engines/types.js';
 import { OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday } from '../retention/clock.js';
@@ -30,7 +31,7 @@ import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantW
 import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
-import { connectionSecrets } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
 import { pruneTenantLocked } from './prune.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 

@@ -16,7 +16,8 @@ import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, asTy
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
-import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { abortSessionOn, connectOptions, organizationsConfig } from './organization-config.js';
 import { planOrganizationTables } from './plan-organization.js';
 
 export interface OrganizationRestoreOptions {

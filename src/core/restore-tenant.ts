@@ -31,7 +31,7 @@ import { TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { backupTenantLocked, prepareTenant, type PreparedTenant } from './backup-tenant.js';
 import { tenantLockKey } from './targets.js';
 import type { Deps } from './context.js';
-import { connectionSecrets } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 
 export interface TenantRestoreOptions {

@@ -13,7 +13,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { organizationsSchema, type OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { mysqlEngine } from '../../src/engines/mysql.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { ConnectionError, OperationError } from '../../src/errors.js';
 import { createTestDatabase, serverInfo, type ServerConnection, type TestDatabase } from '../helpers/databases.js';

@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema, type OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { postgresEngine } from '../../src/engines/postgres.js';
+import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { ConnectionError, OperationError } from '../../src/errors.js';
 import { adminKnex, createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';

@@ -11,13 +11,9 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import {
-  decodeSqliteValue,
-  encodeSqliteValue,
-  naturalStorageClass,
-  sqliteDialect,
-  sqliteEngine,
-} from '../../src/engines/sqlite.js';
+import { decodeSqliteValue, encodeSqliteValue, naturalStorageClass } from '../../src/engines/sqlite/codec.js';
+import { sqliteDialect } from '../../src/engines/sqlite/dialect.js';
+import { sqliteEngine } from '../../src/engines/sqlite/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { ConfigError, OperationError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { mysqlEngine } from '../../src/engines/mysql.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { startProxy, type Proxy } from '../helpers/tcp-proxy.js';

@@ -12,7 +12,8 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema, type OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { exportSql, mysqlEngine } from '../../src/engines/mysql.js';
+import { exportSql } from '../../src/engines/mysql/export.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { ColumnInfo, OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 

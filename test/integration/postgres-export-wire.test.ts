@@ -14,7 +14,8 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { jsonExpression, postgresEngine } from '../../src/engines/postgres.js';
+import { jsonExpression } from '../../src/engines/postgres/export.js';
+import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 

@@ -18,7 +18,7 @@ import { resolveConfig } from '../../src/config/load.js';
 import { backupTenant } from '../../src/core/backup-tenant.js';
 import { createDeps, type Deps } from '../../src/core/context.js';
 import { restoreTenant } from '../../src/core/restore-tenant.js';
-import { mysqldumpArgs, mysqlRestoreArgs, optionFileText } from '../../src/engines/dump-mysql.js';
+import { mysqldumpArgs, mysqlRestoreArgs, optionFileText } from '../../src/engines/mysql/dump.js';
 import { ConfigError, ConnectionError, ForbiddenTargetError, OperationError, TenantBackupError, ToolMissingError } from '../../src/errors.js';
 import { frozenClock } from '../../src/retention/clock.js';
 import { adminKnex, createTestDatabase, serverInfo, withTempDir, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
