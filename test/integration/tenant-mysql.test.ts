@@ -3,7 +3,8 @@
  * mariadb client. Round trip of tables, a view, a sequence, a procedure, a function, a trigger, an
  * event and exotic values (checksums computed inside the database); a dump failing half-way is
  * undone by loading the safety backup back automatically; secrets only in a private option file;
- * preflight errors that change nothing.
+ * preflight errors that change no data and write no archive (a backup that could not start is
+ * recorded failed).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -308,7 +309,7 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     }
   });
 
-  it('preflight errors change nothing: missing tool, unreachable server, wrong password, unknown tenant', async () => {
+  it('preflight errors change no data and write no archive: missing tool, unreachable server, wrong password, unknown tenant', async () => {
     const deps = await makeDeps();
     const good = await backupTenant(deps, { tenant: 'acme' });
     await mutate(acme.knex());
@@ -331,12 +332,14 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     expect((unreachable as Error).message).toMatch(/ECONNREFUSED/);
 
     const wrong = `Wr0ng-${crypto.randomBytes(6).toString('hex')}`;
+    const refused: string[] = [];
     for (const connection of [{ ...c, password: wrong }, `mysql://${c.user}:${wrong}@${c.host}:${c.port}/${c.database}`]) {
       const bad = await makeDeps({ acme: { client: 'mysql2', connection } });
       const error = await backupTenant(bad, { tenant: 'acme' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConnectionError);
       expect((error as Error).message).toMatch(/Access denied/);
       expect((error as Error).message).not.toContain(wrong);
+      refused.push((error as Error).message);
       const restoreError = await restoreTenant(bad, { tenant: 'acme', backup: good.record.backup_filename }).catch((e: unknown) => e);
       expect(restoreError).toBeInstanceOf(ConnectionError);
       expect((restoreError as Error).message).not.toContain(wrong);
@@ -344,7 +347,18 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
 
     await expect(backupTenant(deps, { tenant: 'initech' })).rejects.toBeInstanceOf(ConfigError);
     expect(await storageSnapshot()).toEqual(snapshot);
-    expect(await deps.ledger.find()).toEqual(ledgerBefore);
+    // The backups that could not start are recorded failed, newest first, like an organization
+    // backup that cannot connect; the restores and the unknown tenant are not recorded.
+    const records = await deps.ledger.find();
+    const added = records.filter((r) => !ledgerBefore.some((b) => b.id === r.id));
+    expect(added.map((r) => [r.status, r.error_message])).toEqual([
+      ['failed', refused[1]],
+      ['failed', refused[0]],
+      ['failed', (unreachable as Error).message],
+      ['failed', (missing as Error).message],
+    ]);
+    expect(records.filter((r) => ledgerBefore.some((b) => b.id === r.id))).toEqual(ledgerBefore);
+    expect(JSON.stringify(records)).not.toContain(wrong);
     expect(await fingerprint(acme.knex())).toEqual(before);
   });
 

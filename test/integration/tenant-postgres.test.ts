@@ -3,7 +3,8 @@
  * Round trip of schemas, tables, a view, sequences, an enum, a function, a procedure, a trigger
  * and exotic values, compared with checksums computed inside the database; atomic failed
  * restores (broken dump, input failing mid-stream); secrets never on an argv, in the ledger, in
- * errors or in the archive; preflight errors that change nothing.
+ * errors or in the archive; preflight errors that change no data and write no archive (a backup
+ * that could not start is recorded failed).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -323,7 +324,7 @@ describe('PostgreSQL tenant backup and restore', () => {
     }
   });
 
-  it('preflight errors change nothing: missing tool, old tool, unreachable server, unknown tenant', async () => {
+  it('preflight errors change no data and write no archive: missing tool, old tool, unreachable server, unknown tenant', async () => {
     const deps = await makeDeps();
     const before = await fingerprint(acme.knex());
     const empty = path.join(dir, 'empty-bin');
@@ -331,6 +332,10 @@ describe('PostgreSQL tenant backup and restore', () => {
     const missing = await backupTenant(deps, { tenant: 'acme', searchPath: empty }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ToolMissingError);
     expect((missing as Error).message).toMatch(/"pg_dump" was not found on PATH.*apt-get install postgresql-client-15/);
+    // A backup that could not start is a failed backup, recorded like an organization backup's.
+    expect(await deps.ledger.find()).toEqual([
+      expect.objectContaining({ status: 'failed', tenant: 'acme', backup_filename: 'acme_2026-11-21_19-04-00.zip', error_message: (missing as Error).message }),
+    ]);
 
     // A PATH with pg_dump but no psql: restore needs both, and says so before doing anything.
     const dumpOnly = path.join(dir, 'dump-only');
@@ -365,7 +370,15 @@ describe('PostgreSQL tenant backup and restore', () => {
     await expect(restoreTenant(deps, { tenant: 'initech', backup: good.record.backup_filename })).rejects.toBeInstanceOf(ConfigError);
 
     expect(await storageSnapshot()).toEqual(snapshot);
-    expect(await deps.ledger.find()).toHaveLength(1);
+    // The two backups that could not start are recorded failed (the first one's record was
+    // replaced by the successful backup of the same name); restores and unknown tenants are not.
+    const records = await deps.ledger.find();
+    expect(records.map((r) => [r.status, r.error_message])).toEqual([
+      ['failed', (unreachable as Error).message],
+      ['failed', (old as Error).message],
+      ['success', null],
+    ]);
+    expect(JSON.stringify(records)).not.toContain(password());
     expect(await fingerprint(acme.knex())).toEqual(before);
   });
 

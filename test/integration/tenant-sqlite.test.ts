@@ -249,13 +249,17 @@ describe('SQLite tenant backup', () => {
     expect(fs.existsSync(storage)).toBe(false);
   });
 
-  it('missing database file: ConnectionError, nothing written', async () => {
+  it('missing database file: ConnectionError, no archive written, the attempt recorded failed', async () => {
     fs.rmSync(dbFile);
     fs.rmSync(`${dbFile}-wal`, { force: true });
     fs.rmSync(`${dbFile}-shm`, { force: true });
     const deps = await makeDeps();
-    await expect(backupTenant(deps, { tenant: 'acme' })).rejects.toBeInstanceOf(ConnectionError);
-    expect(fs.existsSync(storage)).toBe(false);
+    const error = await backupTenant(deps, { tenant: 'acme' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(fs.existsSync(path.join(storage, 'tenant-databases'))).toBe(false);
+    expect(await deps.ledger.find()).toEqual([
+      expect.objectContaining({ kind: 'database', tenant: 'acme', status: 'failed', backup_filename: expect.stringMatching(/^acme_/), error_message: (error as Error).message }),
+    ]);
   });
 });
 
