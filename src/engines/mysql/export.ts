@@ -12,7 +12,7 @@ import { finished } from 'node:stream/promises';
 import type { Connection, QueryOptions } from 'mysql2';
 import type { ColumnInfo, ExportResult, TablePlan } from '../types.js';
 import { q } from './dialect.js';
-import { fail, type MysqlInternals } from './driver.js';
+import { destroyConnection, fail, type MysqlInternals } from './driver.js';
 import { kindOf, MysqlRowEncoder } from './export-codec.js';
 
 function selectExpression(column: ColumnInfo): string {
@@ -60,11 +60,13 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
       reject(failure);
     };
     // The consumer went away mid-query: MySQL cannot cancel a running result on the same
-    // connection, so the connection is dropped (the snapshot ends with it).
+    // connection, so the connection is dropped (the snapshot ends with it). Its socket is closed
+    // at once: mysql2's destroy() only half-closes it, and the server, blocked writing rows nobody
+    // reads, would keep the query (and its metadata locks) for net_write_timeout.
     const abandon = (error: unknown) => {
       if (settled) return;
       onBroken();
-      connection.destroy();
+      destroyConnection(connection, error instanceof Error ? error : new Error('the export was abandoned'));
       settleError(error);
     };
     const onOutError = (error: unknown) => abandon(error);
