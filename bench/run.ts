@@ -546,7 +546,7 @@ async function pair4(ctx: Context): Promise<PairResult> {
 /** The tool's own pg_dump flags when its tenant engine is built; else those of the issue. */
 async function pgDumpArgs(): Promise<string[]> {
   try {
-    const module = (await import('../src/engines/dump-postgres.js')) as { PG_DUMP_ARGS?: readonly string[] };
+    const module = (await import('../src/engines/postgres/dump.js')) as { PG_DUMP_ARGS?: readonly string[] };
     if (module.PG_DUMP_ARGS) return [...module.PG_DUMP_ARGS];
   } catch {
     // not there yet

@@ -23,11 +23,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { ArchiveError, describeCause } from '../errors.js';
 import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
+import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
+import { crc32, DEFLATE_CHUNK, EntryHasher, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
   /** zlib level 0-9 (0 = stored); default 1: table data compresses well even at the fastest level. */
@@ -42,7 +44,7 @@ export interface ArchiveWriterOptions {
   checkWhileWriting?: boolean;
 }
 
-export type EntrySource = Readable | AsyncIterable<Buffer | string> | Buffer;
+export type { EntrySource } from './zip-streams.js';
 
 export interface WrittenEntry {
   /** Uncompressed size. */
@@ -70,41 +72,10 @@ export interface EntryLayout {
 }
 
 export const DEFAULT_COMPRESSION_LEVEL = 1;
-/** Unix mode stored for each entry: tenant data is private, also once extracted by hand. */
-const ENTRY_MODE = 0o100600;
-/** zlib output chunk: fewer, larger writes than zlib's 16 KiB default. */
-const DEFLATE_CHUNK = 256 * 1024;
-/** Entry data reaches zlib in pieces of at least this size. */
-const GATHER_BYTES = 512 * 1024;
 /** Queued file writes above this wait (back-pressure on deflate). */
 const FILE_HIGH_WATER_MARK = 1024 * 1024;
 
-const LOCAL_HEADER = 0x04034b50;
-const DATA_DESCRIPTOR = 0x08074b50;
-const CENTRAL_HEADER = 0x02014b50;
-const ZIP64_END = 0x06064b50;
-const ZIP64_LOCATOR = 0x07064b50;
-const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
-const VERSION_MADE_BY = (3 << 8) | 63; // Unix, APPNOTE 6.3
-const VERSION_NEEDED = 20;
-const VERSION_NEEDED_ZIP64 = 45;
-const FLAG_DATA_DESCRIPTOR = 1 << 3;
-const FLAG_UTF8 = 1 << 11;
-const MAX_32 = 0xfffffffe; // above this, a field is 0xffffffff and the zip64 record holds the value
-
 type WriterState = 'open' | 'writing' | 'finishing' | 'finished' | 'failed' | 'aborted';
-
-interface CentralEntry {
-  name: Buffer;
-  method: number;
-  flags: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  offset: number;
-  /** Offset of the entry's (compressed) data: just past its local header. */
-  dataStart?: number;
-}
 
 export class ArchiveWriter {
   readonly filePath: string;
@@ -114,9 +85,7 @@ export class ArchiveWriter {
   private readonly written = new Map<string, WrittenEntry>();
   private readonly central: CentralEntry[] = [];
   private readonly fileHash: Hash = createHash('sha256');
-  private readonly dosTime: number;
-  private readonly dosDate: number;
-  private readonly unixTime: number;
+  private readonly stamp: EntryStamp;
   /** Bytes handed to the file so far (= the offset of the next write). */
   private position = 0;
   /** The last queued write; writes run one after another in queue order. */
@@ -141,9 +110,11 @@ export class ArchiveWriter {
     this.failed.catch(() => undefined); // observed through races; must not count as unhandled
     const now = new Date();
     // DOS fields are local time (as yazl and Info-ZIP write them); the extra field has UTC.
-    this.dosDate = ((now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate();
-    this.dosTime = (now.getHours() << 11) | (now.getMinutes() << 5) | Math.floor(now.getSeconds() / 2);
-    this.unixTime = Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(now.getTime() / 1000)));
+    this.stamp = {
+      dosDate: ((now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate(),
+      dosTime: (now.getHours() << 11) | (now.getMinutes() << 5) | Math.floor(now.getSeconds() / 2),
+      unixTime: Math.max(-0x80000000, Math.min(0x7fffffff, Math.floor(now.getTime() / 1000))),
+    };
   }
 
   /** Creates `filePath` (mode 0600; it must not exist yet) and returns a writer for it. */
@@ -200,7 +171,7 @@ export class ArchiveWriter {
     const entry: CentralEntry = { name, method: compressor ? 8 : 0, flags: FLAG_UTF8 | FLAG_DATA_DESCRIPTOR, crc32: 0, compressedSize: 0, uncompressedSize: 0, offset: this.position };
     let sha256: string;
     try {
-      this.queueWrite(this.localHeader(entry, false));
+      this.queueWrite(localHeader(entry, false, this.stamp));
       const start = this.position;
       entry.dataStart = start;
       const done = pipeline(streams);
@@ -262,12 +233,12 @@ export class ArchiveWriter {
         uncompressedSize: json.length,
         offset: this.position,
       };
-      this.queueWrite(this.localHeader(entry, true));
+      this.queueWrite(localHeader(entry, true, this.stamp));
       entry.dataStart = this.position;
       this.queueWrite(data);
       this.central.push(entry);
       const centralStart = this.position;
-      for (const record of this.central) this.queueWrite(this.centralRecord(record));
+      for (const record of this.central) this.queueWrite(centralRecord(record, this.stamp));
       this.queueWrite(endRecords(this.central.length, centralStart, this.position - centralStart, this.position));
       await Promise.race([this.writing, this.failed]);
       await this.handle.sync();
@@ -396,256 +367,4 @@ export class ArchiveWriter {
       }
     }
   }
-
-  private localHeader(entry: CentralEntry, sizesKnown: boolean): Buffer {
-    const header = Buffer.alloc(30 + entry.name.length);
-    header.writeUInt32LE(LOCAL_HEADER, 0);
-    header.writeUInt16LE(VERSION_NEEDED, 4);
-    header.writeUInt16LE(entry.flags, 6);
-    header.writeUInt16LE(entry.method, 8);
-    header.writeUInt16LE(this.dosTime, 10);
-    header.writeUInt16LE(this.dosDate, 12);
-    if (sizesKnown) {
-      header.writeUInt32LE(entry.crc32, 14);
-      header.writeUInt32LE(entry.compressedSize, 18);
-      header.writeUInt32LE(entry.uncompressedSize, 22);
-    }
-    header.writeUInt16LE(entry.name.length, 26);
-    header.writeUInt16LE(0, 28);
-    entry.name.copy(header, 30);
-    return header;
-  }
-
-  private centralRecord(entry: CentralEntry): Buffer {
-    const zip64 = needsZip64(entry);
-    const extraLength = 9 + (zip64 ? 28 : 0);
-    const record = Buffer.alloc(46 + entry.name.length + extraLength);
-    record.writeUInt32LE(CENTRAL_HEADER, 0);
-    record.writeUInt16LE(VERSION_MADE_BY, 4);
-    record.writeUInt16LE(zip64 ? VERSION_NEEDED_ZIP64 : VERSION_NEEDED, 6);
-    record.writeUInt16LE(entry.flags, 8);
-    record.writeUInt16LE(entry.method, 10);
-    record.writeUInt16LE(this.dosTime, 12);
-    record.writeUInt16LE(this.dosDate, 14);
-    record.writeUInt32LE(entry.crc32, 16);
-    record.writeUInt32LE(zip64 ? 0xffffffff : entry.compressedSize, 20);
-    record.writeUInt32LE(zip64 ? 0xffffffff : entry.uncompressedSize, 24);
-    record.writeUInt16LE(entry.name.length, 28);
-    record.writeUInt16LE(extraLength, 30);
-    record.writeUInt16LE(0, 32); // comment length
-    record.writeUInt16LE(0, 34); // disk number start
-    record.writeUInt16LE(0, 36); // internal attributes
-    record.writeUInt32LE((ENTRY_MODE << 16) >>> 0, 38);
-    record.writeUInt32LE(zip64 ? 0xffffffff : entry.offset, 42);
-    let at = 46 + entry.name.copy(record, 46);
-    // Info-ZIP universal timestamp (mtime, UTC).
-    record.writeUInt16LE(0x5455, at);
-    record.writeUInt16LE(5, at + 2);
-    record.writeUInt8(0b11, at + 4); // mtime (+ atime flag, as Info-ZIP sets it)
-    record.writeInt32LE(this.unixTime, at + 5);
-    at += 9;
-    if (zip64) {
-      record.writeUInt16LE(0x0001, at);
-      record.writeUInt16LE(24, at + 2);
-      writeUInt64(record, entry.uncompressedSize, at + 4);
-      writeUInt64(record, entry.compressedSize, at + 12);
-      writeUInt64(record, entry.offset, at + 20);
-    }
-    return record;
-  }
-}
-
-function needsZip64(entry: CentralEntry): boolean {
-  return entry.uncompressedSize > MAX_32 || entry.compressedSize > MAX_32 || entry.offset > MAX_32;
-}
-
-function dataDescriptor(entry: CentralEntry): Buffer {
-  const zip64 = needsZip64(entry);
-  const descriptor = Buffer.alloc(zip64 ? 24 : 16);
-  descriptor.writeUInt32LE(DATA_DESCRIPTOR, 0);
-  descriptor.writeUInt32LE(entry.crc32, 4);
-  if (zip64) {
-    writeUInt64(descriptor, entry.compressedSize, 8);
-    writeUInt64(descriptor, entry.uncompressedSize, 16);
-  } else {
-    descriptor.writeUInt32LE(entry.compressedSize, 8);
-    descriptor.writeUInt32LE(entry.uncompressedSize, 12);
-  }
-  return descriptor;
-}
-
-/** End of central directory, preceded by the zip64 record and locator when a field overflows. */
-function endRecords(count: number, centralStart: number, centralSize: number, position: number): Buffer {
-  const zip64 = count >= 0xffff || centralSize > MAX_32 || centralStart > MAX_32;
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
-  end.writeUInt16LE(zip64 ? 0xffff : count, 8);
-  end.writeUInt16LE(zip64 ? 0xffff : count, 10);
-  end.writeUInt32LE(zip64 ? 0xffffffff : centralSize, 12);
-  end.writeUInt32LE(zip64 ? 0xffffffff : centralStart, 16);
-  if (!zip64) return end;
-  const record = Buffer.alloc(56);
-  record.writeUInt32LE(ZIP64_END, 0);
-  writeUInt64(record, 56 - 12, 4);
-  record.writeUInt16LE(VERSION_MADE_BY, 12);
-  record.writeUInt16LE(VERSION_NEEDED_ZIP64, 14);
-  writeUInt64(record, count, 24);
-  writeUInt64(record, count, 32);
-  writeUInt64(record, centralSize, 40);
-  writeUInt64(record, centralStart, 48);
-  const locator = Buffer.alloc(20);
-  locator.writeUInt32LE(ZIP64_LOCATOR, 0);
-  writeUInt64(locator, position, 8); // the zip64 end record starts where the central directory ended
-  locator.writeUInt32LE(1, 16);
-  return Buffer.concat([record, locator, end]);
-}
-
-function writeUInt64(buffer: Buffer, value: number, offset: number): void {
-  buffer.writeUInt32LE(value % 0x100000000, offset);
-  buffer.writeUInt32LE(Math.floor(value / 0x100000000), offset + 4);
-}
-
-/** zlib's native CRC-32 (Node ≥ 20.15), else a table-driven one. */
-const crc32: (data: Buffer, previous: number) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (data, previous) => zlib.crc32(data, previous)
-    : (() => {
-        const table = new Int32Array(256);
-        for (let n = 0; n < 256; n++) {
-          let c = n;
-          for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-          table[n] = c;
-        }
-        return (data: Buffer, previous: number) => {
-          let c = ~previous;
-          for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-          return ~c >>> 0;
-        };
-      })();
-
-/** Passes data through unchanged while hashing (sha256, CRC-32) and counting it. */
-class EntryHasher extends Transform {
-  bytes = 0;
-  crc32 = 0;
-  private readonly hash: Hash = createHash('sha256');
-  /** Small chunks (a pipe's 64 KiB) are passed on gathered: every chunk costs zlib a thread-pool round trip. */
-  private gathered: Buffer[] = [];
-  private gatheredBytes = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.crc32 = crc32(chunk, this.crc32);
-    this.bytes += chunk.length;
-    if (chunk.length >= GATHER_BYTES && this.gatheredBytes === 0) {
-      callback(null, chunk);
-      return;
-    }
-    this.gathered.push(chunk);
-    this.gatheredBytes += chunk.length;
-    if (this.gatheredBytes >= GATHER_BYTES) this.release();
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.release();
-    callback();
-  }
-
-  private release(): void {
-    if (this.gatheredBytes === 0) return;
-    this.push(this.gathered.length === 1 ? this.gathered[0] : Buffer.concat(this.gathered, this.gatheredBytes));
-    this.gathered = [];
-    this.gatheredBytes = 0;
-  }
-
-  digest(): string {
-    return this.hash.digest('hex');
-  }
-}
-
-/** The last stage of an entry's pipeline: hands (compressed) bytes to the writer's file queue. */
-class FileSink extends Writable {
-  constructor(
-    private readonly writer: ArchiveWriter,
-    private readonly check: InflateCheck | undefined,
-  ) {
-    super({ highWaterMark: 256 * 1024 });
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const written = this.writer.queueWrite(chunk);
-    const checked = this.check?.write(chunk);
-    if (!this.writer.saturated && !checked) {
-      callback();
-      written.catch(() => undefined); // a failure reaches the writer's `failed`
-      return;
-    }
-    Promise.all([this.writer.saturated ? written : undefined, checked]).then(() => callback(), (error: Error) => callback(error));
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    callback();
-  }
-}
-
-/** Inflates an entry's compressed bytes as they are written, hashing what comes out. */
-class InflateCheck {
-  // A deep input buffer: the check must not hold the writer back (every stall costs each stage a wake-up).
-  private readonly inflate = zlib.createInflateRaw({ chunkSize: DEFLATE_CHUNK, writableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions);
-  private readonly hash: Hash = createHash('sha256');
-  private bytes = 0;
-  private failure: Error | undefined;
-
-  constructor() {
-    this.inflate.on('data', (chunk: Buffer) => {
-      this.hash.update(chunk);
-      this.bytes += chunk.length;
-    });
-    this.inflate.on('error', (error) => {
-      this.failure ??= error;
-    });
-  }
-
-  /** Feeds compressed bytes; resolves when the inflater can take more (undefined: at once). */
-  write(chunk: Buffer): Promise<void> | undefined {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.inflate.write(chunk)) return undefined;
-    return new Promise((resolve, reject) => {
-      const onDrain = () => {
-        this.inflate.off('error', onError);
-        resolve();
-      };
-      const onError = (error: Error) => {
-        this.inflate.off('drain', onDrain);
-        reject(error);
-      };
-      this.inflate.once('drain', onDrain);
-      this.inflate.once('error', onError);
-    });
-  }
-
-  /** Ends the input; resolves with what the compressed bytes inflated to. */
-  async end(): Promise<{ bytes: number; sha256: string }> {
-    this.inflate.end();
-    try {
-      await finished(this.inflate);
-    } catch (error) {
-      throw new ArchiveError(`The compressed data does not inflate: ${describeCause(error)}`, { cause: error });
-    }
-    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
-  }
-
-  destroy(): void {
-    this.inflate.destroy();
-  }
-}
-
-function toReadable(source: EntrySource): Readable {
-  if (Buffer.isBuffer(source)) return Readable.from([source], { objectMode: false });
-  if (source instanceof Readable) return source;
-  if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
-    // objectMode false: strings become UTF-8 bytes, anything else is a stream error.
-    return Readable.from(source, { objectMode: false });
-  }
-  throw new ArchiveError('An archive entry source must be a Readable, an async iterable of Buffer/string, or a Buffer.');
 }

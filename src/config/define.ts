@@ -7,7 +7,7 @@
  * Every object is strict: a misspelt key is an error with its exact path, never silently ignored.
  * Kinds (database clients) are a closed set: an unknown one is a config error.
  *
- * KEEP fast-check.ts IN STEP with this file (test/unit/config-fast-path.test.ts compares them).
+ * KEEP fast-check.ts IN STEP with this file (test/unit/startup-fast-paths.test.ts compares them).
  */
 import type { z as Zod } from 'zod';
 import { isValidTimeZone } from '../retention/clock.js';

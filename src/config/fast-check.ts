@@ -6,7 +6,7 @@
  * and the caller then lets zod decide and word the error. So behaviour is zod's; only the
  * start-up cost of importing zod (~60–80 ms) is saved when nothing is wrong.
  *
- * KEEP IN STEP with define.ts (test/unit/config-fast-path.test.ts compares the two).
+ * KEEP IN STEP with define.ts (test/unit/startup-fast-paths.test.ts compares the two).
  */
 import { isValidTimeZone } from '../retention/clock.js';
 import {

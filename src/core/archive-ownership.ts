@@ -3,10 +3,10 @@
  * unique in every schema. Before a backup replaces a file, it must be this organization's own:
  * otherwise two organizations sharing a code would overwrite each other's backups.
  */
-import { ArchiveReader } from '../archive/zip-reader.js';
 import { ConfigError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
+import { readManifest } from './verified-archive.js';
 
 export async function assertArchiveNameIsOurs(deps: Pick<Deps, 'ledger' | 'store' | 'config'>, name: string, organizationId: string): Promise<void> {
   const records = await deps.ledger.find({ kind: 'organization', backup_filename: name });
@@ -16,12 +16,9 @@ export async function assertArchiveNameIsOurs(deps: Pick<Deps, 'ledger' | 'store
     // No successful record: ask the file itself, if there is one.
     const file = await deps.store.stat(ORGANIZATIONS_AREA, name);
     if (file) {
-      const reader = await ArchiveReader.open(file.path).catch(() => null);
-      if (reader) {
-        const id = reader.manifest.organization?.id ?? null;
-        await reader.close();
-        if (id !== null && id !== organizationId) otherId = id;
-      }
+      const manifest = await readManifest(file.path).catch(() => null);
+      const id = manifest?.organization?.id ?? null;
+      if (id !== null && id !== organizationId) otherId = id;
     }
   }
   if (otherId !== null) {

@@ -12,7 +12,7 @@ import { localDate, localWeekday } from '../retention/clock.js';
 import { TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
 import { failureOf } from './auto-all.js';
 import type { Deps } from './context.js';
-import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
+import { isFailedAttempt, recordFailedStart } from './verified-archive.js';
 import { backupTenantNotified } from './notified.js';
 import { retryCommand, runNotifiedAll, type NotifyHooks } from './notified-run.js';
 import { runPool } from './pool.js';
@@ -96,19 +96,14 @@ async function recordUnstarted(deps: Deps, tenant: string, options: BackupAllOpt
   const now = deps.clock.now();
   const weekday = localWeekday(now, deps.config.timezone);
   const name = options.rotate === 'weekday' ? tenantWeekdayName(tenant, weekday) : tenantTimestampedName(tenant, now, deps.config.timezone);
-  return recordFailedAttempt(
+  return recordFailedStart(
     deps,
     {
-      kind: 'database',
-      organization_id: null,
-      tenant,
-      user_id: options.userId ?? null,
-      day_of_week: weekday,
-      backup_filename: name,
-      backup_path: deps.store.localPath(TENANT_DATABASES_AREA, name),
-      backup_date: localDate(now, deps.config.timezone),
+      area: TENANT_DATABASES_AREA,
+      name,
+      record: { kind: 'database', organization_id: null, tenant, user_id: options.userId ?? null, day_of_week: weekday, backup_date: localDate(now, deps.config.timezone) },
+      backupType: 'manual',
     },
-    'manual',
     error,
   );
 }

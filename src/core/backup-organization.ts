@@ -2,14 +2,12 @@
  * `backup --org <id>`: every row of one organization, read in one consistent snapshot, streamed
  * table by table into `organizations/org_<code>_<weekday>_backup.zip`.
  *
- * Safety: the archive is written to a temp file beside the final name, read back and verified
- * (every entry's sha256, the file's own sha256, its structure), then renamed over last week's
- * file. Until that rename, last week's
- * archive and its ledger record are untouched; a failure leaves them as they were and records a
- * `failed` entry. Only one backup of an organization runs at a time (operation lock `org-<id>`).
+ * Safety: the archive is made through verified-archive.ts (temp file, verification, atomic rename
+ * over last week's file, ledger record): until that rename, last week's archive and its record are
+ * untouched, and a failure — connecting included — records a `failed` entry. Only one backup of an
+ * organization runs at a time (operation lock `org-<id>`).
  */
 import { PassThrough } from 'node:stream';
-import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
 import { NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
@@ -22,8 +20,9 @@ import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
-import { isFailedAttempt, recordFailedAttempt } from './failed-attempt.js';
-import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig, tableEntryPath } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { abortSessionOn, connectOptions, organizationsConfig, tableEntryPath } from './organization-config.js';
+import { PendingArchive, backupFailure, isFailedAttempt, recordFailedStart } from './verified-archive.js';
 
 export interface OrganizationBackupOptions {
   organizationId: string;
@@ -102,7 +101,7 @@ export async function backupOrganizationLocked(
   early?: EarlyConnection,
 ): Promise<OrganizationBackupResult> {
   const config = organizationsConfig(deps);
-  const { clock, ledger, store, progress } = deps;
+  const { clock, progress } = deps;
   const secrets = connectionSecrets(config.connection);
   const startedAt = clock.now();
   const weekday = localWeekday(startedAt, deps.config.timezone);
@@ -121,35 +120,35 @@ export async function backupOrganizationLocked(
   if (early) early.taken = true;
   // Ctrl-C / SIGTERM end the session's connections: no wait on the server outlives the signal.
   const stopAborting = abortSessionOn(session, options.signal, 'Backup');
-  let record: LedgerRecord | undefined;
-  let writer: ArchiveWriter | undefined;
-  let tempPath: string | undefined;
+  let archive: PendingArchive | undefined;
   try {
     const [schema, serverVersion] = await Promise.all([session.introspect(), session.serverVersion()]);
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
 
-    const { organization, name, entries, tables } = await session.withSnapshot(async (reader) => {
+    const { organization, entries, tables } = await session.withSnapshot(async (reader) => {
       const found = await reader.findOrganization(config, options.organizationId);
       if (!found) throw NotFoundError.organization(options.organizationId, config.table);
       if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
       const archiveName = organizationArchiveName(found, weekday);
       await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
-      record = await ledger.begin(
-        {
+      archive = await PendingArchive.begin(deps, {
+        area: ORGANIZATIONS_AREA,
+        name: archiveName,
+        record: {
           kind: 'organization',
           organization_id: options.organizationId,
           tenant: null,
           user_id: options.userId ?? null,
           day_of_week: weekday,
-          backup_filename: archiveName,
-          backup_path: store.localPath(ORGANIZATIONS_AREA, archiveName),
           backup_date: backupDate,
         },
-        { lockKey, backupType: options.backupType ?? 'manual' },
-      );
-      tempPath = await store.tempPath(ORGANIZATIONS_AREA, archiveName);
-      writer = await ArchiveWriter.open(tempPath, { compressionLevel: deps.config.compressionLevel });
-      const currentWriter = writer;
+        backupType: options.backupType ?? 'manual',
+        lockKey,
+        secrets,
+        signal: options.signal,
+        compressionLevel: deps.config.compressionLevel,
+      });
+      const currentWriter = archive.writer;
       const written: ManifestEntry[] = [];
       const summaries: TableSummary[] = [];
       // Tables are exported one after another on the snapshot's connection, but the next table's
@@ -204,7 +203,7 @@ export async function backupOrganizationLocked(
       } finally {
         options.signal?.removeEventListener('abort', abort);
       }
-      return { organization: found, name: archiveName, entries: written, tables: summaries };
+      return { organization: found, entries: written, tables: summaries };
     });
 
     const manifest: Manifest = {
@@ -221,20 +220,10 @@ export async function backupOrganizationLocked(
       compression: { method: deps.config.compressionLevel === 0 ? 'store' : 'deflate', level: deps.config.compressionLevel },
       entries,
     };
-    progress.update(`Verifying ${name}…`);
-    // The file's sha256 is that of the bytes as written (no second pass to compute it); the
-    // verification reads the archive back as a restore would: every entry inflated and checked
-    // against its sha256, the file's bytes against that sha256 (ArchiveWriter.verifyFile).
-    const finishedWriter = writer!;
-    const { sha256 } = await finishedWriter.finish(manifest);
-    writer = undefined;
-    await finishedWriter.verifyFile();
-    options.signal?.throwIfAborted();
-    const stored = await store.commit(tempPath!, ORGANIZATIONS_AREA, name);
-    tempPath = undefined;
-    // The success record of the archive just replaced (last week's, or today's earlier one), to say so.
-    const [replaced] = await ledger.find({ kind: 'organization', backup_filename: name, status: 'success' });
-    const finished = await ledger.finish(record!.id, { status: 'success', backup_size: stored.bytes, sha256 });
+    // The success record of the archive this one replaces (last week's, or today's earlier one), to say so.
+    const name = organizationArchiveName(organization, weekday);
+    const [replaced] = await deps.ledger.find({ kind: 'organization', backup_filename: name, status: 'success' });
+    const finished = await archive!.commit(manifest);
     return {
       action: 'created',
       record: finished,
@@ -244,11 +233,7 @@ export async function backupOrganizationLocked(
     };
   } catch (error) {
     if (error instanceof DisabledInDatabase) throw error;
-    if (writer) await writer.abort();
-    if (tempPath) await store.discard(tempPath);
-    const failure = asTypedError(error, secrets);
-    if (record) await ledger.finish(record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
-    throw failure;
+    throw archive ? await archive.fail(error) : backupFailure(error, secrets);
   } finally {
     stopAborting();
     progress.stop();
@@ -280,20 +265,21 @@ async function recordUnstartedBackup(
 ): Promise<TenantBackupError> {
   if (!isFailedAttempt(error)) return error;
   const previous = (await deps.ledger.find({ kind: 'organization', organization_id: options.organizationId })).find((r) => r.day_of_week === weekday);
-  const name = previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday);
-  await recordFailedAttempt(
+  await recordFailedStart(
     deps,
     {
-      kind: 'organization',
-      organization_id: options.organizationId,
-      tenant: null,
-      user_id: options.userId ?? null,
-      day_of_week: weekday,
-      backup_filename: name,
-      backup_path: deps.store.localPath(ORGANIZATIONS_AREA, name),
-      backup_date: backupDate,
+      area: ORGANIZATIONS_AREA,
+      name: previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday),
+      record: {
+        kind: 'organization',
+        organization_id: options.organizationId,
+        tenant: null,
+        user_id: options.userId ?? null,
+        day_of_week: weekday,
+        backup_date: backupDate,
+      },
+      backupType: options.backupType ?? 'manual',
     },
-    options.backupType ?? 'manual',
     error,
   );
   return error;

@@ -4,12 +4,13 @@
  * (time in the configured zone), or `<tenant>_<weekday>_backup.zip` with `rotate: 'weekday'`.
  *
  * Order, and what each failure leaves behind:
- * 1. Unknown tenant → ConfigError; preflight (tool present and recent enough, server reachable,
- *    password accepted) → ToolMissingError / ConnectionError. Nothing is written, not even a
- *    ledger record.
- * 2. Under the operation lock `tenant-<name>`: a ledger record `in_progress`, the dump streamed
- *    into a temp file beside the final name, manifest, then verification (the tool exited 0, the
- *    dump is not empty, every entry's sha256 re-read from the finished file), atomic rename,
+ * 1. Unknown tenant → ConfigError, nothing written. Preflight (tool present and recent enough,
+ *    server reachable, password accepted) → ToolMissingError / ConnectionError: no archive is
+ *    written, and the attempt is recorded `failed` in the ledger under the name it would have had
+ *    (as an organization backup that cannot connect is).
+ * 2. Under the operation lock `tenant-<name>`, through verified-archive.ts: a ledger record
+ *    `in_progress`, the dump streamed into a temp file beside the final name, manifest, then
+ *    verification (the tool exited 0, the dump is not empty, the file re-read), atomic rename,
  *    ledger `success`. Any failure removes the temp file and marks the record `failed` (redacted
  *    message); an older archive of the same name is untouched until the rename.
  * 3. Retention (`keepLast` / configured `retention`) after a success, never for safety backups.
@@ -19,20 +20,21 @@
  * the same second), the backup waits for the clock to move on, and refuses with a clear error if
  * it does not within ~1.5 s (a frozen clock). An existing archive is never overwritten silently.
  */
-import { ArchiveWriter } from '../archive/zip-writer.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
-import { loadDatabaseEngine, type DatabaseEngine, type DatabaseTarget, type PreflightInfo } from '../engines/dump-types.js';
-import { OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
+import { loadDatabaseEngine } from '../engines/registry.js';
+import type { DatabaseEngine, DatabaseTarget, PreflightInfo } from '../engines/types.js';
+import { OperationError, asTypedError, describeCause, type TenantBackupError } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
-import { localDate, localWeekday } from '../retention/clock.js';
+import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
 import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
 import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
-import { connectionSecrets } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
 import { ProgressMeter } from './progress-meter.js';
 import { pruneTenantLocked } from './prune.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
+import { recordFailedStart, writeVerifiedArchive, type ArchiveSpec } from './verified-archive.js';
 
 
 export interface TenantBackupOptions {
@@ -91,7 +93,10 @@ export async function prepareTenant(
 
 export async function backupTenant(deps: Deps, options: TenantBackupOptions): Promise<TenantBackupResult> {
   try {
-    const prepared = await prepareTenant(deps, options.tenant, 'backup', options);
+    // prepareTenant's errors are typed and redacted already.
+    const prepared = await prepareTenant(deps, options.tenant, 'backup', options).catch(async (error: unknown) => {
+      throw await recordUnstartedBackup(deps, options, asTypedError(error, []));
+    });
     const lockKey = tenantLockKey(options.tenant);
     return await deps.ledger.withLock(lockKey, () => backupTenantLocked(deps, options, lockKey, prepared));
   } finally {
@@ -106,37 +111,27 @@ export async function backupTenantLocked(
   lockKey: string,
   prepared: PreparedTenant,
 ): Promise<TenantBackupResult> {
-  const { ledger, store, progress, config } = deps;
+  const { progress, config } = deps;
   const { engine, target, preflight } = prepared;
   const backupType = options.backupType ?? 'manual';
-  const secrets = connectionSecrets(target.connection);
   options.signal?.throwIfAborted();
 
   const { name, startedAt } = await chooseName(deps, options);
   const weekday = localWeekday(startedAt, config.timezone);
-  const record = await ledger.begin(
-    {
-      kind: 'database',
-      organization_id: null,
-      tenant: options.tenant,
-      user_id: options.userId ?? null,
-      day_of_week: weekday,
-      backup_filename: name,
-      backup_path: store.localPath(TENANT_DATABASES_AREA, name),
-      backup_date: localDate(startedAt, config.timezone),
-    },
-    { lockKey, backupType },
-  );
-
-  let writer: ArchiveWriter | undefined;
-  let tempPath: string | undefined;
-  let finished: LedgerRecord;
-  let dumpBytes: number;
-  try {
-    tempPath = await store.tempPath(TENANT_DATABASES_AREA, name);
+  const spec: ArchiveSpec = {
+    area: TENANT_DATABASES_AREA,
+    name,
+    record: tenantRecord(options, weekday, localDate(startedAt, config.timezone)),
+    backupType,
+    lockKey,
+    secrets: connectionSecrets(target.connection),
+    signal: options.signal,
+    compressionLevel: config.compressionLevel,
     // The dump tool sets the pace, so the entry is checked (inflated again) while it is written,
-    // in the CPU time the tool leaves idle; verifyFile then re-reads the file's bytes and layout.
-    writer = await ArchiveWriter.open(tempPath, { compressionLevel: config.compressionLevel, checkWhileWriting: true });
+    // in the CPU time the tool leaves idle; the verification then re-reads the file's bytes and layout.
+    checkWhileWriting: true,
+  };
+  const { record: finished, result: dumpBytes } = await writeVerifiedArchive(deps, spec, async (writer) => {
     const meter = new ProgressMeter((bytes, seconds) =>
       progress.update(`Tenant ${options.tenant}: ${formatBytes(bytes)} dumped, ${formatElapsed(seconds)} elapsed`),
     );
@@ -145,8 +140,6 @@ export async function backupTenantLocked(
       engine.dumpDatabase(target, meter, { signal: options.signal, searchPath: options.searchPath }),
     ]);
     if (entry.bytes === 0) throw new OperationError(`${preflight.toolVersion} exited successfully but produced no output for tenant "${options.tenant}".`);
-    dumpBytes = entry.bytes;
-
     const manifest: Manifest & { dump_tool: string } = {
       format: ARCHIVE_FORMAT,
       format_version: ARCHIVE_FORMAT_VERSION,
@@ -162,24 +155,8 @@ export async function backupTenantLocked(
       compression: { method: config.compressionLevel === 0 ? 'store' : 'deflate', level: config.compressionLevel },
       entries: [{ path: engine.entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
     };
-    progress.update(`Verifying ${name}…`);
-    // The file's sha256 is that of the bytes as written; verifyFile reads the archive back once
-    // with yauzl (layout, the file's bytes re-hashed; the entry was checked while written).
-    const finishedWriter = writer;
-    const { sha256 } = await finishedWriter.finish(manifest);
-    writer = undefined;
-    await finishedWriter.verifyFile();
-    options.signal?.throwIfAborted();
-    const stored = await store.commit(tempPath, TENANT_DATABASES_AREA, name);
-    tempPath = undefined;
-    finished = await ledger.finish(record.id, { status: 'success', backup_size: stored.bytes, sha256 });
-  } catch (error) {
-    if (writer) await writer.abort();
-    if (tempPath) await store.discard(tempPath);
-    const failure = asTypedError(isAbort(error) ? new TenantBackupError('CANCELLED', 'Backup cancelled.') : error, secrets);
-    await ledger.finish(record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
-    throw failure;
-  }
+    return { manifest, result: entry.bytes };
+  });
 
   const result: TenantBackupResult = {
     action: 'created',
@@ -200,6 +177,30 @@ export async function backupTenantLocked(
     }
   }
   return result;
+}
+
+/**
+ * Records a backup whose preflight failed (see the header), under the name it would have had.
+ * Returns the error.
+ */
+async function recordUnstartedBackup(deps: Deps, options: TenantBackupOptions, error: TenantBackupError): Promise<TenantBackupError> {
+  const now = deps.clock.now();
+  const weekday = localWeekday(now, deps.config.timezone);
+  await recordFailedStart(
+    deps,
+    {
+      area: TENANT_DATABASES_AREA,
+      name: options.rotate === 'weekday' ? tenantWeekdayName(options.tenant, weekday) : tenantTimestampedName(options.tenant, now, deps.config.timezone),
+      record: tenantRecord(options, weekday, localDate(now, deps.config.timezone)),
+      backupType: options.backupType ?? 'manual',
+    },
+    error,
+  );
+  return error;
+}
+
+function tenantRecord(options: TenantBackupOptions, weekday: Weekday, backupDate: string): ArchiveSpec['record'] {
+  return { kind: 'database', organization_id: null, tenant: options.tenant, user_id: options.userId ?? null, day_of_week: weekday, backup_date: backupDate };
 }
 
 /** The archive name, never one that is already taken (see the header). */
@@ -229,8 +230,4 @@ async function nameTaken(deps: Deps, name: string): Promise<boolean> {
   if ((await deps.store.stat(TENANT_DATABASES_AREA, name)) !== null) return true;
   const records = await deps.ledger.find({ kind: 'database', backup_filename: name });
   return records.some((record) => record.status !== 'failed');
-}
-
-function isAbort(error: unknown): boolean {
-  return error instanceof Error && error.name === 'AbortError';
 }

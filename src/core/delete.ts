@@ -78,11 +78,6 @@ async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name
 }
 
 async function readManifest(deps: Pick<Deps, 'store'>, target: Target, name: string) {
-  const { ArchiveReader } = await import('../archive/zip-reader.js');
-  const reader = await ArchiveReader.open(deps.store.localPath(areaOf(target), name));
-  try {
-    return reader.manifest;
-  } finally {
-    await reader.close();
-  }
+  const { readManifest: read } = await import('./verified-archive.js');
+  return read(deps.store.localPath(areaOf(target), name));
 }

@@ -13,23 +13,6 @@ export function organizationsConfig(deps: Pick<Deps, 'config'>): OrganizationsCo
   return config;
 }
 
-/** Secrets of the shared database connection, for redaction of error messages. */
-export function connectionSecrets(connection: unknown): string[] {
-  if (typeof connection === 'string') {
-    try {
-      const password = new URL(connection).password;
-      return password ? [password, decodeURIComponent(password)] : [];
-    } catch {
-      return [];
-    }
-  }
-  if (connection && typeof connection === 'object' && 'password' in connection) {
-    const password = (connection as { password?: unknown }).password;
-    return typeof password === 'string' && password !== '' ? [password] : [];
-  }
-  return [];
-}
-
 /** Archive entry of a table: any table name becomes a safe single path segment. */
 export function tableEntryPath(table: string): string {
   return `tables/${encodeURIComponent(table).replace(/\*/g, '%2A')}.ndjson`;

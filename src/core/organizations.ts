@@ -10,7 +10,8 @@ import type { OrganizationsConfig } from '../config/schema.js';
 import type { OrganizationRow, OrganizationSession } from '../engines/types.js';
 import { NotFoundError, UsageError, asTypedError } from '../errors.js';
 import type { Deps } from './context.js';
-import { connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { connectOptions, organizationsConfig } from './organization-config.js';
 import { parseOrganizationId } from './targets.js';
 
 /**

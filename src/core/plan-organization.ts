@@ -19,6 +19,8 @@ import type { OrganizationsConfig } from '../config/schema.js';
 import type { ForeignKeyInfo, SchemaInfo, SqlDialect, TableInfo, TablePlan } from '../engines/types.js';
 import { ConfigError } from '../errors.js';
 
+export { hasForeignKeyCycle } from '../engines/plan-order.js';
+
 interface Discovered {
   info: TableInfo;
   level: number;
@@ -143,10 +145,4 @@ function orderParentsFirst(selected: Discovered[]): Discovered[] {
     remaining.delete(next.info.name);
   }
   return ordered;
-}
-
-/** True when inserting in plan order could still violate a foreign key (a cycle between tables). */
-export function hasForeignKeyCycle(plans: TablePlan[]): boolean {
-  const position = new Map(plans.map((p, i) => [p.table, i]));
-  return plans.some((p, i) => p.parents.some((fk) => (position.get(fk.referencedTable) ?? -1) > i));
 }

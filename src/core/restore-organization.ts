@@ -8,18 +8,20 @@
  * (sequences, AUTO_INCREMENT) are moved past the restored ids. Other organizations' rows are
  * neither read nor written: every statement is restricted by the planner's condition.
  */
-import { ArchiveReader } from '../archive/zip-reader.js';
+import type { ArchiveReader } from '../archive/zip-reader.js';
 import { formatElapsed } from '../format.js';
 import type { ManifestEntry } from '../archive/manifest.js';
-import { loadOrganizationEngine } from '../engines/registry.js';
+import { ENGINE_OF_CLIENT, loadOrganizationEngine } from '../engines/registry.js';
 import type { ColumnInfo, TablePlan } from '../engines/types.js';
-import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, asTypedError } from '../errors.js';
+import { ArchiveError, OperationError, asTypedError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
-import { abortSessionOn, connectOptions, connectionSecrets, organizationsConfig } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
+import { abortSessionOn, connectOptions, organizationsConfig } from './organization-config.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { resolveBackupReference } from './backup-reference.js';
+import { openVerifiedArchive } from './verified-archive.js';
 
 export interface OrganizationRestoreOptions {
   organizationId: string;
@@ -50,34 +52,22 @@ class DryRunRollback extends Error {}
 export async function restoreOrganization(deps: Deps, options: OrganizationRestoreOptions): Promise<OrganizationRestoreResult> {
   const config = organizationsConfig(deps);
   const reference = await resolveBackupReference(deps, { kind: 'organization', organizationId: options.organizationId }, options.backup);
-  const name = await deps.store.resolveReference(ORGANIZATIONS_AREA, reference, options.cwd);
-  const file = await deps.store.stat(ORGANIZATIONS_AREA, name);
-  if (!file) throw NotFoundError.backup(name);
-
-  deps.progress.update(`Verifying ${name}…`);
-  const reader = await ArchiveReader.open(file.path);
   try {
-    const manifest = reader.manifest;
-    if (manifest.kind !== 'organization' || !manifest.organization) {
-      throw new ArchiveError(`${name} is a ${manifest.kind} backup, not an organization backup.`);
+    const { name, reader } = await openVerifiedArchive(deps, {
+      area: ORGANIZATIONS_AREA,
+      reference,
+      cwd: options.cwd,
+      expected: { kind: 'organization', organizationId: options.organizationId, engine: ENGINE_OF_CLIENT[config.client] },
+    });
+    try {
+      const engine = await loadOrganizationEngine(config.client);
+      const run = () => restoreVerified(deps, options, reader, name, engine);
+      return options.dryRun ? await run() : await deps.ledger.withLock(organizationLockKey(options.organizationId), run);
+    } finally {
+      await reader.close();
     }
-    if (manifest.organization.id !== options.organizationId) {
-      throw new ForbiddenTargetError(
-        `${name} is a backup of organization ${manifest.organization.id}; refusing to restore it into organization ${options.organizationId}.`,
-        { archive_organization_id: manifest.organization.id },
-      );
-    }
-    await reader.verify();
-
-    const engine = await loadOrganizationEngine(config.client);
-    if (manifest.engine !== engine.name) {
-      throw new ArchiveError(`${name} was made from a ${manifest.engine} database; the configured shared database is ${engine.name}.`);
-    }
-    const run = () => restoreVerified(deps, options, reader, name, engine);
-    return options.dryRun ? await run() : await deps.ledger.withLock(organizationLockKey(options.organizationId), run);
   } finally {
     deps.progress.stop();
-    await reader.close();
   }
 }
 

@@ -26,16 +26,17 @@ import { formatBytes, formatElapsed } from '../format.js';
 import { ProgressMeter } from './progress-meter.js';
 import { ArchiveReader } from '../archive/zip-reader.js';
 import type { Manifest } from '../archive/manifest.js';
-import { ENGINE_OF_CLIENT } from '../engines/registry.js';
-import { ArchiveError, ForbiddenTargetError, NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
+import { loadDatabaseEngine } from '../engines/registry.js';
+import { OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { backupTenantLocked, prepareTenant, type PreparedTenant } from './backup-tenant.js';
 import { tenantLockKey } from './targets.js';
 import type { Deps } from './context.js';
-import { connectionSecrets } from './organization-config.js';
+import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 import { resolveBackupReference } from './backup-reference.js';
+import { openVerifiedArchive } from './verified-archive.js';
 
 export interface TenantRestoreOptions {
   tenant: string;
@@ -74,15 +75,14 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
     // Unknown tenant first: a ConfigError before the store is even looked at.
     const config = tenantConnectionConfig(deps.config, tenant);
     const reference = await resolveBackupReference(deps, { kind: 'database', tenant }, options.backup);
-    const name = await deps.store.resolveReference(TENANT_DATABASES_AREA, reference, options.cwd);
-    const file = await deps.store.stat(TENANT_DATABASES_AREA, name);
-    if (!file) throw NotFoundError.backup(name);
-
-    deps.progress.update(`Verifying ${name}…`);
-    const reader = await ArchiveReader.open(file.path);
+    const { entryPath, name: engineName } = await loadDatabaseEngine(config.client);
+    const { name, reader } = await openVerifiedArchive(deps, {
+      area: TENANT_DATABASES_AREA,
+      reference,
+      cwd: options.cwd,
+      expected: { kind: 'database', tenant, engine: engineName, entryPath },
+    });
     try {
-      const entryPath = checkManifest(reader.manifest, name, tenant, config.client);
-      await reader.verify();
       const prepared = await prepareTenant(deps, tenant, 'restore', options);
       const facts: RestoreFacts = {
         tenant,
@@ -153,27 +153,6 @@ async function takeSafetyBackup(deps: Deps, options: TenantRestoreOptions, lockK
       details: cause.details,
     });
   }
-}
-
-/** Refuses archives that are not this tenant's database dump; returns the entry to load. */
-function checkManifest(manifest: Manifest, name: string, tenant: string, client: keyof typeof ENGINE_OF_CLIENT): string {
-  if (manifest.kind !== 'database' || manifest.tenant === undefined) {
-    throw new ArchiveError(`${name} is a ${manifest.kind} backup, not a tenant database backup.`);
-  }
-  if (manifest.tenant !== tenant) {
-    throw new ForbiddenTargetError(`${name} is a backup of tenant "${manifest.tenant}"; refusing to restore it into tenant "${tenant}".`, {
-      archive_tenant: manifest.tenant,
-    });
-  }
-  const engine = ENGINE_OF_CLIENT[client];
-  if (manifest.engine !== engine) {
-    throw new ArchiveError(`${name} was made from a ${manifest.engine} database; tenant "${tenant}" is configured as ${engine}.`);
-  }
-  const entryPath = engine === 'sqlite' ? 'database.sqlite' : 'dump.sql';
-  if (!manifest.entries.some((entry) => entry.path === entryPath)) {
-    throw new ArchiveError(`${name} has no ${entryPath}, which a ${engine} restore loads.`);
-  }
-  return entryPath;
 }
 
 function plannedSteps(facts: RestoreFacts, prepared: PreparedTenant, safety: boolean): string[] {

@@ -1,5 +1,9 @@
 /**
- * Engines: one file per database kind, each checked with `satisfies OrganizationEngine`.
+ * The two engine interfaces, one folder per database kind below this one (postgres/, mysql/,
+ * sqlite/), each implementation checked with `satisfies`:
+ * - `OrganizationEngine` (`<kind>/index.ts`): organization-scoped backups in a shared database.
+ * - `DatabaseEngine` (`<kind>/dump.ts`): whole-database dumps for the database-per-tenant model.
+ * `registry.ts` maps a configured client to them, importing each lazily.
  *
  * Organization-scoped backups move rows as NDJSON: one JSON array per row, values in the column
  * order of the manifest, each encoded by its column's `encoding` so a restore gives back exactly
@@ -7,7 +11,7 @@
  * path where the engine can avoid it, and never held whole in memory.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { OrganizationsConfig } from '../config/schema.js';
+import type { DatabaseClient, OrganizationsConfig, TenantConfig } from '../config/schema.js';
 
 export type EngineName = 'postgres' | 'mysql' | 'sqlite';
 
@@ -161,4 +165,74 @@ export interface OrganizationEngine {
   readonly name: EngineName;
   /** Connects to the shared database; drivers are imported here, lazily. */
   connect(config: OrganizationsConfig, options?: ConnectOptions): Promise<OrganizationSession>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-database engines (database per tenant: `backup acme`, `restore acme …`).
+//
+// Contracts every one keeps:
+// - Secrets never reach an argv: passwords go to a child through its own env (PGPASSWORD) or a
+//   0600 option file in a private temp dir that is removed afterwards (MySQL); see tools.ts.
+// - Dumps are streamed: the tool's stdout is piped into `out` with back-pressure and never held
+//   whole. `out` is ended only after the tool exited 0; on any failure it is destroyed with the
+//   error, so an archive entry can never look complete when the dump was not.
+// - Restores read their input as a stream. When that input fails (e.g. the archive entry's
+//   checksum does not match at its end), the loading tool is KILLED before its stdin is closed,
+//   so it never sees a clean end of input (and never commits a partial load).
+// - Errors are typed (ToolMissingError, ConnectionError, OperationError) and carry the tool's
+//   stderr tail, redacted of every secret of the connection.
+
+/** One tenant's database, as configured under `tenants.<name>` (knex form). */
+export interface DatabaseTarget {
+  tenant: string;
+  client: DatabaseClient;
+  connection: TenantConfig['connection'];
+}
+
+export interface EngineOptions {
+  signal?: AbortSignal;
+  /**
+   * The PATH searched for dump tools and given to them (default: `process.env.PATH`). Lets tests
+   * (and locked-down hosts) choose exactly which binaries run, without touching `process.env`.
+   */
+  searchPath?: string;
+}
+
+export interface RestoreOptions extends EngineOptions {
+  /**
+   * Remove every object of the database before loading, so the result is exactly the dump (MySQL:
+   * set by the caller only once a safety backup exists, since the load is not atomic). PostgreSQL
+   * always empties inside its load transaction and SQLite replaces every page: both ignore it.
+   */
+  emptyFirst?: boolean;
+}
+
+export interface PreflightInfo {
+  /** The server's own version string (e.g. `15.18`, `10.11.19-MariaDB`, SQLite `3.46.1`). */
+  serverVersion: string;
+  /** The dump tool as it names itself (first line of `--version`), recorded in the manifest. */
+  toolVersion: string;
+}
+
+/** What the tools are needed for: a restore also needs the loading client (psql / mysql). */
+export type PreflightPurpose = 'backup' | 'restore';
+
+export interface DatabaseEngine {
+  readonly name: EngineName;
+  /** The archive entry holding the dump: `dump.sql` (SQL text) or `database.sqlite` (a file). */
+  readonly entryPath: string;
+  /** True when a failed restore leaves the database exactly as it was, by itself. */
+  readonly atomicRestore: boolean;
+  /** How a restore loads the data, for dry-runs and messages. */
+  readonly restoreMethod: string;
+  /**
+   * Checks, without changing anything: the tools exist (ToolMissingError naming the Debian
+   * package), their version can handle the server, the server is reachable and accepts the
+   * credentials (ConnectionError, never quoting the password).
+   */
+  preflight(target: DatabaseTarget, purpose: PreflightPurpose, options?: EngineOptions): Promise<PreflightInfo>;
+  /** Streams the whole database into `out` and ends it; destroys it on failure. */
+  dumpDatabase(target: DatabaseTarget, out: Writable, options?: EngineOptions): Promise<{ bytes: number }>;
+  /** Loads a dump made by `dumpDatabase` of the same engine, replacing the database's contents. */
+  restoreDatabase(target: DatabaseTarget, source: Readable, options?: RestoreOptions): Promise<void>;
 }

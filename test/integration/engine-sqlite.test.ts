@@ -1,26 +1,26 @@
 /**
- * The SQLite organization engine against real SQLite files (better-sqlite3): introspection,
- * exact round trips of every storage class, one-transaction restores that roll back on any
- * failure, counters, snapshots and back-pressure. Values are compared with SQLite's own forms
- * (`quote()`, `typeof()`, `hex()`) plus the raw driver value (to see -0.0 and text after a NUL).
+ * The SQLite organization engine against real SQLite files (better-sqlite3). The contract every
+ * organization engine keeps runs from test/contract/organization-engine.contract.ts on this file's
+ * schema (in WAL mode, so the application can write during a snapshot); the cases below are
+ * SQLite's own: introspection of declared types and rowid aliases, id literals for every affinity,
+ * storage classes in the NDJSON, foreign keys checked at COMMIT, counters, files that are missing
+ * or not databases, and the value codec. Values are compared with SQLite's own forms (`quote()`,
+ * `typeof()`, `hex()`) plus the raw driver value (to see -0.0 and text after a NUL).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import {
-  decodeSqliteValue,
-  encodeSqliteValue,
-  naturalStorageClass,
-  sqliteDialect,
-  sqliteEngine,
-} from '../../src/engines/sqlite.js';
-import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
+import { decodeSqliteValue, encodeSqliteValue, naturalStorageClass } from '../../src/engines/sqlite/codec.js';
+import { sqliteDialect } from '../../src/engines/sqlite/dialect.js';
+import { sqliteEngine } from '../../src/engines/sqlite/index.js';
+import type { OrganizationSession } from '../../src/engines/types.js';
 import { ConfigError, OperationError } from '../../src/errors.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { describeOrganizationEngineContract, type OrganizationEngineBed } from '../contract/organization-engine.contract.js';
+import { createTestDatabase } from '../helpers/databases.js';
+import { exportTables, ndjsonRows, restoreTables } from '../helpers/org-engine.js';
 
 const PARENT = 'sale "transactions"';
 const q = sqliteDialect.quoteIdentifier;
@@ -129,6 +129,7 @@ function fill(filename: string): void {
 }
 
 /** Every row of every table in SQLite's exact forms, sorted (rowids of tables without an INTEGER PRIMARY KEY are not data). */
+
 function dumpTables(filename: string): Record<string, string[]> {
   const db = new Database(filename, { readonly: true });
   db.defaultSafeIntegers(true);
@@ -184,66 +185,67 @@ function configFor(filename: string): OrganizationsConfig {
   };
 }
 
-function collect(stream: PassThrough): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  return new Promise((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
+/** A database file with the schema above, in WAL mode. */
+async function createBed(): Promise<OrganizationEngineBed & { filename: string }> {
+  const db = await createTestDatabase('sqlite', 'engine_sqlite');
+  const filename = (db.connection as { filename: string }).filename;
+  fill(filename);
+  withDb(filename, (d) => d.pragma('journal_mode = WAL'));
+  return {
+    filename,
+    config: configFor(filename),
+    exec: async (sql) => withDb(filename, (d) => void d.exec(sql)),
+    rows: async () => dumpTables(filename),
+    drop: () => db.drop(),
+  };
 }
 
-async function exportOrganization(session: OrganizationSession, plans: TablePlan[]): Promise<Map<string, Buffer>> {
-  return session.withSnapshot(async (reader) => {
-    const exported = new Map<string, Buffer>();
-    for (const plan of plans) {
-      const out = new PassThrough();
-      const [data, result] = await Promise.all([collect(out), reader.exportTable(plan, out)]);
-      expect(data.toString('utf8').split('\n').filter(Boolean)).toHaveLength(result.rows);
-      exported.set(plan.table, data);
-    }
-    return exported;
-  });
-}
-
-/** Small chunks, so lines and multi-byte characters are split across chunk boundaries. */
-function chunked(data: Buffer, size = 7): Readable {
-  const chunks: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) chunks.push(data.subarray(i, i + size));
-  return Readable.from(chunks);
-}
-
-async function restoreOrganization(
-  session: OrganizationSession,
-  plans: TablePlan[],
-  data: Map<string, Buffer>,
-  streamOf: (plan: TablePlan, data: Buffer) => Readable = (_plan, buffer) => chunked(buffer),
-): Promise<void> {
-  await session.withRestoreTransaction(plans, async (writer) => {
-    for (const plan of [...plans].reverse()) await writer.deleteRows(plan);
-    for (const plan of plans) await writer.importTable(plan, plan.columns, streamOf(plan, data.get(plan.table)!));
-    for (const plan of plans) await writer.resetCounters(plan);
-  });
-}
+describeOrganizationEngineContract('sqlite', {
+  engine: sqliteEngine,
+  create: createBed,
+  tables: { parent: PARENT, child: 'items' },
+  organizations: [
+    { id: '1', name: 'Acme "Inc" é', code: 'acme', autoBackupEnabled: true },
+    { id: '2', name: 'Beta', code: 'beta', autoBackupEnabled: false },
+  ],
+  // One script: last_insert_rowid() belongs to the connection that inserted.
+  mutation: [
+    `DELETE FROM items WHERE id = 2;
+     UPDATE ${q(PARENT)} SET body = 'changed', big = 0 WHERE id = 1;
+     INSERT INTO ${q(PARENT)} (organization_id, body) VALUES (1, 'new row');
+     INSERT INTO items (txn_id, note) VALUES (last_insert_rowid(), 'new item');
+     UPDATE organizations SET name = 'renamed' WHERE id = 1;
+     DELETE FROM part_refs WHERE organization_id = '1' AND x IS NULL;
+     UPDATE loose SET v = 'changed' WHERE organization_id = 1;`,
+  ],
+  bulk: (rows) => [
+    `CREATE TABLE bulk (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, filler TEXT)`,
+    `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ${rows})
+     INSERT INTO bulk SELECT i, 1, replace(hex(zeroblob(100)), '0', 'x') FROM g`,
+  ],
+  bulkRows: 20_000,
+  // Lines are gathered into writes of about 64 K characters (ASCII here), plus the row that crossed it.
+  outputPieceBytes: 128 * 1024,
+});
 
 describe('sqlite organization engine', () => {
-  let testDb: TestDatabase;
+  let bed: Awaited<ReturnType<typeof createBed>>;
   let filename: string;
   let session: OrganizationSession;
 
   beforeEach(async () => {
-    testDb = await createTestDatabase('sqlite', 'engine_sqlite');
-    filename = (testDb.connection as { filename: string }).filename;
-    fill(filename);
+    bed = await createBed();
+    filename = bed.filename;
     session = await sqliteEngine.connect(configFor(filename));
   });
 
   afterEach(async () => {
     await session?.close();
-    await testDb?.drop();
+    await bed?.drop();
   });
 
   const plansFor = async (id = '1') => planOrganizationTables(await session.introspect(), configFor(filename), session.dialect, id);
+  const restoreOrganization = (plans: Parameters<typeof restoreTables>[1], data: Map<string, Buffer>) => restoreTables(session, plans, data);
 
   it('introspects tables, declared types, generated columns, keys and composite foreign keys', async () => {
     expect(await session.serverVersion()).toMatch(/^3\.\d+\.\d+$/);
@@ -308,14 +310,11 @@ describe('sqlite organization engine', () => {
 
     await session.withSnapshot(async (reader) => {
       const config = configFor(filename);
-      expect(await reader.findOrganization(config, '1')).toEqual({ id: '1', name: 'Acme "Inc" é', code: 'acme', autoBackupEnabled: true });
-      expect(await reader.findOrganization(config, '2')).toEqual({ id: '2', name: 'Beta', code: 'beta', autoBackupEnabled: false });
-      expect(await reader.findOrganization(config, '3')).toBeNull();
       expect(await reader.findOrganization({ ...config, codeColumn: 'slug' }, '1')).toMatchObject({ code: null });
     });
   });
 
-  it('round-trips every storage class exactly and leaves the other organization untouched', async () => {
+  it('writes every storage class plainly in its natural column and tagged elsewhere', async () => {
     const before = dumpTables(filename);
     // The fixture really holds the edge values (SQLite keeps -0.0 only outside REAL columns).
     expect(before[PARENT]!.some((row) => row.includes('r:-0'))).toBe(true);
@@ -323,7 +322,7 @@ describe('sqlite organization engine', () => {
     expect(before[PARENT]!.some((row) => row.includes(`s:"'not a number'" | s:"text"`))).toBe(true);
 
     const plans = await plansFor();
-    const exported = await exportOrganization(session, plans);
+    const exported = await exportTables(session, plans);
     const parentLines = exported.get(PARENT)!.toString('utf8').split('\n').filter(Boolean);
     expect(parentLines).toHaveLength(4);
     const first = JSON.parse(parentLines[0]!) as unknown[];
@@ -333,86 +332,34 @@ describe('sqlite organization engine', () => {
     expect(third.slice(3, 6)).toEqual([{ t: 'not a number' }, { r: '1.5' }, { r: '-Infinity' }]);
     expect(exported.get('items')!.toString('utf8').split('\n').filter(Boolean)).toHaveLength(5);
     expect(exported.get('loose')!.toString('utf8')).toBe('[{"i":"1"},{"t":"one"}]\n');
-
-    // Change organization 1 in every way: delete, update, insert (new ids move the sequences).
-    withDb(filename, (db) => {
-      db.exec(`
-        DELETE FROM items WHERE id = 2;
-        UPDATE ${q(PARENT)} SET body = 'changed', big = 0 WHERE id = 1;
-        INSERT INTO ${q(PARENT)} (organization_id, body) VALUES (1, 'new row');
-        INSERT INTO items (txn_id, note) VALUES (last_insert_rowid(), 'new item');
-        UPDATE organizations SET name = 'renamed' WHERE id = 1;
-        DELETE FROM part_refs WHERE organization_id = '1' AND x IS NULL;
-        UPDATE loose SET v = 'changed' WHERE organization_id = 1;
-      `);
-    });
-    expect(dumpTables(filename)).not.toEqual(before);
-
-    await restoreOrganization(session, plans, exported);
-    expect(dumpTables(filename)).toEqual(before);
-
-    // A second backup of the restored organization is byte-identical to the first.
-    const again = await exportOrganization(session, plans);
-    for (const plan of plans) expect(again.get(plan.table)!.equals(exported.get(plan.table)!)).toBe(true);
   });
 
-  it('inserts by column name in the manifest order and refuses a column the table no longer has', async () => {
+  it('writes the columns in the order the plan gives them', async () => {
     const plans = await plansFor();
     const reordered = plans.map((plan) => ({ ...plan, columns: [...plan.columns].reverse() }));
-    const before = dumpTables(filename);
-    const exported = await exportOrganization(session, reordered);
-    expect(JSON.parse(exported.get('organizations')!.toString('utf8'))).toEqual(['1', 'Acme "Inc" é', 'acme', '1']);
-    await restoreOrganization(session, reordered, exported);
-    expect(dumpTables(filename)).toEqual(before);
-
-    const items = plans.find((p) => p.table === 'items')!;
-    const ghost = [...items.columns, { ...items.columns[2]!, name: 'ghost' }];
-    const failing = session.withRestoreTransaction(plans, async (writer) => {
-      await writer.deleteRows(items);
-      await writer.importTable(items, ghost, Readable.from([]));
-    });
-    await expect(failing).rejects.toThrow(OperationError);
-    await expect(failing).rejects.toThrow(/"items" has no column "ghost"/);
-    expect(dumpTables(filename)).toEqual(before);
+    const exported = await exportTables(session, reordered);
+    expect(ndjsonRows(exported.get('organizations')!)).toEqual([['1', 'Acme "Inc" é', 'acme', '1']]);
   });
 
   it('rolls everything back when a row violates NOT NULL', async () => {
     const plans = await plansFor();
-    const exported = await exportOrganization(session, plans);
+    const exported = await exportTables(session, plans);
     const before = dumpTables(filename);
     const bad = new Map(exported);
     bad.set('items', Buffer.concat([exported.get('items')!, Buffer.from('["999","1",null,"1",null]\n')]));
-    const failing = restoreOrganization(session, plans, bad);
+    const failing = restoreOrganization(plans, bad);
     await expect(failing).rejects.toThrow(OperationError);
     await expect(failing).rejects.toThrow(/items.*NOT NULL constraint failed: items\.note/s);
     expect(dumpTables(filename)).toEqual(before);
   });
 
-  it('rolls back when the row stream errors at its end (checksum mismatch)', async () => {
-    const plans = await plansFor();
-    const exported = await exportOrganization(session, plans);
-    const before = dumpTables(filename);
-    const failing = restoreOrganization(session, plans, exported, (plan, data) =>
-      plan.table === 'items'
-        ? Readable.from(
-            (async function* () {
-              yield data;
-              throw new Error('sha256 mismatch for tables/items.ndjson');
-            })(),
-          )
-        : chunked(data),
-    );
-    await expect(failing).rejects.toThrow(/sha256 mismatch/);
-    expect(dumpTables(filename)).toEqual(before);
-  });
-
   it('checks foreign keys at COMMIT and rolls back a restore that leaves a dangling reference', async () => {
     const plans = await plansFor();
-    const exported = await exportOrganization(session, plans);
+    const exported = await exportTables(session, plans);
     const before = dumpTables(filename);
     const bad = new Map(exported);
     bad.set('items', Buffer.concat([exported.get('items')!, Buffer.from('["999","424242","orphan","1",null]\n')]));
-    const failing = restoreOrganization(session, plans, bad);
+    const failing = restoreOrganization(plans, bad);
     await expect(failing).rejects.toThrow(OperationError);
     await expect(failing).rejects.toThrow(/FOREIGN KEY constraint failed.*"items"/);
     expect(dumpTables(filename)).toEqual(before);
@@ -423,10 +370,10 @@ describe('sqlite organization engine', () => {
 
   it('leaves counters past the restored ids', async () => {
     const plans = await plansFor();
-    const exported = await exportOrganization(session, plans);
+    const exported = await exportTables(session, plans);
     // As in a database where the counter fell behind (e.g. restored into a fresh file).
     withDb(filename, (db) => db.exec(`UPDATE sqlite_sequence SET seq = 0`));
-    await restoreOrganization(session, plans, exported);
+    await restoreOrganization(plans, exported);
     withDb(filename, (db) => {
       const seq = (name: string) => db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(name);
       expect(seq(PARENT)).toBe(6n); // the table's max id (org 2's row 6), not only org 1's
@@ -452,98 +399,6 @@ describe('sqlite organization engine', () => {
       expect(db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get(parent.table)).toBe(6n);
       expect(db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').pluck().get('organizations')).toBe(100n);
     });
-  });
-
-  it('reads all tables from one snapshot while the application writes (WAL)', async () => {
-    withDb(filename, (db) => db.pragma('journal_mode = WAL'));
-    const plans = await plansFor();
-    const writer = new Database(filename);
-    try {
-      const lines = await session.withSnapshot(async (reader) => {
-        const counts: Record<string, number> = {};
-        for (const plan of plans) {
-          if (plan.table === 'organizations') {
-            // The application writes after the snapshot started: none of this may appear.
-            writer.exec(`
-              INSERT INTO ${q(PARENT)} (organization_id, body) VALUES (1, 'written during the backup');
-              DELETE FROM items WHERE id = 5;
-              UPDATE organizations SET name = 'renamed during the backup';
-            `);
-          }
-          const out = new PassThrough();
-          const [data] = await Promise.all([collect(out), reader.exportTable(plan, out)]);
-          counts[plan.table] = data.toString('utf8').split('\n').filter(Boolean).length;
-          if (plan.table === 'organizations') expect(data.toString('utf8')).toContain('Acme');
-        }
-        return counts;
-      });
-      expect(lines[PARENT]).toBe(4);
-      expect(lines.items).toBe(5);
-    } finally {
-      writer.close();
-    }
-  });
-
-  it('respects back-pressure and streams a large table', async () => {
-    const rows = 30_000;
-    withDb(filename, (db) => {
-      const insert = db.prepare('INSERT INTO items (txn_id, note, qty) VALUES (?, ?, ?)');
-      db.transaction(() => {
-        for (let i = 0; i < rows; i += 1) insert.run(1n, `note ${i} ${'x'.repeat(100)}`, BigInt(i));
-      })();
-    });
-    const plans = await plansFor();
-    const items = plans.find((p) => p.table === 'items')!;
-    const highWaterMark = 16 * 1024;
-    const out = new PassThrough({ highWaterMark });
-    let maxBuffered = 0;
-    const write = out.write.bind(out);
-    out.write = ((chunk: unknown, ...rest: never[]) => {
-      const ok = write(chunk as Buffer, ...rest);
-      maxBuffered = Math.max(maxBuffered, out.writableLength + out.readableLength);
-      return ok;
-    }) as typeof out.write;
-    const progress: number[] = [];
-    let received = 0;
-    let lines = 0;
-    let ended = false;
-    const consumed = new Promise<void>((resolve, reject) => {
-      // A slow consumer: one chunk every few milliseconds.
-      const pump = () => {
-        if (ended) return;
-        let chunk: Buffer | null;
-        if ((chunk = out.read() as Buffer | null) !== null) {
-          received += chunk.length;
-          for (const byte of chunk) if (byte === 0x0a) lines += 1;
-        }
-        setTimeout(pump, 1);
-      };
-      out.on('end', () => {
-        ended = true;
-        resolve();
-      });
-      out.on('error', reject);
-      pump();
-    });
-    const result = await session.withSnapshot((reader) => reader.exportTable(items, out, (n) => progress.push(n)));
-    await consumed;
-    expect(result.rows).toBe(rows + 5);
-    expect(lines).toBe(rows + 5);
-    expect(received).toBeGreaterThan(3_000_000);
-    // Bounded by the stream's buffer plus two write chunks (~64 KiB each: one being passed through,
-    // one queued when write() said stop), whatever the table's size (3+ MB here).
-    expect(maxBuffered).toBeLessThan(highWaterMark + 2 * 70 * 1024);
-    expect(progress.at(-1)).toBe(rows + 5);
-  });
-
-  it('destroys the output and rejects when the export fails', async () => {
-    const plans = await plansFor();
-    const broken = { ...plans.find((p) => p.table === 'items')!, where: 't.no_such_column = 1' };
-    const out = new PassThrough();
-    const errored = new Promise((resolve) => out.on('error', resolve));
-    await expect(session.withSnapshot((reader) => reader.exportTable(broken, out))).rejects.toThrow(/Exporting table "items" failed: no such column/);
-    expect(await errored).toBeInstanceOf(OperationError);
-    expect(out.destroyed).toBe(true);
   });
 
   it('refuses a missing database file without creating it, and a file that is not a database', async () => {

@@ -9,10 +9,10 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema } from '../../src/config/schema.js';
-import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { mysqlEngine } from '../../src/engines/mysql.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
+import { withPlannedSession } from '../helpers/org-engine.js';
 import { startProxy, type Proxy } from '../helpers/tcp-proxy.js';
 
 let db: TestDatabase;
@@ -38,13 +38,7 @@ afterAll(async () => {
 async function withSession<T>(stallSeconds: number, fn: (session: OrganizationSession, plan: TablePlan) => Promise<T>): Promise<T> {
   const connection = db.connection as ServerConnection;
   const config = organizationsSchema.parse({ client: 'mysql2', connection: { ...connection, port: proxy.port }, stallTimeoutSeconds: stallSeconds });
-  const session = await mysqlEngine.connect(config, { stallTimeoutMs: stallSeconds * 1000 });
-  try {
-    const plans = planOrganizationTables(await session.introspect(), config, session.dialect, '1');
-    return await fn(session, plans.find((p) => p.table === 'big')!);
-  } finally {
-    await session.close();
-  }
+  return withPlannedSession(mysqlEngine, config, (session, plans) => fn(session, plans.find((p) => p.table === 'big')!));
 }
 
 /** A consumer slow enough to pause the export; calls `onBytes` with the running total. */

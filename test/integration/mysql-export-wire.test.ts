@@ -1,20 +1,21 @@
 /**
  * The MySQL/MariaDB engine's NDJSON wire form, byte for byte: the export converts the text
- * protocol's row packets in place (src/engines/mysql.ts, MysqlRowEncoder). Every line must be
+ * protocol's row packets in place (src/engines/mysql/export-codec.ts, MysqlRowEncoder). Every line must be
  * exactly what the previous encoder wrote from mysql2's per-value Buffers (reimplemented below,
  * as it was): digits for integers (ZEROFILL through Number()), quoted server text for the ASCII
  * types, JSON.stringify of the UTF-8 text, base64 for binary. Values cover every type of the
  * engine's table, every control character, quotes, backslashes, 2/3/4-byte UTF-8, U+2028, and
  * values whose length prefixes take 1, 3 and 4 bytes (≥ 251 bytes, ≥ 64 KiB).
  */
-import { Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema, type OrganizationsConfig } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { exportSql, mysqlEngine } from '../../src/engines/mysql.js';
+import { exportSql } from '../../src/engines/mysql/export.js';
+import { mysqlEngine } from '../../src/engines/mysql/index.js';
 import type { ColumnInfo, OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
+import { exportTables } from '../helpers/org-engine.js';
 
 const ALL_CONTROL = Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join('');
 const TEXT = `${ALL_CONTROL}\u007f "dq" 'sq' back\\slash \\n ü € 😀 𝄞 \u2028\u2029 \u{10FFFF} end`;
@@ -103,24 +104,7 @@ async function previousLines(plan: TablePlan): Promise<string[]> {
 describe('MySQL/MariaDB export wire form', () => {
   it('writes every line exactly as the previous encoder did', async () => {
     expect(plans.map((p) => p.table).sort()).toEqual(['bulk', 'organizations', 'wire']);
-    const exported = await session.withSnapshot(async (reader) => {
-      const out = new Map<string, string>();
-      for (const plan of plans) {
-        const chunks: Buffer[] = [];
-        const sink = new Writable({
-          highWaterMark: 1024,
-          write(chunk: Buffer, _encoding, callback) {
-            chunks.push(chunk);
-            setImmediate(callback);
-          },
-        });
-        const result = await reader.exportTable(plan, sink);
-        const text = Buffer.concat(chunks).toString('utf8');
-        expect(result.rows).toBe(text === '' ? 0 : text.split('\n').length - 1);
-        out.set(plan.table, text);
-      }
-      return out;
-    });
+    const exported = new Map([...(await exportTables(session, plans))].map(([table, data]) => [table, data.toString('utf8')]));
     for (const plan of plans) {
       const expected = await previousLines(plan);
       const lines = exported.get(plan.table)!.split('\n');

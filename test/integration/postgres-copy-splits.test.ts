@@ -15,14 +15,16 @@
 import { spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema } from '../../src/config/schema.js';
-import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { CopyToNdjson, NdjsonEncoder, postgresEngine } from '../../src/engines/postgres.js';
+import { CopyToNdjson } from '../../src/engines/postgres/copy-out.js';
+import { NdjsonEncoder } from '../../src/engines/postgres/export-codec.js';
+import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { BIN, runCli } from '../helpers/cli.js';
+import { collector, withPlannedSession } from '../helpers/org-engine.js';
 import { pgMessages, randomSplits, splitEveryCopyDone, startProxy, type Proxy } from '../helpers/tcp-proxy.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -59,25 +61,7 @@ function config(port: number, stallTimeoutSeconds = 600) {
 }
 
 async function withSession<T>(port: number, fn: (session: OrganizationSession, plan: TablePlan) => Promise<T>, stall?: number): Promise<T> {
-  const cfg = config(port, stall);
-  const session = await postgresEngine.connect(cfg, { stallTimeoutMs: (cfg.stallTimeoutSeconds ?? 0) * 1000 });
-  try {
-    const plans = planOrganizationTables(await session.introspect(), cfg, session.dialect, '1');
-    return await fn(session, plans.find((p) => p.table === 'splits')!);
-  } finally {
-    await session.close();
-  }
-}
-
-function collector(): { sink: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
-      callback();
-    },
-  });
-  return { sink, text: () => Buffer.concat(chunks).toString('utf8') };
+  return withPlannedSession(postgresEngine, config(port, stall), (session, plans) => fn(session, plans.find((p) => p.table === 'splits')!));
 }
 
 async function exportThrough(port: number, stall?: number): Promise<string> {
@@ -85,8 +69,8 @@ async function exportThrough(port: number, stall?: number): Promise<string> {
     port,
     (session, plan) =>
       session.withSnapshot(async (reader) => {
-        const { sink, text } = collector();
-        await reader.exportTable(plan, sink);
+        const { stream, text } = collector();
+        await reader.exportTable(plan, stream);
         return text();
       }),
     stall,
@@ -124,7 +108,7 @@ function fakeConnection() {
 async function replay(response: Buffer, cuts: number[]): Promise<{ ndjson: string; handedBack: Buffer; ended: boolean }> {
   const { connection, handedBack } = fakeConnection();
   const copy = new CopyToNdjson('COPY …', new NdjsonEncoder('splits', [0, 0, 2]));
-  const { sink, text } = collector();
+  const { stream: sink, text } = collector();
   let ended = false;
   copy.on('end', () => (ended = true));
   copy.pipe(sink);
@@ -213,18 +197,20 @@ describe('PostgreSQL export through a real network path', () => {
   }, 60_000);
 });
 
+/** Passes the session's set-up, then withholds everything from the COPY's response on. Tells whether the COPY began. */
+function stallAtCopy(): () => boolean {
+  let copying = false;
+  proxy.setShaper((chunk) => {
+    if (copying || pgMessages(chunk).some((m) => m.type === 'H')) {
+      copying = true;
+      return 'hold';
+    }
+    return [{ bytes: chunk, delayMs: -1 }];
+  });
+  return () => copying;
+}
+
 describe('a server that stops sending', () => {
-  /** Passes the session's set-up, then withholds everything from the COPY's response on. */
-  function stallAtCopy() {
-    let copying = false;
-    proxy.setShaper((chunk) => {
-      if (copying || pgMessages(chunk).some((m) => m.type === 'H')) {
-        copying = true;
-        return 'hold';
-      }
-      return [{ bytes: chunk, delayMs: -1 }];
-    });
-  }
 
   it('is given up by the stall guard with a clear error, instead of waiting forever', async () => {
     stallAtCopy();
@@ -242,7 +228,7 @@ describe('a server that stops sending', () => {
       (session, plan) =>
         session.withSnapshot(async (reader) => {
           setTimeout(() => session.abort(new Error('Backup cancelled.')), 300);
-          await reader.exportTable(plan, collector().sink);
+          await reader.exportTable(plan, collector().stream);
         }),
       0,
     ).then(
@@ -263,14 +249,7 @@ describe('SIGTERM while the server has stopped sending (the CLI)', () => {
         JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'pg', connection: { ...connection, port } } }),
       );
     await write(proxy.port);
-    let copying = false;
-    proxy.setShaper((chunk) => {
-      if (copying || pgMessages(chunk).some((m) => m.type === 'H')) {
-        copying = true;
-        return 'hold';
-      }
-      return [{ bytes: chunk, delayMs: -1 }];
-    });
+    const copying = stallAtCopy();
     const child = spawn(process.execPath, [BIN, 'backup', '--org', '1', '--json'], { cwd: dir, env: { ...process.env, TENANT_BACKUP_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -278,8 +257,8 @@ describe('SIGTERM while the server has stopped sending (the CLI)', () => {
     // Wait until the export is under way (its temp archive exists), then stop it.
     const folder = path.join(dir, 'backups/organizations');
     const deadline = Date.now() + 20_000;
-    while (!copying && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(copying, 'the COPY never started').toBe(true);
+    while (!copying() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(copying(), 'the COPY never started').toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     child.kill('SIGTERM');
     const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL engine's NDJSON wire form, value for value: the export reads COPY's text format
- * and converts it in Node (src/engines/postgres.ts, CopyTextToNdjson). Every line must hold
+ * and converts it in Node (src/engines/postgres/export-codec.ts, NdjsonEncoder). Every line must hold
  * exactly the values the server's own JSON encoder gives for the same row with the column
  * expressions earlier versions exported (`json_build_array(jsonExpression(…))`), in canonical
  * JSON (`JSON.stringify` of those values: no spaces, the shortest escapes). Edge values cover
@@ -9,14 +9,15 @@
  * "char"), domains, arrays, a table without a primary key and one wider than 100 columns, and a
  * table large enough that COPY's chunks cut rows at arbitrary bytes.
  */
-import { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { organizationsSchema } from '../../src/config/schema.js';
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
-import { jsonExpression, postgresEngine } from '../../src/engines/postgres.js';
+import { jsonExpression } from '../../src/engines/postgres/export.js';
+import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { OrganizationSession, TablePlan } from '../../src/engines/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { exportTables } from '../helpers/org-engine.js';
 
 const ALL_CONTROL = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)).join('');
 
@@ -104,26 +105,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function exportTables(): Promise<Map<string, string>> {
-  return session.withSnapshot(async (reader) => {
-    const out = new Map<string, string>();
-    for (const plan of plans) {
-      const chunks: Buffer[] = [];
-      const sink = new Writable({
-        // Small writes and asynchronous callbacks: back-pressure all the way to COPY.
-        highWaterMark: 1024,
-        write(chunk: Buffer, _encoding, callback) {
-          chunks.push(chunk);
-          setImmediate(callback);
-        },
-      });
-      const result = await reader.exportTable(plan, sink);
-      const text = Buffer.concat(chunks).toString('utf8');
-      expect(result.rows).toBe(text === '' ? 0 : text.split('\n').length - 1);
-      out.set(plan.table, text);
-    }
-    return out;
-  });
+/** Every table, through slow consumers: back-pressure all the way to COPY. */
+async function exportAll(): Promise<Map<string, string>> {
+  return new Map([...(await exportTables(session, plans))].map(([table, data]) => [table, data.toString('utf8')]));
 }
 
 /** The server's JSON for every selected row, in the export's order, as earlier versions built it. */
@@ -157,7 +141,7 @@ describe('PostgreSQL export wire form', () => {
   });
 
   it('writes, for every row, exactly the values of the server JSON encoder, in canonical JSON', async () => {
-    const exported = await exportTables();
+    const exported = await exportAll();
     for (const plan of plans) {
       const expected = await serverJsonLines(plan);
       const lines = exported.get(plan.table)!.split('\n');
@@ -170,7 +154,7 @@ describe('PostgreSQL export wire form', () => {
   });
 
   it('keeps the edge values of the wire form', async () => {
-    const exported = await exportTables();
+    const exported = await exportAll();
     const rows = exported.get('wire')!.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown[]);
     const plan = plans.find((p) => p.table === 'wire')!;
     const at = (row: number, column: string) => rows[row]![plan.columns.findIndex((c) => c.name === column)];

@@ -1,64 +1,25 @@
 /**
  * Database-per-tenant backup and restore on real SQLite files: the archive holds the database
  * file (entry `database.sqlite`), restores copy it into the live file in one SQLite transaction.
- * Also covers the core rules shared by all engines cheaply here: naming and same-second
- * collisions, weekday rotation, retention, dry-run, confirmation, unknown tenant, other tenant's
- * archive.
+ * The contract every tenant database engine keeps runs from
+ * test/contract/database-engine.contract.ts with this file's schema. The cases below are SQLite's
+ * own (open application connections see a restore, busy applications, no temp file left beside
+ * the database) and the core rules that are cheapest to cover here: names and same-second
+ * collisions, weekday rotation, retention.
  */
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import knexFactory from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
-import { ArchiveWriter } from '../../src/archive/zip-writer.js';
-import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type Manifest } from '../../src/archive/manifest.js';
-import { resolveConfig, type ResolvedConfig } from '../../src/config/load.js';
 import { backupTenant } from '../../src/core/backup-tenant.js';
-import { createDeps, type Deps } from '../../src/core/context.js';
 import { pruneTenantBackups } from '../../src/core/prune.js';
 import { restoreTenant } from '../../src/core/restore-tenant.js';
-import { ArchiveError, ConfigError, ConnectionError, ForbiddenTargetError, OperationError } from '../../src/errors.js';
-import { frozenClock } from '../../src/retention/clock.js';
-import { withTempDir } from '../helpers/databases.js';
-
-let dir: string;
-let cleanup: () => Promise<void>;
-let dbFile: string;
-let otherFile: string;
-let storage: string;
-let clock: ReturnType<typeof frozenClock>;
-
-beforeEach(async () => {
-  ({ dir, cleanup } = await withTempDir('tb-tenant-sqlite-'));
-  dbFile = path.join(dir, 'acme.sqlite');
-  otherFile = path.join(dir, 'globex.sqlite');
-  storage = path.join(dir, 'storage');
-  clock = frozenClock('2026-11-21T19:04:00Z'); // a Saturday
-  createSchema(dbFile);
-  createSchema(otherFile);
-});
-afterEach(async () => cleanup());
-
-function configFor(extra: Record<string, unknown> = {}): ResolvedConfig {
-  return resolveConfig(
-    {
-      storage: { dir: storage },
-      timezone: 'UTC',
-      tenants: {
-        acme: { client: 'better-sqlite3', connection: { filename: dbFile } },
-        globex: { client: 'better-sqlite3', connection: { filename: otherFile } },
-      },
-      ...extra,
-    },
-    path.join(dir, '.backuprc'),
-  );
-}
-
-async function makeDeps(config = configFor()): Promise<Deps> {
-  return createDeps({ config, clock });
-}
+import { sqliteDumpEngine } from '../../src/engines/sqlite/dump.js';
+import { OperationError } from '../../src/errors.js';
+import { describeDatabaseEngineContract, type TenantDatabases } from '../contract/database-engine.contract.js';
+import { createTenantBed, handMadeArchive, type TenantBed } from '../helpers/tenant.js';
 
 function createSchema(file: string): void {
   const db = new Database(file);
@@ -122,289 +83,212 @@ function mutate(file: string): void {
   db.close();
 }
 
-async function listStorage(): Promise<string[]> {
-  const walk = async (at: string): Promise<string[]> => {
-    const entries = await fsp.readdir(at, { withFileTypes: true }).catch(() => []);
-    const nested = await Promise.all(
-      entries.filter((e) => e.name !== 'locks').map((e) => (e.isDirectory() ? walk(path.join(at, e.name)) : [path.relative(storage, path.join(at, e.name))])),
-    );
-    return nested.flat().sort();
+/** A file that starts like a SQLite database and is not one. */
+const brokenDatabase = () => Buffer.from('SQLite format 3\0 but then garbage '.repeat(200));
+
+/** acme and globex, each a database file with the schema above, in `dir`. */
+async function createDatabases(dir: string): Promise<TenantDatabases> {
+  const files = { acme: path.join(dir, 'acme.sqlite'), globex: path.join(dir, 'globex.sqlite') };
+  createSchema(files.acme);
+  createSchema(files.globex);
+  return {
+    tenants: {
+      acme: { client: 'better-sqlite3', connection: { filename: files.acme } },
+      globex: { client: 'better-sqlite3', connection: { filename: files.globex } },
+    },
+    fingerprint: async (tenant) => fingerprint(files[tenant]),
+    mutate: async (tenant) => mutate(files[tenant]),
+    drop: async () => undefined, // the files go with the test's folder
   };
-  return walk(storage);
 }
 
-/** An archive for `tenant` whose payload is `data`, with valid checksums. */
-async function handMadeArchive(deps: Deps, name: string, tenant: string, entryPath: string, data: Buffer, engine: Manifest['engine'] = 'sqlite') {
-  const temp = await deps.store.tempPath('tenant-databases', name);
-  const writer = await ArchiveWriter.open(temp);
-  const entry = await writer.addEntry(entryPath, data);
-  await writer.finish({
-    format: ARCHIVE_FORMAT, format_version: ARCHIVE_FORMAT_VERSION, kind: 'database', engine, server_version: 'x', tool_version: 'x',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant,
-    entries: [{ path: entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
+describeDatabaseEngineContract('sqlite', {
+  engine: sqliteDumpEngine,
+  client: 'better-sqlite3',
+  create: createDatabases,
+  dumpTool: /^SQLite [\d.]+ online backup API/,
+  // The entry is a standalone copy of the database.
+  checkDump: async (dump, databases, dir) => {
+    const copy = path.join(dir, 'copy.sqlite');
+    fs.writeFileSync(copy, dump);
+    expect(fingerprint(copy)).toEqual(await databases.fingerprint('acme'));
+  },
+  brokenDump: brokenDatabase,
+  failedLoad: /not a healthy SQLite database[\s\S]*Nothing was changed: the SQLite file was not replaced\./,
+  unreachable: async (_databases, dir) => ({ filename: path.join(dir, 'missing.sqlite') }),
+});
+
+describe('SQLite tenant databases', () => {
+  let bed: TenantBed;
+  let dbFile: string;
+  const tenants = () => ({
+    acme: { client: 'better-sqlite3', connection: { filename: dbFile } },
+    globex: { client: 'better-sqlite3', connection: { filename: path.join(bed.dir, 'globex.sqlite') } },
   });
-  await deps.store.commit(temp, 'tenant-databases', name);
-}
 
-describe('SQLite tenant backup', () => {
-  it('writes a verified, private, timestamped archive holding the database file', async () => {
-    const deps = await makeDeps();
-    const result = await backupTenant(deps, { tenant: 'acme', userId: '7' });
-    expect(result.action).toBe('created');
-    expect(result.engine).toBe('sqlite');
-    const record = result.record;
-    expect(record).toMatchObject({
-      kind: 'database', tenant: 'acme', organization_id: null, user_id: '7', status: 'success',
-      backup_filename: 'acme_2026-11-21_19-04-00.zip', day_of_week: 'saturday', backup_date: '2026-11-21',
+  beforeEach(async () => {
+    bed = await createTenantBed('tb-tenant-sqlite-');
+    await createDatabases(bed.dir);
+    dbFile = path.join(bed.dir, 'acme.sqlite');
+  });
+  afterEach(async () => bed.cleanup());
+
+  describe('SQLite tenant backup', () => {
+    it('refuses a second timestamped backup in the same second instead of overwriting', async () => {
+      const deps = await bed.deps(tenants());
+      const first = await backupTenant(deps, { tenant: 'acme' });
+      const before = fs.readFileSync(first.record.backup_path);
+      await expect(backupTenant(deps, { tenant: 'acme' })).rejects.toThrow(/already exists.*refusing to overwrite/);
+      expect(fs.readFileSync(first.record.backup_path).equals(before)).toBe(true);
+      expect(await deps.ledger.find({ tenant: 'acme' })).toHaveLength(1);
     });
-    expect(record.backup_path).toBe(path.join(storage, 'tenant-databases', 'acme_2026-11-21_19-04-00.zip'));
-    expect(fs.statSync(record.backup_path).mode & 0o777).toBe(0o600);
-    expect(fs.statSync(path.dirname(record.backup_path)).mode & 0o777).toBe(0o700);
-    expect(record.backup_size).toBe(fs.statSync(record.backup_path).size);
-    expect(await deps.ledger.backupTypeOf(record.id)).toBe('manual');
 
-    const reader = await ArchiveReader.open(record.backup_path);
-    try {
-      expect(reader.manifest).toMatchObject({ kind: 'database', engine: 'sqlite', tenant: 'acme', backup_type: 'manual', day_of_week: 'saturday' });
-      expect(reader.manifest.entries.map((e) => e.path)).toEqual(['database.sqlite']);
-      await reader.verify();
-      // The entry is a standalone copy of the database.
-      const copy = path.join(dir, 'copy.sqlite');
-      const chunks: Buffer[] = [];
-      for await (const chunk of await reader.openEntry('database.sqlite')) chunks.push(chunk as Buffer);
-      fs.writeFileSync(copy, Buffer.concat(chunks));
-      expect(fingerprint(copy)).toEqual(fingerprint(dbFile));
-    } finally {
-      await reader.close();
-    }
+    it('with rotate: weekday replaces last week\'s archive of the same day', async () => {
+      const deps = await bed.deps(tenants());
+      const first = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
+      expect(first.record.backup_filename).toBe('acme_saturday_backup.zip');
+      bed.clock.set('2026-11-28T19:04:00Z');
+      const second = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
+      expect(second.record.backup_filename).toBe('acme_saturday_backup.zip');
+      const records = await deps.ledger.find({ tenant: 'acme' });
+      expect(records.map((r) => r.id)).toEqual([second.record.id]);
+    });
+
+    it('keepLast after successful backups removes the oldest files and records', async () => {
+      const deps = await bed.deps(tenants());
+      const made = [];
+      for (let day = 1; day <= 4; day++) {
+        bed.clock.set(`2026-11-0${day}T10:00:00Z`);
+        made.push(await backupTenant(deps, { tenant: 'acme', keepLast: 2 }));
+      }
+      expect(made[2]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-01_10-00-00.zip']);
+      expect(made[3]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-02_10-00-00.zip']);
+      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
+        'acme_2026-11-04_10-00-00.zip',
+        'acme_2026-11-03_10-00-00.zip',
+      ]);
+      expect(await bed.files()).toEqual(['ledger.json', 'tenant-databases', 'tenant-databases/acme_2026-11-03_10-00-00.zip', 'tenant-databases/acme_2026-11-04_10-00-00.zip']);
+    });
+
+    it('prune applies the configured retention (per tenant over top level), with dry-run', async () => {
+      const deps = await bed.deps({ ...tenants(), acme: { ...tenants().acme, retention: { keepLast: 1, keepDaily: 2 } } }, { extra: { retention: { keepLast: 3 } } });
+      for (const at of ['2026-11-01T08:00:00Z', '2026-11-01T09:00:00Z', '2026-11-02T08:00:00Z', '2026-11-03T08:00:00Z']) {
+        bed.clock.set(at);
+        await backupTenant(deps, { tenant: 'acme' }); // retention runs after each: keepDaily 2
+        await backupTenant(deps, { tenant: 'globex' }); // top level: keepLast 3
+      }
+      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
+        'acme_2026-11-03_08-00-00.zip',
+        'acme_2026-11-02_08-00-00.zip',
+      ]);
+      expect(await deps.ledger.find({ tenant: 'globex' })).toHaveLength(3);
+
+      const dry = await pruneTenantBackups(deps, { keepLast: 1, dryRun: true });
+      expect(dry.dry_run).toBe(true);
+      expect(dry.removed.map((r) => r.backup_filename).sort()).toEqual(['globex_2026-11-01_09-00-00.zip', 'globex_2026-11-02_08-00-00.zip']);
+      expect(await deps.ledger.find({ tenant: 'globex' })).toHaveLength(3);
+      const real = await pruneTenantBackups(deps, { tenant: 'globex', keepLast: 1 });
+      expect(real.removed).toHaveLength(2);
+      expect((await deps.ledger.find({ tenant: 'globex' })).map((r) => r.backup_filename)).toEqual(['globex_2026-11-03_08-00-00.zip']);
+      expect(fs.existsSync(path.join(bed.storage, 'tenant-databases', 'globex_2026-11-02_08-00-00.zip'))).toBe(false);
+    });
   });
 
-  it('refuses a second timestamped backup in the same second instead of overwriting', async () => {
-    const deps = await makeDeps();
-    const first = await backupTenant(deps, { tenant: 'acme' });
-    const before = fs.readFileSync(first.record.backup_path);
-    await expect(backupTenant(deps, { tenant: 'acme' })).rejects.toThrow(/already exists.*refusing to overwrite/);
-    expect(fs.readFileSync(first.record.backup_path).equals(before)).toBe(true);
-    expect(await deps.ledger.find({ tenant: 'acme' })).toHaveLength(1);
-  });
+  describe('SQLite tenant restore', () => {
+    it('round trip: restores exactly the backed-up database, after a safety backup, seen by open connections', async () => {
+      const deps = await bed.deps(tenants());
+      const original = fingerprint(dbFile);
+      const backup = await backupTenant(deps, { tenant: 'acme' });
+      mutate(dbFile);
+      expect(fingerprint(dbFile)).not.toEqual(original);
 
-  it('with rotate: weekday replaces last week\'s archive of the same day', async () => {
-    const deps = await makeDeps();
-    const first = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
-    expect(first.record.backup_filename).toBe('acme_saturday_backup.zip');
-    clock.set('2026-11-28T19:04:00Z');
-    const second = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
-    expect(second.record.backup_filename).toBe('acme_saturday_backup.zip');
-    const records = await deps.ledger.find({ tenant: 'acme' });
-    expect(records.map((r) => r.id)).toEqual([second.record.id]);
-  });
+      // An application connection held open across the restore.
+      const app = knexFactory({ client: 'better-sqlite3', connection: { filename: dbFile }, useNullAsDefault: true });
+      try {
+        expect((await app('items').count({ n: '*' }))[0]).toEqual({ n: 4 });
+        bed.clock.set('2026-11-21T19:05:00Z');
+        const questions: string[] = [];
+        const result = await restoreTenant(deps, {
+          tenant: 'acme',
+          backup: backup.record.backup_filename,
+          confirm: async (q) => {
+            questions.push(q);
+            return true;
+          },
+        });
+        expect(result.action).toBe('restored');
+        expect(questions[0]).toMatch(/Replace the whole database of tenant "acme" with acme_2026-11-21_19-04-00\.zip/);
+        expect(fingerprint(dbFile)).toEqual(original);
+        expect(await app('items').orderBy('id').pluck('id')).toEqual([1, 2, 3, 4]);
+        expect(await app.raw("SELECT name FROM sqlite_schema WHERE name = 'added_later'")).toEqual([]);
 
-  it('keepLast after successful backups removes the oldest files and records', async () => {
-    const deps = await makeDeps();
-    const made = [];
-    for (let day = 1; day <= 4; day++) {
-      clock.set(`2026-11-0${day}T10:00:00Z`);
-      made.push(await backupTenant(deps, { tenant: 'acme', keepLast: 2 }));
-    }
-    expect(made[2]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-01_10-00-00.zip']);
-    expect(made[3]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-02_10-00-00.zip']);
-    expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
-      'acme_2026-11-04_10-00-00.zip',
-      'acme_2026-11-03_10-00-00.zip',
-    ]);
-    expect(await listStorage()).toEqual(['ledger.json', 'tenant-databases/acme_2026-11-03_10-00-00.zip', 'tenant-databases/acme_2026-11-04_10-00-00.zip']);
-  });
+        if (result.action !== 'restored') throw new Error('unreachable');
+        const safety = result.safety_backup!;
+        expect(safety.backup_filename).toBe('acme_2026-11-21_19-05-00.zip');
+        expect(await deps.ledger.backupTypeOf(safety.id)).toBe('pre_restore');
+        const reader = await ArchiveReader.open(safety.backup_path);
+        expect(reader.manifest.backup_type).toBe('pre_restore');
+        await reader.close();
+        // The safety backup holds the mutated state: restoring it brings that back.
+        bed.clock.set('2026-11-21T19:06:00Z');
+        await restoreTenant(deps, { tenant: 'acme', backup: safety.backup_path, safetyBackup: false });
+        expect(await app('items').where({ id: 5 }).first('label')).toEqual({ label: 'new row' });
+      } finally {
+        await app.destroy();
+      }
+      expect(fs.readdirSync(bed.dir).filter((f) => f.includes('.restore'))).toEqual([]);
+    });
 
-  it('prune applies the configured retention (per tenant over top level), with dry-run', async () => {
-    const config = configFor();
-    // Until the schema has the keys: inject them the way the loader will produce them.
-    Object.assign(config, { retention: { keepLast: 3 } });
-    Object.assign(config.tenants.acme!, { retention: { keepLast: 1, keepDaily: 2 } });
-    const deps = await makeDeps(config);
-    for (const at of ['2026-11-01T08:00:00Z', '2026-11-01T09:00:00Z', '2026-11-02T08:00:00Z', '2026-11-03T08:00:00Z']) {
-      clock.set(at);
-      await backupTenant(deps, { tenant: 'acme' }); // retention runs after each: keepDaily 2
-      await backupTenant(deps, { tenant: 'globex' }); // top level: keepLast 3
-    }
-    expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
-      'acme_2026-11-03_08-00-00.zip',
-      'acme_2026-11-02_08-00-00.zip',
-    ]);
-    expect(await deps.ledger.find({ tenant: 'globex' })).toHaveLength(3);
-
-    const dry = await pruneTenantBackups(deps, { keepLast: 1, dryRun: true });
-    expect(dry.dry_run).toBe(true);
-    expect(dry.removed.map((r) => r.backup_filename).sort()).toEqual(['globex_2026-11-01_09-00-00.zip', 'globex_2026-11-02_08-00-00.zip']);
-    expect(await deps.ledger.find({ tenant: 'globex' })).toHaveLength(3);
-    const real = await pruneTenantBackups(deps, { tenant: 'globex', keepLast: 1 });
-    expect(real.removed).toHaveLength(2);
-    expect((await deps.ledger.find({ tenant: 'globex' })).map((r) => r.backup_filename)).toEqual(['globex_2026-11-03_08-00-00.zip']);
-    expect(fs.existsSync(path.join(storage, 'tenant-databases', 'globex_2026-11-02_08-00-00.zip'))).toBe(false);
-  });
-
-  it('unknown tenant: ConfigError, nothing written', async () => {
-    const deps = await makeDeps();
-    await expect(backupTenant(deps, { tenant: 'nobody' })).rejects.toBeInstanceOf(ConfigError);
-    await expect(restoreTenant(deps, { tenant: 'nobody', backup: 'nobody_2026-11-21_19-04-00.zip' })).rejects.toBeInstanceOf(ConfigError);
-    expect(fs.existsSync(storage)).toBe(false);
-  });
-
-  it('missing database file: ConnectionError, nothing written', async () => {
-    fs.rmSync(dbFile);
-    fs.rmSync(`${dbFile}-wal`, { force: true });
-    fs.rmSync(`${dbFile}-shm`, { force: true });
-    const deps = await makeDeps();
-    await expect(backupTenant(deps, { tenant: 'acme' })).rejects.toBeInstanceOf(ConnectionError);
-    expect(fs.existsSync(storage)).toBe(false);
-  });
-});
-
-describe('SQLite tenant restore', () => {
-  it('round trip: restores exactly the backed-up database, after a safety backup, seen by open connections', async () => {
-    const deps = await makeDeps();
-    const original = fingerprint(dbFile);
-    const backup = await backupTenant(deps, { tenant: 'acme' });
-    mutate(dbFile);
-    expect(fingerprint(dbFile)).not.toEqual(original);
-
-    // An application connection held open across the restore.
-    const app = knexFactory({ client: 'better-sqlite3', connection: { filename: dbFile }, useNullAsDefault: true });
-    try {
-      expect((await app('items').count({ n: '*' }))[0]).toEqual({ n: 4 });
-      clock.set('2026-11-21T19:05:00Z');
-      const questions: string[] = [];
-      const result = await restoreTenant(deps, {
-        tenant: 'acme',
-        backup: backup.record.backup_filename,
-        confirm: async (q) => {
-          questions.push(q);
-          return true;
-        },
-      });
-      expect(result.action).toBe('restored');
-      expect(questions[0]).toMatch(/Replace the whole database of tenant "acme" with acme_2026-11-21_19-04-00\.zip/);
-      expect(fingerprint(dbFile)).toEqual(original);
-      expect(await app('items').orderBy('id').pluck('id')).toEqual([1, 2, 3, 4]);
-      expect(await app.raw("SELECT name FROM sqlite_schema WHERE name = 'added_later'")).toEqual([]);
-
-      if (result.action !== 'restored') throw new Error('unreachable');
-      const safety = result.safety_backup!;
-      expect(safety.backup_filename).toBe('acme_2026-11-21_19-05-00.zip');
-      expect(await deps.ledger.backupTypeOf(safety.id)).toBe('pre_restore');
-      const reader = await ArchiveReader.open(safety.backup_path);
-      expect(reader.manifest.backup_type).toBe('pre_restore');
-      await reader.close();
-      // The safety backup holds the mutated state: restoring it brings that back.
-      clock.set('2026-11-21T19:06:00Z');
-      await restoreTenant(deps, { tenant: 'acme', backup: safety.backup_path, safetyBackup: false });
-      expect(await app('items').where({ id: 5 }).first('label')).toEqual({ label: 'new row' });
-    } finally {
-      await app.destroy();
-    }
-    expect(fs.readdirSync(dir).filter((f) => f.includes('.restore'))).toEqual([]);
-  });
-
-  it('dry-run verifies and reports, changes nothing; a declined confirmation cancels', async () => {
-    const deps = await makeDeps();
-    const backup = await backupTenant(deps, { tenant: 'acme' });
-    mutate(dbFile);
-    const mutated = fingerprint(dbFile);
-    const ledgerBefore = await deps.ledger.find();
-    clock.set('2026-11-21T19:05:00Z');
-    const dry = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, dryRun: true });
-    expect(dry.action).toBe('dry-run');
-    if (dry.action !== 'dry-run') throw new Error('unreachable');
-    expect(dry.steps.join('\n')).toMatch(/would take a safety backup[\s\S]*would load database\.sqlite/);
-    const cancelled = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, confirm: async () => false });
-    expect(cancelled.action).toBe('cancelled');
-    expect(fingerprint(dbFile)).toEqual(mutated);
-    expect(await deps.ledger.find()).toEqual(ledgerBefore);
-  });
-
-  it('a broken archive (not a database, valid checksums) leaves the database as it was', async () => {
-    const deps = await makeDeps();
-    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', 'database.sqlite', Buffer.from('SQLite format 3\0 but then garbage '.repeat(200)));
-    const before = fingerprint(dbFile);
-    const error = await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OperationError);
-    expect((error as Error).message).toMatch(/not a healthy SQLite database[\s\S]*Nothing was changed[\s\S]*safety backup taken just before is acme_2026-11-21_19-04-00\.zip/);
-    expect(fingerprint(dbFile)).toEqual(before);
-    expect(fs.readdirSync(dir).filter((f) => f.includes('.restore'))).toEqual([]);
-  });
-
-  it("an archive of another tenant is refused before anything changes", async () => {
-    const deps = await makeDeps();
-    const globex = await backupTenant(deps, { tenant: 'globex' });
-    // A copy under acme's name, so the name alone does not give it away.
-    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', 'database.sqlite', fs.readFileSync(otherFile));
-    const storageBefore = await listStorage();
-    const ledgerBefore = await deps.ledger.find();
-    const before = fingerprint(dbFile);
-    clock.set('2026-11-21T19:05:00Z');
-    for (const backup of [globex.record.backup_filename, 'acme_2026-11-20_10-00-00.zip']) {
-      await expect(restoreTenant(deps, { tenant: 'acme', backup })).rejects.toBeInstanceOf(ForbiddenTargetError);
-    }
-    expect(fingerprint(dbFile)).toEqual(before);
-    expect(await listStorage()).toEqual(storageBefore);
-    expect(await deps.ledger.find()).toEqual(ledgerBefore);
-  });
-
-  it('refuses an archive of another engine or kind', async () => {
-    const deps = await makeDeps();
-    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', 'dump.sql', Buffer.from('SELECT 1;'), 'postgres');
-    await expect(restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' })).rejects.toBeInstanceOf(ArchiveError);
-  });
-
-  it('a corrupted archive entry is refused before the safety backup', async () => {
-    const deps = await makeDeps();
-    const backup = await backupTenant(deps, { tenant: 'acme' });
-    const bytes = fs.readFileSync(backup.record.backup_path);
-    // Flip one byte inside the stored entry data (after the first local header).
-    bytes[200] = bytes[200]! ^ 0xff;
-    fs.writeFileSync(backup.record.backup_path, bytes);
-    clock.set('2026-11-21T19:05:00Z');
-    await expect(restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename })).rejects.toBeInstanceOf(ArchiveError);
-    expect(await deps.ledger.find({ tenant: 'acme' })).toHaveLength(1);
-  });
-});
-
-describe('SQLite restore against a busy application', () => {
-  it('gives up after the busy limit when the application holds a write lock, changing nothing', async () => {
-    const deps = await makeDeps();
-    const backup = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
-    mutate(dbFile);
-    const mutated = fingerprint(dbFile);
-    const app = new Database(dbFile);
-    app.exec('BEGIN IMMEDIATE; UPDATE items SET label = label;');
-    try {
-      const started = Date.now();
-      const error = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, safetyBackup: false }).catch((e: unknown) => e);
+    it('a broken archive (not a database, valid checksums) leaves the database as it was', async () => {
+      const deps = await bed.deps(tenants());
+      await handMadeArchive(deps, { name: 'acme_2026-11-20_10-00-00.zip', tenant: 'acme', engine: 'sqlite', entryPath: 'database.sqlite', data: brokenDatabase() });
+      const before = fingerprint(dbFile);
+      const error = await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OperationError);
-      expect((error as Error).message).toMatch(/stayed locked[\s\S]*Nothing was changed/);
-      expect(Date.now() - started).toBeLessThan(30_000);
-    } finally {
-      app.exec('ROLLBACK');
-      app.close();
-    }
-    expect(fingerprint(dbFile)).toEqual(mutated);
+      expect((error as Error).message).toMatch(/not a healthy SQLite database[\s\S]*Nothing was changed[\s\S]*safety backup taken just before is acme_2026-11-21_19-04-00\.zip/);
+      expect(fingerprint(dbFile)).toEqual(before);
+      expect(fs.readdirSync(bed.dir).filter((f) => f.includes('.restore'))).toEqual([]);
+    });
   });
 
-  it('waits for a short application write lock, then restores', async () => {
-    const deps = await makeDeps();
-    const original = fingerprint(dbFile);
-    const backup = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
-    mutate(dbFile);
-    const app = new Database(dbFile);
-    app.exec('BEGIN IMMEDIATE; UPDATE items SET label = label;');
-    const release = setTimeout(() => app.exec('COMMIT'), 700);
-    try {
-      const result = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, safetyBackup: false });
-      expect(result.action).toBe('restored');
-    } finally {
-      clearTimeout(release);
-      if (app.inTransaction) app.exec('ROLLBACK');
-      app.close();
-    }
-    expect(fingerprint(dbFile)).toEqual(original);
+  describe('SQLite restore against a busy application', () => {
+    it('gives up after the busy limit when the application holds a write lock, changing nothing', async () => {
+      const deps = await bed.deps(tenants());
+      const backup = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
+      mutate(dbFile);
+      const mutated = fingerprint(dbFile);
+      const app = new Database(dbFile);
+      app.exec('BEGIN IMMEDIATE; UPDATE items SET label = label;');
+      try {
+        const started = Date.now();
+        const error = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, safetyBackup: false }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OperationError);
+        expect((error as Error).message).toMatch(/stayed locked[\s\S]*Nothing was changed/);
+        expect(Date.now() - started).toBeLessThan(30_000);
+      } finally {
+        app.exec('ROLLBACK');
+        app.close();
+      }
+      expect(fingerprint(dbFile)).toEqual(mutated);
+    });
+
+    it('waits for a short application write lock, then restores', async () => {
+      const deps = await bed.deps(tenants());
+      const original = fingerprint(dbFile);
+      const backup = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
+      mutate(dbFile);
+      const app = new Database(dbFile);
+      app.exec('BEGIN IMMEDIATE; UPDATE items SET label = label;');
+      const release = setTimeout(() => app.exec('COMMIT'), 700);
+      try {
+        const result = await restoreTenant(deps, { tenant: 'acme', backup: backup.record.backup_filename, safetyBackup: false });
+        expect(result.action).toBe('restored');
+      } finally {
+        clearTimeout(release);
+        if (app.inTransaction) app.exec('ROLLBACK');
+        app.close();
+      }
+      expect(fingerprint(dbFile)).toEqual(original);
+    });
   });
 });

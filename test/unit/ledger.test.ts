@@ -1,12 +1,17 @@
+/**
+ * The JSON file ledger: the Ledger contract (test/contract/ledger.contract.ts), plus what is the
+ * file's own — its mode, a corrupt file never overwritten, many processes writing at once, and a
+ * killed process's record recovered.
+ */
 import { execFile, spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LedgerCorruptError, LockedError } from '../../src/errors.js';
+import { LedgerCorruptError } from '../../src/errors.js';
 import { JsonFileLedger } from '../../src/ledger/json-file.js';
-import { LEDGER_RECORD_FIELDS, type NewRecord } from '../../src/ledger/types.js';
 import { frozenClock } from '../../src/retention/clock.js';
+import { describeLedgerContract, newRecord } from '../contract/ledger.contract.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 const run = promisify(execFile);
@@ -14,79 +19,16 @@ const worker = path.resolve(import.meta.dirname, '../helpers/ledger-worker.ts');
 
 afterEach(removeTempDirs);
 
-function newRecord(overrides: Partial<NewRecord> = {}): NewRecord {
-  return {
-    kind: 'organization',
-    organization_id: '42',
-    tenant: null,
-    user_id: '7',
-    day_of_week: 'monday',
-    backup_filename: 'org_ACME_monday_backup.zip',
-    backup_path: '/b/organizations/org_ACME_monday_backup.zip',
-    backup_date: '2026-11-23',
-    ...overrides,
-  };
-}
+describeLedgerContract('JSON file', {
+  create: async (clock) => ({ ledger: new JsonFileLedger(await makeTempDir(), clock), cleanup: removeTempDirs }),
+});
 
 describe('JSON file ledger', () => {
-  it('records exactly the auto_backup_logs columns through begin and finish', async () => {
-    const dir = await makeTempDir();
-    const clock = frozenClock('2026-11-23T08:00:00Z');
-    const ledger = new JsonFileLedger(dir, clock);
-    const started = await ledger.begin(newRecord());
-    expect(started.status).toBe('in_progress');
-    clock.set('2026-11-23T08:00:05Z');
-    const done = await ledger.finish(started.id, { status: 'success', backup_size: 1234, sha256: 'f'.repeat(64) });
-    expect(Object.keys(done).sort()).toEqual([...LEDGER_RECORD_FIELDS].sort());
-    expect(done).toMatchObject({ status: 'success', backup_size: 1234, created_at: '2026-11-23T08:00:00.000Z', updated_at: '2026-11-23T08:00:05.000Z' });
-    expect((await stat(ledger.file)).mode & 0o777).toBe(0o600);
-  });
-
-  it('annotates a finished record\'s error_message and changes nothing else', async () => {
-    const dir = await makeTempDir();
-    const clock = frozenClock('2026-11-23T08:00:00Z');
-    const ledger = new JsonFileLedger(dir, clock);
-    const success = await ledger.finish((await ledger.begin(newRecord())).id, { status: 'success', backup_size: 9, sha256: 'c'.repeat(64) });
-    const failed = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, { status: 'failed', error_message: 'boom' });
-    clock.set('2026-11-23T09:00:00Z');
-    expect(await ledger.annotate(success.id, 'notification failed: ping')).toEqual({ ...success, error_message: 'notification failed: ping' });
-    expect(await ledger.annotate(success.id, 'notification failed: mail')).toEqual({ ...success, error_message: 'notification failed: ping; notification failed: mail' });
-    expect(await ledger.annotate(failed.id, 'notification failed: webhook')).toEqual({ ...failed, error_message: 'boom; notification failed: webhook' });
-    expect(await ledger.find({ status: 'success' })).toEqual([{ ...success, error_message: 'notification failed: ping; notification failed: mail' }]);
-    await expect(ledger.annotate(999, 'x')).rejects.toThrow(/does not exist/);
-  });
-
-  it('replaces last week\'s record of the same file on success, keeps it on failure', async () => {
-    const dir = await makeTempDir();
-    const clock = frozenClock('2026-11-16T08:00:00Z');
-    const ledger = new JsonFileLedger(dir, clock);
-    const lastWeek = await ledger.begin(newRecord({ backup_date: '2026-11-16' }));
-    await ledger.finish(lastWeek.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
-    const tuesday = await ledger.begin(newRecord({ day_of_week: 'tuesday', backup_filename: 'org_ACME_tuesday_backup.zip', backup_path: '/b/organizations/org_ACME_tuesday_backup.zip' }));
-    await ledger.finish(tuesday.id, { status: 'success', backup_size: 2, sha256: 'b'.repeat(64) });
-
-    clock.set('2026-11-23T08:00:00Z');
-    const failed = await ledger.begin(newRecord());
-    await ledger.finish(failed.id, { status: 'failed', error_message: 'boom' });
-    expect((await ledger.find({ organization_id: '42' })).map((r) => [r.id, r.status])).toEqual([
-      [failed.id, 'failed'],
-      [tuesday.id, 'success'],
-      [lastWeek.id, 'success'],
-    ]);
-
-    const thisWeek = await ledger.begin(newRecord());
-    await ledger.finish(thisWeek.id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
-    const remaining = await ledger.find({ organization_id: '42' });
-    expect(remaining.map((r) => r.id)).toEqual([thisWeek.id, tuesday.id]);
-  });
-
-  it('keeps per-organization settings beside the records', async () => {
+  it('is a 0600 file', async () => {
     const dir = await makeTempDir();
     const ledger = new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z'));
-    expect((await ledger.getOrganizationSettings('42')).auto_backup_enabled).toBe(true);
-    await ledger.setOrganizationSettings('42', { auto_backup_enabled: false });
-    expect((await ledger.getOrganizationSettings('42')).auto_backup_enabled).toBe(false);
-    expect((await ledger.getOrganizationSettings('7')).auto_backup_enabled).toBe(true);
+    await ledger.begin(newRecord());
+    expect((await stat(ledger.file)).mode & 0o777).toBe(0o600);
   });
 
   it('refuses a corrupt file with its name and never overwrites it', async () => {
@@ -137,17 +79,4 @@ describe('JSON file ledger', () => {
     expect(record?.status).toBe('failed');
     expect(record?.error_message).toMatch(/Interrupted.*pid/);
   }, 30_000);
-
-  it('gives an operation lock to one holder at a time', async () => {
-    const dir = await makeTempDir();
-    const ledger = new JsonFileLedger(dir, frozenClock('2026-11-23T09:00:00Z'));
-    let release!: () => void;
-    const holding = ledger.withLock('org-42', () => new Promise<void>((resolve) => (release = resolve)));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await expect(ledger.withLock('org-42', async () => 'second')).rejects.toThrow(LockedError);
-    expect(await ledger.withLock('org-7', async () => 'other key')).toBe('other key');
-    release();
-    await holding;
-    expect(await ledger.withLock('org-42', async () => 'after release')).toBe('after release');
-  });
 });

@@ -35,8 +35,9 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
-import { ArchiveError, ConfigError, ConnectionError, OperationError, TenantBackupError, describeCause } from '../errors.js';
-import { settleOutput, type DatabaseEngine, type DatabaseTarget, type EngineOptions, type PreflightInfo } from './dump-types.js';
+import { ArchiveError, ConfigError, ConnectionError, OperationError, TenantBackupError, describeCause } from '../../errors.js';
+import { settleOutput } from '../tools.js';
+import type { DatabaseEngine, DatabaseTarget, EngineOptions, PreflightInfo } from '../types.js';
 
 /** Pages per backup step: everything at once (one consistent read; restarts are rare). */
 const ALL_PAGES = 0x7fffffff;

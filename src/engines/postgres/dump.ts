@@ -33,23 +33,10 @@
 import type { Readable, Writable } from 'node:stream';
 import { Transform } from 'node:stream';
 import pg from 'pg';
-import { ConfigError, ConnectionError, ToolMissingError, redactSecrets } from '../errors.js';
-import {
-  describeServer,
-  findTool,
-  majorVersion,
-  runTool,
-  secretsOf,
-  serverParams,
-  settleOutput,
-  toolVersion,
-  type DatabaseEngine,
-  type DatabaseTarget,
-  type EngineOptions,
-  type FoundTool,
-  type PreflightInfo,
-  type ServerParams,
-} from './dump-types.js';
+import { ConfigError, ConnectionError, ToolMissingError, redactSecrets } from '../../errors.js';
+import { describeServer, secretsOf, serverParams, type ServerParams } from '../connection.js';
+import { findTool, majorVersion, runTool, settleOutput, toolVersion, type FoundTool } from '../tools.js';
+import type { DatabaseEngine, DatabaseTarget, EngineOptions, PreflightInfo } from '../types.js';
 
 /** Pure argument builders (no connection data: that goes through the env). */
 export const PG_DUMP_ARGS: readonly string[] = [

@@ -35,23 +35,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
-import { ConfigError, ConnectionError, OperationError, ToolMissingError, redactSecrets } from '../errors.js';
-import {
-  describeServer,
-  findTool,
-  runTool,
-  secretsOf,
-  serverParams,
-  settleOutput,
-  toolVersion,
-  type DatabaseEngine,
-  type DatabaseTarget,
-  type EngineOptions,
-  type FoundTool,
-  type PreflightInfo,
-  type RestoreOptions,
-  type ServerParams,
-} from './dump-types.js';
+import { ConfigError, ConnectionError, OperationError, ToolMissingError, redactSecrets } from '../../errors.js';
+import { describeServer, secretsOf, serverParams, type ServerParams } from '../connection.js';
+import { findTool, runTool, settleOutput, toolVersion, type FoundTool } from '../tools.js';
+import type { DatabaseEngine, DatabaseTarget, EngineOptions, PreflightInfo, RestoreOptions } from '../types.js';
 
 const DUMP_TOOLS = ['mariadb-dump', 'mysqldump'] as const;
 const CLIENT_TOOLS = ['mariadb', 'mysql'] as const;

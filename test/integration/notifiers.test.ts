@@ -1,5 +1,5 @@
 /**
- * Every notifier kind runs the contract (notifier-contract.ts) against a real receiver — an HTTP
+ * Every notifier kind runs the contract (test/contract/notifier.contract.ts) against a real receiver — an HTTP
  * server for webhook and ping, an SMTP server with STARTTLS and AUTH for e-mail — then its own
  * cases: the webhook's JSON document and Slack text, the ping endpoints, the e-mail's recipients,
  * subject, body, STARTTLS and login.
@@ -10,7 +10,7 @@ import { allChannels, policyOf } from '../../src/notify/channels.js';
 import { deliverAll } from '../../src/notify/deliver.js';
 import { backupEvent, runEvent, testEvent } from '../../src/notify/events.js';
 import { startHttpRecorder, startSilentServer, startSmtpServer, type HttpRecorder, type SmtpReceiver } from '../helpers/notify-servers.js';
-import { notifierContract, type ChannelBehaviour, type NotifierHarness, type Policy } from './notifier-contract.js';
+import { notifierContract, type ChannelBehaviour, type NotifierHarness, type Policy } from '../contract/notifier.contract.js';
 
 const TOKEN = 'XOXB-1234567890-abcdefSECRET';
 const PING_UUID = '5f2c3a9e-8d41-4c57-9b0e-1a2b3c4d5e6f';

@@ -1,0 +1,252 @@
+/**
+ * The one way an archive comes to exist, and the one way a restore opens one.
+ *
+ * Writing (`PendingArchive`; both backups use it), in this order:
+ *   1. begin   a ledger record `in_progress`, owned by the run that holds the operation lock;
+ *   2. temp    a temp file beside the final name in the store, an ArchiveWriter on it;
+ *   3. write   the caller streams its entries into `writer`;
+ *   4. verify  the manifest is appended and the file fsynced (`ArchiveWriter.finish`), then the file
+ *              is read back: every entry against its sha256, the file's bytes against the sha256
+ *              of what was written (`verifyFile`);
+ *   5. commit  the temp file is renamed over the final name (`Store.commit`, atomic);
+ *   6. finish  the record becomes `success`, with the archive's size and sha256.
+ * A failure at any step — or an abort — removes the temp file, marks the record `failed` with a
+ * redacted message and gives back a typed error. Until step 5, the previous archive of that name
+ * and its record are untouched.
+ *
+ * A backup that fails before step 1 because the attempt failed (server unreachable, password
+ * refused, dump tool missing or too old) is recorded `failed` too (`recordFailedStart`), so
+ * `status`, `list` and monitoring see the failed cron run. Bad input (unknown tenant or
+ * organization, invalid configuration) is not recorded: nothing was attempted.
+ *
+ * Reading (`openVerifiedArchive`; both restores use it): the reference is resolved inside the
+ * store, the manifest must be of the expected kind, owner and engine (another owner's archive is a
+ * ForbiddenTargetError), and every entry is verified before the caller touches a database.
+ */
+import { ArchiveReader } from '../archive/zip-reader.js';
+import { ArchiveWriter } from '../archive/zip-writer.js';
+import type { Manifest } from '../archive/manifest.js';
+import type { EngineName } from '../engines/types.js';
+import { ArchiveError, ForbiddenTargetError, NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
+import type { LedgerBackupType, LedgerRecord, NewRecord } from '../ledger/types.js';
+import type { StoreArea } from '../retention/naming.js';
+import type { Deps } from './context.js';
+
+/** Everything about one archive to be written, known before its first byte. */
+export interface ArchiveSpec {
+  area: StoreArea;
+  /** The final file name in `area`. */
+  name: string;
+  /** The ledger record's columns other than the file's name and path (taken from `area`/`name`). */
+  record: Omit<NewRecord, 'backup_filename' | 'backup_path'>;
+  backupType: LedgerBackupType;
+  /** The operation lock the run holds (recorded, so a dead run's record can be recovered). */
+  lockKey?: string;
+  /** Removed from every message that is recorded or thrown. */
+  secrets: string[];
+  signal?: AbortSignal;
+  compressionLevel: number;
+  /** See ArchiveWriterOptions.checkWhileWriting: for sources that set the pace (dump tools). */
+  checkWhileWriting?: boolean;
+}
+
+/** Error codes that mean "the attempt failed", as opposed to "the request was wrong". */
+const ATTEMPT_FAILURES = new Set(['CONNECTION', 'TOOL_MISSING', 'OPERATION_FAILED']);
+
+export function isFailedAttempt(error: TenantBackupError): boolean {
+  return ATTEMPT_FAILURES.has(error.code);
+}
+
+function newRecordOf(deps: Pick<Deps, 'store'>, spec: Pick<ArchiveSpec, 'area' | 'name' | 'record'>): NewRecord {
+  return { ...spec.record, backup_filename: spec.name, backup_path: deps.store.localPath(spec.area, spec.name) };
+}
+
+/** The typed, redacted error a failed backup ends with (an abort is CANCELLED). */
+export function backupFailure(error: unknown, secrets: string[]): TenantBackupError {
+  const aborted = error instanceof Error && error.name === 'AbortError';
+  return asTypedError(aborted ? new TenantBackupError('CANCELLED', 'Backup cancelled.') : error, secrets);
+}
+
+/**
+ * Records a backup that failed before it began (step 1) as `failed`, when the error is an
+ * attempt's failure. Never throws: the original error is what the caller reports.
+ */
+export async function recordFailedStart(
+  deps: Pick<Deps, 'ledger' | 'store'>,
+  spec: Pick<ArchiveSpec, 'area' | 'name' | 'record' | 'backupType'>,
+  error: TenantBackupError,
+): Promise<LedgerRecord | null> {
+  if (!isFailedAttempt(error)) return null;
+  try {
+    const started = await deps.ledger.begin(newRecordOf(deps, spec), { backupType: spec.backupType });
+    return await deps.ledger.finish(started.id, { status: 'failed', error_message: error.message });
+  } catch {
+    return null;
+  }
+}
+
+/** An archive between `begin` and `commit` (or `fail`): see the header for the sequence. */
+export class PendingArchive {
+  private current: ArchiveWriter | undefined;
+  private temp: string | undefined;
+  private settled = false;
+
+  private constructor(
+    private readonly deps: Pick<Deps, 'ledger' | 'store' | 'progress'>,
+    private readonly spec: ArchiveSpec,
+    readonly record: LedgerRecord,
+  ) {}
+
+  /** Steps 1 and 2. On failure the record (if begun) is marked failed and the error is typed. */
+  static async begin(deps: Pick<Deps, 'ledger' | 'store' | 'progress'>, spec: ArchiveSpec): Promise<PendingArchive> {
+    const record = await deps.ledger.begin(newRecordOf(deps, spec), { lockKey: spec.lockKey, backupType: spec.backupType });
+    const archive = new PendingArchive(deps, spec, record);
+    try {
+      archive.temp = await deps.store.tempPath(spec.area, spec.name);
+      archive.current = await ArchiveWriter.open(archive.temp, {
+        compressionLevel: spec.compressionLevel,
+        checkWhileWriting: spec.checkWhileWriting ?? false,
+      });
+    } catch (error) {
+      throw await archive.fail(error);
+    }
+    return archive;
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Step 3: where the caller writes its entries. */
+  get writer(): ArchiveWriter {
+    if (!this.current) throw new TenantBackupError('OPERATION_FAILED', `The archive ${this.spec.name} is no longer open for writing.`);
+    return this.current;
+  }
+
+  /** Steps 4 to 6; returns the finished record. On failure, call `fail` (as `writeVerifiedArchive` does). */
+  async commit(manifest: Manifest): Promise<LedgerRecord> {
+    const { deps, spec } = this;
+    deps.progress.update(`Verifying ${spec.name}…`);
+    // The file's sha256 is that of the bytes as written (no second pass to compute it); the
+    // verification reads the archive back as a restore would.
+    const writer = this.writer;
+    const { sha256 } = await writer.finish(manifest);
+    this.current = undefined;
+    await writer.verifyFile();
+    spec.signal?.throwIfAborted();
+    const stored = await deps.store.commit(this.temp!, spec.area, spec.name);
+    this.temp = undefined;
+    const finished = await deps.ledger.finish(this.record.id, { status: 'success', backup_size: stored.bytes, sha256 });
+    this.settled = true;
+    return finished;
+  }
+
+  /**
+   * The clean-up: the writer aborted, the temp file removed, the record marked failed. Returns the
+   * typed, redacted error to throw. Idempotent; does nothing more after a successful commit.
+   */
+  async fail(error: unknown): Promise<TenantBackupError> {
+    const failure = backupFailure(error, this.spec.secrets);
+    if (this.settled) return failure;
+    this.settled = true;
+    if (this.current) await this.current.abort();
+    this.current = undefined;
+    if (this.temp) await this.deps.store.discard(this.temp);
+    this.temp = undefined;
+    await this.deps.ledger.finish(this.record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
+    return failure;
+  }
+}
+
+/** The whole sequence for a backup that writes its entries in one place. */
+export async function writeVerifiedArchive<T>(
+  deps: Pick<Deps, 'ledger' | 'store' | 'progress'>,
+  spec: ArchiveSpec,
+  write: (writer: ArchiveWriter) => Promise<{ manifest: Manifest; result: T }>,
+): Promise<{ record: LedgerRecord; result: T }> {
+  const archive = await PendingArchive.begin(deps, spec);
+  try {
+    const { manifest, result } = await write(archive.writer);
+    return { record: await archive.commit(manifest), result };
+  } catch (error) {
+    throw await archive.fail(error);
+  }
+}
+
+/** What a restore expects of an archive before it may touch a database. */
+export type ExpectedArchive =
+  | { kind: 'organization'; organizationId: string; engine: EngineName }
+  | { kind: 'database'; tenant: string; engine: EngineName; /** The entry the engine loads. */ entryPath: string };
+
+export interface OpenArchiveOptions {
+  area: StoreArea;
+  /** A name from `list`, or a path to an archive inside the store's area. */
+  reference: string;
+  cwd?: string;
+  expected: ExpectedArchive;
+}
+
+/**
+ * Resolves, opens, checks and verifies an archive; the caller closes the reader. Nothing is read
+ * beyond the manifest until the manifest is known to be the expected one.
+ */
+export async function openVerifiedArchive(
+  deps: Pick<Deps, 'store' | 'progress'>,
+  options: OpenArchiveOptions,
+): Promise<{ name: string; reader: ArchiveReader }> {
+  const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
+  const file = await deps.store.stat(options.area, name);
+  if (!file) throw NotFoundError.backup(name);
+  deps.progress.update(`Verifying ${name}…`);
+  const reader = await ArchiveReader.open(file.path);
+  try {
+    checkManifest(reader.manifest, name, options.expected);
+    await reader.verify();
+    return { name, reader };
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+}
+
+/** An archive's manifest, read without verifying its entries (ownership checks, listings). */
+export async function readManifest(path: string): Promise<Manifest> {
+  const reader = await ArchiveReader.open(path);
+  try {
+    return reader.manifest;
+  } finally {
+    await reader.close();
+  }
+}
+
+function checkManifest(manifest: Manifest, name: string, expected: ExpectedArchive): void {
+  if (expected.kind === 'organization') {
+    if (manifest.kind !== 'organization' || !manifest.organization) {
+      throw new ArchiveError(`${name} is a ${manifest.kind} backup, not an organization backup.`);
+    }
+    if (manifest.organization.id !== expected.organizationId) {
+      throw new ForbiddenTargetError(
+        `${name} is a backup of organization ${manifest.organization.id}; refusing to restore it into organization ${expected.organizationId}.`,
+        { archive_organization_id: manifest.organization.id },
+      );
+    }
+    if (manifest.engine !== expected.engine) {
+      throw new ArchiveError(`${name} was made from a ${manifest.engine} database; the configured shared database is ${expected.engine}.`);
+    }
+    return;
+  }
+  if (manifest.kind !== 'database' || manifest.tenant === undefined) {
+    throw new ArchiveError(`${name} is a ${manifest.kind} backup, not a tenant database backup.`);
+  }
+  if (manifest.tenant !== expected.tenant) {
+    throw new ForbiddenTargetError(`${name} is a backup of tenant "${manifest.tenant}"; refusing to restore it into tenant "${expected.tenant}".`, {
+      archive_tenant: manifest.tenant,
+    });
+  }
+  if (manifest.engine !== expected.engine) {
+    throw new ArchiveError(`${name} was made from a ${manifest.engine} database; tenant "${expected.tenant}" is configured as ${expected.engine}.`);
+  }
+  if (!manifest.entries.some((entry) => entry.path === expected.entryPath)) {
+    throw new ArchiveError(`${name} has no ${expected.entryPath}, which a ${expected.engine} restore loads.`);
+  }
+}

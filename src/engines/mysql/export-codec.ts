@@ -1,0 +1,268 @@
+/**
+ * Text-protocol result rows → NDJSON, the MySQL/MariaDB export's encoder. Export queries run with
+ * `typeCast: false`, so every value arrives as the raw bytes of the text protocol (the server's
+ * own text form, or the raw bytes of binary columns) and never becomes a JS Date or Number:
+ *
+ * | type                                              | NDJSON                                  |
+ * |---------------------------------------------------|-----------------------------------------|
+ * | TINYINT SMALLINT MEDIUMINT INT (signed/unsigned)  | number (BOOLEAN = TINYINT(1) → 0/1)     |
+ * | BIGINT, DECIMAL, DOUBLE                           | string: the server's text               |
+ * | FLOAT                                             | string: `col + 0e0`, its exact double   |
+ * | DATE DATETIME(n) TIME(n) YEAR                     | string: server text (zero dates too)    |
+ * | TIMESTAMP(n)                                      | string `YYYY-MM-DD hh:mm:ss[.ffffff]`, UTC |
+ * | CHAR VARCHAR *TEXT ENUM SET UUID INET4 INET6      | string                                  |
+ * | JSON (MySQL type; MariaDB LONGTEXT + json_valid)  | string: the exact JSON text             |
+ * | BINARY VARBINARY *BLOB BIT, spatial types         | base64 of the raw bytes                 |
+ *
+ * - FLOAT is read as `col + 0e0` because the server prints FLOAT with 6 significant digits
+ *   (123456789 is stored as 123456792 and shown as 123457000): the double of the float is exact
+ *   and turns back into the same float on insert.
+ * - TIMESTAMP is kept in the server's form rather than ISO-8601: the session runs with
+ *   `time_zone = '+00:00'`, so the text is the UTC instant and inserts back unchanged (MariaDB
+ *   10.11 rejects both `…T…Z` and `…+00:00` literals in strict mode).
+ * - JSON stays a string: MariaDB keeps the text verbatim, MySQL normalizes it anyway, and a JS
+ *   round trip through JSON.parse would lose 64-bit integers inside documents.
+ */
+import { OperationError } from '../../errors.js';
+import type { ColumnInfo } from '../types.js';
+
+/**
+ * How a column's text-protocol bytes become its NDJSON value (chosen once per column):
+ * - NUMBER: the digits as they are (ZEROFILL: leading zeros dropped, as `Number()` would);
+ * - ASCII: server text made of digits, signs, `-:. e` (decimal, float, date/time types):
+ *   quoted, nothing to escape;
+ * - TEXT: UTF-8 (utf8mb4 session) quoted and escaped exactly as JSON.stringify escapes a string;
+ * - BASE64: the raw bytes, base64.
+ */
+export const KIND = { number: 0, zerofill: 1, ascii: 2, text: 3, base64: 4 } as const;
+export type Kind = (typeof KIND)[keyof typeof KIND];
+
+const ASCII_TYPES = new Set(['bigint', 'decimal', 'float', 'double', 'date', 'datetime', 'timestamp', 'time', 'year']);
+
+export function kindOf(column: ColumnInfo): Kind {
+  const type = column.type.toLowerCase();
+  const base = /^[a-z]+/.exec(type)?.[0] ?? type;
+  if (column.encoding === 'number') return /\bzerofill\b/.test(type) ? KIND.zerofill : KIND.number;
+  if (column.encoding === 'base64') return KIND.base64;
+  return ASCII_TYPES.has(base) ? KIND.ascii : KIND.text;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** JSON.stringify's short escapes for control characters (0 = use \u00xx). */
+const SHORT_ESCAPES = new Uint8Array(32);
+SHORT_ESCAPES[0x08] = 0x62; // \b
+SHORT_ESCAPES[0x09] = 0x74; // \t
+SHORT_ESCAPES[0x0a] = 0x6e; // \n
+SHORT_ESCAPES[0x0c] = 0x66; // \f
+SHORT_ESCAPES[0x0d] = 0x72; // \r
+const NULL_JSON = Buffer.from('null', 'latin1');
+const OUTPUT_CHUNK = 2 * 1024 * 1024;
+
+/**
+ * Text-protocol result rows → NDJSON lines, straight from the packet bytes: each value is a
+ * length-encoded string (0xFB = NULL) that is copied, quoted or escaped into a large output
+ * buffer by its column's kind — no Buffer, string or array per row or value. A row whose text
+ * is not valid UTF-8 (bytes the server could not convert) takes the slow path, which gives what
+ * JSON.stringify of the decoded string gives (U+FFFD for bad bytes), as before.
+ */
+export class MysqlRowEncoder {
+  rows = 0;
+  private out: Buffer = Buffer.alloc(0);
+  private at = 0;
+  private taken = 0;
+
+  constructor(
+    private readonly table: string,
+    private readonly kinds: readonly Kind[],
+  ) {}
+
+  take(): Buffer | undefined {
+    if (this.at === this.taken) return undefined;
+    const bytes = this.out.subarray(this.taken, this.at);
+    this.taken = this.at;
+    return bytes;
+  }
+
+  pending(): number {
+    return this.at - this.taken;
+  }
+
+  /** Converts one row packet's payload buf[pos, end). */
+  convert(buf: Buffer, pos: number, end: number): void {
+    const kinds = this.kinds;
+    const width = kinds.length;
+    // Worst case: every byte a control character (6 bytes), base64 (4/3), plus per-value overhead.
+    const need = (end - pos) * 6 + width * 8 + 16;
+    if (this.at + need > this.out.length) this.grow(need);
+    const rowStart = pos;
+    const out = this.out;
+    let o = this.at;
+    out[o++] = 0x5b; // [
+    for (let column = 0; column < width; column++) {
+      if (column > 0) out[o++] = 0x2c;
+      let length = buf[pos++]!;
+      if (length === 0xfb) {
+        o += NULL_JSON.copy(out, o);
+        continue;
+      }
+      if (length >= 0xfc) {
+        if (length === 0xfc) {
+          length = buf.readUInt16LE(pos);
+          pos += 2;
+        } else if (length === 0xfd) {
+          length = buf.readUIntLE(pos, 3);
+          pos += 3;
+        } else {
+          length = Number(buf.readBigUInt64LE(pos));
+          pos += 8;
+        }
+      }
+      const valueEnd = pos + length;
+      if (valueEnd > end) throw this.bad(`is shorter than its column ${column + 1} says`);
+      switch (kinds[column]) {
+        case KIND.number:
+          if (length === 0) throw this.bad(`has an empty number in column ${column + 1}`);
+          while (pos < valueEnd) out[o++] = buf[pos++]!;
+          break;
+        case KIND.zerofill: {
+          let first = pos;
+          while (first < valueEnd - 1 && buf[first] === 0x30) first++;
+          if (length === 0) throw this.bad(`has an empty number in column ${column + 1}`);
+          while (first < valueEnd) out[o++] = buf[first++]!;
+          pos = valueEnd;
+          break;
+        }
+        case KIND.ascii:
+          out[o++] = QUOTE;
+          while (pos < valueEnd) out[o++] = buf[pos++]!;
+          out[o++] = QUOTE;
+          break;
+        case KIND.text:
+          out[o++] = QUOTE;
+          while (pos < valueEnd) {
+            const b = buf[pos++]!;
+            if (b > QUOTE && b !== BACKSLASH) {
+              out[o++] = b;
+              if (b >= 0x80) {
+                // A multi-byte UTF-8 sequence, copied once it is known to be valid.
+                const size = utf8SequenceLength(buf, pos - 1, valueEnd);
+                if (size === 0) {
+                  this.convertSlowly(buf, rowStart, end);
+                  return;
+                }
+                for (let i = 1; i < size; i++) out[o++] = buf[pos++]!;
+              }
+            } else if (b === QUOTE || b === BACKSLASH) {
+              out[o++] = BACKSLASH;
+              out[o++] = b;
+            } else if (b >= 0x20) {
+              out[o++] = b; // space, !
+            } else if (SHORT_ESCAPES[b] !== 0) {
+              out[o++] = BACKSLASH;
+              out[o++] = SHORT_ESCAPES[b]!;
+            } else {
+              out[o++] = BACKSLASH;
+              out[o++] = 0x75; // u
+              out[o++] = 0x30;
+              out[o++] = 0x30;
+              out[o++] = HEX_DIGITS[b >> 4]!;
+              out[o++] = HEX_DIGITS[b & 15]!;
+            }
+          }
+          out[o++] = QUOTE;
+          break;
+        case KIND.base64:
+          out[o++] = QUOTE;
+          o += out.write(buf.toString('base64', pos, valueEnd), o, 'latin1');
+          out[o++] = QUOTE;
+          pos = valueEnd;
+          break;
+      }
+    }
+    if (pos !== end) throw this.bad(`does not have ${width} columns`);
+    out[o++] = 0x5d; // ]
+    out[o++] = 0x0a;
+    this.at = o;
+    this.rows += 1;
+  }
+
+  /** The reference behaviour, for rows with bytes that are not UTF-8. */
+  private convertSlowly(buf: Buffer, pos: number, end: number): void {
+    const values: string[] = [];
+    for (const kind of this.kinds) {
+      let length = buf[pos++]!;
+      if (length === 0xfb) {
+        values.push('null');
+        continue;
+      }
+      if (length === 0xfc) {
+        length = buf.readUInt16LE(pos);
+        pos += 2;
+      } else if (length === 0xfd) {
+        length = buf.readUIntLE(pos, 3);
+        pos += 3;
+      } else if (length === 0xfe) {
+        length = Number(buf.readBigUInt64LE(pos));
+        pos += 8;
+      }
+      const raw = buf.subarray(pos, pos + length);
+      pos += length;
+      if (kind === KIND.number) values.push(raw.toString('latin1'));
+      else if (kind === KIND.zerofill) values.push(String(Number(raw.toString('latin1'))));
+      else if (kind === KIND.ascii) values.push(`"${raw.toString('latin1')}"`);
+      else if (kind === KIND.text) values.push(JSON.stringify(raw.toString('utf8')));
+      else values.push(`"${raw.toString('base64')}"`);
+    }
+    if (pos !== end) throw this.bad(`does not have ${this.kinds.length} columns`);
+    const line = Buffer.from(`[${values.join(',')}]\n`, 'utf8');
+    if (this.at + line.length > this.out.length) this.grow(line.length);
+    this.at += line.copy(this.out, this.at);
+    this.rows += 1;
+  }
+
+  private grow(need: number): void {
+    const pending = this.out.subarray(this.taken, this.at);
+    const next = Buffer.allocUnsafe(Math.max(OUTPUT_CHUNK, need + pending.length));
+    pending.copy(next, 0);
+    this.out = next;
+    this.at = pending.length;
+    this.taken = 0;
+  }
+
+  private bad(what: string): OperationError {
+    return new OperationError(`MySQL/MariaDB: exporting table "${this.table}": row ${this.rows + 1} of the result ${what}; the export was stopped.`, {
+      details: { table: this.table, row: this.rows + 1 },
+    });
+  }
+}
+
+/**
+ * Length of the valid UTF-8 sequence starting at buf[at] (a byte ≥ 0x80) that ends by `end`, or 0
+ * if it is not valid UTF-8 (WHATWG rules: no overlong forms, no surrogates, nothing past U+10FFFF).
+ */
+function utf8SequenceLength(buf: Buffer, at: number, end: number): number {
+  const lead = buf[at]!;
+  let size: number;
+  let low = 0x80;
+  let high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) size = 2;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    size = 3;
+    if (lead === 0xe0) low = 0xa0;
+    else if (lead === 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    size = 4;
+    if (lead === 0xf0) low = 0x90;
+    else if (lead === 0xf4) high = 0x8f;
+  } else return 0;
+  if (at + size > end) return 0;
+  const second = buf[at + 1]!;
+  if (second < low || second > high) return 0;
+  for (let i = 2; i < size; i++) {
+    const next = buf[at + i]!;
+    if (next < 0x80 || next > 0xbf) return 0;
+  }
+  return size;
+}

@@ -1,0 +1,233 @@
+/**
+ * A MySQL/MariaDB session: one dedicated connection for the catalog and the snapshot, and one more
+ * per restore transaction (closed after it). Snapshot: `START TRANSACTION WITH CONSISTENT
+ * SNAPSHOT, READ ONLY` at REPEATABLE READ — it covers transactional (InnoDB) tables only.
+ */
+import type { Connection } from 'mysql2';
+import type { OrganizationsConfig } from '../../config/schema.js';
+import { ConfigError, OperationError } from '../../errors.js';
+import type { ColumnInfo, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotReader, TablePlan } from '../types.js';
+import { introspectSchema } from './catalog.js';
+import { mysqlDialect, q } from './dialect.js';
+import { destroyConnection, fail, openConnection, run, runRaw, type ConnectTarget, type MysqlModule } from './driver.js';
+import { exportRows } from './export.js';
+import { BATCH_CHARS, checkRestoredReferences, importRows } from './restore.js';
+
+function truthy(raw: Buffer | null | undefined, dataType: string | undefined): boolean | null {
+  if (raw == null) return null;
+  if (dataType === 'bit' || dataType === 'binary' || dataType === 'varbinary') return raw.some((b) => b !== 0);
+  const text = raw.toString('utf8').trim().toLowerCase();
+  if (/^[-+]?\d+(\.\d+)?$/.test(text)) return Number(text) !== 0;
+  return !['', 'false', 'f', 'no', 'n', 'off'].includes(text);
+}
+
+export class MysqlSession implements OrganizationSession {
+  readonly dialect = mysqlDialect;
+  private version: string | undefined;
+  private broken = false;
+  /** Restore transactions' own connections, while open (see abort). */
+  private readonly restoring = new Set<Connection>();
+
+  constructor(
+    private readonly mysql: MysqlModule,
+    private readonly connection: Connection,
+    private readonly target: ConnectTarget,
+  ) {}
+
+  async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {
+    const rows = await runRaw(this.connection, `SELECT t.${q(config.idColumn)} FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`).catch(
+      (error: unknown) => {
+        throw fail(`listing the organizations of "${config.table}"`, error);
+      },
+    );
+    return rows.map((row) => row[0]?.toString('utf8') ?? '').filter((id) => id !== '');
+  }
+
+  async serverVersion(): Promise<string> {
+    if (this.version === undefined) {
+      const rows = await runRaw(this.connection, 'SELECT VERSION()').catch((error: unknown) => {
+        throw fail('reading the server version', error);
+      });
+      this.version = rows[0]?.[0]?.toString('utf8') ?? '';
+    }
+    return this.version;
+  }
+
+  async introspect(): Promise<SchemaInfo> {
+    const mariadb = /mariadb/i.test(await this.serverVersion());
+    return introspectSchema(this.connection, mariadb).catch((error: unknown) => {
+      throw fail('reading the schema', error);
+    });
+  }
+
+  async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    const connection = this.connection;
+    try {
+      await run(connection, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await run(connection, 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    } catch (error) {
+      throw fail('starting the snapshot transaction', error);
+    }
+    const reader: SnapshotReader = {
+      findOrganization: (config, id) => this.findOrganization(config, id),
+      exportTable: (plan, out, onRows) => {
+        if (this.broken) {
+          const error = new OperationError('MySQL/MariaDB: the snapshot connection was dropped by an earlier failed export.');
+          out.destroy(error);
+          return Promise.reject(error);
+        }
+        return exportRows(connection, plan, out, onRows, () => {
+          this.broken = true;
+        });
+      },
+    };
+    let result: T;
+    try {
+      result = await fn(reader);
+    } catch (error) {
+      if (!this.broken) await run(connection, 'ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    try {
+      await run(connection, 'COMMIT');
+    } catch (error) {
+      throw fail('ending the snapshot transaction', error);
+    }
+    return result;
+  }
+
+  private async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
+    return (await this.organizationRows(config, id, false))[0] ?? null;
+  }
+
+  /** Rows whose id or code equals `reference` (`--org <id|code>`); at most 10. */
+  findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]> {
+    return this.organizationRows(config, reference, true);
+  }
+
+  private async organizationRows(config: OrganizationsConfig, id: string, orCode: boolean): Promise<OrganizationRow[]> {
+    try {
+      const columns = (await run(
+        this.connection,
+        `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
+        [config.table],
+      )) as Array<{ name: string; type: string }>;
+      const types = new Map(columns.map((c) => [String(c.name), String(c.type).toLowerCase()]));
+      if (!types.has(config.idColumn)) {
+        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
+      }
+      const pick = (name: string) => (types.has(name) ? `t.${q(name)}` : 'NULL');
+      let where = `t.${q(config.idColumn)} = ${mysqlDialect.literal(id, { type: types.get(config.idColumn) } as ColumnInfo)}`;
+      if (orCode) {
+        // Compared as exact text (a string compared with an integer column would be cast to a
+        // number: 'acme' would match id 0).
+        const exact = (column: string) => `CAST(t.${q(column)} AS CHAR) COLLATE utf8mb4_bin = ${mysqlDialect.literal(id)}`;
+        where = [config.idColumn, config.codeColumn].filter((column) => types.has(column)).map(exact).join(' OR ');
+      }
+      const rows = await runRaw(
+        this.connection,
+        `SELECT t.${q(config.idColumn)}, ${pick(config.nameColumn)}, ${pick(config.codeColumn)}, ${pick('auto_backup_enabled')}
+           FROM ${q(config.table)} t WHERE ${where} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`,
+      );
+      const text = (raw: Buffer | null | undefined) => (raw == null ? null : raw.toString('utf8'));
+      return rows.map((row) => ({
+        id: text(row[0]) ?? id,
+        name: text(row[1]),
+        code: text(row[2]),
+        autoBackupEnabled: types.has('auto_backup_enabled') ? truthy(row[3], types.get('auto_backup_enabled')) : null,
+      }));
+    } catch (error) {
+      throw fail(`reading organization ${id} from "${config.table}"`, error);
+    }
+  }
+
+  /**
+   * The restore runs on its own connection, closed afterwards, so the session settings below can
+   * never leak into anything else:
+   * - FOREIGN_KEY_CHECKS = 0: InnoDB checks foreign keys row by row at each statement (there is no
+   *   deferral), so self-referencing rows inserted in key order, foreign-key cycles between tables,
+   *   and rows of tables outside the plan that reference the organization's rows (an ON DELETE
+   *   CASCADE would silently delete them, RESTRICT would refuse) all need it off while rows are
+   *   replaced. Cascades therefore do not fire: children are deleted explicitly, children first.
+   *   Before COMMIT every foreign key of every restored row is checked (`checkRestoredReferences`),
+   *   so a restore can never commit dangling references of its own rows. SET FOREIGN_KEY_CHECKS
+   *   does not commit; DDL would (and so would ALTER TABLE … AUTO_INCREMENT), so none is issued.
+   * - UNIQUE_CHECKS stays on.
+   */
+  async withRestoreTransaction<T>(plan: TablePlan[], fn: (writer: RestoreWriter) => Promise<T>): Promise<T> {
+    const connection = await openConnection(this.mysql, this.target);
+    this.restoring.add(connection);
+    try {
+      let batchChars = BATCH_CHARS;
+      let schema: SchemaInfo;
+      try {
+        const packet = ((await run(connection, 'SELECT @@max_allowed_packet AS size')) as Array<{ size: string | number }>)[0]?.size;
+        // JS string length × 3 bounds the UTF-8 bytes of the statement.
+        if (packet !== undefined) batchChars = Math.max(64 * 1024, Math.min(BATCH_CHARS, Math.floor(Number(packet) / 3) - 64 * 1024));
+        schema = await introspectSchema(connection, /mariadb/i.test(await this.serverVersion()));
+        await run(connection, 'SET FOREIGN_KEY_CHECKS = 0');
+        await run(connection, 'START TRANSACTION');
+      } catch (error) {
+        throw fail('starting the restore transaction', error);
+      }
+      const writer: RestoreWriter = {
+        countRows: async (table) => {
+          try {
+            const rows = await runRaw(connection, `SELECT COUNT(*) FROM ${q(table.table)} t WHERE ${table.where}`);
+            return Number(rows[0]?.[0]?.toString('latin1') ?? 0);
+          } catch (error) {
+            throw fail(`counting rows of table "${table.table}"`, error);
+          }
+        },
+        deleteRows: async (table) => {
+          try {
+            const result = (await run(connection, `DELETE t FROM ${q(table.table)} t WHERE ${table.where}`)) as { affectedRows: number };
+            return result.affectedRows;
+          } catch (error) {
+            throw fail(`deleting rows of table "${table.table}"`, error);
+          }
+        },
+        importTable: (table, columns, rows, onRows) => importRows(this.mysql, connection, batchChars, table, columns, rows, onRows),
+        // InnoDB moves AUTO_INCREMENT past every explicitly inserted id by itself (and MariaDB
+        // 10.2+/MySQL 8 persist it), and ALTER TABLE … AUTO_INCREMENT would commit the restore
+        // half-way. Nothing to do.
+        resetCounters: async () => undefined,
+      };
+      let result: T;
+      try {
+        result = await fn(writer);
+        await checkRestoredReferences(connection, schema, plan);
+      } catch (error) {
+        await run(connection, 'ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      try {
+        await run(connection, 'COMMIT');
+      } catch (error) {
+        throw fail('committing the restore', error);
+      }
+      return result;
+    } finally {
+      // Never handed back anywhere, but restore the setting anyway before the connection ends.
+      await run(connection, 'SET FOREIGN_KEY_CHECKS = 1').catch(() => undefined);
+      this.restoring.delete(connection);
+      await new Promise<void>((resolve) => connection.end(() => resolve()));
+      connection.destroy();
+    }
+  }
+
+  abort(reason: Error): void {
+    this.broken = true;
+    for (const connection of [this.connection, ...this.restoring]) destroyConnection(connection, reason);
+  }
+
+  async close(): Promise<void> {
+    if (this.broken) {
+      this.connection.destroy();
+      return;
+    }
+    await new Promise<void>((resolve) => this.connection.end(() => resolve()));
+    this.connection.destroy();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * PostgreSQL export: the server does exactly what `psql \copy (SELECT …) TO STDOUT` makes it do,
+ * nothing more. Each table is read with
+ *   COPY (SELECT t.<column>, … FROM <table> t WHERE <plan.where> ORDER BY <pk>) TO STDOUT
+ * (text format), and the COPY bytes are turned into NDJSON in Node (copy-out.ts, export-codec.ts)
+ * while the server produces the next rows. Types with a function cast to text that differs from
+ * their output function (bpchar, inet, cidr, name, "char", …) are read as `col::text`.
+ * json and jsonb are `string`s, NOT embedded: a `json` value's exact text may contain raw newlines
+ * (whitespace between tokens), which would break NDJSON framing, and an embedded jsonb `null`
+ * could not be told apart from SQL NULL. As strings, both come back exactly.
+ * Tables without a primary key are ordered by the byte order of their encoded rows (the same
+ * `json_build_array` text, computed for the ORDER BY only), so equal data gives equal archives.
+ * Why COPY rather than the server's JSON encoder: bench/PERFORMANCE.md.
+ */
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import type { OrganizationsConfig } from '../../config/schema.js';
+import { ConfigError, OperationError } from '../../errors.js';
+import { firstFailure } from '../streams.js';
+import type { ColumnInfo, ExportResult, OrganizationRow, SnapshotReader, TablePlan } from '../types.js';
+import { flagOf, OID, readCatalog, type LiveColumn, type SnapshotCatalog } from './catalog.js';
+import { destroySocket, type SessionContext } from './client.js';
+import { CopyToNdjson } from './copy-out.js';
+import { q } from './dialect.js';
+import { NdjsonEncoder, wireOf } from './export-codec.js';
+
+/** json_build_array takes at most 100 arguments (FUNC_MAX_ARGS). */
+const MAX_FUNCTION_ARGS = 100;
+
+/**
+ * The JSON a column had in earlier versions, built by the server (`json_build_array` argument):
+ * now only used to order rows of tables without a primary key, and as the reference the
+ * converter's output is tested against.
+ */
+export function jsonExpression(column: ColumnInfo, baseOid: number): string {
+  const ref = `t.${q(column.name)}`;
+  switch (column.encoding) {
+    case 'number':
+    case 'boolean':
+    case 'json':
+      return ref;
+    case 'base64':
+      // encode() breaks base64 lines every 76 characters.
+      return `translate(encode(${ref}, 'base64'), E'\\n', '')`;
+    case 'string':
+      if (baseOid === OID.date || baseOid === OID.timestamp || baseOid === OID.timestamptz) return ref;
+      return `${ref}::text`;
+  }
+}
+
+/** One JSON array per row; beyond json_build_array's 100 arguments, chunks are joined as text. */
+function rowExpression(expressions: string[]): string {
+  if (expressions.length <= MAX_FUNCTION_ARGS) return `json_build_array(${expressions.join(', ')})`;
+  const parts: string[] = [];
+  for (let i = 0; i < expressions.length; i += MAX_FUNCTION_ARGS) {
+    // json_build_array's text is "[" + elements joined by ", " + "]": keep the elements.
+    parts.push(`left(substr(json_build_array(${expressions.slice(i, i + MAX_FUNCTION_ARGS).join(', ')})::text, 2), -1)`);
+  }
+  return `('[' || ${parts.join(` || ', ' || `)} || ']')`;
+}
+
+/** The select-list expression whose COPY text the converter reads for this column. */
+function copyExpression(column: ColumnInfo, live: LiveColumn): string {
+  const ref = `t.${q(column.name)}`;
+  return column.encoding === 'string' && live.textCast ? `${ref}::text` : ref;
+}
+
+export class PostgresSnapshotReader implements SnapshotReader {
+  /** The schema's columns and relation kinds as this snapshot sees them, read once (two queries). */
+  private catalog: Promise<SnapshotCatalog> | undefined;
+
+  constructor(
+    private readonly session: SessionContext,
+    private readonly client: pg.Client,
+    private readonly state: { broken: boolean },
+  ) {}
+
+  private loadCatalog(): Promise<SnapshotCatalog> {
+    this.catalog ??= readCatalog(this.client, this.session.schema);
+    return this.catalog;
+  }
+
+  /** Like catalog.ts's liveColumns, from this snapshot's catalog. */
+  private async liveColumns(table: string): Promise<Map<string, LiveColumn>> {
+    const columns = (await this.loadCatalog()).columns.get(table);
+    if (!columns) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
+    return columns;
+  }
+
+  /** Like catalog.ts's ownRows, from this snapshot's catalog. */
+  private async ownRows(table: string): Promise<string> {
+    const kind = (await this.loadCatalog()).kinds.get(table);
+    if (kind === undefined) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
+    return kind === 'p' ? q(table) : `ONLY ${q(table)}`;
+  }
+
+  async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
+    try {
+      const columns = await this.liveColumns(config.table);
+      if (!columns.has(config.idColumn)) {
+        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
+      }
+      const text = (name: string) => (columns.has(name) ? `t.${q(name)}::text` : 'NULL::text');
+      // Compared as text: an id that is not even valid for the column's type is simply not found.
+      const result = await this.client.query<{ id: string; name: string | null; code: string | null; auto: string | null }>(
+        `SELECT t.${q(config.idColumn)}::text AS id, ${text(config.nameColumn)} AS name, ${text(config.codeColumn)} AS code,
+                ${text('auto_backup_enabled')} AS auto
+         FROM ${q(config.table)} t WHERE t.${q(config.idColumn)}::text = $1 LIMIT 1`,
+        [id],
+      );
+      const row = result.rows[0];
+      if (!row) return null;
+      return {
+        id: row.id,
+        name: row.name,
+        code: row.code,
+        autoBackupEnabled: flagOf(row.auto),
+      };
+    } catch (error) {
+      throw this.session.operationError(`Looking up organization ${id} in table "${config.table}" failed`, error);
+    }
+  }
+
+  async exportTable(plan: TablePlan, out: Writable, onRows?: (rows: number) => void): Promise<ExportResult> {
+    let copy: CopyToNdjson | undefined;
+    let failure: ReturnType<typeof firstFailure> | undefined;
+    try {
+      const live = await this.liveColumns(plan.table);
+      const found = plan.columns.map((column) => {
+        const current = live.get(column.name);
+        if (!current) throw new OperationError(`Column "${column.name}" of table "${plan.table}" no longer exists.`, { details: { table: plan.table, column: column.name } });
+        return current;
+      });
+      const select = plan.columns.map((column, i) => copyExpression(column, found[i]!)).join(', ');
+      const from = `FROM ${await this.ownRows(plan.table)} t WHERE ${plan.where}`;
+      const order = plan.primaryKey.length > 0
+        ? plan.primaryKey.map((c) => `t.${q(c)}`).join(', ')
+        // No key: a stable order all the same (byte order of the encoded rows).
+        : `(${rowExpression(plan.columns.map((column, i) => jsonExpression(column, found[i]!.baseOid)))})::text COLLATE "C"`;
+      const encoder = new NdjsonEncoder(plan.table, plan.columns.map((column, i) => wireOf(column, found[i]!.baseOid)));
+      copy = new CopyToNdjson(`COPY (SELECT ${select} ${from} ORDER BY ${order}) TO STDOUT`, encoder, onRows);
+      failure = firstFailure([copy, out]);
+      this.client.query(copy as unknown as pg.Submittable);
+      await pipeline(copy, out);
+      await copy.completed;
+      if (encoder.rows !== copy.rowCount) throw new OperationError(`Exporting table "${plan.table}": ${encoder.rows} rows converted, but COPY sent ${copy.rowCount}.`);
+      return { rows: encoder.rows };
+    } catch (error) {
+      // A COPY abandoned mid-stream leaves the connection in COPY mode: it cannot be reused.
+      if (copy && !copy.readableEnded) {
+        this.state.broken = true;
+        destroySocket(this.client);
+      }
+      if (!out.destroyed) out.destroy(error as Error);
+      // The caller's own stream failing is the caller's error.
+      if (failure?.origin === out) throw error;
+      throw this.session.operationError(`Exporting table "${plan.table}" failed`, error);
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * PostgreSQL restore, inside the one transaction the session opens: NDJSON lines are converted to
+ * COPY text format in a streaming Transform (import-codec.ts) and copied straight into the table,
+ * `COPY <table> (<columns>) FROM STDIN`. Identity columns take the given values (as with
+ * OVERRIDING SYSTEM VALUE). One COPY statement per table, so foreign keys between rows of the same
+ * table (self-references) are checked at the end of that statement. The JSON decoding in Node runs
+ * in parallel with the server's inserts (figures: bench/PERFORMANCE.md).
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { OperationError } from '../../errors.js';
+import { forwardForeignKeys, hasForeignKeyCycle } from '../plan-order.js';
+import { firstFailure } from '../streams.js';
+import type { ColumnInfo, RestoreWriter, TablePlan } from '../types.js';
+import { liveColumns, ownRows } from './catalog.js';
+import type { SessionContext } from './client.js';
+import { q } from './dialect.js';
+import { NdjsonToCopyText } from './import-codec.js';
+
+/** Deferring suffices unless a cycle runs through a foreign key that is not DEFERRABLE. */
+export function needsReplicationRole(plan: TablePlan[]): boolean {
+  return hasForeignKeyCycle(plan) && forwardForeignKeys(plan).some((fk) => !fk.deferrable);
+}
+
+export class PostgresRestoreWriter implements RestoreWriter {
+  constructor(
+    private readonly session: SessionContext,
+    private readonly client: pg.Client,
+  ) {}
+
+  async countRows(plan: TablePlan): Promise<number> {
+    try {
+      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const result = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} t WHERE ${plan.where}`);
+      return Number(result.rows[0]!.n);
+    } catch (error) {
+      throw this.session.operationError(`Counting the rows of table "${plan.table}" failed`, error);
+    }
+  }
+
+  async deleteRows(plan: TablePlan): Promise<number> {
+    try {
+      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const result = await this.client.query(`DELETE FROM ${table} t WHERE ${plan.where}`);
+      return result.rowCount ?? 0;
+    } catch (error) {
+      throw this.session.operationError(`Deleting the organization's rows of table "${plan.table}" failed`, error);
+    }
+  }
+
+  async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number> {
+    const live = await liveColumns(this.client, this.session.schema, plan.table).catch((error: unknown) => {
+      rows.destroy();
+      throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
+    });
+    for (const column of columns) {
+      const found = live.get(column.name);
+      const problem = !found
+        ? 'no longer exists in the database'
+        : found.generated
+          ? 'is now a generated column'
+          : column.encoding === 'json'
+            ? 'has the encoding "json", which the PostgreSQL engine never writes'
+            : undefined;
+      if (problem) {
+        rows.destroy();
+        throw new OperationError(`Cannot restore table "${plan.table}": the archive's column "${column.name}" ${problem}.`, {
+          details: { table: plan.table, column: column.name },
+        });
+      }
+    }
+    const copy = await this.session.copyFrom(`COPY ${q(plan.table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`).catch((error: unknown) => {
+      rows.destroy();
+      throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
+    });
+    const convert = new NdjsonToCopyText(plan.table, columns, onRows);
+    const failure = firstFailure([rows, convert, copy]);
+    try {
+      this.client.query(copy);
+      // An error anywhere (the rows stream, a bad line, the server) destroys the COPY stream,
+      // which sends CopyFail: the server rejects the COPY and the connection stays usable.
+      await pipeline(rows, convert, copy);
+      return copy.rowCount;
+    } catch (error) {
+      // The caller's stream failing (e.g. a checksum mismatch) is the caller's error.
+      if (failure.origin === rows) throw error;
+      throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
+    }
+  }
+
+  async resetCounters(plan: TablePlan): Promise<void> {
+    try {
+      const result = await this.client.query<{ column_name: string; sequence: string }>(
+        `WITH tbl AS (
+           SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2
+         ), owned AS (
+           SELECT d.objid AS seq, d.refobjsubid AS attnum FROM pg_depend d, tbl
+           WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl.oid
+             AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+           UNION
+           SELECT d.refobjid, ad.adnum FROM pg_attrdef ad JOIN tbl ON ad.adrelid = tbl.oid
+           JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+         )
+         SELECT a.attname AS column_name, s.oid::regclass::text AS sequence
+         FROM owned o
+         JOIN pg_class s ON s.oid = o.seq AND s.relkind = 'S'
+         JOIN pg_sequence ps ON ps.seqrelid = s.oid AND ps.seqincrement > 0
+         JOIN tbl ON true
+         JOIN pg_attribute a ON a.attrelid = tbl.oid AND a.attnum = o.attnum
+         WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+         ORDER BY a.attnum`,
+        [this.session.schema, plan.table],
+      );
+      for (const { column_name: column, sequence } of result.rows) {
+        // Only ever forward: next value = max(id) + 1 unless the sequence is already past it.
+        // `sequence` is regclass output: already quoted and qualified as needed.
+        await this.client.query(
+          `SELECT setval($1::regclass, m.max_id)
+           FROM (SELECT max(t.${q(column)})::bigint AS max_id FROM ${q(plan.table)} t) m, ${sequence} s
+           WHERE m.max_id IS NOT NULL AND (m.max_id > s.last_value OR (m.max_id = s.last_value AND NOT s.is_called))`,
+          [sequence],
+        );
+      }
+    } catch (error) {
+      throw this.session.operationError(`Moving the sequences of table "${plan.table}" past the restored ids failed`, error);
+    }
+  }
+}
