@@ -32,6 +32,7 @@ import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { connectionSecrets } from './organization-config.js';
 import { pruneTenantLocked } from './prune.js';
+import { repairInterruptedRestore } from './restore-tenant-recovery.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 
 
@@ -93,7 +94,11 @@ export async function backupTenant(deps: Deps, options: TenantBackupOptions): Pr
   try {
     const prepared = await prepareTenant(deps, options.tenant, 'backup', options);
     const lockKey = tenantLockKey(options.tenant);
-    return await deps.ledger.withLock(lockKey, () => backupTenantLocked(deps, options, lockKey, prepared));
+    return await deps.ledger.withLock(lockKey, async () => {
+      // A restore of this tenant killed midway is finished or undone before anything is dumped.
+      await repairInterruptedRestore(deps, prepared, options);
+      return backupTenantLocked(deps, options, lockKey, prepared);
+    });
   } finally {
     deps.progress.stop();
   }

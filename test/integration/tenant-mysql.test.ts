@@ -13,7 +13,6 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
-import { ArchiveWriter } from '../../src/archive/zip-writer.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { backupTenant } from '../../src/core/backup-tenant.js';
 import { createDeps, type Deps } from '../../src/core/context.js';
@@ -23,6 +22,7 @@ import { ConfigError, ConnectionError, ForbiddenTargetError, OperationError, Ten
 import { frozenClock } from '../../src/retention/clock.js';
 import { adminKnex, createTestDatabase, serverInfo, withTempDir, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { freePort } from '../helpers/servers.js';
+import { archiveWithDump, entryText } from '../helpers/tenant-archives.js';
 
 let acme: TestDatabase;
 let globex: TestDatabase;
@@ -132,29 +132,6 @@ async function mutate(k: Knex): Promise<void> {
   }
 }
 
-async function entryText(file: string): Promise<string> {
-  const reader = await ArchiveReader.open(file);
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await reader.openEntry('dump.sql')) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  } finally {
-    await reader.close();
-  }
-}
-
-async function archiveWithDump(deps: Deps, name: string, tenant: string, sql: string): Promise<void> {
-  const temp = await deps.store.tempPath('tenant-databases', name);
-  const writer = await ArchiveWriter.open(temp);
-  const entry = await writer.addEntry('dump.sql', Buffer.from(sql));
-  await writer.finish({
-    format: 'tenant-backup', format_version: 1, kind: 'database', engine: 'mysql', server_version: '10.11', tool_version: 'test',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant,
-    entries: [{ path: 'dump.sql', bytes: entry.bytes, sha256: entry.sha256 }],
-  });
-  await deps.store.commit(temp, 'tenant-databases', name);
-}
-
 async function storageSnapshot(): Promise<string[]> {
   const files = await fsp.readdir(storage, { recursive: true }).catch(() => [] as string[]);
   return files.filter((f) => !f.startsWith('locks')).sort();
@@ -205,7 +182,7 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     const cut = sql.lastIndexOf('\nINSERT INTO ');
     expect(cut).toBeGreaterThan(sql.indexOf('DROP TABLE IF EXISTS'));
     // Also creates a table the database does not have: the rollback must remove it.
-    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', `CREATE TABLE created_by_broken_dump (id INT);\n${sql.slice(0, cut)}\nTHIS IS NOT SQL;\n`);
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', `CREATE TABLE created_by_broken_dump (id INT);\n${sql.slice(0, cut)}\nTHIS IS NOT SQL;\n`, 'mysql');
 
     await mutate(acme.knex());
     const before = await fingerprint(acme.knex());
@@ -228,7 +205,12 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync('/usr/bin/mariadb-dump', path.join(bin, 'mariadb-dump'));
-    fs.writeFileSync(path.join(bin, 'mariadb'), '#!/bin/sh\ncat >/dev/null\necho "ERROR 2013 (HY000): Lost connection (simulated)" >&2\nexit 1\n', { mode: 0o755 });
+    // It answers --help like the real client (the restore checks its options), then fails every load.
+    fs.writeFileSync(
+      path.join(bin, 'mariadb'),
+      '#!/bin/sh\nif [ "$2" = "--help" ]; then exec /usr/bin/mariadb "$@"; fi\ncat >/dev/null\necho "ERROR 2013 (HY000): Lost connection (simulated)" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
     clock.set('2026-11-21T19:05:00Z');
     const error = await restoreTenant(deps, { tenant: 'acme', backup: good.record.backup_filename, searchPath: bin }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
@@ -351,7 +333,7 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
   it("refuses another tenant's archive before anything changes", async () => {
     const deps = await makeDeps();
     const other = await backupTenant(deps, { tenant: 'globex' });
-    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', await entryText(other.record.backup_path));
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', await entryText(other.record.backup_path), 'mysql');
     await mutate(acme.knex());
     const before = await fingerprint(acme.knex());
     const snapshot = await storageSnapshot();
@@ -369,7 +351,17 @@ describe('MySQL argument builders (pure)', () => {
     expect(dump[0]).toBe('--defaults-file=/tmp/x/client.cnf');
     expect(dump).toEqual(expect.arrayContaining(['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob', '--no-tablespaces']));
     expect(dump.at(-1)).toBe('acme_db');
-    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db')).toEqual(['--defaults-file=/tmp/x/client.cnf', '--default-character-set=utf8mb4', '--batch', 'acme_db']);
+    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db', { sandbox: true })).toEqual([
+      '--defaults-file=/tmp/x/client.cnf',
+      '--default-character-set=utf8mb4',
+      '--batch',
+      '--binary-mode',
+      '--sandbox',
+      '--local-infile=0',
+      '--skip-reconnect',
+      'acme_db',
+    ]);
+    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db', { sandbox: false })).not.toContain('--sandbox');
     expect(optionFileText({ host: '127.0.0.1', port: 3307, user: 'app', password: 'pw' })).toBe(
       '[client]\nhost="127.0.0.1"\nport=3307\nprotocol=TCP\nuser="app"\npassword="pw"\n',
     );

@@ -12,7 +12,6 @@ import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
-import { ArchiveWriter } from '../../src/archive/zip-writer.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { backupTenant } from '../../src/core/backup-tenant.js';
 import { createDeps, type Deps, type Progress } from '../../src/core/context.js';
@@ -23,6 +22,7 @@ import { ConfigError, ConnectionError, ForbiddenTargetError, OperationError, Ten
 import { frozenClock } from '../../src/retention/clock.js';
 import { createTestDatabase, serverInfo, withTempDir, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { freePort } from '../helpers/servers.js';
+import { archiveWithDump, entryText } from '../helpers/tenant-archives.js';
 
 let acme: TestDatabase;
 let globex: TestDatabase;
@@ -143,30 +143,7 @@ async function mutate(k: Knex): Promise<void> {
   `);
 }
 
-async function entryText(file: string, entry = 'dump.sql'): Promise<string> {
-  const reader = await ArchiveReader.open(file);
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await reader.openEntry(entry)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  } finally {
-    await reader.close();
-  }
-}
-
 /** A `tenant` archive whose dump.sql is `sql`, with valid checksums (as the tool would write it). */
-async function archiveWithDump(deps: Deps, name: string, tenant: string, sql: string): Promise<void> {
-  const temp = await deps.store.tempPath('tenant-databases', name);
-  const writer = await ArchiveWriter.open(temp);
-  const entry = await writer.addEntry('dump.sql', Buffer.from(sql));
-  await writer.finish({
-    format: 'tenant-backup', format_version: 1, kind: 'database', engine: 'postgres', server_version: '15', tool_version: 'test',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant,
-    entries: [{ path: 'dump.sql', bytes: entry.bytes, sha256: entry.sha256 }],
-  });
-  await deps.store.commit(temp, 'tenant-databases', name);
-}
-
 async function storageSnapshot(): Promise<string[]> {
   const files = await fsp.readdir(storage, { recursive: true }).catch(() => [] as string[]);
   return files.filter((f) => !f.startsWith('locks')).sort();
@@ -220,7 +197,7 @@ describe('PostgreSQL tenant backup and restore', () => {
     // Cut before the last COPY: by then tables were dropped, recreated and partly loaded.
     const cut = sql.lastIndexOf('\nCOPY ');
     expect(cut).toBeGreaterThan(sql.indexOf('DROP TABLE IF EXISTS'));
-    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', `${sql.slice(0, cut)}\nSELECT this_function_does_not_exist();\n`);
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', `${sql.slice(0, cut)}\nSELECT this_function_does_not_exist();\n`, 'postgres');
 
     await mutate(acme.knex());
     const before = await fingerprint(acme.knex());
@@ -372,7 +349,7 @@ describe('PostgreSQL tenant backup and restore', () => {
   it("refuses another tenant's archive before anything changes", async () => {
     const deps = await makeDeps();
     const other = await backupTenant(deps, { tenant: 'globex' });
-    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', await entryText(other.record.backup_path));
+    await archiveWithDump(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', await entryText(other.record.backup_path), 'postgres');
     await mutate(acme.knex());
     const before = await fingerprint(acme.knex());
     const snapshot = await storageSnapshot();

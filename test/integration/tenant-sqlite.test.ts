@@ -12,8 +12,6 @@ import Database from 'better-sqlite3';
 import knexFactory from 'knex';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
-import { ArchiveWriter } from '../../src/archive/zip-writer.js';
-import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type Manifest } from '../../src/archive/manifest.js';
 import { resolveConfig, type ResolvedConfig } from '../../src/config/load.js';
 import { backupTenant } from '../../src/core/backup-tenant.js';
 import { createDeps, type Deps } from '../../src/core/context.js';
@@ -21,6 +19,7 @@ import { pruneTenantBackups } from '../../src/core/prune.js';
 import { restoreTenant } from '../../src/core/restore-tenant.js';
 import { ArchiveError, ConfigError, ConnectionError, ForbiddenTargetError, OperationError } from '../../src/errors.js';
 import { frozenClock } from '../../src/retention/clock.js';
+import { handMadeArchive } from '../helpers/tenant-archives.js';
 import { withTempDir } from '../helpers/databases.js';
 
 let dir: string;
@@ -131,19 +130,6 @@ async function listStorage(): Promise<string[]> {
     return nested.flat().sort();
   };
   return walk(storage);
-}
-
-/** An archive for `tenant` whose payload is `data`, with valid checksums. */
-async function handMadeArchive(deps: Deps, name: string, tenant: string, entryPath: string, data: Buffer, engine: Manifest['engine'] = 'sqlite') {
-  const temp = await deps.store.tempPath('tenant-databases', name);
-  const writer = await ArchiveWriter.open(temp);
-  const entry = await writer.addEntry(entryPath, data);
-  await writer.finish({
-    format: ARCHIVE_FORMAT, format_version: ARCHIVE_FORMAT_VERSION, kind: 'database', engine, server_version: 'x', tool_version: 'x',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant,
-    entries: [{ path: entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
-  });
-  await deps.store.commit(temp, 'tenant-databases', name);
 }
 
 describe('SQLite tenant backup', () => {
@@ -323,10 +309,11 @@ describe('SQLite tenant restore', () => {
 
   it('a broken archive (not a database, valid checksums) leaves the database as it was', async () => {
     const deps = await makeDeps();
-    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', 'database.sqlite', Buffer.from('SQLite format 3\0 but then garbage '.repeat(200)));
+    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'acme', 'database.sqlite', Buffer.from('SQLite format 3\0 but then garbage '.repeat(200)), 'sqlite');
     const before = fingerprint(dbFile);
     const error = await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OperationError);
+    // The archive's content is what is wrong: "archive invalid" (exit 5), not an operation failure.
+    expect(error).toBeInstanceOf(ArchiveError);
     expect((error as Error).message).toMatch(/not a healthy SQLite database[\s\S]*Nothing was changed[\s\S]*safety backup taken just before is acme_2026-11-21_19-04-00\.zip/);
     expect(fingerprint(dbFile)).toEqual(before);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.restore'))).toEqual([]);
@@ -336,7 +323,7 @@ describe('SQLite tenant restore', () => {
     const deps = await makeDeps();
     const globex = await backupTenant(deps, { tenant: 'globex' });
     // A copy under acme's name, so the name alone does not give it away.
-    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', 'database.sqlite', fs.readFileSync(otherFile));
+    await handMadeArchive(deps, 'acme_2026-11-20_10-00-00.zip', 'globex', 'database.sqlite', fs.readFileSync(otherFile), 'sqlite');
     const storageBefore = await listStorage();
     const ledgerBefore = await deps.ledger.find();
     const before = fingerprint(dbFile);
