@@ -123,12 +123,14 @@ export function restoreLockName(database: string): string {
 }
 
 /**
- * The first statements the client runs, before the dump: take the restore lock or stop (an
- * invalid sql_mode is an error in MySQL and MariaDB alike, and the client stops at it).
+ * The first statements the client runs, before the dump: take the restore lock at once or stop
+ * (an invalid sql_mode is an error in MySQL and MariaDB alike, and the client stops at it).
+ * prepareLoad released the lock just before, so only a stray load can hold it — e.g. an orphaned
+ * client that connected late — and then two loads must not interleave: this one fails instead.
  */
 export function loadPrelude(lockName: string): string {
   return (
-    `SET @tenant_backup_lock = GET_LOCK('${lockName}', ${LOCK_WAIT_SECONDS});\n` +
+    `SET @tenant_backup_lock = GET_LOCK('${lockName}', 0);\n` +
     `SET SESSION sql_mode = IF(@tenant_backup_lock = 1, @@SESSION.sql_mode, 'tenant_backup_restore_lock_not_acquired');\n`
   );
 }

@@ -23,6 +23,7 @@ import { frozenClock } from '../../src/retention/clock.js';
 import { runCli } from '../helpers/cli.js';
 import { adminKnex, createTestDatabase, withTempDir, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { archiveWithDump, entryText } from '../helpers/tenant-archives.js';
+import { tenantFingerprint } from '../helpers/tenant-fingerprint.js';
 
 type Engine = 'postgres' | 'mysql';
 const client = (engine: Engine) => (engine === 'postgres' ? 'pg' : 'mysql2');
@@ -76,25 +77,7 @@ $body$`,
   for (const sql of statements) await k.raw(sql);
 }
 
-/** Row checksums of every table, computed by the server, plus the table list. */
-async function fingerprint(k: Knex, engine: Engine): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  if (engine === 'postgres') {
-    const tables = (await k.raw(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).rows as Array<{ t: string }>;
-    out.tables = tables;
-    for (const { t } of tables) {
-      out[t] = (await k.raw(`SELECT count(*) AS n, md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) AS md5 FROM "${t}" x`)).rows[0];
-    }
-    out.functions = (await k.raw(`SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1`)).rows;
-  } else {
-    const tables = (await k.raw(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1`))[0] as Array<{ t: string }>;
-    out.tables = tables;
-    for (const { t } of tables) {
-      out[t] = (await k.raw(`SELECT COUNT(*) AS n, MD5(IFNULL(GROUP_CONCAT(MD5(CONCAT_WS('|', id, HEX(${t === 'customers' ? 'name' : 'body'}))) ORDER BY id SEPARATOR ''), '')) AS md5 FROM \`${t}\``))[0][0];
-    }
-  }
-  return out;
-}
+const fingerprint = tenantFingerprint;
 
 async function makeDeps(bed: Bed, engine: Engine, acmeConnection?: ServerConnection): Promise<Deps> {
   const config = resolveConfig(
