@@ -155,7 +155,7 @@ function killTest(engine: Engine) {
     let markerLeft = 0;
     let lockedNext = 0;
     for (let run = 0; run < RUNS; run += 1) {
-      const other = current === 'first' ? 'second' : 'first';
+      const other: 'first' | 'second' = current === 'first' ? 'second' : 'first';
       // Random moments: even runs anywhere in a run (and a little past its end), odd runs within the load.
       const delay = Math.round(run % 2 === 0 ? Math.random() * duration * 1.1 : loadStarts + Math.random() * (duration - loadStarts));
       const killed = await restoreKilledAfter(['restore', 'acme', states[other].archive, '--yes', '--json', '--config', configFile], delay);
@@ -177,7 +177,8 @@ function killTest(engine: Engine) {
       expect(await waitForGroupGone(killed.pgid, 30_000), `run ${run}: processes of the killed restore still running`).toEqual([]);
       expect(fs.existsSync(marker), `run ${run}: marker still there after the next command`).toBe(false);
       const fp = await fingerprint();
-      const now = JSON.stringify(fp) === JSON.stringify(states[current].fp) ? current : JSON.stringify(fp) === JSON.stringify(states[other].fp) ? other : null;
+      const same = (state: 'first' | 'second') => JSON.stringify(fp) === JSON.stringify(states[state].fp);
+      const now: 'first' | 'second' | null = same(current) ? current : same(other) ? other : null;
       outcomes.push(`${delay}ms:${killed.killed ? 'killed' : `exit ${killed.code}`}:${now === current ? 'before' : now === other ? 'restored' : 'BROKEN'}`);
       expect(now, `run ${run} (kill after ${delay} ms): the database is neither as before nor as restored; runs so far: ${outcomes.join(' ')}`).not.toBeNull();
       current = now!;
