@@ -376,7 +376,8 @@ async function restoreDatabase(target: DatabaseTarget, source: Readable, options
     await runTool({
       tool,
       args: [...PSQL_RESTORE_ARGS],
-      env: libpqEnv(params),
+      // psql's own messages untranslated: refusalOf recognises them.
+      env: { ...libpqEnv(params), LC_MESSAGES: 'C', LANGUAGE: 'en' },
       searchPath: options.searchPath,
       stdin: restrictedLoadInput(source, key),
       signal: options.signal,
