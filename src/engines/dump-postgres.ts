@@ -26,19 +26,12 @@
  * objects (owner, or database owner for schemas); if that fails, everything rolls back.
  * Rarer object kinds in `public` (operators, collations, text search objects) are not cleared.
  *
- * No meta-commands: an archive is untrusted input, and psql meta-commands in a dump would run on
- * THIS host as the user running the restore (`\! cmd`, `\copy … PROGRAM`, `\o file`, `\i file`)
- * or leave the tenant's database (`\connect other`). So psql's first input line is
- * `\restrict <key>` with a fresh random key of ours (never on an argv, never stored): psql's
- * restricted mode then refuses every meta-command but `\unrestrict <that key>`. psql's own lexer
- * decides what a meta-command is, so a backslash inside a string literal, a dollar-quoted body or
- * a COPY data block stays data — no line filter of ours has to get that right. A refused
- * meta-command stops psql (ON_ERROR_STOP) inside the open transaction: nothing was changed, and the
- * error is an ArchiveError (exit 5). Current pg_dump versions write their own `\restrict`/
- * `\unrestrict` pair, which psql would refuse while restricted: DumpRestrictPairFilter removes
- * exactly those two lines (see its rule). Preflight refuses a psql without restricted mode
- * (older than 17.6 / 16.10 / 15.14 / 14.19 / 13.22). What SQL may do is up to the configured
- * user's privileges (see the README's security notes: give each tenant a non-superuser user).
+ * No meta-commands: a dump is untrusted, and psql meta-commands would run on THIS host (`\!`,
+ * `\copy … PROGRAM`, `\o`, `\i`) or leave the database (`\connect`). psql therefore starts in
+ * restricted mode under a fresh random key of ours (restrictedLoadInput); psql's own lexer then
+ * refuses every meta-command, while backslashes in literals and COPY data stay data. A refusal is
+ * an ArchiveError (exit 5) inside the open transaction: nothing changed. Preflight refuses a psql
+ * without restricted mode. What SQL may do is up to the configured user's privileges (README).
  *
  * Secrets: host, port, user and database go to the children as PGHOST/PGPORT/PGUSER/PGDATABASE
  * (taken literally, unlike a `--dbname` conninfo string), the password as PGPASSWORD in the

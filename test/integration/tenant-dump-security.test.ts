@@ -124,34 +124,37 @@ async function expectRefused(bed: Bed, engine: Engine, deps: Deps, c: Case, real
   expect(await fingerprint(bed.globex.knex(), engine), c.name).toEqual(other);
 }
 
-describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-commands', () => {
-  const engine = 'postgres';
-  let bed: Bed;
-  let deps: Deps;
-  let real: string;
-  let original: Record<string, unknown>;
+/** Set-up and tear-down of a bed in the calling describe; the fields are filled by beforeAll. */
+function useBed(engine: Engine): { bed: Bed; deps: Deps; real: string; original: Record<string, unknown> } {
+  const t = {} as { bed: Bed; deps: Deps; real: string; original: Record<string, unknown> };
   beforeAll(async () => {
-    bed = await createBed(engine);
-    deps = await makeDeps(bed, engine);
-    original = await fingerprint(bed.acme.knex(), engine);
-    real = await entryText((await backupTenant(deps, { tenant: 'acme' })).record.backup_path);
+    t.bed = await createBed(engine);
+    t.deps = await makeDeps(t.bed, engine);
+    t.original = await fingerprint(t.bed.acme.knex(), engine);
+    t.real = await entryText((await backupTenant(t.deps, { tenant: 'acme' })).record.backup_path);
   });
   afterAll(async () => {
-    await Promise.all([bed.acme.drop(), bed.globex.drop()]);
-    await bed.cleanup();
+    await Promise.all([t.bed.acme.drop(), t.bed.globex.drop()]);
+    await t.bed.cleanup();
   });
+  return t;
+}
+
+describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-commands', () => {
+  const engine = 'postgres';
+  const t = useBed(engine);
 
   it("the real dump carries pg_dump's own \\restrict pair and round-trips data that looks like meta-commands", async () => {
-    const key = /^\\restrict ([A-Za-z0-9]+)$/m.exec(real)?.[1];
+    const key = /^\\restrict ([A-Za-z0-9]+)$/m.exec(t.real)?.[1];
     expect(key, 'pg_dump 15.14+ writes \\restrict').toBeDefined();
-    expect(real.trimEnd().split('\n').at(-1)).toBe(`\\unrestrict ${key}`);
-    expect(real).toContain('\n\\restrict abc\t1\n'); // a COPY data line of notes
-    await bed.acme.knex().raw(`DELETE FROM notes; UPDATE customers SET name = 'changed'`);
-    nextSecond(bed);
-    const backupName = (await deps.ledger.find({ kind: 'database', tenant: 'acme' })).find((r) => r.status === 'success')!.backup_filename;
-    await restoreTenant(deps, { tenant: 'acme', backup: backupName });
-    expect(await fingerprint(bed.acme.knex(), engine)).toEqual(original);
-    expect(fs.existsSync(bed.canary)).toBe(false);
+    expect(t.real.trimEnd().split('\n').at(-1)).toBe(`\\unrestrict ${key}`);
+    expect(t.real).toContain('\n\\restrict abc\t1\n'); // a COPY data line of notes
+    await t.bed.acme.knex().raw(`DELETE FROM notes; UPDATE customers SET name = 'changed'`);
+    nextSecond(t.bed);
+    const backupName = (await t.deps.ledger.find({ kind: 'database', tenant: 'acme' })).find((r) => r.status === 'success')!.backup_filename;
+    await restoreTenant(t.deps, { tenant: 'acme', backup: backupName });
+    expect(await fingerprint(t.bed.acme.knex(), engine)).toEqual(t.original);
+    expect(fs.existsSync(t.bed.canary)).toBe(false);
   });
 
   const afterHeader = (real: string, inject: string) => real.replace(/^(\\restrict [A-Za-z0-9]+\n)/m, `$1${inject}`);
@@ -171,33 +174,33 @@ describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-comma
     { name: 'USE other_db (not SQL in PostgreSQL)', code: 'OPERATION_FAILED', dump: (real, b) => `USE ${b.globex.name};\nDROP TABLE customers CASCADE;\n${real}` },
   ];
   it.each(cases)('refuses: $name', async (c) => {
-    await expectRefused(bed, engine, deps, c, real);
+    await expectRefused(t.bed, engine, t.deps, c, t.real);
   });
 
   it('through the CLI: exit 5 and a JSON error, nothing changed', async () => {
-    const configFile = path.join(bed.dir, 'cli.backuprc');
-    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: bed.acme.connection } } }));
-    await archiveWithDump(deps, 'acme_2026-11-19_10-00-00.zip', 'acme', `\\! touch ${bed.canary}\n${real}`, engine);
-    const before = await fingerprint(bed.acme.knex(), engine);
+    const configFile = path.join(t.bed.dir, 'cli.backuprc');
+    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: t.bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: t.bed.acme.connection } } }));
+    await archiveWithDump(t.deps, 'acme_2026-11-19_10-00-00.zip', 'acme', `\\! touch ${t.bed.canary}\n${t.real}`, engine);
+    const before = await fingerprint(t.bed.acme.knex(), engine);
     const result = await runCli(['restore', 'acme', 'acme_2026-11-19_10-00-00.zip', '--yes', '--json', '--config', configFile]);
     expect(result.code, result.stderr).toBe(5);
     expect(JSON.parse(result.stderr)).toMatchObject({ error: { code: 'ARCHIVE_INVALID' } });
     expect(result.stderr).toMatch(/meta-command/);
-    expect(fs.existsSync(bed.canary)).toBe(false);
-    expect(await fingerprint(bed.acme.knex(), engine)).toEqual(before);
+    expect(fs.existsSync(t.bed.canary)).toBe(false);
+    expect(await fingerprint(t.bed.acme.knex(), engine)).toEqual(before);
   });
 
   it('refuses a psql without restricted mode before anything is done', async () => {
-    const bin = path.join(bed.dir, 'old-psql-bin');
+    const bin = path.join(t.bed.dir, 'old-psql-bin');
     fs.mkdirSync(bin, { recursive: true });
     fs.symlinkSync('/usr/bin/pg_dump', path.join(bin, 'pg_dump'));
     fs.writeFileSync(path.join(bin, 'psql'), '#!/bin/sh\necho "psql (PostgreSQL) 15.13 (Debian 15.13-0+deb12u1)"\n', { mode: 0o755 });
-    const records = await deps.ledger.find();
+    const records = await t.deps.ledger.find();
     const backupName = records.find((r) => r.status === 'success')!.backup_filename;
-    const error = await restoreTenant(deps, { tenant: 'acme', backup: backupName, searchPath: bin }).catch((e: unknown) => e);
+    const error = await restoreTenant(t.deps, { tenant: 'acme', backup: backupName, searchPath: bin }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ToolMissingError);
     expect((error as Error).message).toMatch(/no restricted mode.*15\.13/);
-    expect(await deps.ledger.find()).toEqual(records);
+    expect(await t.deps.ledger.find()).toEqual(records);
     expect(hasRestrictedMode('psql (PostgreSQL) 15.14')).toBe(true);
     expect(hasRestrictedMode('psql (PostgreSQL) 17.5')).toBe(false);
     expect(hasRestrictedMode('psql (PostgreSQL) 16.10 (Ubuntu 16.10-1)')).toBe(true);
@@ -253,28 +256,15 @@ describe("the filter that removes pg_dump's own \\restrict pair", () => {
 
 describe('MariaDB: the client runs no client command of a dump', () => {
   const engine = 'mysql';
-  let bed: Bed;
-  let deps: Deps;
-  let real: string;
-  let original: Record<string, unknown>;
-  beforeAll(async () => {
-    bed = await createBed(engine);
-    deps = await makeDeps(bed, engine);
-    original = await fingerprint(bed.acme.knex(), engine);
-    real = await entryText((await backupTenant(deps, { tenant: 'acme' })).record.backup_path);
-  });
-  afterAll(async () => {
-    await Promise.all([bed.acme.drop(), bed.globex.drop()]);
-    await bed.cleanup();
-  });
+  const t = useBed(engine);
 
   it('round-trips data that looks like client commands', async () => {
-    await bed.acme.knex().raw(`DELETE FROM notes`);
-    nextSecond(bed);
-    const backupName = (await deps.ledger.find({ kind: 'database', tenant: 'acme' })).find((r) => r.status === 'success')!.backup_filename;
-    await restoreTenant(deps, { tenant: 'acme', backup: backupName });
-    expect(await fingerprint(bed.acme.knex(), engine)).toEqual(original);
-    expect(fs.existsSync(bed.canary)).toBe(false);
+    await t.bed.acme.knex().raw(`DELETE FROM notes`);
+    nextSecond(t.bed);
+    const backupName = (await t.deps.ledger.find({ kind: 'database', tenant: 'acme' })).find((r) => r.status === 'success')!.backup_filename;
+    await restoreTenant(t.deps, { tenant: 'acme', backup: backupName });
+    expect(await fingerprint(t.bed.acme.knex(), engine)).toEqual(t.original);
+    expect(fs.existsSync(t.bed.canary)).toBe(false);
   });
 
   const cases: Case[] = [
@@ -291,8 +281,8 @@ describe('MariaDB: the client runs no client command of a dump', () => {
     { name: 'LOAD DATA LOCAL INFILE', code: 'ARCHIVE_INVALID', dump: (real) => `${real}LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE notes;\n` },
   ];
   it.each(cases)('refuses or neutralises: $name', async (c) => {
-    await expectRefused(bed, engine, deps, c, real);
-    const [tables] = await bed.acme.knex().raw(`SHOW TABLES LIKE 'pwned%'`);
+    await expectRefused(t.bed, engine, t.deps, c, t.real);
+    const [tables] = await t.bed.acme.knex().raw(`SHOW TABLES LIKE 'pwned%'`);
     expect(tables, c.name).toEqual([]);
   });
 
@@ -302,10 +292,10 @@ describe('MariaDB: the client runs no client command of a dump', () => {
     const admin = adminKnex('mysql');
     try {
       await admin.raw(`CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?`, [user, secret]);
-      await admin.raw(`GRANT ALL ON \`${bed.acme.name}\`.* TO ?@'127.0.0.1'`, [user]);
-      const own = { ...(bed.acme.connection as ServerConnection), user, password: secret };
-      const restricted = await makeDeps(bed, engine, own);
-      await expectRefused(bed, engine, restricted, { name: 'USE other_db', code: 'OPERATION_FAILED', dump: (r, b) => `USE ${b.globex.name};\nDROP TABLE customers;\n${r}` }, real);
+      await admin.raw(`GRANT ALL ON \`${t.bed.acme.name}\`.* TO ?@'127.0.0.1'`, [user]);
+      const own = { ...(t.bed.acme.connection as ServerConnection), user, password: secret };
+      const restricted = await makeDeps(t.bed, engine, own);
+      await expectRefused(t.bed, engine, restricted, { name: 'USE other_db', code: 'OPERATION_FAILED', dump: (r, b) => `USE ${b.globex.name};\nDROP TABLE customers;\n${r}` }, t.real);
     } finally {
       await admin.raw(`DROP USER IF EXISTS ?@'127.0.0.1'`, [user]).catch(() => undefined);
       await admin.destroy();
@@ -313,15 +303,15 @@ describe('MariaDB: the client runs no client command of a dump', () => {
   });
 
   it('refuses a client without --binary-mode before anything is done', async () => {
-    const bin = path.join(bed.dir, 'old-client-bin');
+    const bin = path.join(t.bed.dir, 'old-client-bin');
     fs.mkdirSync(bin, { recursive: true });
     fs.symlinkSync('/usr/bin/mariadb-dump', path.join(bin, 'mariadb-dump'));
     fs.writeFileSync(path.join(bin, 'mariadb'), '#!/bin/sh\necho "Usage: mariadb [OPTIONS] [database]"\necho "  --batch  Do not use history"\n', { mode: 0o755 });
-    const records = await deps.ledger.find();
+    const records = await t.deps.ledger.find();
     const backupName = records.find((r) => r.status === 'success')!.backup_filename;
-    const error = await restoreTenant(deps, { tenant: 'acme', backup: backupName, searchPath: bin }).catch((e: unknown) => e);
+    const error = await restoreTenant(t.deps, { tenant: 'acme', backup: backupName, searchPath: bin }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ToolMissingError);
     expect((error as Error).message).toMatch(/does not offer --binary-mode/);
-    expect(await deps.ledger.find()).toEqual(records);
+    expect(await t.deps.ledger.find()).toEqual(records);
   });
 });
