@@ -11,6 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/load.js';
+import { backupTenant } from '../../src/core/backup-tenant.js';
+import { createDeps, type Deps } from '../../src/core/context.js';
+import { restoreMarkerPath, writeRestoreMarker } from '../../src/core/restore-tenant-recovery.js';
+import { OperationError } from '../../src/errors.js';
+import { frozenClock } from '../../src/retention/clock.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { createTestDatabase, withTempDir, type TestDatabase } from '../helpers/databases.js';
 import { tenantFingerprint } from '../helpers/tenant-fingerprint.js';
@@ -190,4 +196,52 @@ function killTest(engine: Engine) {
 }
 
 describe('kill -9 during a MariaDB tenant restore', () => killTest('mysql'));
+
+describe('the repair of an interrupted MariaDB restore', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let deps: Deps;
+  const clock = frozenClock('2026-11-21T19:00:00Z');
+  beforeAll(async () => {
+    ({ dir, cleanup } = await withTempDir('tb-repair-'));
+    db = await createTestDatabase('mysql', 'acme');
+    await createSchema(db.knex(), 'mysql');
+    const raw = { storage: { dir: './storage' }, timezone: 'UTC', tenants: { acme: { client: 'mysql2', connection: db.connection } } };
+    deps = await createDeps({ config: resolveConfig(raw, path.join(dir, '.backuprc'), {}), clock });
+  });
+  afterAll(async () => {
+    await db.drop();
+    await cleanup();
+  });
+
+  it('without a safety backup it completes the restore; a repair that cannot load refuses to go on and keeps the record', async () => {
+    const archive = (await backupTenant(deps, { tenant: 'acme' })).record.backup_filename;
+    const whole = await tenantFingerprint(db.knex(), 'mysql');
+    // As a restore --no-safety-backup killed halfway would leave it.
+    await writeRestoreMarker(deps, { tenant: 'acme', archive, reload_kind: 'archive', reload: archive });
+    await db.knex().raw('DROP VIEW totals');
+    await db.knex().raw('DELETE FROM orders WHERE id > 10');
+    clock.set('2026-11-21T19:00:01Z');
+    const backup = await backupTenant(deps, { tenant: 'acme' });
+    expect(await tenantFingerprint(db.knex(), 'mysql')).toEqual(whole);
+    expect(fs.existsSync(restoreMarkerPath(deps, 'acme'))).toBe(false);
+    expect(backup.record.status).toBe('success');
+
+    // The archive the repair needs is gone: nothing else is done, the record stays for the next try.
+    await writeRestoreMarker(deps, { tenant: 'acme', archive: 'acme_2026-01-01_00-00-00.zip', reload_kind: 'safety_backup', reload: 'acme_2026-01-01_00-00-00.zip' });
+    const records = await deps.ledger.find();
+    clock.set('2026-11-21T19:00:02Z');
+    const error = await backupTenant(deps, { tenant: 'acme' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationError);
+    expect((error as Error).message).toMatch(/may be half-restored.*acme_2026-01-01_00-00-00\.zip.*failed[\s\S]*tries the repair again/);
+    expect(await deps.ledger.find()).toEqual(records);
+    expect(fs.existsSync(restoreMarkerPath(deps, 'acme'))).toBe(true);
+
+    // A record that is not one of ours is an error, never ignored.
+    fs.writeFileSync(restoreMarkerPath(deps, 'acme'), 'not json');
+    await expect(backupTenant(deps, { tenant: 'acme' })).rejects.toThrow(/cannot be used \(it is not JSON\)/);
+    fs.rmSync(restoreMarkerPath(deps, 'acme'));
+  });
+});
 describe('kill -9 during a PostgreSQL tenant restore', () => killTest('postgres'));
