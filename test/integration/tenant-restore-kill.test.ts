@@ -91,16 +91,23 @@ async function waitForGroupGone(pgid: number, ms: number): Promise<number[]> {
   }
 }
 
-/** Runs `restore` in its own process group and SIGKILLs node alone after `delayMs` (if still running). */
-async function restoreKilledAfter(args: string[], delayMs: number): Promise<{ pgid: number; killed: boolean; code: number | null }> {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `restore` in its own process group and SIGKILLs node alone once `killMoment` resolves
+ * (unless it exited first). The orphaned children stay in the group: see liveInGroup.
+ */
+async function restoreKilledAt(args: string[], killMoment: () => Promise<void>): Promise<{ pgid: number; killed: boolean; code: number | null }> {
   const child = spawn(process.execPath, [BIN, ...args], { detached: true, stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, TENANT_BACKUP_CONFIG: '' } });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const timer = new Promise<'timer'>((resolve) => setTimeout(() => resolve('timer'), delayMs));
-  const first = await Promise.race([exited, timer]);
-  let killed = false;
-  if (first === 'timer') {
-    killed = child.kill('SIGKILL');
-  }
+  let done = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      done = true;
+      resolve(code);
+    }),
+  );
+  const first = await Promise.race([exited.then(() => 'exited' as const), killMoment().then(() => 'moment' as const)]);
+  const killed = first === 'moment' && !done && child.kill('SIGKILL');
   const code = await exited;
   return { pgid: child.pid!, killed, code };
 }
@@ -140,31 +147,39 @@ function killTest(engine: Engine) {
     states.second = { archive: await backup(), fp: await fingerprint() };
     expect(states.second.fp).not.toEqual(states.first.fp);
 
-    // One restore to completion, timed: how long a run takes, and when its load starts (the
-    // safety backup is committed just before the database is touched).
+    // One restore to completion, timed: how long a run takes, and how long its load (which starts
+    // right after the safety backup is committed) lasts.
     const archives = () => fs.readdirSync(path.join(dir, 'storage/tenant-databases')).filter((f) => f.endsWith('.zip')).length;
-    const archivesBefore = archives();
+    const untilLoadStarts = async (deadline: number) => {
+      const before = archives();
+      while (archives() === before && Date.now() < deadline) await sleep(3);
+    };
     const started = Date.now();
-    let loadStarts = 0;
-    const watcher = setInterval(() => {
-      if (loadStarts === 0 && archives() > archivesBefore) loadStarts = Date.now() - started;
-    }, 5);
-    const full = await cli('restore', 'acme', states.first.archive, '--yes');
-    clearInterval(watcher);
+    const calibration = cli('restore', 'acme', states.first.archive, '--yes');
+    await untilLoadStarts(Date.now() + 60_000);
+    const loadStarts = Date.now() - started;
+    const full = await calibration;
     const duration = Date.now() - started;
+    const loadLasts = duration - loadStarts;
     expect(full.code, full.stderr).toBe(0);
-    expect(loadStarts).toBeGreaterThan(0);
     expect(await fingerprint()).toEqual(states.first.fp);
     let current: 'first' | 'second' = 'first';
 
     const outcomes: string[] = [];
     let markerLeft = 0;
     let lockedNext = 0;
-    for (let run = 0; run < RUNS; run += 1) {
+    let kills = 0;
+    // Until RUNS restores were killed (a run that ends before its kill moment also counts as a try).
+    for (let run = 0; kills < RUNS && run < 3 * RUNS; run += 1) {
       const other: 'first' | 'second' = current === 'first' ? 'second' : 'first';
-      // Random moments: even runs anywhere in a run (and a little past its end), odd runs within the load.
-      const delay = Math.round(run % 2 === 0 ? Math.random() * duration * 1.1 : loadStarts + Math.random() * (duration - loadStarts));
-      const killed = await restoreKilledAfter(['restore', 'acme', states[other].archive, '--yes', '--json', '--config', configFile], delay);
+      // Random moments: even tries anywhere in a run, odd tries within the load (random time after its start).
+      const wait = Math.round(Math.random() * (run % 2 === 0 ? duration : loadLasts));
+      const at = run % 2 === 0 ? `${wait}ms` : `load+${wait}ms`;
+      const killed = await restoreKilledAt(['restore', 'acme', states[other].archive, '--yes', '--json', '--config', configFile], async () => {
+        if (run % 2 === 1) await untilLoadStarts(Date.now() + 60_000);
+        await sleep(wait);
+      });
+      if (killed.killed) kills += 1;
       if (fs.existsSync(marker)) markerLeft += 1;
       // The next command, at once: it must repair (MariaDB) or see a rolled-back load (PostgreSQL).
       let next = await cli('backup', 'acme');
@@ -185,11 +200,11 @@ function killTest(engine: Engine) {
       const fp = await fingerprint();
       const same = (state: 'first' | 'second') => JSON.stringify(fp) === JSON.stringify(states[state].fp);
       const now: 'first' | 'second' | null = same(current) ? current : same(other) ? other : null;
-      outcomes.push(`${delay}ms:${killed.killed ? 'killed' : `exit ${killed.code}`}:${now === current ? 'before' : now === other ? 'restored' : 'BROKEN'}`);
-      expect(now, `run ${run} (kill after ${delay} ms): the database is neither as before nor as restored; runs so far: ${outcomes.join(' ')}`).not.toBeNull();
+      outcomes.push(`${at}:${killed.killed ? 'killed' : `exit ${killed.code}`}:${now === current ? 'before' : now === other ? 'restored' : 'BROKEN'}`);
+      expect(now, `run ${run} (kill at ${at}): the database is neither as before nor as restored; runs so far: ${outcomes.join(' ')}`).not.toBeNull();
       current = now!;
     }
-    expect(outcomes.filter((o) => o.includes(':killed:')).length).toBeGreaterThan(RUNS / 2);
+    expect(kills, outcomes.join(' ')).toBe(RUNS);
     // The kills did land while the database was being changed (MariaDB records that in its marker).
     if (engine === 'mysql') expect(markerLeft, outcomes.join(' ')).toBeGreaterThan(0);
   });
