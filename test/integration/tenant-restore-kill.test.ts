@@ -204,7 +204,7 @@ function killTest(engine: Engine) {
       expect(now, `run ${run} (kill at ${at}): the database is neither as before nor as restored; runs so far: ${outcomes.join(' ')}`).not.toBeNull();
       current = now!;
     }
-    expect(kills, outcomes.join(' ')).toBe(RUNS);
+    expect(kills, `${outcomes.join(' ')} (next command locked out: ${lockedNext})`).toBe(RUNS);
     // The kills did land while the database was being changed (MariaDB records that in its marker).
     if (engine === 'mysql') expect(markerLeft, outcomes.join(' ')).toBeGreaterThan(0);
   });
