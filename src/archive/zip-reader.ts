@@ -12,7 +12,7 @@
  * - Every failure is an ArchiveError; yauzl and zlib errors are wrapped, never surfaced raw.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, read } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -28,6 +28,13 @@ const READ_CHUNK = 1024 * 1024;
 const INFLATE_CHUNK = 1024 * 1024;
 /** Entries checked at once by verify(): inflating runs on the thread pool, hashing here. */
 const VERIFY_CONCURRENCY = 2;
+
+/** yauzl's reader of an archive opened by path (its fd-slicer): the one descriptor, reference-counted. */
+interface SharedFd {
+  fd: number;
+  ref(): void;
+  unref(): void;
+}
 
 // yauzl's own file-name checks (decodeStrings + strictFileNames) fail with these messages.
 const YAUZL_UNSAFE_NAME = /^(?:invalid relative path|absolute path|invalid characters in fileName): (.*)$/s;
@@ -164,15 +171,34 @@ export class ArchiveReader {
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
       throw new ArchiveError(`Archive ${this.filePath}: entry "${entry.fileName}" uses compression method ${entry.compressionMethod}, which tenant-backup never writes.`);
     }
-    const raw = entry.compressedSize === 0
-      ? Readable.from([], { objectMode: false })
-      : createReadStream(this.filePath, { start, end: start + entry.compressedSize - 1, highWaterMark: READ_CHUNK });
+    const raw = entry.compressedSize === 0 ? Readable.from([], { objectMode: false }) : this.readRange(start, start + entry.compressedSize - 1);
     if (entry.compressionMethod === 0) return raw;
     const inflate = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK });
     raw.on('error', (error: Error) => inflate.destroy(error));
     inflate.on('close', () => raw.destroy());
     raw.pipe(inflate);
     return inflate;
+  }
+
+  /**
+   * Bytes `start`…`end` (inclusive) of the archive, read through the file descriptor `open()`
+   * opened — never by name again: the archive read is the archive verified, even if the file is
+   * deleted or replaced meanwhile (e.g. `delete` while a restore runs). The descriptor is
+   * yauzl's; a reference is held while the stream lives, so `close()` cannot close it under it.
+   */
+  private readRange(start: number, end: number): Readable {
+    const reader = (this.zip as unknown as { reader: SharedFd }).reader;
+    reader.ref();
+    // The stream's own "close" must not close the shared descriptor: it only drops our reference.
+    const stream = createReadStream(this.filePath, {
+      fd: reader.fd,
+      fs: { read, close: (_fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => callback(null) },
+      start,
+      end,
+      highWaterMark: READ_CHUNK,
+    });
+    stream.once('close', () => reader.unref());
+    return stream;
   }
 
   /**

@@ -33,6 +33,7 @@ import type { Deps } from './context.js';
 import { connectionSecrets } from '../engines/connection.js';
 import { ProgressMeter } from './progress-meter.js';
 import { pruneTenantLocked } from './prune.js';
+import { repairInterruptedRestore } from './restore-tenant-recovery.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 import { recordFailedStart, writeVerifiedArchive, type ArchiveSpec } from './verified-archive.js';
 
@@ -98,7 +99,11 @@ export async function backupTenant(deps: Deps, options: TenantBackupOptions): Pr
       throw await recordUnstartedBackup(deps, options, asTypedError(error, []));
     });
     const lockKey = tenantLockKey(options.tenant);
-    return await deps.ledger.withLock(lockKey, () => backupTenantLocked(deps, options, lockKey, prepared));
+    return await deps.ledger.withLock(lockKey, async () => {
+      // A restore of this tenant killed midway is finished or undone before anything is dumped.
+      await repairInterruptedRestore(deps, prepared, options);
+      return backupTenantLocked(deps, options, lockKey, prepared);
+    });
   } finally {
     deps.progress.stop();
   }

@@ -20,6 +20,12 @@
  *    message names the safety backup.
  * The database itself is never dropped or recreated: its objects are replaced inside it, so its
  * owner, grants and settings stay.
+ *
+ * Killed at any moment (SIGKILL, power loss), a MySQL/MariaDB restore is finished or undone by the
+ * next backup or restore of the tenant, first thing (restore-tenant-recovery.ts). A dump is
+ * untrusted: the engines load it so that it can run no client meta-command (dump-postgres.ts,
+ * dump-mysql.ts); such a dump is refused as an ArchiveError (exit 5) and rolled back like any
+ * failed load.
  */
 import { pipeline, type Readable } from 'node:stream';
 import { formatBytes, formatElapsed } from '../format.js';
@@ -27,7 +33,7 @@ import { ProgressMeter } from './progress-meter.js';
 import { ArchiveReader } from '../archive/zip-reader.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDatabaseEngine } from '../engines/registry.js';
-import { OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
+import { ArchiveError, OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { backupTenantLocked, prepareTenant, type PreparedTenant } from './backup-tenant.js';
@@ -37,6 +43,13 @@ import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { openVerifiedArchive } from './verified-archive.js';
+import {
+  readRestoreMarker,
+  removeRestoreMarker,
+  repairInterruptedRestore,
+  writeRestoreMarker,
+  type RepairOutcome,
+} from './restore-tenant-recovery.js';
 
 export interface TenantRestoreOptions {
   tenant: string;
@@ -65,7 +78,12 @@ interface RestoreFacts {
 }
 
 export type TenantRestoreResult =
-  | (RestoreFacts & { action: 'restored'; safety_backup: LedgerRecord | null })
+  | (RestoreFacts & {
+      action: 'restored';
+      safety_backup: LedgerRecord | null;
+      /** An earlier restore of this tenant had been interrupted (killed) and was repaired first. */
+      repaired_interrupted_restore: RepairOutcome | null;
+    })
   | (RestoreFacts & { action: 'dry-run'; safety_backup: null; steps: string[] })
   | { action: 'cancelled'; tenant: string; backup_filename: string };
 
@@ -92,7 +110,10 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
         dump_bytes: reader.manifest.entries.find((e) => e.path === entryPath)!.bytes,
       };
       const safety = options.safetyBackup !== false;
-      if (options.dryRun) return { action: 'dry-run', ...facts, safety_backup: null, steps: plannedSteps(facts, prepared, safety) };
+      if (options.dryRun) {
+        const pending = await readRestoreMarker(deps, tenant);
+        return { action: 'dry-run', ...facts, safety_backup: null, steps: plannedSteps(facts, prepared, safety, pending?.reload ?? null) };
+      }
       if (options.confirm) {
         const question =
           `Replace the whole database of tenant "${tenant}" with ${name} (made ${facts.created_at})?` +
@@ -101,7 +122,18 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
       }
       const lockKey = tenantLockKey(tenant);
       return await deps.ledger.withLock(lockKey, async () => {
+        const repaired = await repairInterruptedRestore(deps, prepared, options);
         const safetyRecord = safety ? await takeSafetyBackup(deps, options, lockKey, prepared) : null;
+        // Non-atomic loads are recorded as in progress before the database is touched (kill-safety).
+        const marked = !prepared.engine.atomicRestore;
+        if (marked) {
+          await writeRestoreMarker(deps, {
+            tenant,
+            archive: name,
+            reload_kind: safetyRecord ? 'safety_backup' : 'archive',
+            reload: safetyRecord?.backup_filename ?? name,
+          });
+        }
         deps.progress.update(`Restoring ${name} into tenant ${tenant}…`);
         try {
           // Through a meter for the spinner; pipeline() hands an entry error (a checksum mismatch at
@@ -119,7 +151,8 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
         } catch (error) {
           throw await restoreFailure(deps, prepared, reader.manifest, name, error, safetyRecord, options);
         }
-        return { action: 'restored', ...facts, safety_backup: safetyRecord };
+        if (marked) await removeRestoreMarker(deps, tenant);
+        return { action: 'restored', ...facts, safety_backup: safetyRecord, repaired_interrupted_restore: repaired };
       });
     } finally {
       await reader.close();
@@ -155,10 +188,11 @@ async function takeSafetyBackup(deps: Deps, options: TenantRestoreOptions, lockK
   }
 }
 
-function plannedSteps(facts: RestoreFacts, prepared: PreparedTenant, safety: boolean): string[] {
+function plannedSteps(facts: RestoreFacts, prepared: PreparedTenant, safety: boolean, pendingRepair: string | null): string[] {
   return [
     `verified ${facts.backup_filename}: made ${facts.created_at} for tenant "${facts.tenant}", ${prepared.engine.entryPath} ${facts.dump_bytes} bytes, checksums match`,
     `checked the ${prepared.engine.name} server (${prepared.preflight.serverVersion}) and ${prepared.preflight.toolVersion}`,
+    ...(pendingRepair ? [`an earlier restore was interrupted: would first load ${pendingRepair} to make the database whole`] : []),
     safety ? `would take a safety backup of tenant "${facts.tenant}" first (backup_type pre_restore)` : 'would take NO safety backup (--no-safety-backup)',
     `would load ${prepared.engine.entryPath} with ${prepared.engine.restoreMethod}`,
   ];
@@ -166,7 +200,10 @@ function plannedSteps(facts: RestoreFacts, prepared: PreparedTenant, safety: boo
 
 /**
  * The error a failed load ends with. Non-atomic engines get the safety backup loaded back first
- * (into the emptied database), and the message reports both outcomes.
+ * (into the emptied database), and the message reports both outcomes. A refused archive (a dump
+ * holding a client command) stays an ArchiveError (exit 5); everything else is an OperationError.
+ * The in-progress marker is removed once the outcome is settled; it stays only when loading the
+ * safety backup back failed, so the next backup or restore repairs the database first.
  */
 async function restoreFailure(
   deps: Deps,
@@ -179,6 +216,8 @@ async function restoreFailure(
 ): Promise<TenantBackupError> {
   const secrets = connectionSecrets(prepared.target.connection);
   const cause = asRestoreError(error, secrets);
+  const failure = (message: string, details: Record<string, unknown>) =>
+    cause.code === 'ARCHIVE_INVALID' ? new ArchiveError(message, { cause, details }) : new OperationError(message, { cause, details });
   const head = `Restoring ${name} (made ${manifest.created_at}) into tenant "${options.tenant}" failed: ${cause.message}`;
   const where = safety
     ? `The safety backup taken just before is ${safety.backup_filename} (${safety.backup_path}).`
@@ -187,12 +226,14 @@ async function restoreFailure(
 
   if (prepared.engine.atomicRestore) {
     const why = prepared.engine.name === 'postgres' ? 'PostgreSQL rolled the whole load back' : 'the SQLite file was not replaced';
-    return new OperationError(`${head}\nNothing was changed: ${why}. ${where}`, { cause, details: { ...details, database_changed: false } });
+    return failure(`${head}\nNothing was changed: ${why}. ${where}`, { ...details, database_changed: false });
   }
   if (!safety) {
-    return new OperationError(`${head}\n${prepared.engine.name} cannot roll a load back: the database may be partly restored. ${where}`, {
-      cause,
-      details: { ...details, database_changed: true, rolled_back: false },
+    await removeRestoreMarker(deps, options.tenant);
+    return failure(`${head}\n${prepared.engine.name} cannot roll a load back: the database may be partly restored. ${where}`, {
+      ...details,
+      database_changed: true,
+      rolled_back: false,
     });
   }
   deps.progress.update(`Restore failed; loading the safety backup ${safety.backup_filename} back…`);
@@ -207,14 +248,16 @@ async function restoreFailure(
     }
   } catch (rollbackError) {
     const reason = asRestoreError(rollbackError, secrets).message;
-    return new OperationError(
+    return failure(
       `${head}\nRolling back by loading the safety backup ALSO failed: ${reason}\nThe database may be partly restored. ` +
-        `Load the safety backup by hand: tenant-backup restore ${options.tenant} ${safety.backup_filename} --no-safety-backup (file ${safety.backup_path}).`,
-      { cause, details: { ...details, database_changed: true, rolled_back: false, rollback_error: describeCause(rollbackError) } },
+        `The next backup or restore of tenant "${options.tenant}" loads the safety backup back automatically before anything else; ` +
+        `to do it now: tenant-backup restore ${options.tenant} ${safety.backup_filename} --no-safety-backup (file ${safety.backup_path}).`,
+      { ...details, database_changed: true, rolled_back: false, rollback_error: describeCause(rollbackError) },
     );
   }
-  return new OperationError(
+  await removeRestoreMarker(deps, options.tenant);
+  return failure(
     `${head}\n${prepared.engine.name} cannot roll a load back, so the safety backup was loaded back automatically: rollback succeeded, the database is as it was before the restore. ${where}`,
-    { cause, details: { ...details, database_changed: false, rolled_back: true } },
+    { ...details, database_changed: false, rolled_back: true },
   );
 }

@@ -26,14 +26,22 @@
  * objects (owner, or database owner for schemas); if that fails, everything rolls back.
  * Rarer object kinds in `public` (operators, collations, text search objects) are not cleared.
  *
+ * No meta-commands: a dump is untrusted, and psql meta-commands would run on THIS host (`\!`,
+ * `\copy … PROGRAM`, `\o`, `\i`) or leave the database (`\connect`). psql therefore starts in
+ * restricted mode under a fresh random key of ours (restrictedLoadInput); psql's own lexer then
+ * refuses every meta-command, while backslashes in literals and COPY data stay data. A refusal is
+ * an ArchiveError (exit 5) inside the open transaction: nothing changed. Preflight refuses a psql
+ * without restricted mode. What SQL may do is up to the configured user's privileges (README).
+ *
  * Secrets: host, port, user and database go to the children as PGHOST/PGPORT/PGUSER/PGDATABASE
  * (taken literally, unlike a `--dbname` conninfo string), the password as PGPASSWORD in the
  * child's env only. Nothing secret is on an argv.
  */
+import { randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
-import { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import pg from 'pg';
-import { ConfigError, ConnectionError, ToolMissingError, redactSecrets } from '../../errors.js';
+import { ArchiveError, ConfigError, ConnectionError, OperationError, TenantBackupError, ToolMissingError, redactSecrets } from '../../errors.js';
 import { describeServer, secretsOf, serverParams, type ServerParams } from '../connection.js';
 import { findTool, majorVersion, runTool, settleOutput, toolVersion, type FoundTool } from '../tools.js';
 import type { DatabaseEngine, DatabaseTarget, EngineOptions, PreflightInfo } from '../types.js';
@@ -123,7 +131,11 @@ async function serverVersion(params: ServerParams, tenant = ''): Promise<{ versi
 async function preflight(target: DatabaseTarget, purpose: 'backup' | 'restore', options: EngineOptions = {}): Promise<PreflightInfo> {
   const params = paramsOf(target);
   const dump = await requireTool('pg_dump', params, options);
-  if (purpose === 'restore') await requireTool('psql', params, options);
+  if (purpose === 'restore') {
+    const psql = await requireTool('psql', params, options);
+    const version = await toolVersion(psql, options);
+    if (!hasRestrictedMode(version)) throw psqlWithoutRestrictedMode(psql.file, `it is ${version}`);
+  }
   const server = await serverVersion(params, target.tenant);
   const tool = await toolVersion(dump, options);
   const toolMajor = majorVersion(tool.replace(/^[^)]*\)/, ''));
@@ -131,6 +143,30 @@ async function preflight(target: DatabaseTarget, purpose: 'backup' | 'restore', 
     throw ToolMissingError.tooOld(dump.file, tool, `PostgreSQL ${server.version}`, `postgresql-client-${server.major}`, `tenant "${target.tenant}"`);
   }
   return { serverVersion: server.version, toolVersion: tool };
+}
+
+/** First release of each major version whose psql has `\restrict` (CVE-2025-8714); all of 18 has it. */
+const RESTRICT_SINCE: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/** True when `psql --version` names a psql with restricted mode (`psql (PostgreSQL) 15.14 (Debian …)`). */
+export function hasRestrictedMode(versionText: string): boolean {
+  const match = /\)\s*(\d+)(?:\.(\d+))?/.exec(versionText) ?? /(\d+)(?:\.(\d+))?/.exec(versionText);
+  if (!match) return false;
+  const major = Number(match[1]);
+  const minor = Number(match[2] ?? 0);
+  if (major >= 18) return true;
+  const since = RESTRICT_SINCE[major];
+  return since !== undefined && minor >= since;
+}
+
+function psqlWithoutRestrictedMode(file: string, why: string): ToolMissingError {
+  return new ToolMissingError(
+    'psql',
+    'postgresql-client',
+    `${file} has no restricted mode (\\restrict; PostgreSQL 17.6, 16.10, 15.14, 14.19, 13.22 and later): ${why}. ` +
+      'Without it a crafted dump.sql could run shell commands through psql, so tenant restores refuse it. Install a current postgresql-client and put its psql first on PATH.',
+    { reason: 'no_restricted_mode' },
+  );
 }
 
 async function dumpDatabase(target: DatabaseTarget, out: Writable, options: EngineOptions = {}): Promise<{ bytes: number }> {
@@ -183,11 +219,14 @@ $tenant_backup_clear$;
 `;
 
 /**
- * `BEGIN;` + CLEAR_SCHEMA_SQL + the SQL + `COMMIT;`, where COMMIT is emitted only when the source
- * ENDS cleanly. A source error destroys this stream instead (no flush), which runTool turns into a
- * kill of psql.
+ * psql's input: `\restrict <key>` (see the header: from here on psql runs no meta-command), then
+ * `BEGIN;` + CLEAR_SCHEMA_SQL + the dump without pg_dump's own restrict pair + `COMMIT;`, where
+ * COMMIT is emitted only when the source ENDS cleanly. A source error destroys this stream instead
+ * (no flush), which runTool turns into a kill of psql.
  */
-export function inOneTransaction(source: Readable): Readable {
+export function restrictedLoadInput(source: Readable, key: string): Readable {
+  if (!/^[A-Za-z0-9]{32,}$/.test(key)) throw new Error('restrictedLoadInput: the key must be 32+ random alphanumerics');
+  const filter = new DumpRestrictPairFilter();
   const wrapper = new Transform({
     transform(chunk, _encoding, callback) {
       callback(null, chunk);
@@ -196,11 +235,111 @@ export function inOneTransaction(source: Readable): Readable {
       callback(null, '\nCOMMIT;\n');
     },
   });
-  wrapper.push(`BEGIN;\n${CLEAR_SCHEMA_SQL}`);
+  wrapper.push(`\\restrict ${key}\nBEGIN;\n${CLEAR_SCHEMA_SQL}`);
   source.on('error', (error) => wrapper.destroy(error));
-  source.pipe(wrapper);
+  filter.on('error', (error) => wrapper.destroy(error));
+  source.pipe(filter).pipe(wrapper);
   return wrapper;
 }
+
+/** A line of pg_dump's restrict pair is `\restrict ` or `\unrestrict ` and a key (pg_dump: 64 alphanumerics). */
+const MAX_PAIR_LINE = 256;
+const RESTRICT_LINE = /^\\restrict ([A-Za-z0-9]+)$/;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Removes pg_dump's own `\restrict <k>` / `\unrestrict <k>` pair from a dump and changes nothing
+ * else. The rule (the only two lines it may drop):
+ * - `\restrict <k>` when it is the first line that is neither empty nor a `--` comment. Only
+ *   comments precede it there, so it cannot be inside a string literal or a COPY data block.
+ * - `\unrestrict <k>`, same key, when it is the last line that is not empty (empty lines after it
+ *   go with it). Any later non-empty line puts it back in the stream, unchanged.
+ * Lines are looked at only while they can still be one of these (they start with a backslash and
+ * are at most MAX_PAIR_LINE bytes long); everything else streams through at once, so memory stays
+ * bounded whatever the line lengths. Safety never depends on this filter: it can only remove
+ * input, and psql's restricted mode refuses every other meta-command wherever it is — including a
+ * mid-file `\unrestrict <k>`, whose key is not ours.
+ */
+export class DumpRestrictPairFilter extends Transform {
+  /** Only empty lines and `--` comments so far. */
+  private head = true;
+  private key: string | null = null;
+  /** The start of the current line while it may still be one of the pair; null: the line streams through. */
+  private line: Buffer | null = EMPTY;
+  /** A complete `\unrestrict <key>` line and the empty lines after it, dropped if nothing else follows. */
+  private held: Buffer[] = [];
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const newline = chunk.indexOf(0x0a, pos);
+      const end = newline < 0 ? chunk.length : newline + 1;
+      const piece = chunk.subarray(pos, end);
+      pos = end;
+      if (this.line === null) {
+        this.push(piece);
+        if (newline >= 0) this.line = EMPTY;
+        continue;
+      }
+      const line = this.line.length === 0 ? piece : Buffer.concat([this.line, piece]);
+      if (newline >= 0) {
+        this.completeLine(line.subarray(0, line.length - 1), line);
+        this.line = EMPTY;
+      } else if (line.length < 2 || (line[0] === 0x5c && line.length <= MAX_PAIR_LINE)) {
+        this.line = line;
+      } else {
+        this.passLine(line);
+        this.line = null;
+      }
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.line !== null && this.line.length > 0) this.completeLine(this.line, this.line);
+    this.held = []; // the dump's closing `\unrestrict`: nothing but empty lines followed it
+    callback();
+  }
+
+  /** `text` is the line without its newline, `raw` the bytes to pass on. */
+  private completeLine(text: Buffer, raw: Buffer): void {
+    if (text.length === 0) {
+      if (this.held.length > 0) this.held.push(raw);
+      else this.push(raw);
+      return;
+    }
+    if (text[0] === 0x5c && text.length <= MAX_PAIR_LINE) {
+      const line = text.toString('latin1');
+      const restrict = RESTRICT_LINE.exec(line);
+      if (restrict && this.head && this.key === null) {
+        this.key = restrict[1]!;
+        this.head = false;
+        return;
+      }
+      if (this.key !== null && line === `\\unrestrict ${this.key}`) {
+        this.releaseHeld();
+        this.held.push(raw);
+        return;
+      }
+    }
+    this.passLine(raw);
+  }
+
+  /** A line (or its start) that is not one of the pair: earlier held lines were not the end. */
+  private passLine(bytes: Buffer): void {
+    this.releaseHeld();
+    if (this.head && !(bytes[0] === 0x2d && bytes[1] === 0x2d)) this.head = false;
+    this.push(bytes);
+  }
+
+  private releaseHeld(): void {
+    for (const bytes of this.held) this.push(bytes);
+    this.held = [];
+  }
+}
+
+/** psql's messages when a dump tries a meta-command in restricted mode (or to leave it). */
+const RESTRICTED_REFUSAL = /backslash commands are restricted|\\unrestrict: wrong key/;
 
 async function restoreDatabase(target: DatabaseTarget, source: Readable, options: EngineOptions = {}): Promise<void> {
   const params = paramsOf(target);
@@ -211,15 +350,38 @@ async function restoreDatabase(target: DatabaseTarget, source: Readable, options
     source.destroy();
     throw error;
   }
-  await runTool({
-    tool,
-    args: [...PSQL_RESTORE_ARGS],
-    env: libpqEnv(params),
-    searchPath: options.searchPath,
-    stdin: inOneTransaction(source),
-    signal: options.signal,
-    secrets: secretsOf(params),
-  }).finally(() => source.destroy());
+  // Fresh for every load and never written anywhere but psql's stdin: a dump cannot know it.
+  const key = randomBytes(32).toString('hex');
+  try {
+    await runTool({
+      tool,
+      args: [...PSQL_RESTORE_ARGS],
+      // psql's own messages untranslated: refusalOf recognises them.
+      env: { ...libpqEnv(params), LC_MESSAGES: 'C', LANGUAGE: 'en' },
+      searchPath: options.searchPath,
+      stdin: restrictedLoadInput(source, key),
+      signal: options.signal,
+      secrets: secretsOf(params),
+    });
+  } catch (error) {
+    throw refusalOf(error, tool) ?? error;
+  } finally {
+    source.destroy();
+  }
+}
+
+/** psql's refusal of a meta-command, as the archive error it is (exit 5); null for other failures. */
+function refusalOf(error: unknown, tool: FoundTool): TenantBackupError | null {
+  if (!(error instanceof OperationError)) return null;
+  if (RESTRICTED_REFUSAL.test(error.message)) {
+    return new ArchiveError(
+      'dump.sql contains a psql meta-command (a backslash command such as \\!, \\connect, \\o, \\copy or \\i); ' +
+        "a tenant archive may hold only SQL and pg_dump's own \\restrict/\\unrestrict pair. psql refused it in restricted mode and ran none.",
+      { cause: error, details: { refused: 'psql_meta_command' } },
+    );
+  }
+  if (/invalid command \\restrict/.test(error.message)) return psqlWithoutRestrictedMode(tool.file, 'it does not know \\restrict');
+  return null;
 }
 
 export const postgresDumpEngine = {
