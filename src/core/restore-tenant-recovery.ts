@@ -30,7 +30,7 @@ import path from 'node:path';
 import { OperationError, describeCause, redactSecrets } from '../errors.js';
 import { assertArchiveFileName, TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { fsyncPath } from '../store/local.js';
-import type { PreparedTenant } from './backup-tenant.js';
+import type { DatabaseEngine, DatabaseTarget } from '../engines/types.js';
 import type { Deps } from './context.js';
 import { openVerifiedArchive } from './verified-archive.js';
 import { connectionSecrets } from '../engines/connection.js';
@@ -159,7 +159,8 @@ function invalidMarker(file: string, why: string): OperationError {
  */
 export async function repairInterruptedRestore(
   deps: Deps,
-  prepared: PreparedTenant,
+  /** The tenant's engine and target (a PreparedTenant; structural, so backup-tenant can call this). */
+  prepared: { engine: DatabaseEngine; target: DatabaseTarget },
   options: { searchPath?: string } = {},
 ): Promise<RepairOutcome | null> {
   const tenant = prepared.target.tenant;

@@ -36,6 +36,8 @@ export interface DatabaseEngineFactory {
   brokenDump(good: Buffer): Buffer;
   /** What the error of that failed load says (the engine's own words), and its engine-specific details. */
   failedLoad: RegExp;
+  /** The error class of that failure: a dump the database refuses to load is an operation failure, a file that is no database at all an invalid archive. */
+  failedLoadError?: new (...args: never[]) => Error;
   failedLoadDetails?: Record<string, unknown>;
   /** acme's connection, unreachable (no server on its port, or its file missing). */
   unreachable(databases: TenantDatabases, dir: string): Promise<unknown>;
@@ -119,7 +121,7 @@ export function describeDatabaseEngineContract(name: string, factory: DatabaseEn
       const before = await databases.fingerprint('acme');
       bed.clock.set('2026-11-21T19:05:00Z');
       const error = await restoreTenant(d, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OperationError);
+      expect(error).toBeInstanceOf(factory.failedLoadError ?? OperationError);
       expect((error as Error).message).toMatch(factory.failedLoad);
       expect((error as Error).message).toContain('The safety backup taken just before is acme_2026-11-21_19-05-00.zip');
       expect((error as TenantBackupError).details).toMatchObject({

@@ -38,7 +38,7 @@ describe('delete and a restore of the same tenant', () => {
     await db.knex().raw(`CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 20000) g`);
     const raw = { storage: { dir: './storage' }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: db.connection } } };
     configFile = path.join(dir, '.backuprc');
-    fs.writeFileSync(configFile, JSON.stringify(raw));
+    fs.writeFileSync(configFile, JSON.stringify(raw), { mode: 0o600 });
     deps = await createDeps({ config: resolveConfig(raw, configFile, {}), clock });
   });
   afterAll(async () => {

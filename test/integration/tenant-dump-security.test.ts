@@ -179,7 +179,7 @@ describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-comma
 
   it('through the CLI: exit 5 and a JSON error, nothing changed', async () => {
     const configFile = path.join(t.bed.dir, 'cli.backuprc');
-    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: t.bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: t.bed.acme.connection } } }));
+    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: t.bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: t.bed.acme.connection } } }), { mode: 0o600 });
     await handMadeArchive(t.deps, { name: 'acme_2026-11-19_10-00-00.zip', tenant: 'acme', engine, entryPath: 'dump.sql', data: Buffer.from(`\\! touch ${t.bed.canary}\n${t.real}`) });
     const before = await fingerprint(t.bed.acme.knex(), engine);
     const result = await runCli(['restore', 'acme', 'acme_2026-11-19_10-00-00.zip', '--yes', '--json', '--config', configFile]);

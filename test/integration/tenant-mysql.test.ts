@@ -152,7 +152,12 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     const bin = path.join(bed.dir, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync('/usr/bin/mariadb-dump', path.join(bin, 'mariadb-dump'));
-    fs.writeFileSync(path.join(bin, 'mariadb'), '#!/bin/sh\ncat >/dev/null\necho "ERROR 2013 (HY000): Lost connection (simulated)" >&2\nexit 1\n', { mode: 0o755 });
+    // It answers --help like the real client (the restore checks its options), then fails every load.
+    fs.writeFileSync(
+      path.join(bin, 'mariadb'),
+      '#!/bin/sh\nif [ "$2" = "--help" ]; then exec /usr/bin/mariadb "$@"; fi\ncat >/dev/null\necho "ERROR 2013 (HY000): Lost connection (simulated)" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
     bed.clock.set('2026-11-21T19:05:00Z');
     const error = await restoreTenant(deps, { tenant: 'acme', backup: good.record.backup_filename, searchPath: bin }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
@@ -275,7 +280,17 @@ describe('MySQL argument builders (pure)', () => {
     expect(dump[0]).toBe('--defaults-file=/tmp/x/client.cnf');
     expect(dump).toEqual(expect.arrayContaining(['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob', '--no-tablespaces']));
     expect(dump.at(-1)).toBe('acme_db');
-    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db')).toEqual(['--defaults-file=/tmp/x/client.cnf', '--default-character-set=utf8mb4', '--batch', 'acme_db']);
+    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db', { sandbox: true })).toEqual([
+      '--defaults-file=/tmp/x/client.cnf',
+      '--default-character-set=utf8mb4',
+      '--batch',
+      '--binary-mode',
+      '--sandbox',
+      '--local-infile=0',
+      '--skip-reconnect',
+      'acme_db',
+    ]);
+    expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db', { sandbox: false })).not.toContain('--sandbox');
     expect(optionFileText({ host: '127.0.0.1', port: 3307, user: 'app', password: 'pw' })).toBe(
       '[client]\nhost="127.0.0.1"\nport=3307\nprotocol=TCP\nuser="app"\npassword="pw"\n',
     );

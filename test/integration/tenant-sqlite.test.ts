@@ -17,7 +17,7 @@ import { backupTenant } from '../../src/core/backup-tenant.js';
 import { pruneTenantBackups } from '../../src/core/prune.js';
 import { restoreTenant } from '../../src/core/restore-tenant.js';
 import { sqliteDumpEngine } from '../../src/engines/sqlite/dump.js';
-import { OperationError } from '../../src/errors.js';
+import { ArchiveError, OperationError } from '../../src/errors.js';
 import { describeDatabaseEngineContract, type TenantDatabases } from '../contract/database-engine.contract.js';
 import { createTenantBed, handMadeArchive, type TenantBed } from '../helpers/tenant.js';
 
@@ -115,6 +115,8 @@ describeDatabaseEngineContract('sqlite', {
   },
   brokenDump: brokenDatabase,
   failedLoad: /not a healthy SQLite database[\s\S]*Nothing was changed: the SQLite file was not replaced\./,
+  // The archive's content is what is wrong: "archive invalid" (exit 5), not an operation failure.
+  failedLoadError: ArchiveError,
   unreachable: async (_databases, dir) => ({ filename: path.join(dir, 'missing.sqlite') }),
 });
 
@@ -244,7 +246,7 @@ describe('SQLite tenant databases', () => {
       await handMadeArchive(deps, { name: 'acme_2026-11-20_10-00-00.zip', tenant: 'acme', engine: 'sqlite', entryPath: 'database.sqlite', data: brokenDatabase() });
       const before = fingerprint(dbFile);
       const error = await restoreTenant(deps, { tenant: 'acme', backup: 'acme_2026-11-20_10-00-00.zip' }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OperationError);
+      expect(error).toBeInstanceOf(ArchiveError);
       expect((error as Error).message).toMatch(/not a healthy SQLite database[\s\S]*Nothing was changed[\s\S]*safety backup taken just before is acme_2026-11-21_19-04-00\.zip/);
       expect(fingerprint(dbFile)).toEqual(before);
       expect(fs.readdirSync(bed.dir).filter((f) => f.includes('.restore'))).toEqual([]);
