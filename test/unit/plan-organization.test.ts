@@ -102,7 +102,7 @@ describe('planOrganizationTables', () => {
     expect(() => planOrganizationTables(billing, { ...config, tables: ['currencies'] }, dialect, '1')).toThrow(/no "organization_id" column and no foreign key/);
     expect(() => planOrganizationTables(billing, { ...config, tables: ['nope'] }, dialect, '1')).toThrow(ConfigError);
     expect(() => planOrganizationTables(billing, { ...config, exclude: ['organizations'] }, dialect, '1')).toThrow(/always part of a backup/);
-    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(/"orgs" does not exist/);
+    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(/organizations\.table is "orgs", but the shared database has no such table\. Tables that look like it: organizations/);
     expect(() => planOrganizationTables(billing, { ...config, tables: ['sale_transaction_item_taxes'] }, dialect, '1')).toThrow(/without any of the tables/);
   });
 

@@ -3,8 +3,8 @@
  * column's own type: integers as bare numbers (a quoted string would be compared as a double, and
  * `'acme'` would match id 0), MariaDB's UUID type and text columns by their own comparison (a
  * uuid in upper case finds its row; a text column's collation decides case), anything else as
- * exact text. A value the id type cannot hold is a UsageError, unless it is some organization's
- * code. Codes are compared as exact text.
+ * exact text. A value the id type cannot hold is a UsageError — or, when codes are looked up too,
+ * only looked up as a code. Codes are compared as exact text.
  */
 import type { Connection } from 'mysql2';
 import type { OrganizationsConfig } from '../../config/schema.js';
@@ -52,19 +52,17 @@ export async function findOrganizationRows(connection: Connection, config: Organ
     const byId = idComparison(config.idColumn, idType, value);
     // Compared as exact text (a string compared with an integer column would be cast to a number).
     const codeMatch = byCode ? `CAST(t.${q(config.codeColumn)} AS CHAR) COLLATE utf8mb4_bin = ${mysqlDialect.literal(value)}` : null;
+    if (byId === null && codeMatch === null) {
+      const type = String(columns.find((c) => String(c.name) === config.idColumn)?.full_type ?? idType);
+      throw invalidOrganizationId(value, { table: config.table, column: config.idColumn, type });
+    }
     const where = [byId, codeMatch].filter((part): part is string => part !== null);
     const pick = (name: string) => (types.has(name) ? `t.${q(name)}` : 'NULL');
-    const rows = where.length === 0
-      ? []
-      : await runRaw(
-          connection,
-          `SELECT t.${q(config.idColumn)}, ${pick(config.nameColumn)}, ${pick(config.codeColumn)}, ${pick('auto_backup_enabled')}
-             FROM ${q(config.table)} t WHERE ${where.join(' OR ')} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`,
-        );
-    if (byId === null && rows.length === 0) {
-      const type = String(columns.find((c) => String(c.name) === config.idColumn)?.full_type ?? idType);
-      throw invalidOrganizationId(value, { table: config.table, column: config.idColumn, type, codeColumn: byCode ? config.codeColumn : undefined });
-    }
+    const rows = await runRaw(
+      connection,
+      `SELECT t.${q(config.idColumn)}, ${pick(config.nameColumn)}, ${pick(config.codeColumn)}, ${pick('auto_backup_enabled')}
+         FROM ${q(config.table)} t WHERE ${where.join(' OR ')} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`,
+    );
     const text = (raw: Buffer | null | undefined) => (raw == null ? null : raw.toString('utf8'));
     return rows.map((row) => ({
       id: text(row[0]) ?? value,

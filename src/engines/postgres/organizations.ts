@@ -1,8 +1,8 @@
 /**
  * Finding organizations in the organizations table (PostgreSQL). The id is compared with the id
  * column's own type — `t.id = $1`, the parameter typed by the column — so `6F1C…` finds the uuid
- * `6f1c…`; a value the type refuses (SQLSTATE class 22, "data exception") is a UsageError, unless
- * it is some organization's code. Ids come back as the database writes them (`id::text`).
+ * `6f1c…`; a value the type refuses (SQLSTATE class 22, "data exception") is a UsageError, or, when
+ * codes are looked up too, only looked up as a code. Ids come back as the database writes them (`id::text`).
  */
 import type pg from 'pg';
 import type { OrganizationsConfig } from '../../config/schema.js';
@@ -57,15 +57,12 @@ export async function findOrganizationRows(
   } catch (error) {
     if (!isDataException(error)) throw session.operationError(what, error);
     // Not a value of the id column's type: it can still be a code.
-    const byCodeOnly = byCode
-      ? await client.query<Row>(`${select} WHERE t.${q(config.codeColumn)}::text = $1 ORDER BY 1 LIMIT ${limit}`, [value]).catch((failure: unknown) => {
-          throw session.operationError(what, failure);
-        })
-      : undefined;
-    rows = byCodeOnly?.rows ?? [];
-    if (rows.length === 0) {
-      throw invalidOrganizationId(value, { table: config.table, column: config.idColumn, type: idColumn.type, codeColumn: byCode ? config.codeColumn : undefined });
-    }
+    if (!byCode) throw invalidOrganizationId(value, { table: config.table, column: config.idColumn, type: idColumn.type });
+    rows = (
+      await client.query<Row>(`${select} WHERE t.${q(config.codeColumn)}::text = $1 ORDER BY 1 LIMIT ${limit}`, [value]).catch((failure: unknown) => {
+        throw session.operationError(what, failure);
+      })
+    ).rows;
   }
   return rows.map((row) => ({ id: row.id, name: row.name, code: row.code, autoBackupEnabled: flagOf(row.auto) }));
 }

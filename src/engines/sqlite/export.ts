@@ -75,7 +75,7 @@ export function findOrganizationRow(db: Database, config: OrganizationsConfig, i
 /**
  * The organization with id `id`; with `orCode`, every row (at most 10) whose id or code equals it.
  * The id is compared by the id column's declared type: an INTEGER column takes only integers (a
- * value it cannot hold is a UsageError unless it is a code), a UUID/GUID column compares uuids
+ * value it cannot hold is a UsageError, or only looked up as a code), a UUID/GUID column compares uuids
  * without regard to case; other columns compare by SQLite's affinity rules.
  */
 export function findOrganizationRows(db: Database, config: OrganizationsConfig, id: string, orCode: boolean): OrganizationRow[] {
@@ -90,15 +90,13 @@ export function findOrganizationRows(db: Database, config: OrganizationsConfig, 
   const codeColumn = column(config.codeColumn)?.name;
   const byId = idComparison(`t.${q(idColumn)}`, idInfo.type, id);
   const byCode = orCode && codeColumn !== undefined ? `t.${q(codeColumn)} = ${sqliteDialect.literal(id)}` : null;
+  if (byId === null && byCode === null) throw invalidOrganizationId(id, { table: config.table, column: idColumn, type: idInfo.type || 'BLOB' });
   const where = [byId, byCode].filter((part): part is string => part !== null);
   const pick = (name: string | undefined) => (name === undefined ? 'NULL' : `t.${q(name)}`);
   const sql =
     `SELECT ${pick(idColumn)}, ${pick(column(config.nameColumn)?.name)}, ${pick(codeColumn)}, ${pick(column('auto_backup_enabled')?.name)}` +
     ` FROM ${q(config.table)} AS t WHERE ${where.join(' OR ')} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`;
-  const rows = where.length === 0 ? [] : (db.prepare(sql).raw(true).all() as unknown[][]);
-  if (byId === null && rows.length === 0) {
-    throw invalidOrganizationId(id, { table: config.table, column: idColumn, type: idInfo.type || 'BLOB', codeColumn: byCode === null ? undefined : codeColumn });
-  }
+  const rows = db.prepare(sql).raw(true).all() as unknown[][];
   return rows.map(([rowId, name, code, autoBackup]) => ({ id: asText(rowId) ?? id, name: asText(name), code: asText(code), autoBackupEnabled: asBoolean(autoBackup) }));
 }
 
