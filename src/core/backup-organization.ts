@@ -18,7 +18,7 @@ import { ORGANIZATIONS_AREA, organizationArchiveName } from '../retention/naming
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
-import { checkConditions } from './plan-check.js';
+import { assertExactId, checkConditions } from './plan-check.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { excludedReferenceWarnings } from './plan-reach.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
@@ -133,6 +133,7 @@ export async function backupOrganizationLocked(
     const { organization, entries, tables } = await session.withSnapshot(async (reader) => {
       const found = await reader.findOrganization(config, options.organizationId);
       if (!found) throw NotFoundError.organization(options.organizationId, config.table);
+      assertExactId(found, options.organizationId, config.table);
       if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
       // Before anything is written: a condition of organizations.include the database cannot run is a config error.
       await checkConditions(reader, plans);

@@ -5,8 +5,8 @@
  * database, yet no row is read (PostgreSQL plans a one-time false filter, MariaDB an "impossible
  * WHERE", SQLite a constant jump) — so the check costs the same on any table size.
  */
-import type { SnapshotReader, TablePlan } from '../engines/types.js';
-import { ConfigError, describeCause } from '../errors.js';
+import type { OrganizationRow, SnapshotReader, TablePlan } from '../engines/types.js';
+import { ConfigError, UsageError, describeCause } from '../errors.js';
 import { includeSetting } from './plan-condition.js';
 
 export async function checkConditions(reader: Pick<SnapshotReader, 'countRows'>, plans: TablePlan[]): Promise<void> {
@@ -19,4 +19,20 @@ export async function checkConditions(reader: Pick<SnapshotReader, 'countRows'>,
       throw new ConfigError(`${setting}: the database cannot run this condition on table "${plan.table}": ${describeCause(error)}`, { setting });
     }
   }
+}
+
+/**
+ * The organization must be named by its id exactly as the organizations table holds it: the
+ * plan's conditions compare the tenant columns with that text, and SQLite compares text by its
+ * bytes (a uuid in upper case would select none of the organization's rows), while the ledger,
+ * the lock and the manifest would name the organization differently from its other backups. The
+ * command line resolves `--org` to that form first; library callers get this error instead of a
+ * backup that silently holds less.
+ */
+export function assertExactId(found: OrganizationRow, given: string, table: string): void {
+  if (found.id === given) return;
+  throw new UsageError(`Organization "${given}" is held as "${found.id}" in table "${table}": give the id exactly in that form (--org resolves it by itself).`, {
+    organization: given,
+    id: found.id,
+  });
 }

@@ -15,7 +15,7 @@ import { NotFoundError } from '../errors.js';
 import type { Deps } from './context.js';
 import { abortSessionOn } from './organization-config.js';
 import { withOrganizationsSession } from './organizations.js';
-import { checkConditions } from './plan-check.js';
+import { assertExactId, checkConditions } from './plan-check.js';
 import { planOrganizationTables } from './plan-organization.js';
 import { excludedReferenceWarnings, findReaches, type ReachKind } from './plan-reach.js';
 
@@ -31,7 +31,7 @@ export interface PlannedTable {
   table: string;
   rows: number;
   because: TakenBecause;
-  /** Why, in words: `company_id = 42`, the foreign-key path, or the condition. */
+  /** Why, in words: the tenant column, the foreign-key path, or the condition. */
   detail: string;
   /** For `foreign-key`: the foreign keys followed up to a table tagged with the organization (first of each table's). */
   path: PathStep[];
@@ -78,11 +78,12 @@ export async function planOrganizationReport(deps: Pick<Deps, 'config' | 'progre
         return await session.withSnapshot(async (reader) => {
           const found = await reader.findOrganization(config, options.organizationId);
           if (!found) throw NotFoundError.organization(options.organizationId, config.table);
+          assertExactId(found, options.organizationId, config.table);
           await checkConditions(reader, plans);
           const tables: PlannedTable[] = [];
           for (const plan of plans) {
             deps.progress.update(`Counting the rows of ${plan.table}…`);
-            tables.push({ table: plan.table, rows: await reader.countRows(plan), ...explain(plan, plans, options.organizationId) });
+            tables.push({ table: plan.table, rows: await reader.countRows(plan), ...explain(plan, plans) });
           }
           const leftOut: LeftOutTable[] = [];
           for (const reach of reaches) {
@@ -110,13 +111,13 @@ export async function planOrganizationReport(deps: Pick<Deps, 'config' | 'progre
   }
 }
 
-function explain(plan: TablePlan, plans: TablePlan[], organizationId: string): Omit<PlannedTable, 'table' | 'rows'> {
+function explain(plan: TablePlan, plans: TablePlan[]): Omit<PlannedTable, 'table' | 'rows'> {
   const selection = plan.selection;
   switch (selection.kind) {
     case 'organization-row':
-      return { because: 'organization-row', detail: `the organization's own row (${selection.idColumn} = ${organizationId})`, path: [] };
+      return { because: 'organization-row', detail: `the organization's own row (by ${selection.idColumn})`, path: [] };
     case 'tenant-column':
-      return { because: 'tenant-column', detail: `${selection.column} = ${organizationId}`, path: [] };
+      return { because: 'tenant-column', detail: `tenant column ${selection.column}`, path: [] };
     case 'condition':
       return { because: 'condition', detail: `organizations.include: ${selection.condition}`, path: [] };
     case 'children': {
