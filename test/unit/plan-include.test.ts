@@ -8,24 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { bindCondition, checkConditionText } from '../../src/core/plan-condition.js';
 import { planOrganizationTables, type PlanSettings } from '../../src/core/plan-organization.js';
 import { excludedReferenceWarnings, findReaches } from '../../src/core/plan-reach.js';
-import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, SqlDialect, TableInfo } from '../../src/engines/types.js';
+import type { SchemaInfo } from '../../src/engines/types.js';
+import { col, dialect, fk, table } from '../helpers/plan-schema.js';
 import { ConfigError } from '../../src/errors.js';
 
-const dialect: SqlDialect = { quoteIdentifier: (n) => `"${n.replace(/"/g, '""')}"`, literal: (v) => `'${v}'` };
-const col = (name: string, extra: Partial<ColumnInfo> = {}): ColumnInfo => ({ name, type: 'bigint', nullable: true, encoding: 'string', autoIncrement: false, generated: false, ...extra });
-const fk = (columns: string[], referencedTable: string, referencedColumns = ['id']): ForeignKeyInfo => ({
-  name: `${columns.join('_')}_fk`,
-  columns,
-  referencedTable,
-  referencedColumns,
-  deferrable: false,
-});
-const table = (name: string, columns: Array<string | ColumnInfo>, foreignKeys: ForeignKeyInfo[] = []): TableInfo => ({
-  name,
-  columns: columns.map((c) => (typeof c === 'string' ? col(c) : c)),
-  primaryKey: ['id'],
-  foreignKeys,
-});
 
 /** Shaped like the issue's invoicing product: companies / company_id, shared users, polymorphic versions. */
 const invoicing: SchemaInfo = {

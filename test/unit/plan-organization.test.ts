@@ -1,31 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hasForeignKeyCycle, planOrganizationTables } from '../../src/core/plan-organization.js';
-import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, SqlDialect, TableInfo } from '../../src/engines/types.js';
+import type { SchemaInfo } from '../../src/engines/types.js';
+import { col, dialect, fk, table } from '../helpers/plan-schema.js';
 import { ConfigError } from '../../src/errors.js';
-
-const dialect: SqlDialect = { quoteIdentifier: (n) => `"${n.replace(/"/g, '""')}"`, literal: (v) => `'${v}'` };
-const col = (name: string, extra: Partial<ColumnInfo> = {}): ColumnInfo => ({
-  name,
-  type: 'bigint',
-  nullable: true,
-  encoding: 'string',
-  autoIncrement: false,
-  generated: false,
-  ...extra,
-});
-const fk = (columns: string[], referencedTable: string, referencedColumns = ['id']): ForeignKeyInfo => ({
-  name: `${columns.join('_')}_fk`,
-  columns,
-  referencedTable,
-  referencedColumns,
-  deferrable: false,
-});
-const table = (name: string, columns: string[], foreignKeys: ForeignKeyInfo[] = [], primaryKey = ['id']): TableInfo => ({
-  name,
-  columns: columns.map((c) => col(c)),
-  primaryKey,
-  foreignKeys,
-});
 
 const billing: SchemaInfo = {
   tables: [
