@@ -11,6 +11,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerDelete } from './commands/delete.js';
 import { registerList } from './commands/list.js';
 import { registerNotify } from './commands/notify.js';
+import { registerPlan } from './commands/plan.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
@@ -31,6 +32,6 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
     .exitOverride();
 
-  for (const register of [registerBackup, registerRestore, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify]) register(program);
+  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify]) register(program);
   return program;
 }

@@ -33,6 +33,14 @@ export function printWarning(text: string): void {
   process.stderr.write(`warning: ${text}\n`);
 }
 
+/** Warnings of a result: under --json one JSON object per line on stderr (stderr carries only JSON). */
+export function printWarnings(warnings: readonly string[], options: OutputOptions): void {
+  for (const warning of warnings) {
+    if (options.json) process.stderr.write(`${JSON.stringify({ warning })}\n`);
+    else printWarning(warning);
+  }
+}
+
 export { formatBytes } from '../format.js';
 
 /** Who a record is about, as a heading. */

@@ -81,6 +81,11 @@ export function defineConfigSchemas(z: typeof Zod) {
     nameColumn: z.string().min(1).default('name'),
     tables: z.union([z.literal('auto'), z.array(tableName).min(1)]).default('auto'),
     exclude: z.array(tableName).default([]),
+    /**
+     * Extra tables whose organization's rows only a condition can find (polymorphic or JSON links):
+     * table → SQL condition on that table's columns, with `:org` for the organization id.
+     */
+    include: z.record(tableName, z.string().min(1)).optional(),
     /** PostgreSQL schema to read (default: public). */
     schema: z.string().min(1).optional(),
     /** The stall guard (seconds without a byte from the server while a query runs); 0 turns it off. */

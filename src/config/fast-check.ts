@@ -108,7 +108,7 @@ function tenant(value: unknown): ParsedConfig['tenants'][string] {
 }
 
 function organizations(value: unknown): NonNullable<ParsedConfig['organizations']> {
-  const input = object(value, ['client', 'connection', 'table', 'tenantColumn', 'idColumn', 'codeColumn', 'nameColumn', 'tables', 'exclude', 'schema', 'stallTimeoutSeconds']);
+  const input = object(value, ['client', 'connection', 'table', 'tenantColumn', 'idColumn', 'codeColumn', 'nameColumn', 'tables', 'exclude', 'include', 'schema', 'stallTimeoutSeconds']);
   const text = (key: string, fallback: string) => (key in input ? string(input[key], 1) : fallback);
   const out: Plain = {
     client: client(input.client),
@@ -121,6 +121,7 @@ function organizations(value: unknown): NonNullable<ParsedConfig['organizations'
     tables: !('tables' in input) ? 'auto' : input.tables === 'auto' ? 'auto' : strings(input.tables, 1),
     exclude: 'exclude' in input ? strings(input.exclude) : [],
   };
+  if ('include' in input) out.include = record(input.include, (condition) => string(condition, 1));
   if ('schema' in input) out.schema = string(input.schema, 1);
   out.stallTimeoutSeconds = 'stallTimeoutSeconds' in input ? integer(input.stallTimeoutSeconds, 0) : DEFAULT_STALL_TIMEOUT_SECONDS;
   return out as NonNullable<ParsedConfig['organizations']>;

@@ -18,7 +18,9 @@ import { ORGANIZATIONS_AREA, organizationArchiveName } from '../retention/naming
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
+import { assertExactId, checkConditions } from './plan-check.js';
 import { planOrganizationTables } from './plan-organization.js';
+import { excludedReferenceWarnings } from './plan-reach.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { connectionSecrets } from '../engines/connection.js';
 import { abortSessionOn, connectOptions, organizationsConfig, tableEntryPath } from './organization-config.js';
@@ -57,6 +59,8 @@ export interface OrganizationBackupResult {
   tables: TableSummary[];
   /** The record of the archive this one replaced (same name: last week's, or an earlier one today), or null. */
   replaced: LedgerRecord | null;
+  /** What the configuration leaves out that a restore will trip over (excluded tables referencing planned ones). */
+  warnings: string[];
 }
 
 /** Rows of the next table waiting for the writer while the previous entry is finished. */
@@ -124,11 +128,15 @@ export async function backupOrganizationLocked(
   try {
     const [schema, serverVersion] = await Promise.all([session.introspect(), session.serverVersion()]);
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
+    const warnings = excludedReferenceWarnings(schema, config, plans);
 
     const { organization, entries, tables } = await session.withSnapshot(async (reader) => {
       const found = await reader.findOrganization(config, options.organizationId);
       if (!found) throw NotFoundError.organization(options.organizationId, config.table);
+      assertExactId(found, options.organizationId, config.table);
       if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
+      // Before anything is written: a condition of organizations.include the database cannot run is a config error.
+      await checkConditions(reader, plans);
       const archiveName = organizationArchiveName(found, weekday);
       await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
       archive = await PendingArchive.begin(deps, {
@@ -230,6 +238,7 @@ export async function backupOrganizationLocked(
       replaced: replaced ?? null,
       organization: { id: options.organizationId, name: organization.name, code: organization.code },
       tables,
+      warnings,
     };
   } catch (error) {
     if (error instanceof DisabledInDatabase) throw error;

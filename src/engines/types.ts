@@ -65,7 +65,13 @@ export type RowSelection =
   | { kind: 'organization-row'; idColumn: string }
   | { kind: 'tenant-column'; column: string }
   /** Rows referencing, through any of these foreign keys, a selected row of an earlier table. */
-  | { kind: 'children'; via: ForeignKeyInfo[] };
+  | { kind: 'children'; via: ForeignKeyInfo[] }
+  /**
+   * Rows matching a condition from the configuration (`organizations.include.<table>`): rows the
+   * foreign keys cannot reach (polymorphic `record_type`/`record_id`, JSON links). `condition` is
+   * the text as configured (`:org` unbound); the plan's `where` holds it bound.
+   */
+  | { kind: 'condition'; condition: string };
 
 export interface TablePlan {
   table: string;
@@ -103,12 +109,22 @@ export interface ExportResult {
 
 /** Reads inside one consistent snapshot (REPEATABLE READ / CONSISTENT SNAPSHOT / read transaction). */
 export interface SnapshotReader {
+  /**
+   * The organization whose id equals `id`, compared with the id column's own type (a uuid given
+   * in upper case is found); null when there is none. An `id` that is not a valid value of that
+   * type is a UsageError (exit 2), never "not found".
+   */
   findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null>;
   /**
    * Writes this table's selected rows to `out` as NDJSON lines (see ValueEncoding), then ends `out`.
    * Rejects (and destroys `out`) on any error. Respects back-pressure.
    */
   exportTable(plan: TablePlan, out: Writable, onRows?: (rows: number) => void): Promise<ExportResult>;
+  /**
+   * Rows of `plan.table` matching `plan.where` (alias `t`) in this snapshot. A condition the
+   * database cannot run (unknown column or table, bad syntax) rejects with the database's message.
+   */
+  countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number>;
 }
 
 /** Writes inside the one restore transaction. */
@@ -130,8 +146,11 @@ export interface OrganizationSession {
   /** Tables of the configured schema with columns, primary and foreign keys. */
   introspect(): Promise<SchemaInfo>;
   /**
-   * Rows of the organizations table whose id or code equals `reference` as text (at most 10, in
-   * id order): how `--org <id|code>` is resolved, and an organization's existence checked.
+   * Rows of the organizations table whose id equals `reference` (compared with the id column's
+   * type) or whose code equals it as exact text (at most 10, in id order, ids as the database
+   * writes them): how `--org <id|code>` is resolved, and an organization's existence checked.
+   * A `reference` that is not a valid id for that type and is no organization's code is a
+   * UsageError (exit 2), not an empty result.
    */
   findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]>;
   /** Every organization id in the organizations table, as exact text, in id order (`auto --all`). */

@@ -13,7 +13,7 @@ import { finished } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OrganizationsConfig } from '../../src/config/schema.js';
 import type { OrganizationEngine, OrganizationRow, OrganizationSession, TablePlan } from '../../src/engines/types.js';
-import { ConnectionError, OperationError } from '../../src/errors.js';
+import { ConnectionError, OperationError, UsageError } from '../../src/errors.js';
 import { collector, exportTables, failingAtEnd, ndjsonRows, restoreTables, withPlannedSession, type RowSource } from '../helpers/org-engine.js';
 
 export interface OrganizationEngineBed {
@@ -85,6 +85,23 @@ export function describeOrganizationEngineContract(name: string, factory: Organi
         );
         expect(found).toEqual([...factory.organizations, null]);
         expect(await s.serverVersion()).toMatch(/\d+\.\d+/);
+      });
+    });
+
+    it('compares ids with the id column\'s type: a value it cannot hold is a usage error, or only a code; counts rows in the snapshot', async () => {
+      await session(async (s, plans) => {
+        // Exact id lookups (a backup's): an id the integer column cannot hold is the caller's mistake, not "not found".
+        const invalid = await s.withSnapshot((reader) => reader.findOrganization(bed.config, 'not-a-number')).catch((e: unknown) => e);
+        expect(invalid).toBeInstanceOf(UsageError);
+        expect((invalid as Error).message).toMatch(/"not-a-number" is not a valid organization id: column "organizations"\."id" is of type /);
+        // --org <id|code>: such a value can still be a code (none has it here); without a code column it cannot.
+        expect(await s.findOrganizations(bed.config, 'not-a-number')).toEqual([]);
+        await expect(s.findOrganizations({ ...bed.config, codeColumn: 'no_such_column' }, 'not-a-number')).rejects.toBeInstanceOf(UsageError);
+        expect((await s.findOrganizations(bed.config, '1')).map((row) => row.id)).toEqual(['1']);
+        const exported = await exportTables(s, plans);
+        const counted = await s.withSnapshot(async (reader) => Promise.all(plans.map((plan) => reader.countRows(plan))));
+        expect(counted).toEqual(plans.map((plan) => ndjsonRows(exported.get(plan.table)!).length));
+        await expect(s.withSnapshot((reader) => reader.countRows({ table: parent, where: 't.no_such_column = 1' }))).rejects.toBeInstanceOf(OperationError);
       });
     });
 

@@ -13,7 +13,7 @@ import { organizationsSchema, type OrganizationsConfig } from '../../src/config/
 import { planOrganizationTables } from '../../src/core/plan-organization.js';
 import { postgresEngine } from '../../src/engines/postgres/index.js';
 import type { OrganizationSession } from '../../src/engines/types.js';
-import { OperationError } from '../../src/errors.js';
+import { OperationError, UsageError } from '../../src/errors.js';
 import { describeOrganizationEngineContract, type OrganizationEngineBed } from '../contract/organization-engine.contract.js';
 import { adminKnex, createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { collector, exportTables, failingAtEnd, ndjsonRows, restoreTables, withPlannedSession } from '../helpers/org-engine.js';
@@ -218,8 +218,10 @@ describe('postgres engine', () => {
     expect(await session.serverVersion()).toMatch(/^\d+\.\d+/);
   });
 
-  it('compares organization ids as text: an id invalid for the column is simply not found', async () => {
-    expect(await session.withSnapshot((reader) => reader.findOrganization(config, 'not-a-number'))).toBeNull();
+  it('compares organization ids with the column\'s type: an id invalid for it is a usage error, not "not found"', async () => {
+    await expect(session.withSnapshot((reader) => reader.findOrganization(config, 'not-a-number'))).rejects.toBeInstanceOf(UsageError);
+    // The session is still usable afterwards (the failed lookup ended only its own snapshot).
+    expect((await session.withSnapshot((reader) => reader.findOrganization(config, '1')))?.id).toBe('1');
   });
 
   it('exports exact NDJSON and restores every row byte for byte', async () => {

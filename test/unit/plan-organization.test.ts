@@ -1,31 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hasForeignKeyCycle, planOrganizationTables } from '../../src/core/plan-organization.js';
-import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, SqlDialect, TableInfo } from '../../src/engines/types.js';
+import type { SchemaInfo } from '../../src/engines/types.js';
+import { col, dialect, fk, table } from '../helpers/plan-schema.js';
 import { ConfigError } from '../../src/errors.js';
-
-const dialect: SqlDialect = { quoteIdentifier: (n) => `"${n.replace(/"/g, '""')}"`, literal: (v) => `'${v}'` };
-const col = (name: string, extra: Partial<ColumnInfo> = {}): ColumnInfo => ({
-  name,
-  type: 'bigint',
-  nullable: true,
-  encoding: 'string',
-  autoIncrement: false,
-  generated: false,
-  ...extra,
-});
-const fk = (columns: string[], referencedTable: string, referencedColumns = ['id']): ForeignKeyInfo => ({
-  name: `${columns.join('_')}_fk`,
-  columns,
-  referencedTable,
-  referencedColumns,
-  deferrable: false,
-});
-const table = (name: string, columns: string[], foreignKeys: ForeignKeyInfo[] = [], primaryKey = ['id']): TableInfo => ({
-  name,
-  columns: columns.map((c) => col(c)),
-  primaryKey,
-  foreignKeys,
-});
 
 const billing: SchemaInfo = {
   tables: [
@@ -102,7 +79,7 @@ describe('planOrganizationTables', () => {
     expect(() => planOrganizationTables(billing, { ...config, tables: ['currencies'] }, dialect, '1')).toThrow(/no "organization_id" column and no foreign key/);
     expect(() => planOrganizationTables(billing, { ...config, tables: ['nope'] }, dialect, '1')).toThrow(ConfigError);
     expect(() => planOrganizationTables(billing, { ...config, exclude: ['organizations'] }, dialect, '1')).toThrow(/always part of a backup/);
-    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(/"orgs" does not exist/);
+    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(/organizations\.table is "orgs", but the shared database has no such table\. Tables that look like it: organizations/);
     expect(() => planOrganizationTables(billing, { ...config, tables: ['sale_transaction_item_taxes'] }, dialect, '1')).toThrow(/without any of the tables/);
   });
 

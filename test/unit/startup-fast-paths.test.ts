@@ -29,6 +29,7 @@ describe('configuration fast path', () => {
       storage: { dir: '/srv' },
     },
     { storage: { dir: 'b' }, organizations: { client: 'better-sqlite3', connection: 'app.sqlite', tables: 'auto' }, auto: {} },
+    { storage: { dir: 'b' }, organizations: { include: { versions: "item_type = 'Invoice' AND item_id = :org", 'we ird': 'x = :org' }, client: 'pg', connection: 'x' } },
     { storage: { dir: 'b' }, tenants: {}, auto: { superAdminRoles: [], allowedRoles: ['a'] } },
     { storage: { dir: 'b' }, notifications: {}, monitor: {} },
     {
@@ -66,6 +67,9 @@ describe('configuration fast path', () => {
     { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: [] } } },
     { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', tables: [] } },
     { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', exclude: [''] } },
+    { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', include: { versions: '' } } },
+    { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', include: { '': 'a = :org' } } },
+    { storage: { dir: 'b' }, organizations: { client: 'pg', connection: 'x', include: ['versions'] } },
     { storage: { dir: 'b' }, retention: { keepLast: 0 } },
     { storage: { dir: 'b' }, auto: { allowedRoles: [''] } },
     { storage: { dir: 'b' }, organisations: {} },

@@ -4,7 +4,7 @@ import type { BackupAllItem, BackupAllResult } from '../../core/backup-all.js';
 import { TenantBackupError, UsageError } from '../../errors.js';
 import { action, examples, parsePositiveInteger, plural, type CommandContext } from '../command-kit.js';
 import { withInterrupt } from '../interaction.js';
-import { formatBytes, printJson, printLine, printWarning } from '../render.js';
+import { formatBytes, printJson, printLine, printWarning, printWarnings } from '../render.js';
 import { printAllRun, warnDeliveryFailure } from '../run-output.js';
 
 interface BackupCommandOptions {
@@ -58,6 +58,7 @@ export function registerBackup(program: Command): void {
         const result = await withInterrupt(ctx.output, (signal) =>
           backupOrganizationNotified(deps, { organizationId: target.organizationId, userId: options.user ?? null, backupType: 'manual', signal }, hooks),
         );
+        printWarnings(result.warnings, ctx.output);
         if (ctx.output.json) printJson(result);
         else {
           const rows = result.tables.reduce((sum, t) => sum + t.rows, 0);

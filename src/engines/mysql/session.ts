@@ -5,21 +5,14 @@
  */
 import type { Connection } from 'mysql2';
 import type { OrganizationsConfig } from '../../config/schema.js';
-import { ConfigError, OperationError } from '../../errors.js';
-import type { ColumnInfo, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotReader, TablePlan } from '../types.js';
+import { OperationError } from '../../errors.js';
+import type { OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotReader, TablePlan } from '../types.js';
 import { introspectSchema } from './catalog.js';
 import { mysqlDialect, q } from './dialect.js';
+import { findOrganizationRows } from './organizations.js';
 import { destroyConnection, fail, openConnection, run, runRaw, type ConnectTarget, type MysqlModule } from './driver.js';
 import { exportRows } from './export.js';
 import { BATCH_CHARS, checkRestoredReferences, importRows } from './restore.js';
-
-function truthy(raw: Buffer | null | undefined, dataType: string | undefined): boolean | null {
-  if (raw == null) return null;
-  if (dataType === 'bit' || dataType === 'binary' || dataType === 'varbinary') return raw.some((b) => b !== 0);
-  const text = raw.toString('utf8').trim().toLowerCase();
-  if (/^[-+]?\d+(\.\d+)?$/.test(text)) return Number(text) !== 0;
-  return !['', 'false', 'f', 'no', 'n', 'off'].includes(text);
-}
 
 export class MysqlSession implements OrganizationSession {
   readonly dialect = mysqlDialect;
@@ -70,6 +63,14 @@ export class MysqlSession implements OrganizationSession {
     }
     const reader: SnapshotReader = {
       findOrganization: (config, id) => this.findOrganization(config, id),
+      countRows: async (plan) => {
+        try {
+          const rows = await runRaw(connection, `SELECT COUNT(*) FROM ${q(plan.table)} t WHERE ${plan.where}`);
+          return Number(rows[0]?.[0]?.toString('latin1') ?? 0);
+        } catch (error) {
+          throw fail(`counting the rows of table "${plan.table}"`, error);
+        }
+      },
       exportTable: (plan, out, onRows) => {
         if (this.broken) {
           const error = new OperationError('MySQL/MariaDB: the snapshot connection was dropped by an earlier failed export.');
@@ -97,49 +98,12 @@ export class MysqlSession implements OrganizationSession {
   }
 
   private async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
-    return (await this.organizationRows(config, id, false))[0] ?? null;
+    return (await findOrganizationRows(this.connection, config, id, false))[0] ?? null;
   }
 
-  /** Rows whose id or code equals `reference` (`--org <id|code>`); at most 10. */
+  /** Rows whose id (compared by its column's type) or code equals `reference` (`--org <id|code>`); at most 10. */
   findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]> {
-    return this.organizationRows(config, reference, true);
-  }
-
-  private async organizationRows(config: OrganizationsConfig, id: string, orCode: boolean): Promise<OrganizationRow[]> {
-    try {
-      const columns = (await run(
-        this.connection,
-        `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
-          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
-        [config.table],
-      )) as Array<{ name: string; type: string }>;
-      const types = new Map(columns.map((c) => [String(c.name), String(c.type).toLowerCase()]));
-      if (!types.has(config.idColumn)) {
-        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
-      }
-      const pick = (name: string) => (types.has(name) ? `t.${q(name)}` : 'NULL');
-      let where = `t.${q(config.idColumn)} = ${mysqlDialect.literal(id, { type: types.get(config.idColumn) } as ColumnInfo)}`;
-      if (orCode) {
-        // Compared as exact text (a string compared with an integer column would be cast to a
-        // number: 'acme' would match id 0).
-        const exact = (column: string) => `CAST(t.${q(column)} AS CHAR) COLLATE utf8mb4_bin = ${mysqlDialect.literal(id)}`;
-        where = [config.idColumn, config.codeColumn].filter((column) => types.has(column)).map(exact).join(' OR ');
-      }
-      const rows = await runRaw(
-        this.connection,
-        `SELECT t.${q(config.idColumn)}, ${pick(config.nameColumn)}, ${pick(config.codeColumn)}, ${pick('auto_backup_enabled')}
-           FROM ${q(config.table)} t WHERE ${where} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`,
-      );
-      const text = (raw: Buffer | null | undefined) => (raw == null ? null : raw.toString('utf8'));
-      return rows.map((row) => ({
-        id: text(row[0]) ?? id,
-        name: text(row[1]),
-        code: text(row[2]),
-        autoBackupEnabled: types.has('auto_backup_enabled') ? truthy(row[3], types.get('auto_backup_enabled')) : null,
-      }));
-    } catch (error) {
-      throw fail(`reading organization ${id} from "${config.table}"`, error);
-    }
+    return findOrganizationRows(this.connection, config, reference, true);
   }
 
   /**

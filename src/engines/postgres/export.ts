@@ -16,10 +16,11 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { OrganizationsConfig } from '../../config/schema.js';
-import { ConfigError, OperationError } from '../../errors.js';
+import { OperationError } from '../../errors.js';
 import { firstFailure } from '../streams.js';
 import type { ColumnInfo, ExportResult, OrganizationRow, SnapshotReader, TablePlan } from '../types.js';
-import { flagOf, OID, readCatalog, type LiveColumn, type SnapshotCatalog } from './catalog.js';
+import { findOrganizationRows } from './organizations.js';
+import { OID, readCatalog, type LiveColumn, type SnapshotCatalog } from './catalog.js';
 import { destroySocket, type SessionContext } from './client.js';
 import { CopyToNdjson } from './copy-out.js';
 import { q } from './dialect.js';
@@ -96,29 +97,19 @@ export class PostgresSnapshotReader implements SnapshotReader {
   }
 
   async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
-    try {
-      const columns = await this.liveColumns(config.table);
-      if (!columns.has(config.idColumn)) {
-        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
-      }
-      const text = (name: string) => (columns.has(name) ? `t.${q(name)}::text` : 'NULL::text');
-      // Compared as text: an id that is not even valid for the column's type is simply not found.
-      const result = await this.client.query<{ id: string; name: string | null; code: string | null; auto: string | null }>(
-        `SELECT t.${q(config.idColumn)}::text AS id, ${text(config.nameColumn)} AS name, ${text(config.codeColumn)} AS code,
-                ${text('auto_backup_enabled')} AS auto
-         FROM ${q(config.table)} t WHERE t.${q(config.idColumn)}::text = $1 LIMIT 1`,
-        [id],
-      );
-      const row = result.rows[0];
-      if (!row) return null;
-      return {
-        id: row.id,
-        name: row.name,
-        code: row.code,
-        autoBackupEnabled: flagOf(row.auto),
-      };
-    } catch (error) {
+    const columns = await this.liveColumns(config.table).catch((error: unknown) => {
       throw this.session.operationError(`Looking up organization ${id} in table "${config.table}" failed`, error);
+    });
+    const rows = await findOrganizationRows(this.client, this.session, config, columns, id, false);
+    return rows[0] ?? null;
+  }
+
+  async countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number> {
+    try {
+      const result = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${await this.ownRows(plan.table)} t WHERE ${plan.where}`);
+      return Number(result.rows[0]!.n);
+    } catch (error) {
+      throw this.session.operationError(`Counting the rows of table "${plan.table}" failed`, error);
     }
   }
 

@@ -17,10 +17,11 @@
  */
 import type pg from 'pg';
 import type { OrganizationsConfig } from '../../config/schema.js';
-import { ConfigError, ConnectionError, OperationError, TenantBackupError } from '../../errors.js';
+import { ConnectionError, OperationError, TenantBackupError } from '../../errors.js';
 import { forwardForeignKeys } from '../plan-order.js';
 import type { ConnectOptions, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotReader, TablePlan } from '../types.js';
-import { flagOf, liveColumns, readSchema } from './catalog.js';
+import { liveColumns, readSchema } from './catalog.js';
+import { findOrganizationRows } from './organizations.js';
 import {
   describeTarget,
   destroySocket,
@@ -132,26 +133,13 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     return this.main;
   }
 
-  /** Rows whose id or code equals `reference` as text (`--org <id|code>`); at most 10. */
+  /** Rows whose id (typed by its column) or code equals `reference` (`--org <id|code>`); at most 10. */
   async findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]> {
-    try {
-      const client = this.mainClient();
-      const columns = await liveColumns(client, this.schema, config.table);
-      if (!columns.has(config.idColumn)) {
-        throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
-      }
-      const text = (name: string) => (columns.has(name) ? `t.${q(name)}::text` : 'NULL::text');
-      const byCode = columns.has(config.codeColumn) ? ` OR t.${q(config.codeColumn)}::text = $1` : '';
-      const result = await client.query<{ id: string; name: string | null; code: string | null; auto: string | null }>(
-        `SELECT t.${q(config.idColumn)}::text AS id, ${text(config.nameColumn)} AS name, ${text(config.codeColumn)} AS code,
-                ${text('auto_backup_enabled')} AS auto
-         FROM ${q(config.table)} t WHERE t.${q(config.idColumn)}::text = $1${byCode} ORDER BY 1 LIMIT 10`,
-        [reference],
-      );
-      return result.rows.map((row) => ({ id: row.id, name: row.name, code: row.code, autoBackupEnabled: flagOf(row.auto) }));
-    } catch (error) {
+    const client = this.mainClient();
+    const columns = await liveColumns(client, this.schema, config.table).catch((error: unknown) => {
       throw this.operationError(`Looking up organization "${reference}" in table "${config.table}" failed`, error);
-    }
+    });
+    return findOrganizationRows(client, this, config, columns, reference, true);
   }
 
   async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {

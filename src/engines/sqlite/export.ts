@@ -9,7 +9,8 @@ import { ConfigError } from '../../errors.js';
 import { waitForDrain } from '../streams.js';
 import type { ExportResult, OrganizationRow, TablePlan } from '../types.js';
 import { fold, tableColumns } from './catalog.js';
-import { encodeSqliteValue, naturalStorageClass, realText } from './codec.js';
+import { encodeSqliteValue, INT64_MAX, naturalStorageClass, realText } from './codec.js';
+import { invalidOrganizationId, UUID_TEXT } from '../organization-id.js';
 import { asOperationError, type Database } from './database.js';
 import { q, sqliteDialect } from './dialect.js';
 
@@ -71,23 +72,47 @@ export function findOrganizationRow(db: Database, config: OrganizationsConfig, i
   return findOrganizationRows(db, config, id, false)[0] ?? null;
 }
 
-/** The organization with id `id`; with `orCode`, every row (at most 10) whose id or code equals it. */
+/**
+ * The organization with id `id`; with `orCode`, every row (at most 10) whose id or code equals it.
+ * The id is compared by the id column's declared type: an INTEGER column takes only integers (a
+ * value it cannot hold is a UsageError, or only looked up as a code), a UUID/GUID column compares uuids
+ * without regard to case; other columns compare by SQLite's affinity rules.
+ */
 export function findOrganizationRows(db: Database, config: OrganizationsConfig, id: string, orCode: boolean): OrganizationRow[] {
   const columns = tableColumns(db, config.table);
   if (columns.length === 0) throw new ConfigError(`The organizations table "${config.table}" does not exist in the shared database.`);
-  const column = (name: string) => columns.find((c) => fold(c.name) === fold(name) && c.hidden !== 1n)?.name;
-  const idColumn = column(config.idColumn);
-  if (idColumn === undefined) {
+  const column = (name: string) => columns.find((c) => fold(c.name) === fold(name) && c.hidden !== 1n);
+  const idInfo = column(config.idColumn);
+  if (idInfo === undefined) {
     throw new ConfigError(`The organizations table "${config.table}" has no id column "${config.idColumn}" (organizations.idColumn).`);
   }
-  const codeColumn = column(config.codeColumn);
+  const idColumn = idInfo.name;
+  const codeColumn = column(config.codeColumn)?.name;
+  const byId = idComparison(`t.${q(idColumn)}`, idInfo.type, id);
+  const byCode = orCode && codeColumn !== undefined ? `t.${q(codeColumn)} = ${sqliteDialect.literal(id)}` : null;
+  if (byId === null && byCode === null) throw invalidOrganizationId(id, { table: config.table, column: idColumn, type: idInfo.type || 'BLOB' });
+  const where = [byId, byCode].filter((part): part is string => part !== null);
   const pick = (name: string | undefined) => (name === undefined ? 'NULL' : `t.${q(name)}`);
-  const where = `t.${q(idColumn)} = ${sqliteDialect.literal(id)}` + (orCode && codeColumn !== undefined ? ` OR t.${q(codeColumn)} = ${sqliteDialect.literal(id)}` : '');
   const sql =
-    `SELECT ${pick(idColumn)}, ${pick(column(config.nameColumn))}, ${pick(codeColumn)}, ${pick(column('auto_backup_enabled'))}` +
-    ` FROM ${q(config.table)} AS t WHERE ${where} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`;
+    `SELECT ${pick(idColumn)}, ${pick(column(config.nameColumn)?.name)}, ${pick(codeColumn)}, ${pick(column('auto_backup_enabled')?.name)}` +
+    ` FROM ${q(config.table)} AS t WHERE ${where.join(' OR ')} ORDER BY 1 LIMIT ${orCode ? 10 : 1}`;
   const rows = db.prepare(sql).raw(true).all() as unknown[][];
   return rows.map(([rowId, name, code, autoBackup]) => ({ id: asText(rowId) ?? id, name: asText(name), code: asText(code), autoBackupEnabled: asBoolean(autoBackup) }));
+}
+
+/** `<ref> = …` for `id` by the column's declared type, or null when that type cannot hold it. */
+function idComparison(ref: string, declared: string, id: string): string | null {
+  if (/INT/i.test(declared)) return /^\d+$/.test(id) && BigInt(id) <= INT64_MAX ? `${ref} = ${BigInt(id).toString()}` : null;
+  if (/UUID|GUID/i.test(declared)) return UUID_TEXT.test(id) ? `lower(${ref}) = lower(${sqliteDialect.literal(id)})` : null;
+  return `${ref} = ${sqliteDialect.literal(id)}`;
+}
+
+export function countRows(db: Database, plan: Pick<TablePlan, 'table' | 'where'>): number {
+  try {
+    return Number(db.prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`).pluck().get());
+  } catch (error) {
+    throw asOperationError(`Counting the rows of table "${plan.table}" failed`, error);
+  }
 }
 
 function asText(value: unknown): string | null {

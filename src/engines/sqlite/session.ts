@@ -26,7 +26,7 @@ import type { OrganizationSession, RestoreWriter, SnapshotReader, TablePlan } fr
 import { introspectSchema } from './catalog.js';
 import { asOperationError, BUSY_TIMEOUT_MS, createQueue, databaseFile, openDatabase, type DatabaseConstructor } from './database.js';
 import { q, sqliteDialect } from './dialect.js';
-import { exportRows, findOrganizationRow, findOrganizationRows } from './export.js';
+import { countRows, exportRows, findOrganizationRow, findOrganizationRows } from './export.js';
 import { describeForeignKeyViolations, importRows, resetCounter } from './restore.js';
 
 export async function connect(config: OrganizationsConfig): Promise<OrganizationSession> {
@@ -82,6 +82,7 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
         const reader: SnapshotReader = {
           findOrganization: (organizations, id) => queue(() => findOrganizationRow(db, organizations, id)),
           exportTable: (plan, out, onRows) => queue(() => exportRows(db, plan, out, onRows)),
+          countRows: (plan) => queue(() => countRows(db, plan)),
         };
         const result = await fn(reader);
         await queue(() => db.exec('COMMIT'));
