@@ -23,8 +23,9 @@
  *    stays, so every later command tries again; nothing ever backs up a half-loaded database.
  * `delete` refuses to remove the archive a marker names (see delete.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { link, open, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { OperationError, describeCause, redactSecrets } from '../errors.js';
@@ -80,17 +81,23 @@ export async function writeRestoreMarker(
   };
   await deps.store.ensureArea(TENANT_DATABASES_AREA);
   const file = restoreMarkerPath(deps, fields.tenant);
-  let handle;
+  // Written whole to a temp file first, then linked to its name: a kill at any moment leaves either
+  // no marker or a complete one (never an empty file). link() refuses an existing marker, as O_EXCL
+  // did; a killed run's temp file is removed like any other (`.<name>.<pid>.<random>.tmp`).
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(marker, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await link(temp, file);
   } catch (error) {
     throw new OperationError(`Cannot record the restore of tenant "${fields.tenant}" as in progress (${file}): ${describeCause(error)}. Nothing was changed.`);
-  }
-  try {
-    await handle.writeFile(`${JSON.stringify(marker, null, 2)}\n`);
-    await handle.sync();
   } finally {
-    await handle.close();
+    await rm(temp, { force: true });
   }
   await fsyncPath(path.dirname(file));
 }
