@@ -201,12 +201,7 @@ export class ArchiveReader {
     return stream;
   }
 
-  /** The whole archive file, read through the descriptor `open()` verified (`get`, file checksums). */
-  openFile(): Readable {
-    if (this.zip.fileSize === 0) return Readable.from([], { objectMode: false });
-    return this.readRange(0, this.zip.fileSize - 1);
-  }
-
+  openFile(): Readable { return this.readRange(0, this.zip.fileSize - 1); } // The whole file, through the verified descriptor.
   /**
    * Releases the archive. The file descriptor is closed once entry streams still open have ended
    * or been destroyed. Idempotent.
