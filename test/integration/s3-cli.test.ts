@@ -1,6 +1,6 @@
 /**
- * The whole tool on an S3 store, through the real CLI, against the s3rver EMULATOR on loopback
- * (test/helpers/s3.ts; not AWS): an organization backed up to the bucket and restored from it with
+ * The whole tool on an S3 store, through the real CLI, against each S3 EMULATOR on loopback
+ * (test/helpers/s3.ts: s3rver and fauxqs; not AWS): an organization backed up to the bucket and restored from it with
  * every row equal; `verify` finding a flipped byte in an object (exit 5); `get`; `list
  * --check-storage`; `delete`; tenant backups with retention (`prune`); no credentials (exit 8);
  * a bucket that does not exist (exit 2).
@@ -14,7 +14,7 @@ import { checksumOrganization } from '../helpers/checksums.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { loadBillingFixture } from '../helpers/fixtures.js';
-import { startEmulator, type Emulator } from '../helpers/s3.js';
+import { EMULATORS, startEmulator, type Emulator } from '../helpers/s3.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
@@ -22,7 +22,7 @@ afterAll(removeTempDirs);
 const BUCKET = 'tb-cli-bucket';
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-describe('an S3 store through the CLI (s3rver emulator)', () => {
+for (const kind of EMULATORS) describe(`an S3 store through the CLI (${kind}, an emulator)`, () => {
   let emulator: Emulator;
   let db: TestDatabase;
   let dir: string;
@@ -31,7 +31,7 @@ describe('an S3 store through the CLI (s3rver emulator)', () => {
   const keys = async () => ((await emulator.client.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((object) => object.Key!).sort();
 
   beforeAll(async () => {
-    emulator = await startEmulator('s3rver');
+    emulator = await startEmulator(kind);
     await emulator.createBucket(BUCKET);
     db = await createTestDatabase('postgres', 'tb_s3cli');
     await loadBillingFixture(db.knex(), 'postgres');

@@ -110,6 +110,32 @@ for (const kind of EMULATORS) {
       expect(await emulator.openUploads(bucket)).toBe(0);
     });
 
+    it('Ctrl-C in the middle of an upload (the signal) aborts it: last week\'s object stays, no upload is left open', async () => {
+      const { store, bucket } = await s3Store(emulator);
+      const lastWeek = randomBytes(1000);
+      let temp = await store.tempPath('organizations', 'org_acme_monday_backup.zip');
+      await writeFile(temp, lastWeek);
+      await store.commit(temp, 'organizations', 'org_acme_monday_backup.zip');
+      temp = await store.tempPath('organizations', 'org_acme_monday_backup.zip');
+      await writeFile(temp, randomBytes(21 * MiB));
+      emulator.requests.length = 0;
+      const controller = new AbortController();
+      const watch = setInterval(() => {
+        if (emulator.requests.some((request) => request.includes('partNumber=2'))) controller.abort();
+      }, 5);
+      try {
+        const failure = await store.commit(temp, 'organizations', 'org_acme_monday_backup.zip', { signal: controller.signal }).catch((error: unknown) => error);
+        expect(failure).toMatchObject({ code: 'CANCELLED' });
+      } finally {
+        clearInterval(watch);
+      }
+      expect(controller.signal.aborted).toBe(true);
+      await store.discard(temp);
+      const object = await emulator.client.send(new GetObjectCommand({ Bucket: bucket, Key: 'backups/organizations/org_acme_monday_backup.zip' }));
+      expect(sha256(Buffer.from(await object.Body!.transformToByteArray()))).toBe(sha256(lastWeek));
+      expect(await emulator.openUploads(bucket)).toBe(0);
+    });
+
     it('a bucket that does not exist is a configuration error naming it, before anything is staged', async () => {
       const { settings } = await s3Settings(emulator);
       const store = new S3Store({ ...settings, bucket: 'tb-no-such-bucket' }, new LocalStore(settings.dir));
