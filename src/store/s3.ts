@@ -19,24 +19,20 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type _Object,
-} from '@aws-sdk/client-s3';
+import type { _Object, S3Client } from '@aws-sdk/client-s3';
 import type { ResolvedStorage } from '../config/load.js';
 import { InvalidNameError, NotFoundError, registerSecrets } from '../errors.js';
 import { assertArchiveFileName, type StoreArea } from '../retention/naming.js';
 import type { LocalStore } from './local.js';
 import { isNotFound, s3Failure, type BucketRef } from './s3-errors.js';
-import { uploadArchive } from './s3-upload.js';
 import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
 
 export type S3Settings = Extract<ResolvedStorage, { type: 's3' }>;
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+/** The SDK (~100 ms to load) is loaded on the first request, so commands that send none never pay for it. */
+let sdkLoading: Promise<Sdk> | undefined;
+const loadSdk = () => (sdkLoading ??= import('@aws-sdk/client-s3'));
 
 /** Every request ends: a connection within 15 s, no byte for 120 s ends the request (the SDK retries it). */
 const CONNECTION_TIMEOUT_MS = 15_000;
@@ -44,31 +40,40 @@ const SOCKET_TIMEOUT_MS = 120_000;
 
 export class S3Store implements Store {
   readonly kind = 's3';
-  readonly client: S3Client;
   private readonly ref: BucketRef;
   private checked: Promise<void> | undefined;
+  private connection: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
 
   constructor(
     readonly settings: S3Settings,
     /** The local staging folder (storage.dir), with its ownership guard. */
     readonly staging: LocalStore,
-    env: NodeJS.ProcessEnv = process.env,
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     // Keys that reach an error message by any path are redacted like configured passwords.
     registerSecrets([env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]);
+    this.ref = { bucket: settings.bucket, endpoint: settings.endpoint ?? 'AWS S3' };
+  }
+
+  /** The SDK and a client of this store's settings; credentials are the SDK's default chain. */
+  private s3(): Promise<{ sdk: Sdk; client: S3Client }> {
+    const { settings, env } = this;
     // The SDK would print a notice about future Node versions on stderr, which must stay ours (--json).
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client({
-      ...(settings.region !== undefined && { region: settings.region }),
-      ...(settings.region === undefined && settings.endpoint !== undefined && !env.AWS_REGION && { region: 'us-east-1' }),
-      ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }),
-      forcePathStyle: settings.forcePathStyle,
-      // Checksums are asked for explicitly (SHA-256, s3-upload.ts); no other is added or required.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: SOCKET_TIMEOUT_MS },
-    });
-    this.ref = { bucket: settings.bucket, endpoint: settings.endpoint ?? 'AWS S3' };
+    this.connection ??= loadSdk().then((sdk) => ({
+      sdk,
+      client: new sdk.S3Client({
+        ...(settings.region !== undefined && { region: settings.region }),
+        ...(settings.region === undefined && settings.endpoint !== undefined && !env.AWS_REGION && { region: 'us-east-1' }),
+        ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }),
+        forcePathStyle: settings.forcePathStyle,
+        // Checksums are asked for explicitly (SHA-256, s3-upload.ts); no other is added or required.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: SOCKET_TIMEOUT_MS },
+      }),
+    }));
+    return this.connection;
   }
 
   private key(area: StoreArea, name: string): string {
@@ -86,7 +91,7 @@ export class S3Store implements Store {
 
   /** The bucket exists and the credentials open it; checked once per store. */
   checkBucket(): Promise<void> {
-    this.checked ??= this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })).then(
+    this.checked ??= this.s3().then(({ sdk, client }) => client.send(new sdk.HeadBucketCommand({ Bucket: this.settings.bucket }))).then(
       () => undefined,
       (error: unknown) => {
         this.checked = undefined;
@@ -106,8 +111,9 @@ export class S3Store implements Store {
     const key = this.key(area, finalName);
     const staged = await this.staging.statTemp(temp, area, finalName);
     try {
+      const [{ client }, { uploadArchive }] = await Promise.all([this.s3(), import('./s3-upload.js')]);
       await uploadArchive({
-        client: this.client,
+        client,
         bucket: this.settings.bucket,
         key,
         file: temp,
@@ -139,7 +145,8 @@ export class S3Store implements Store {
   async stat(area: StoreArea, name: string): Promise<StoredFile | null> {
     const key = this.key(area, name);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+      const { sdk, client } = await this.s3();
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
       return { area, name, path: this.location(area, name), bytes: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
     } catch (error) {
       if (isNotFound(error)) {
@@ -153,7 +160,8 @@ export class S3Store implements Store {
 
   async open(area: StoreArea, name: string): Promise<Readable> {
     try {
-      const object = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }));
+      const { sdk, client } = await this.s3();
+      const object = await client.send(new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }));
       return object.Body as Readable;
     } catch (error) {
       if (isNotFound(error)) throw NotFoundError.backup(name);
@@ -164,8 +172,9 @@ export class S3Store implements Store {
   async fetch(area: StoreArea, name: string, options: { signal?: AbortSignal } = {}): Promise<LocalCopy> {
     const temp = await this.staging.tempPath(area, name);
     try {
-      const object = await this.client
-        .send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }), { abortSignal: options.signal })
+      const { sdk, client } = await this.s3();
+      const object = await client
+        .send(new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }), { abortSignal: options.signal })
         .catch((error: unknown) => {
           if (isNotFound(error)) throw NotFoundError.backup(name);
           throw error;
@@ -188,8 +197,9 @@ export class S3Store implements Store {
     const files: StoredFile[] = [];
     let token: string | undefined;
     try {
+      const { sdk, client } = await this.s3();
       do {
-        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }));
+        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }));
         for (const object of page.Contents ?? []) {
           const file = this.fileOf(area, prefix, object);
           if (file) files.push(file);
@@ -215,7 +225,8 @@ export class S3Store implements Store {
 
   async remove(area: StoreArea, name: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }));
+      const { sdk, client } = await this.s3();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(area, name) }));
     } catch (error) {
       if (!isNotFound(error)) throw s3Failure(error, `deleting ${name}`, this.ref);
     }
