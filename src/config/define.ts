@@ -65,6 +65,13 @@ export function isSafeKeyPrefix(value: string): boolean {
   return !value.startsWith('/') && !value.includes('\\') && segments.every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
+/** An S3 endpoint: http(s), and no user or password in it (credentials come only from the AWS sources). */
+export function isS3Endpoint(value: string): boolean {
+  if (!isHttpUrl(value)) return false;
+  const url = new URL(value);
+  return url.username === '' && url.password === '';
+}
+
 /** S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens (also what R2, MinIO, B2 take). */
 export function isBucketName(value: string): boolean {
   return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value);
@@ -183,7 +190,7 @@ export function defineConfigSchemas(z: typeof Zod) {
         bucket: z.string().refine(isBucketName, { error: 'expected an S3 bucket name (3-63 characters: a-z 0-9 . -)' }).optional(),
         prefix: z.string().refine(isSafeKeyPrefix, { error: 'expected a relative key prefix such as "backups/" (no leading "/", no empty, "." or ".." segment)' }).optional(),
         region: z.string().min(1).optional(),
-        endpoint: httpUrl.optional(),
+        endpoint: z.string().refine(isS3Endpoint, { error: 'expected an http:// or https:// URL without user or password (S3 credentials come from the environment, ~/.aws or an instance role)' }).optional(),
         forcePathStyle: z.boolean().optional(),
         serverSideEncryption: z.enum(SERVER_SIDE_ENCRYPTIONS).optional(),
         sseKmsKeyId: z.string().min(1).optional(),

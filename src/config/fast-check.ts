@@ -24,6 +24,7 @@ import {
   UPLOAD_CONCURRENCY,
   isBucketName,
   isHttpUrl,
+  isS3Endpoint,
   isSafeKeyPrefix,
 } from './define.js';
 import type { ParsedConfig } from './schema.js';
@@ -209,7 +210,10 @@ function storage(value: unknown): ParsedConfig['storage'] {
     out.prefix = input.prefix;
   }
   if ('region' in input) out.region = string(input.region, 1);
-  if ('endpoint' in input) out.endpoint = httpUrl(input.endpoint);
+  if ('endpoint' in input) {
+    if (!isS3Endpoint(string(input.endpoint))) decline();
+    out.endpoint = input.endpoint;
+  }
   if ('forcePathStyle' in input) out.forcePathStyle = boolean(input.forcePathStyle);
   if ('serverSideEncryption' in input) out.serverSideEncryption = oneOf(input.serverSideEncryption, SERVER_SIDE_ENCRYPTIONS);
   if ('sseKmsKeyId' in input) out.sseKmsKeyId = string(input.sseKmsKeyId, 1);

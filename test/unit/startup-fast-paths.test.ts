@@ -115,6 +115,7 @@ describe('configuration fast path', () => {
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', prefix: 'a/../b' } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', prefix: 'a//b' } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', endpoint: 'ftp://h' } },
+    { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', endpoint: 'https://key:secret@minio.example.com' } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', partSizeMiB: 4 } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', uploadConcurrency: 0 } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', storageClass: 'DEEP_ARCHIVE' } },
