@@ -4,6 +4,7 @@
  *   npm run bench                                  # all pairs at 1M rows, 3 pairs each
  *   npm run bench -- --rows 4000000 --only 1,2     # peak RSS at 4M rows (pair 2 combines sizes)
  *   npm run bench -- --pairs 5 --only 3,6
+ *   npm run bench -- --only 8                      # backup --org into S3 (s3rver emulator) vs local
  *
  * It starts a throwaway PostgreSQL 15 and/or MariaDB (test/helpers/servers.ts), generates the
  * billing database of bench/dataset.ts server-side, then for each pair runs our command (A) and
@@ -26,6 +27,7 @@ import { planOrganizationTables } from '../src/core/plan-organization.js';
 import { loadOrganizationEngine } from '../src/engines/registry.js';
 import type { TablePlan } from '../src/engines/types.js';
 import { startMariadb, startPostgres, type RunningServer } from '../test/helpers/servers.js';
+import { EMULATOR_ENV, startEmulator } from '../test/helpers/s3.js';
 import { generateMariadb, generatePostgres, MEASURED_ORG, tableSizes } from './dataset.js';
 import { CommandFailed, logPrefix, measure, median, pidFromFile, round, shellQuote, type Measurement } from './measure.js';
 
@@ -44,7 +46,7 @@ interface Flags {
   keep: boolean;
 }
 
-const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7'];
+const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7', '8'];
 
 function parseFlags(argv: string[]): Flags {
   const flags: Flags = { rows: 1_000_000, pairs: 3, only: new Set(ALL_PAIRS), keep: false };
@@ -152,7 +154,7 @@ interface Context {
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run bench` (it builds first).');
-  const needsPg = ['1', '1j', '2', '3', '4', '7'].some((id) => flags.only.has(id));
+  const needsPg = ['1', '1j', '2', '3', '4', '7', '8'].some((id) => flags.only.has(id));
   const needsMy = ['5', '6'].some((id) => flags.only.has(id));
   const work = await mkdtemp(path.join(os.tmpdir(), 'tb-bench-'));
   const ctx: Context = { flags, work, env: childEnv(), archives: {} };
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
       ['5', pair5],
       ['6', pair6],
       ['7', pair7],
+      ['8', pair8],
     ];
     for (const [id, run] of pairs) {
       if (!flags.only.has(id)) continue;
@@ -426,6 +429,34 @@ async function pair1Like(ctx: Context, id: string, env: NodeJS.ProcessEnv | unde
 
 const pair1 = (ctx: Context) => pair1Like(ctx, '1', undefined);
 const pair1NoJit = (ctx: Context) => pair1Like(ctx, '1j', { PGOPTIONS: '-c jit=off' });
+
+// --- Pair 8: organization backup into an S3 bucket (the s3rver emulator on loopback) vs into a
+// local folder: what staging, the upload and its read-back confirmation cost. Information only:
+// an emulator on the same machine is neither a network nor a real S3.
+
+async function pair8(ctx: Context): Promise<PairResult> {
+  const result: PairResult = { id: '8', title: 'backup --org on PostgreSQL into S3 (s3rver emulator, loopback) vs into a local folder', target: 'information (no target)', status: 'info' };
+  const emulator = await startEmulator('s3rver');
+  const saved = ctx.env;
+  try {
+    await emulator.createBucket('bench');
+    const raw = JSON.parse(readFileSync(ctx.pg!.configFile, 'utf8')) as Record<string, unknown>;
+    const configFile = path.join(ctx.work, 'pg-s3.backuprc');
+    await writeConfig(configFile, { ...raw, storage: { type: 's3', dir: './staging-s3', bucket: 'bench', prefix: 'bench/', endpoint: emulator.endpoint, forcePathStyle: true } });
+    ctx.env = { ...ctx.env, ...EMULATOR_ENV };
+    await alternate(
+      ctx,
+      result,
+      { name: 'p8-s3', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], configFile) },
+      { name: 'p8-local', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], ctx.pg!.configFile) },
+      ctx.pg!.pid,
+    );
+  } finally {
+    ctx.env = saved;
+    await emulator.stop();
+  }
+  return result;
+}
 
 // --- Pair 2: peak RSS of pair 1 at two sizes (this run and another rows-<n>.json).
 

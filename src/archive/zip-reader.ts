@@ -201,6 +201,7 @@ export class ArchiveReader {
     return stream;
   }
 
+  openFile(): Readable { return this.readRange(0, this.zip.fileSize - 1); } // The whole file, through the verified descriptor.
   /**
    * Releases the archive. The file descriptor is closed once entry streams still open have ended
    * or been destroyed. Idempotent.

@@ -9,12 +9,14 @@ import { examples } from './command-kit.js';
 import { registerAuto } from './commands/auto.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDelete } from './commands/delete.js';
+import { registerGet } from './commands/get.js';
 import { registerList } from './commands/list.js';
 import { registerNotify } from './commands/notify.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
+import { registerVerify } from './commands/verify.js';
 
 export function buildProgram(options: { json?: boolean } = {}): Command {
   const program = new Command('tenant-backup');
@@ -32,6 +34,6 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
     .exitOverride();
 
-  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify]) register(program);
+  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify, registerVerify, registerGet]) register(program);
   return program;
 }

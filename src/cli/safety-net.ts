@@ -9,7 +9,7 @@
 import type { Deps } from '../core/context.js';
 import { wrapMethods as wrap } from '../core/wrap-methods.js';
 import type { Ledger } from '../ledger/types.js';
-import type { LocalStore } from '../store/local.js';
+import type { Store } from '../store/types.js';
 
 export const INCOMPLETE_MESSAGE = 'internal error: operation did not complete';
 
@@ -33,7 +33,7 @@ export class OpenWork {
         return record;
       },
     });
-    const store = wrap<LocalStore>(deps.store, {
+    const store = wrap<Store>(deps.store, {
       tempPath: (call) => async (...args) => {
         const temp = await call(...args);
         this.temps.add(temp);

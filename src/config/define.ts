@@ -42,6 +42,41 @@ export function isHttpUrl(value: string): boolean {
   }
 }
 
+/** Where archives live: a local folder, or an S3-compatible bucket with `dir` as local staging. */
+export const STORAGE_TYPES = ['local', 's3'] as const;
+/** `storage.serverSideEncryption`: S3's own values of `x-amz-server-side-encryption`. */
+export const SERVER_SIDE_ENCRYPTIONS = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
+/**
+ * `storage.storageClass`: the classes whose objects can be read back at once. GLACIER and
+ * DEEP_ARCHIVE are left out on purpose: an upload is confirmed by reading it back, and a restore
+ * must not wait hours for a thaw.
+ */
+export const STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY'] as const;
+/** Keys of `storage` that only an S3 store takes. */
+export const S3_STORAGE_KEYS = ['bucket', 'prefix', 'region', 'endpoint', 'forcePathStyle', 'serverSideEncryption', 'sseKmsKeyId', 'storageClass', 'partSizeMiB', 'uploadConcurrency', 'keepLocalCopy'] as const;
+/** S3's own limits: parts of 5 MiB to 5 GiB. */
+export const PART_SIZE_MIB = { min: 5, max: 5120, default: 8 } as const;
+export const UPLOAD_CONCURRENCY = { min: 1, max: 16, default: 4 } as const;
+
+/** A key prefix in the bucket: empty, or relative segments without `.`/`..` or empty ones. */
+export function isSafeKeyPrefix(value: string): boolean {
+  if (value === '') return true;
+  const segments = (value.endsWith('/') ? value.slice(0, -1) : value).split('/');
+  return !value.startsWith('/') && !value.includes('\\') && segments.every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/** An S3 endpoint: http(s), and no user or password in it (credentials come only from the AWS sources). */
+export function isS3Endpoint(value: string): boolean {
+  if (!isHttpUrl(value)) return false;
+  const url = new URL(value);
+  return url.username === '' && url.password === '';
+}
+
+/** S3 bucket names: 3–63 lower-case letters, digits, dots and hyphens (also what R2, MinIO, B2 take). */
+export function isBucketName(value: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value);
+}
+
 export function defineConfigSchemas(z: typeof Zod) {
   /** knex's own connection forms: an object (host, port, user, password, database, filename, …) or a URL. */
   const connection = z.union([z.string().min(1), z.looseObject({})]);
@@ -152,9 +187,32 @@ export function defineConfigSchemas(z: typeof Zod) {
   const configSchema = z.strictObject({
     /** Lets editors validate the file; ignored by the tool. */
     $schema: z.string().optional(),
-    storage: z.strictObject({
-      dir: z.string().min(1),
-    }),
+    storage: z
+      .strictObject({
+        type: z.enum(STORAGE_TYPES).optional(),
+        /** The archives (local) or the local staging folder (s3); the ledger and locks live here in both cases. */
+        dir: z.string().min(1),
+        bucket: z.string().refine(isBucketName, { error: 'expected an S3 bucket name (3-63 characters: a-z 0-9 . -)' }).optional(),
+        prefix: z.string().refine(isSafeKeyPrefix, { error: 'expected a relative key prefix such as "backups/" (no leading "/", no empty, "." or ".." segment)' }).optional(),
+        region: z.string().min(1).optional(),
+        endpoint: z.string().refine(isS3Endpoint, { error: 'expected an http:// or https:// URL without user or password (S3 credentials come from the environment, ~/.aws or an instance role)' }).optional(),
+        forcePathStyle: z.boolean().optional(),
+        serverSideEncryption: z.enum(SERVER_SIDE_ENCRYPTIONS).optional(),
+        sseKmsKeyId: z.string().min(1).optional(),
+        storageClass: z.enum(STORAGE_CLASSES).optional(),
+        partSizeMiB: z.number().int().min(PART_SIZE_MIB.min).max(PART_SIZE_MIB.max).optional(),
+        uploadConcurrency: z.number().int().min(UPLOAD_CONCURRENCY.min).max(UPLOAD_CONCURRENCY.max).optional(),
+        keepLocalCopy: z.boolean().optional(),
+      })
+      .refine((storage) => storage.type !== 's3' || storage.bucket !== undefined, { error: 'a bucket is required when type is "s3"', path: ['bucket'] })
+      .refine((storage) => storage.type === 's3' || S3_STORAGE_KEYS.every((key) => storage[key] === undefined), {
+        error: `${S3_STORAGE_KEYS.join(', ')} are settings of an S3 store: add "type": "s3"`,
+        path: ['type'],
+      })
+      .refine((storage) => storage.sseKmsKeyId === undefined || storage.serverSideEncryption?.startsWith('aws:kms') === true, {
+        error: 'sseKmsKeyId goes with serverSideEncryption "aws:kms" or "aws:kms:dsse"',
+        path: ['sseKmsKeyId'],
+      }),
     timezone: z
       .string()
       .refine(isValidTimeZone, { error: (issue) => `unknown IANA time zone ${JSON.stringify(issue.input)}` })

@@ -15,8 +15,17 @@ import {
   DEFAULT_STALL_TIMEOUT_SECONDS,
   NOTIFICATION_DEFAULTS,
   NOTIFY_ON,
+  PART_SIZE_MIB,
+  S3_STORAGE_KEYS,
+  SERVER_SIDE_ENCRYPTIONS,
   STARTTLS_MODES,
+  STORAGE_CLASSES,
+  STORAGE_TYPES,
+  UPLOAD_CONCURRENCY,
+  isBucketName,
   isHttpUrl,
+  isS3Endpoint,
+  isSafeKeyPrefix,
 } from './define.js';
 import type { ParsedConfig } from './schema.js';
 
@@ -187,6 +196,39 @@ function notifications(value: unknown): NonNullable<ParsedConfig['notifications'
   return out as NonNullable<ParsedConfig['notifications']>;
 }
 
+/** `storage`: the keys present, in schema order; the cross-key rules as zod's refinements state them. */
+function storage(value: unknown): ParsedConfig['storage'] {
+  const input = object(value, ['type', 'dir', ...S3_STORAGE_KEYS]);
+  const out: Plain = {};
+  if ('type' in input) out.type = oneOf(input.type, STORAGE_TYPES);
+  out.dir = string(input.dir, 1);
+  if ('bucket' in input) {
+    if (!isBucketName(string(input.bucket))) decline();
+    out.bucket = input.bucket;
+  }
+  if ('prefix' in input) {
+    if (!isSafeKeyPrefix(string(input.prefix))) decline();
+    out.prefix = input.prefix;
+  }
+  if ('region' in input) out.region = string(input.region, 1);
+  if ('endpoint' in input) {
+    if (!isS3Endpoint(string(input.endpoint))) decline();
+    out.endpoint = input.endpoint;
+  }
+  if ('forcePathStyle' in input) out.forcePathStyle = boolean(input.forcePathStyle);
+  if ('serverSideEncryption' in input) out.serverSideEncryption = oneOf(input.serverSideEncryption, SERVER_SIDE_ENCRYPTIONS);
+  if ('sseKmsKeyId' in input) out.sseKmsKeyId = string(input.sseKmsKeyId, 1);
+  if ('storageClass' in input) out.storageClass = oneOf(input.storageClass, STORAGE_CLASSES);
+  if ('partSizeMiB' in input) out.partSizeMiB = integer(input.partSizeMiB, PART_SIZE_MIB.min, PART_SIZE_MIB.max);
+  if ('uploadConcurrency' in input) out.uploadConcurrency = integer(input.uploadConcurrency, UPLOAD_CONCURRENCY.min, UPLOAD_CONCURRENCY.max);
+  if ('keepLocalCopy' in input) out.keepLocalCopy = boolean(input.keepLocalCopy);
+  const s3 = out.type === 's3';
+  if (s3 && !('bucket' in out)) decline();
+  if (!s3 && S3_STORAGE_KEYS.some((key) => key in out)) decline();
+  if ('sseKmsKeyId' in out && !String(out.serverSideEncryption ?? '').startsWith('aws:kms')) decline();
+  return out as ParsedConfig['storage'];
+}
+
 function monitor(value: unknown): NonNullable<ParsedConfig['monitor']> {
   const input = object(value, ['maxAgeHours', 'tenants', 'organizations']);
   const maxAge = (item: unknown) => ({ maxAgeHours: number(object(item, ['maxAgeHours']).maxAgeHours, 0, Number.MAX_VALUE, true) });
@@ -201,7 +243,7 @@ function parseConfig(value: unknown): ParsedConfig {
   const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'organizations', 'auto', 'notifications', 'monitor']);
   const out: Plain = {};
   if ('$schema' in input) out.$schema = string(input.$schema);
-  out.storage = { dir: string(object(input.storage, ['dir']).dir, 1) };
+  out.storage = storage(input.storage);
   if ('timezone' in input) {
     const timezone = string(input.timezone);
     if (!isValidTimeZone(timezone)) decline();

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError, describeJsonError, registerSecrets } from '../errors.js';
 import { systemTimeZone } from '../retention/clock.js';
-import { defineConfigSchemas } from './define.js';
+import { defineConfigSchemas, PART_SIZE_MIB, UPLOAD_CONCURRENCY, type SERVER_SIDE_ENCRYPTIONS, type STORAGE_CLASSES } from './define.js';
 import { fastParseConfig } from './fast-check.js';
 import type { ParsedConfig } from './schema.js';
 import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
@@ -19,7 +19,7 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'timezone'> {
   /** Absolute path of the file this came from; null for a configuration given as an object. */
   file: string | null;
   timezone: string;
-  storage: { dir: string };
+  storage: ResolvedStorage;
   /**
    * `${VAR}`s of connection settings whose variable is not set, by section (`organizations`,
    * `tenants.<name>`). Commands that never connect (list, status, auto's skip path) work without
@@ -27,6 +27,26 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'timezone'> {
    */
   missingConnectionEnv: Record<string, { variable: string; path: string }>;
 }
+
+/** `storage` with its defaults filled in; `dir` is absolute (the archives, or the S3 store's staging). */
+export type ResolvedStorage =
+  | { type: 'local'; dir: string }
+  | {
+      type: 's3';
+      dir: string;
+      bucket: string;
+      /** '' or ending with '/'. */
+      prefix: string;
+      region?: string;
+      endpoint?: string;
+      forcePathStyle: boolean;
+      serverSideEncryption?: (typeof SERVER_SIDE_ENCRYPTIONS)[number];
+      sseKmsKeyId?: string;
+      storageClass?: (typeof STORAGE_CLASSES)[number];
+      partSizeBytes: number;
+      uploadConcurrency: number;
+      keepLocalCopy: boolean;
+    };
 
 export interface LoadConfigOptions {
   configPath?: string;
@@ -135,7 +155,7 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     file,
     missingConnectionEnv,
     timezone: config.timezone ?? systemTimeZone(),
-    storage: { dir: path.resolve(baseDir, config.storage.dir) },
+    storage: resolveStorage(config.storage, baseDir),
     tenants: Object.fromEntries(
       Object.entries(config.tenants).map(([name, tenant]) => [name, { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir) }]),
     ),
@@ -146,6 +166,27 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     notifications: config.notifications?.email?.caFile
       ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
       : config.notifications,
+  };
+}
+
+function resolveStorage(storage: ParsedConfig['storage'], baseDir: string): ResolvedStorage {
+  const dir = path.resolve(baseDir, storage.dir);
+  if (storage.type !== 's3') return { type: 'local', dir };
+  const prefix = storage.prefix ?? '';
+  return {
+    type: 's3',
+    dir,
+    bucket: storage.bucket!,
+    prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+    ...(storage.region !== undefined && { region: storage.region }),
+    ...(storage.endpoint !== undefined && { endpoint: storage.endpoint }),
+    forcePathStyle: storage.forcePathStyle ?? false,
+    ...(storage.serverSideEncryption !== undefined && { serverSideEncryption: storage.serverSideEncryption }),
+    ...(storage.sseKmsKeyId !== undefined && { sseKmsKeyId: storage.sseKmsKeyId }),
+    ...(storage.storageClass !== undefined && { storageClass: storage.storageClass }),
+    partSizeBytes: (storage.partSizeMiB ?? PART_SIZE_MIB.default) * 1024 * 1024,
+    uploadConcurrency: storage.uploadConcurrency ?? UPLOAD_CONCURRENCY.default,
+    keepLocalCopy: storage.keepLocalCopy ?? false,
   };
 }
 

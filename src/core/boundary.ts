@@ -307,7 +307,7 @@ export const listBackups = async (deps: Parameters<typeof listing.listBackups>[0
   const fn = 'listBackups';
   checkDeps(fn, deps);
   const raw = options !== null && typeof options === 'object' && 'kind' in options ? { target: options } : options;
-  const o = checkOptions(fn, raw, ['target', 'status', 'since', 'limit']);
+  const o = checkOptions(fn, raw, ['target', 'status', 'since', 'limit', 'checkStorage']);
   if (o.since !== undefined && !(o.since instanceof Date) && typeof o.since !== 'string') fail(fn, 'since must be a Date or a string like "7d" or "2026-11-20".');
   return listing.listBackups(
     deps,
@@ -316,6 +316,7 @@ export const listBackups = async (deps: Parameters<typeof listing.listBackups>[0
       status: oneOf<BackupStatus>(fn, 'status', o.status, ['success', 'failed', 'in_progress']),
       since: o.since as Date | string | undefined,
       limit: positive(fn, 'limit', o.limit, true),
+      checkStorage: flag(fn, 'checkStorage', o.checkStorage),
     }),
   );
 };

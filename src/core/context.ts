@@ -11,6 +11,7 @@ import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
 import { LocalStore } from '../store/local.js';
 import { StoreGuard } from '../store/safety.js';
+import type { Store } from '../store/types.js';
 
 /** Progress for long operations. The CLI shows a spinner on a TTY; everywhere else it is silent. */
 export interface Progress {
@@ -25,7 +26,8 @@ export const silentProgress: Progress = { update: () => undefined, note: () => u
 export interface Deps {
   config: ResolvedConfig;
   clock: Clock;
-  store: LocalStore;
+  /** Where archives live: the local folder, or an S3 bucket staging in that folder (`storage.type`). */
+  store: Store;
   ledger: Ledger;
   progress: Progress;
 }
@@ -50,13 +52,20 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
   // every command refuses an unsafe store, even one that would only read it or report per item.
   const guard = new StoreGuard(config.storage.dir);
   await guard.check();
+  const local = new LocalStore(config.storage.dir, guard);
   return {
     config,
     clock,
-    store: new LocalStore(config.storage.dir, guard),
+    store: config.storage.type === 's3' ? await createS3Store(config.storage, local) : local,
     ledger: new JsonFileLedger(config.storage.dir, clock, guard),
     progress: options.progress ?? silentProgress,
   };
+}
+
+/** The SDK is loaded only for an S3 store (~100 ms), so local stores start as fast as before. */
+async function createS3Store(settings: Extract<ResolvedConfig['storage'], { type: 's3' }>, staging: LocalStore): Promise<Store> {
+  const { S3Store } = await import('../store/s3.js');
+  return new S3Store(settings, staging);
 }
 
 /** A resolved configuration carries what no `.backuprc` may contain (its strict schema refuses these keys). */

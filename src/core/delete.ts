@@ -51,7 +51,7 @@ export async function deleteBackup(deps: Pick<Deps, 'store' | 'ledger' | 'config
       return {
         action: 'deleted',
         backup_filename: name,
-        backup_path: deps.store.localPath(area, name),
+        backup_path: deps.store.location(area, name),
         removed_records: records,
         file_existed: file !== null,
       };
@@ -117,6 +117,6 @@ async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name
 }
 
 async function readManifest(deps: Pick<Deps, 'store'>, target: Target, name: string) {
-  const { readManifest: read } = await import('./verified-archive.js');
-  return read(deps.store.localPath(areaOf(target), name));
+  const { readStoredManifest } = await import('./verified-archive.js');
+  return readStoredManifest(deps, areaOf(target), name);
 }

@@ -8,7 +8,9 @@ import type { BackupStatus, LedgerRecord } from '../ledger/types.js';
 import { zonedParts } from '../retention/clock.js';
 import type { Deps } from './context.js';
 import { describeRecords, type ListedBackup } from './listed-record.js';
-import { assertKnownTenant, type Target } from './targets.js';
+import { areaOf, assertKnownTenant, type Target } from './targets.js';
+import type { StoredFile } from '../store/types.js';
+import { ORGANIZATIONS_AREA, TENANT_DATABASES_AREA } from '../retention/naming.js';
 
 export interface ListOptions {
   /** Only this tenant's or organization's records. */
@@ -18,17 +20,29 @@ export interface ListOptions {
   since?: Date | string;
   /** At most this many records (the newest). */
   limit?: number;
+  /** Reconcile with the store: mark each successful record whose archive is missing or has another size. */
+  checkStorage?: boolean;
+}
+
+/** `list --check-storage`: a successful record's archive as the store has it now. */
+export interface StorageCheck {
+  /** `ok`: there with the recorded size; `missing`; `size_differs`; `not_checked` (not a success). */
+  state: 'ok' | 'missing' | 'size_differs' | 'not_checked';
+  stored_bytes: number | null;
 }
 
 export interface ListResult {
-  records: ListedBackup[];
+  /** With `checkStorage`, each record also has `storage_check`. */
+  records: Array<ListedBackup & { storage_check?: StorageCheck }>;
+  /** With `checkStorage`: archives in the store that no record names (of the listed targets). */
+  untracked?: StoredFile[];
   /** `in_progress` records whose process had died, marked failed by this call. */
   recovered: LedgerRecord[];
 }
 
 export const BACKUP_STATUSES: readonly BackupStatus[] = ['success', 'failed', 'in_progress'];
 
-export async function listBackups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'>, options: ListOptions = {}): Promise<ListResult> {
+export async function listBackups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'> & Partial<Pick<Deps, 'store'>>, options: ListOptions = {}): Promise<ListResult> {
   const { target } = options;
   const since = options.since === undefined ? undefined : options.since instanceof Date ? options.since : parseSince(options.since, deps.clock.now(), deps.config.timezone);
   const recovered = await deps.ledger.recoverInterrupted();
@@ -43,7 +57,36 @@ export async function listBackups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'
   if (target?.kind === 'database' && all.length === 0) assertKnownTenant(deps.config, target.tenant);
   const recent = since === undefined ? all : all.filter((record) => Date.parse(record.created_at) >= since.getTime());
   const limited = options.limit === undefined ? recent : recent.slice(0, options.limit);
-  return { records: await describeRecords(deps, limited), recovered };
+  const records = await describeRecords(deps, limited);
+  if (!options.checkStorage) return { records, recovered };
+  if (!deps.store) throw new UsageError('checkStorage needs Deps with a store (createDeps makes them).');
+  return { ...(await checkStorage({ store: deps.store }, records, all, target)), recovered };
+}
+
+/**
+ * One listing of each area (not one request per record), then each successful record is matched
+ * by name; archives no record of the listed target(s) names are `untracked`.
+ */
+async function checkStorage(deps: Pick<Deps, 'store'>, records: ListedBackup[], all: LedgerRecord[], target: Target | undefined): Promise<Pick<ListResult, 'records' | 'untracked'>> {
+  const areas = target ? [areaOf(target)] : [ORGANIZATIONS_AREA, TENANT_DATABASES_AREA];
+  const stored = new Map<string, StoredFile>();
+  for (const area of areas) for (const file of await deps.store.list(area)) stored.set(`${area}/${file.name}`, file);
+  const checked = records.map((record) => {
+    const file = stored.get(`${record.kind === 'database' ? TENANT_DATABASES_AREA : ORGANIZATIONS_AREA}/${record.backup_filename}`);
+    const storage_check: StorageCheck =
+      record.status !== 'success'
+        ? { state: 'not_checked', stored_bytes: file?.bytes ?? null }
+        : { state: !file ? 'missing' : file.bytes === record.backup_size ? 'ok' : 'size_differs', stored_bytes: file?.bytes ?? null };
+    return { ...record, storage_check };
+  });
+  const named = new Set(all.map((record) => `${record.kind === 'database' ? TENANT_DATABASES_AREA : ORGANIZATIONS_AREA}/${record.backup_filename}`));
+  const untracked = [...stored.entries()].filter(([key, file]) => !named.has(key) && (target === undefined || belongsByName(file, target))).map(([, file]) => file);
+  return { records: checked, untracked };
+}
+
+/** For one target's listing: an untracked archive counts when its name is the target's. */
+function belongsByName(file: StoredFile, target: Target): boolean {
+  return target.kind === 'database' ? file.name.startsWith(`${target.tenant}_`) : file.name.startsWith('org_');
 }
 
 const DURATION_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };

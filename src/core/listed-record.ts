@@ -8,6 +8,7 @@
 import { ArchiveReader } from '../archive/zip-reader.js';
 import { wholeSeconds } from '../format.js';
 import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
+import { parseOrganizationArchiveName } from '../retention/naming.js';
 import type { Deps } from './context.js';
 
 export interface ListedBackup extends LedgerRecord {
@@ -49,6 +50,8 @@ export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: reado
 
 async function organizationFromArchive(record: LedgerRecord | undefined): Promise<{ code: string | null; name: string | null }> {
   if (!record) return { code: null, name: null };
+  // An archive in a bucket is not downloaded for a listing: its name carries the code (no name).
+  if (record.backup_path.startsWith('s3://')) return { code: codeFromName(record.backup_filename, record.organization_id), name: null };
   const reader = await ArchiveReader.open(record.backup_path).catch(() => null);
   if (!reader) return { code: null, name: null };
   try {
@@ -56,5 +59,16 @@ async function organizationFromArchive(record: LedgerRecord | undefined): Promis
     return { code: organization?.code || null, name: organization?.name ?? null };
   } finally {
     await reader.close().catch(() => undefined);
+  }
+}
+
+/** `org_<code>_<weekday>_backup.zip` → the code (percent-decoded); null when the name holds the id. */
+function codeFromName(file: string, organizationId: string | null): string | null {
+  const token = parseOrganizationArchiveName(file)?.token;
+  if (token === undefined || token === organizationId) return null;
+  try {
+    return decodeURIComponent(token);
+  } catch {
+    return null;
   }
 }

@@ -238,7 +238,9 @@ async function restoreFailure(
   }
   deps.progress.update(`Restore failed; loading the safety backup ${safety.backup_filename} back…`);
   try {
-    const safetyReader = await ArchiveReader.open(safety.backup_path);
+    // From the store (a download into staging for S3), read through the descriptor once open.
+    const safetyCopy = await deps.store.fetch(TENANT_DATABASES_AREA, safety.backup_filename);
+    const safetyReader = await ArchiveReader.open(safetyCopy.path).finally(() => safetyCopy.release());
     try {
       const stream: Readable = await safetyReader.openEntry(prepared.engine.entryPath);
       // No abort signal: an interrupted rollback would leave the tenant half restored.

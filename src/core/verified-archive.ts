@@ -58,7 +58,7 @@ export function isFailedAttempt(error: TenantBackupError): boolean {
 }
 
 function newRecordOf(deps: Pick<Deps, 'store'>, spec: Pick<ArchiveSpec, 'area' | 'name' | 'record'>): NewRecord {
-  return { ...spec.record, backup_filename: spec.name, backup_path: deps.store.localPath(spec.area, spec.name) };
+  return { ...spec.record, backup_filename: spec.name, backup_path: deps.store.location(spec.area, spec.name) };
 }
 
 /** The typed, redacted error a failed backup ends with (an abort is CANCELLED). */
@@ -134,7 +134,8 @@ export class PendingArchive {
     this.current = undefined;
     await writer.verifyFile();
     spec.signal?.throwIfAborted();
-    const stored = await deps.store.commit(this.temp!, spec.area, spec.name);
+    // A remote store uploads here, checking the object against the staged bytes (store/s3-upload.ts).
+    const stored = await deps.store.commit(this.temp!, spec.area, spec.name, { signal: spec.signal });
     this.temp = undefined;
     const finished = await deps.ledger.finish(this.record.id, { status: 'success', backup_size: stored.bytes, sha256 });
     this.settled = true;
@@ -176,7 +177,10 @@ export async function writeVerifiedArchive<T>(
 /** What a restore expects of an archive before it may touch a database. */
 export type ExpectedArchive =
   | { kind: 'organization'; organizationId: string; engine: EngineName }
-  | { kind: 'database'; tenant: string; engine: EngineName; /** The entry the engine loads. */ entryPath: string };
+  | { kind: 'database'; tenant: string; engine: EngineName; /** The entry the engine loads. */ entryPath: string }
+  /** `verify` and `get`: the owner is checked, the engine is whatever made the archive. */
+  | { kind: 'organization'; organizationId: string; engine?: undefined }
+  | { kind: 'database'; tenant: string; engine?: undefined; entryPath?: undefined };
 
 export interface OpenArchiveOptions {
   area: StoreArea;
@@ -184,6 +188,7 @@ export interface OpenArchiveOptions {
   reference: string;
   cwd?: string;
   expected: ExpectedArchive;
+  signal?: AbortSignal;
 }
 
 /**
@@ -195,10 +200,17 @@ export async function openVerifiedArchive(
   options: OpenArchiveOptions,
 ): Promise<{ name: string; reader: ArchiveReader }> {
   const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
-  const file = await deps.store.stat(options.area, name);
-  if (!file) throw NotFoundError.backup(name);
+  if (deps.store.kind !== 'local') deps.progress.update(`Downloading ${name}…`);
+  // The archive itself (local store), or a streamed download into staging (S3). A download is
+  // removed as soon as the reader holds it open: everything is read through that descriptor.
+  const file = await deps.store.fetch(options.area, name, { signal: options.signal });
   deps.progress.update(`Verifying ${name}…`);
-  const reader = await ArchiveReader.open(file.path);
+  let reader: ArchiveReader;
+  try {
+    reader = await ArchiveReader.open(file.path);
+  } finally {
+    await file.release();
+  }
   try {
     checkManifest(reader.manifest, name, options.expected);
     await reader.verify();
@@ -206,6 +218,16 @@ export async function openVerifiedArchive(
   } catch (error) {
     await reader.close();
     throw error;
+  }
+}
+
+/** The manifest of an archive in the store, read without verifying its entries (ownership checks). */
+export async function readStoredManifest(deps: Pick<Deps, 'store'>, area: StoreArea, name: string): Promise<Manifest> {
+  const file = await deps.store.fetch(area, name);
+  try {
+    return await readManifest(file.path);
+  } finally {
+    await file.release();
   }
 }
 
@@ -230,7 +252,7 @@ function checkManifest(manifest: Manifest, name: string, expected: ExpectedArchi
         { archive_organization_id: manifest.organization.id },
       );
     }
-    if (manifest.engine !== expected.engine) {
+    if (expected.engine !== undefined && manifest.engine !== expected.engine) {
       throw new ArchiveError(`${name} was made from a ${manifest.engine} database; the configured shared database is ${expected.engine}.`);
     }
     return;
@@ -243,6 +265,7 @@ function checkManifest(manifest: Manifest, name: string, expected: ExpectedArchi
       archive_tenant: manifest.tenant,
     });
   }
+  if (expected.engine === undefined) return;
   if (manifest.engine !== expected.engine) {
     throw new ArchiveError(`${name} was made from a ${manifest.engine} database; tenant "${expected.tenant}" is configured as ${expected.engine}.`);
   }

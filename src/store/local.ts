@@ -15,12 +15,14 @@ import type { Readable } from 'node:stream';
 import { InvalidNameError, NotFoundError } from '../errors.js';
 import { assertArchiveFileName, type StoreArea } from '../retention/naming.js';
 import { openDirectoryNoFollow, openNoFollow, StoreGuard, unsafeStore } from './safety.js';
-import type { Store, StoredFile } from './types.js';
+import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
 
 export const DIRECTORY_MODE = 0o700;
 export const ARCHIVE_MODE = 0o600;
 
 export class LocalStore implements Store {
+  readonly kind = 'local';
+
   constructor(
     readonly root: string,
     /** Shared with the ledger of the same Deps, so the store is checked once per command. */
@@ -38,9 +40,14 @@ export class LocalStore implements Store {
     return ensurePrivateDir(this.areaDir(area));
   }
 
+  /** Absolute local path of an archive. */
   localPath(area: StoreArea, name: string): string {
     assertArchiveFileName(name);
     return path.join(this.areaDir(area), name);
+  }
+
+  location(area: StoreArea, name: string): string {
+    return this.localPath(area, name);
   }
 
   async tempPath(area: StoreArea, finalName: string): Promise<string> {
@@ -50,7 +57,8 @@ export class LocalStore implements Store {
     return path.join(dir, `.${finalName}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   }
 
-  async commit(temp: string, area: StoreArea, finalName: string): Promise<StoredFile> {
+  async commit(temp: string, area: StoreArea, finalName: string, options: CommitOptions = {}): Promise<StoredFile> {
+    options.signal?.throwIfAborted();
     const finalPath = this.localPath(area, finalName);
     if (path.dirname(temp) !== path.dirname(finalPath)) {
       throw new InvalidNameError(`Temp file ${temp} is not in the folder of ${finalPath}; refusing a non-atomic commit.`);
@@ -67,6 +75,16 @@ export class LocalStore implements Store {
     const info = await this.stat(area, finalName);
     if (!info) throw new NotFoundError(`Archive ${finalPath} vanished right after it was committed.`);
     return info;
+  }
+
+  /** Size of a temp file of `area` made by `tempPath` (refused if elsewhere, or a link). */
+  async statTemp(temp: string, area: StoreArea, finalName: string): Promise<{ bytes: number }> {
+    if (path.dirname(temp) !== path.dirname(this.localPath(area, finalName))) {
+      throw new InvalidNameError(`Temp file ${temp} is not in the staging folder of ${area}; refusing it.`);
+    }
+    const info = await lstat(temp);
+    if (!info.isFile()) throw unsafeStore(temp, 'is not a regular file', 'Remove it.');
+    return { bytes: info.size };
   }
 
   async discard(temp: string): Promise<void> {
@@ -93,6 +111,13 @@ export class LocalStore implements Store {
     if (!info) throw NotFoundError.backup(name);
     const handle = await openNoFollow(info.path, constants.O_RDONLY);
     return handle.createReadStream();
+  }
+
+  /** The archive itself: no copy is made, and `release` leaves it alone. */
+  async fetch(area: StoreArea, name: string): Promise<LocalCopy> {
+    const info = await this.stat(area, name);
+    if (!info) throw NotFoundError.backup(name);
+    return { path: info.path, bytes: info.bytes, release: async () => undefined };
   }
 
   /** Archives of an area, newest first; symbolic links and other non-files are skipped. */

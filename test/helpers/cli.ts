@@ -10,10 +10,12 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** stdout's bytes, with `binary: true` (an archive written to stdout). */
+  stdoutBytes?: Buffer;
 }
 
 /** `timeoutMs`: the process is killed (SIGKILL) after that long, and `code` is then -1. */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; timeoutMs?: number; binary?: boolean } = {}): Promise<CliResult> {
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: the integration project builds it first (test/build-dist.ts); run CLI tests through vitest, or `npm run build`.');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
@@ -23,13 +25,17 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const bytes: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (options.binary) bytes.push(chunk);
+      else stdout += chunk.toString();
+    });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      resolve({ code: code ?? -1, stdout, stderr, ...(options.binary && { stdoutBytes: Buffer.concat(bytes) }) });
     });
   });
 }

@@ -18,7 +18,7 @@ const code = await runToCompletion(async () => {
     user_id: null,
     day_of_week: 'monday',
     backup_filename: 'acme_2026-11-23_08-00-00.zip',
-    backup_path: deps.store.localPath('tenant-databases', 'acme_2026-11-23_08-00-00.zip'),
+    backup_path: deps.store.location('tenant-databases', 'acme_2026-11-23_08-00-00.zip'),
     backup_date: '2026-11-23',
   });
   const temp = await deps.store.tempPath('tenant-databases', 'acme_2026-11-23_08-00-00.zip');
