@@ -19,9 +19,11 @@ export {
   checkFreshness,
   checkOrganizationFreshness,
   deleteBackup,
+  getBackup,
   healthReport,
   listBackups,
   organizationStatus,
+  planOrganizationReport,
   pruneTenantBackups,
   resolveOrganizationId,
   restoreOrganization,
@@ -30,7 +32,11 @@ export {
   targetFrom,
   tenantStatus,
   testNotifications,
+  verifyBackups,
 } from './core/boundary.js';
+export type { PlanReportOptions, OrganizationPlanReport } from './core/plan-report.js';
+export type { VerifyOptions, VerifyResult } from './core/verify.js';
+export type { GetOptions, GetResult } from './core/get.js';
 export type { BackupAllItem, BackupAllOptions, BackupAllResult } from './core/backup-all.js';
 export type { HealthReport, TargetHealth, SizeTrend } from './core/status-all.js';
 export type { NotifyTestResult } from './core/notify-test.js';

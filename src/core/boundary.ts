@@ -6,9 +6,7 @@
  * accepted and become strings; anything else that is not what the option takes is a UsageError
  * (exit code 2 in the CLI) naming the option.
  */
-import { UsageError } from '../errors.js';
 import type { BackupStatus } from '../ledger/types.js';
-import { assertTenantName } from '../retention/naming.js';
 import * as auto from './auto.js';
 import * as autoAll from './auto-all.js';
 import * as autoDetach from './auto-detach.js';
@@ -16,134 +14,21 @@ import * as backupAll from './backup-all.js';
 import * as backupOrg from './backup-organization.js';
 import * as backupTen from './backup-tenant.js';
 import type { Deps } from './context.js';
+import { callback, checkDeps, checkOptions, defined, fail, flag, id, oneOf, positive, signal, string, target, tenant, userId } from './boundary-checks.js';
 import * as deleting from './delete.js';
+import * as getting from './get.js';
 import * as listing from './list.js';
 import * as notified from './notified.js';
 import * as notifyTest from './notify-test.js';
 import * as organizations from './organizations.js';
+import * as planning from './plan-report.js';
 import * as pruning from './prune.js';
 import * as restoreOrg from './restore-organization.js';
 import * as restoreTen from './restore-tenant.js';
 import * as status from './status.js';
 import * as statusAll from './status-all.js';
-import { parseOrganizationId, type Target } from './targets.js';
-
-type Options = Record<string, unknown>;
-
-function fail(fn: string, message: string): never {
-  throw new UsageError(`${fn}: ${message}`);
-}
-
-function checkDeps(fn: string, deps: unknown): void {
-  const d = deps as Partial<Deps> | null;
-  if (typeof d !== 'object' || d === null || !d.config || !d.ledger || !d.store || !d.clock || !d.progress) {
-    fail(fn, 'the first argument must be the object that createDeps() returns.');
-  }
-}
-
-function checkOptions(fn: string, options: unknown, allowed: readonly string[]): Options {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail(fn, 'the second argument must be an options object.');
-  const unknown = Object.keys(options).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) fail(fn, `unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; it takes ${allowed.join(', ')}.`);
-  return options as Options;
-}
-
-/** An id given as a string, a safe integer or a bigint, as the string the ledger keeps. */
-function id(fn: string, name: string, value: unknown, required: true): string;
-function id(fn: string, name: string, value: unknown, required: false): string | null | undefined;
-function id(fn: string, name: string, value: unknown, required: boolean): string | null | undefined {
-  if (value === undefined || value === null) {
-    if (required) fail(fn, `${name} is required.`);
-    return value as null | undefined;
-  }
-  let text: string;
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) fail(fn, `${name} ${value} is not a whole number that JavaScript holds exactly; pass it as a string.`);
-    text = String(value);
-  } else if (typeof value === 'bigint') text = value.toString();
-  else if (typeof value === 'string') text = value;
-  else fail(fn, `${name} must be a string or a number, not ${describe(value)}.`);
-  try {
-    return parseOrganizationId(text);
-  } catch (error) {
-    fail(fn, `${name}: ${(error as Error).message}`);
-  }
-}
-
-/** A user id as the ledger keeps it: a string (numbers accepted), printable, at most 256 characters. */
-function userId(fn: string, value: unknown): string | null | undefined {
-  if (value === undefined || value === null) return value as null | undefined;
-  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : typeof value === 'bigint' ? value.toString() : value;
-  if (typeof text !== 'string' || text.trim() === '' || text.length > 256 || /[\u0000-\u001f\u007f]/.test(text)) {
-    fail(fn, `userId must be a non-empty printable string or a whole number, not ${describe(value)}.`);
-  }
-  return text;
-}
-
-function string(fn: string, name: string, value: unknown, required = false): string | undefined {
-  if (value === undefined && !required) return undefined;
-  if (typeof value !== 'string' || value.length === 0) fail(fn, `${name} must be a non-empty string, not ${describe(value)}.`);
-  return value;
-}
-
-function tenant(fn: string, value: unknown, required = true): string | undefined {
-  const name = string(fn, 'tenant', value, required);
-  if (name !== undefined) assertTenantName(name);
-  return name;
-}
-
-function flag(fn: string, name: string, value: unknown): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') fail(fn, `${name} must be true or false, not ${describe(value)}.`);
-  return value;
-}
-
-function positive(fn: string, name: string, value: unknown, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) {
-    fail(fn, `${name} must be a positive ${integer ? 'integer' : 'number'}, not ${describe(value)}.`);
-  }
-  return value;
-}
-
-function signal(fn: string, value: unknown): AbortSignal | undefined {
-  if (value === undefined) return undefined;
-  if (!(value instanceof AbortSignal)) fail(fn, 'signal must be an AbortSignal.');
-  return value;
-}
-
-function callback<T extends (...args: never[]) => unknown>(fn: string, name: string, value: unknown): T | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') fail(fn, `${name} must be a function.`);
-  return value as T;
-}
-
-function target(fn: string, value: unknown, required: boolean): Target | undefined {
-  if (value === undefined && !required) return undefined;
-  const t = value as { kind?: unknown; tenant?: unknown; organizationId?: unknown } | null;
-  if (typeof t !== 'object' || t === null) fail(fn, 'target must be { kind: "database", tenant } or { kind: "organization", organizationId }.');
-  if (t.kind === 'database') return { kind: 'database', tenant: tenant(fn, t.tenant)! };
-  if (t.kind === 'organization') return { kind: 'organization', organizationId: id(fn, 'target.organizationId', t.organizationId, true) };
-  fail(fn, `target.kind must be "database" or "organization", not ${describe(t.kind)}.`);
-}
-
-function oneOf<T extends string>(fn: string, name: string, value: unknown, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) fail(fn, `${name} must be one of ${allowed.join(', ')}, not ${describe(value)}.`);
-  return value as T;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  return `${typeof value} ${String(value)}`;
-}
-
-/** Options without their undefined members (so defaults of the use case apply). */
-function defined<T extends Options>(options: T): T {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
-}
+import * as verifying from './verify.js';
+import type { Target } from './targets.js';
 
 // ------------------------------------------------------------------------------------------
 // The exported use cases
@@ -396,4 +281,41 @@ export const targetFrom = (options: { tenant?: unknown; org?: unknown }): Target
   if (o.org !== undefined) return { kind: 'organization', organizationId: id(fn, 'org', o.org, true) };
   if (o.tenant !== undefined) return { kind: 'database', tenant: tenant(fn, o.tenant)! };
   fail(fn, 'say whose backups: tenant or org.');
+};
+
+export const planOrganizationReport: typeof planning.planOrganizationReport = async (deps, options) => {
+  const fn = 'planOrganizationReport';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['organizationId', 'signal']);
+  return planning.planOrganizationReport(deps, defined({ organizationId: id(fn, 'organizationId', o.organizationId, true), signal: signal(fn, o.signal) }));
+};
+
+export const verifyBackups: typeof verifying.verifyBackups = async (deps, options = {}) => {
+  const fn = 'verifyBackups';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['target', 'backup', 'all', 'signal']);
+  return verifying.verifyBackups(
+    deps,
+    defined({ target: target(fn, o.target, false), backup: string(fn, 'backup', o.backup), all: flag(fn, 'all', o.all), signal: signal(fn, o.signal) }),
+  );
+};
+
+export const getBackup: typeof getting.getBackup = async (deps, options) => {
+  const fn = 'getBackup';
+  checkDeps(fn, deps);
+  const o = checkOptions(fn, options, ['target', 'backup', 'output', 'cwd', 'signal']);
+  const output = o.output;
+  if (output !== undefined && typeof output !== 'string' && !(output && typeof (output as { write?: unknown }).write === 'function')) {
+    fail(fn, 'output must be a file path or a writable stream.');
+  }
+  return getting.getBackup(
+    deps,
+    defined({
+      target: target(fn, o.target, true)!,
+      backup: string(fn, 'backup', o.backup, true)!,
+      output: output as getting.GetOptions['output'],
+      cwd: string(fn, 'cwd', o.cwd),
+      signal: signal(fn, o.signal),
+    }),
+  );
 };

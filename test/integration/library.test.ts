@@ -73,6 +73,30 @@ console.log(JSON.stringify(results));
     expect(list.code, list.stderr).toBe(0);
   }, 60_000);
 
+  it('plans, verifies and fetches backups, and checks their input the same way', async () => {
+    const { stdout } = await runScript(`${PRELUDE}
+const target = tb.targetFrom({ org: 2 });
+const results = {
+  planBad: await outcome(tb.planOrganizationReport(deps, {})),
+  verifyBad: await outcome(tb.verifyBackups(deps, { all: 'yes' })),
+  getBad: await outcome(tb.getBackup(deps, { target: { kind: 'elsewhere' }, backup: 'latest' })),
+  getBadOutput: await outcome(tb.getBackup(deps, { target, backup: 'latest', output: 42 })),
+};
+results.plan = await outcome(tb.planOrganizationReport(deps, { organizationId: 2 }));
+results.backup = await outcome(tb.backupOrganization(deps, { organizationId: 2 }));
+results.verify = await outcome(tb.verifyBackups(deps, { target }));
+results.get = await outcome(tb.getBackup(deps, { target, backup: 'latest', output: './copy.zip' }));
+console.log(JSON.stringify(results));
+`);
+    const results = JSON.parse(stdout);
+    for (const key of ['planBad', 'verifyBad', 'getBad', 'getBadOutput']) expect(results[key].error, key).toMatchObject({ code: 'USAGE' });
+    expect(results.plan.ok.tables.length).toBeGreaterThan(1);
+    expect(results.backup.ok).toMatchObject({ action: 'created' });
+    expect(JSON.stringify(results.verify.ok)).toContain(results.backup.ok.record.backup_filename);
+    expect(results.get.ok).toMatchObject({ action: 'written', backup_filename: results.backup.ok.record.backup_filename });
+    expect((await readFile(path.join(app, 'copy.zip'))).subarray(0, 2).toString('latin1')).toBe('PK');
+  }, 60_000);
+
   it('resolves a configuration given as an object against the current directory, or baseDir', async () => {
     const { stdout } = await runScript(`
 import { createDeps } from 'tenant-backup';
