@@ -27,7 +27,9 @@ import { ArchiveReader } from '../archive/zip-reader.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import type { Manifest } from '../archive/manifest.js';
 import type { EngineName } from '../engines/types.js';
-import { ArchiveError, ForbiddenTargetError, NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
+import { stat } from 'node:fs/promises';
+import { basename, resolve as resolvePath } from 'node:path';
+import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
 import type { LedgerBackupType, LedgerRecord, NewRecord } from '../ledger/types.js';
 import type { StoreArea } from '../retention/naming.js';
 import type { Deps } from './context.js';
@@ -182,6 +184,8 @@ export interface OpenArchiveOptions {
   area: StoreArea;
   /** A name from `list`, or a path to an archive inside the store's area. */
   reference: string;
+  /** Instead of `reference`: an archive anywhere, named explicitly (`restore --org … --file`). */
+  file?: string;
   cwd?: string;
   expected: ExpectedArchive;
 }
@@ -194,11 +198,9 @@ export async function openVerifiedArchive(
   deps: Pick<Deps, 'store' | 'progress'>,
   options: OpenArchiveOptions,
 ): Promise<{ name: string; reader: ArchiveReader }> {
-  const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
-  const file = await deps.store.stat(options.area, name);
-  if (!file) throw NotFoundError.backup(name);
+  const { name, path } = options.file !== undefined ? await outsideFile(options.file, options.cwd) : await storedFile(deps, options);
   deps.progress.update(`Verifying ${name}…`);
-  const reader = await ArchiveReader.open(file.path);
+  const reader = await ArchiveReader.open(path);
   try {
     checkManifest(reader.manifest, name, options.expected);
     await reader.verify();
@@ -207,6 +209,23 @@ export async function openVerifiedArchive(
     await reader.close();
     throw error;
   }
+}
+
+async function storedFile(deps: Pick<Deps, 'store'>, options: OpenArchiveOptions): Promise<{ name: string; path: string }> {
+  const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
+  const file = await deps.store.stat(options.area, name);
+  if (!file) throw NotFoundError.backup(name);
+  return { name, path: file.path };
+}
+
+/** An explicitly named archive outside the store: any regular file (it is verified like any other). */
+async function outsideFile(file: string, cwd = process.cwd()): Promise<{ name: string; path: string }> {
+  if (file.includes('\0')) throw new InvalidNameError('Invalid archive path: it contains a NUL byte.');
+  const path = resolvePath(cwd, file);
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new NotFoundError(`Archive ${file} does not exist.`, { backup: file });
+  if (!info.isFile()) throw new InvalidNameError(`Archive ${file} is not a regular file.`, { backup: file });
+  return { name: basename(path), path };
 }
 
 /** An archive's manifest, read without verifying its entries (ownership checks, listings). */

@@ -2,13 +2,15 @@
  * MySQL/MariaDB restore, inside the one transaction the session opens: NDJSON rows become
  * multi-row INSERTs of ≤ 1000 rows / ≤ 4 MiB, one running on the server while the next is built
  * here. With FOREIGN_KEY_CHECKS off for that transaction (see session.ts), the references of the
- * restored rows — and references into them from outside the plan — are checked before COMMIT.
+ * restored rows — and references into them from outside the plan (restore-checks.ts) — are checked
+ * before COMMIT, and every batch's rows are checked to be the organization's right after it.
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Connection } from 'mysql2';
 import { OperationError, describeCause } from '../../errors.js';
-import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, TablePlan } from '../types.js';
+import { planRowColumns, strangerRowError } from '../restore-checks.js';
+import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
 import { fail, run, runRaw, type MysqlModule } from './driver.js';
 
@@ -57,6 +59,12 @@ export async function importRows(
   const encoders = columns.map((c) => valueSqlFor(mysql, c));
   const width = columns.length;
   const prefix = `INSERT INTO ${q(plan.table)} (${columns.map((c) => q(c.name)).join(', ')}) VALUES `;
+  // Each batch's keys, to check that every row just inserted is this organization's (an archive
+  // is untrusted input: a crafted row of another organization must never be committed). Tables
+  // without a primary key in the archive's columns rely on the caller's count check alone.
+  const keyIndexes = plan.primaryKey.map((name) => columns.findIndex((c) => c.name === name));
+  const checkKeys = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
+  let batchKeys: string[] = [];
 
   let inserted = 0;
   let sent = 0;
@@ -72,12 +80,15 @@ export async function importRows(
     const sql = prefix + batch;
     const rows = batchRows;
     const first = sent + 1;
+    const keys = batchKeys;
     batch = '';
     batchRows = 0;
+    batchKeys = [];
     sent += rows;
     if (inflight) await inflight;
     inflight = run(connection, sql).then(
-      () => {
+      async () => {
+        if (checkKeys) await checkBatchOwnership(connection, plan, keyIndexes.map((i) => columns[i]!.name), keys);
         inserted += rows;
         onRows?.(inserted);
       },
@@ -97,16 +108,14 @@ export async function importRows(
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows is not valid: ${describeCause(error)}`);
     }
-    let tuple = '(';
+    const parts: string[] = new Array<string>(width);
     try {
-      for (let i = 0; i < width; i++) {
-        if (i > 0) tuple += ',';
-        tuple += encoders[i]!(values[i]);
-      }
+      for (let i = 0; i < width; i++) parts[i] = encoders[i]!(values[i]);
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber}: ${describeCause(error)}`);
     }
-    tuple += ')';
+    const tuple = `(${parts.join(',')})`;
+    if (checkKeys) batchKeys.push(keyIndexes.length === 1 ? parts[keyIndexes[0]!]! : `(${keyIndexes.map((i) => parts[i]).join(',')})`);
     if (batchRows > 0 && batch.length + tuple.length + 1 > batchChars) await flush();
     batch = batchRows === 0 ? tuple : batch + ',' + tuple;
     batchRows += 1;
@@ -134,61 +143,20 @@ export async function importRows(
   return inserted;
 }
 
-/**
- * With foreign-key checks off, MySQL would commit dangling references; this stands in for the
- * check InnoDB skipped, limited to the restored (organization's) rows of each planned table.
- */
-export async function checkRestoredReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
-  const tables = new Map(schema.tables.map((t) => [t.name, t]));
-  await checkOutsideReferences(connection, schema, plan);
-  for (const table of plan) {
-    for (const fk of tables.get(table.table)?.foreignKeys ?? []) {
-      const values = await findDanglingReference(connection, table.table, fk, table.where);
-      if (values !== null) {
-        throw new OperationError(
-          `Restore refused: table "${table.table}" would reference a missing row of "${fk.referencedTable}" ` +
-            `through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
-        );
-      }
-    }
-  }
-}
-
-/**
- * With FOREIGN_KEY_CHECKS off, deleting the organization's rows would not stop at rows of tables
- * outside the plan (excluded tables, other organizations' rows) that still point at them —
- * `ON DELETE RESTRICT` would be bypassed. So every foreign key from outside the plan into a
- * planned table is checked too (a scan of that table; an index on its key columns helps).
- */
-async function checkOutsideReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
-  const planned = new Set(plan.map((p) => p.table));
-  for (const table of schema.tables) {
-    if (planned.has(table.name)) continue;
-    for (const fk of table.foreignKeys) {
-      if (!planned.has(fk.referencedTable)) continue;
-      const values = await findDanglingReference(connection, table.name, fk);
-      if (values !== null) {
-        throw new OperationError(
-          `Restore refused: table "${table.name}" (not part of the organization's backup) references a row of "${fk.referencedTable}" ` +
-            `that the restore would remove, through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
-        );
-      }
-    }
-  }
-}
-
-/** The key values of one row of `table` (restricted by `where`, alias `t`) whose parent is missing, or null. */
-async function findDanglingReference(connection: Connection, table: string, fk: ForeignKeyInfo, where?: string): Promise<string | null> {
-  const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
-  const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
-  const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table)} t
-    WHERE ${where ? `${where} AND ` : ''}${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
+/** A row of the batch just inserted that is not this organization's refuses the restore (exit 5). */
+async function checkBatchOwnership(connection: Connection, plan: TablePlan, keyColumns: string[], keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const tuple = keyColumns.length === 1 ? `t.${q(keyColumns[0]!)}` : `(${keyColumns.map((c) => `t.${q(c)}`).join(', ')})`;
+  const columns = planRowColumns(plan);
   let rows: Array<Array<Buffer | null>>;
   try {
-    rows = await runRaw(connection, sql);
+    rows = await runRaw(
+      connection,
+      `SELECT ${columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(plan.table)} t WHERE ${tuple} IN (${keys.join(',')}) AND (${plan.where}) IS NOT TRUE LIMIT 1`,
+    );
   } catch (error) {
-    throw fail(`checking foreign key ${fk.name} of table "${table}"`, error);
+    throw fail(`checking the restored rows of table "${plan.table}"`, error);
   }
   const row = rows[0];
-  return row ? row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ') : null;
+  if (row) throw strangerRowError(plan, columns.map((c, i) => `${c} = ${row[i] == null ? 'NULL' : row[i]!.toString('utf8')}`).join(', '));
 }

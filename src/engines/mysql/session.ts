@@ -11,7 +11,8 @@ import { introspectSchema } from './catalog.js';
 import { mysqlDialect, q } from './dialect.js';
 import { destroyConnection, fail, openConnection, run, runRaw, type ConnectTarget, type MysqlModule } from './driver.js';
 import { exportRows } from './export.js';
-import { BATCH_CHARS, checkRestoredReferences, importRows } from './restore.js';
+import { ReferenceChecks } from '../restore-checks.js';
+import { BATCH_CHARS, importRows } from './restore.js';
 
 function truthy(raw: Buffer | null | undefined, dataType: string | undefined): boolean | null {
   if (raw == null) return null;
@@ -150,7 +151,7 @@ export class MysqlSession implements OrganizationSession {
    *   and rows of tables outside the plan that reference the organization's rows (an ON DELETE
    *   CASCADE would silently delete them, RESTRICT would refuse) all need it off while rows are
    *   replaced. Cascades therefore do not fire: children are deleted explicitly, children first.
-   *   Before COMMIT every foreign key of every restored row is checked (`checkRestoredReferences`),
+   *   Before COMMIT every foreign key of every restored row is checked (`checkReferences`, restore-checks.ts),
    *   so a restore can never commit dangling references of its own rows. SET FOREIGN_KEY_CHECKS
    *   does not commit; DDL would (and so would ALTER TABLE … AUTO_INCREMENT), so none is issued.
    * - UNIQUE_CHECKS stays on.
@@ -171,6 +172,15 @@ export class MysqlSession implements OrganizationSession {
       } catch (error) {
         throw fail('starting the restore transaction', error);
       }
+      const references = new ReferenceChecks({
+        quote: q,
+        actionsRun: false, // FOREIGN_KEY_CHECKS = 0: no ON DELETE action runs
+        rows: async (sql) => (await runRaw(connection, sql)).map((row) => row.map((v) => (v == null ? null : v.toString('utf8')))),
+        exec: async (sql) => {
+          await run(connection, sql);
+        },
+        createTempTable: (name, select) => `CREATE TEMPORARY TABLE ${q(name)} AS ${select}`,
+      });
       const writer: RestoreWriter = {
         countRows: async (table) => {
           try {
@@ -193,11 +203,21 @@ export class MysqlSession implements OrganizationSession {
         // 10.2+/MySQL 8 persist it), and ALTER TABLE … AUTO_INCREMENT would commit the restore
         // half-way. Nothing to do.
         resetCounters: async () => undefined,
+        // Every batch is checked as it is inserted (restore.ts), naming the row; none is left here.
+        findStrangerRow: async () => null,
+        noteReferences: (schemaInfo, plans, tenantColumn) =>
+          references.note(schemaInfo, plans, tenantColumn).catch((error: unknown) => {
+            throw fail('checking the references into the organization\'s rows', error);
+          }),
+        checkReferences: () =>
+          references.check(schema, plan).catch((error: unknown) => {
+            throw fail('checking the restored rows\' references', error);
+          }),
       };
       let result: T;
       try {
         result = await fn(writer);
-        await checkRestoredReferences(connection, schema, plan);
+        await writer.checkReferences();
       } catch (error) {
         await run(connection, 'ROLLBACK').catch(() => undefined);
         throw error;

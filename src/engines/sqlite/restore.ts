@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { OperationError, describeCause } from '../../errors.js';
+import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { fold, tableColumns } from './catalog.js';
 import { decodeSqliteValue, naturalStorageClass } from './codec.js';
@@ -65,6 +66,7 @@ export async function importRows(
     return current.name;
   });
   const classes = columns.map((c) => naturalStorageClass(c.type));
+  const strangerCheck = ownershipCheck(db, plan, columns);
   const insert =
     targets.length === 0
       ? db.prepare(`INSERT INTO ${q(plan.table)} DEFAULT VALUES`)
@@ -85,11 +87,13 @@ export async function importRows(
     } catch (error) {
       throw new OperationError(`Row ${lineNumber} of table "${plan.table}" in the backup is not valid: ${describeCause(error)}`, { cause: error });
     }
+    let rowid: number | bigint;
     try {
-      insert.run(...values);
+      rowid = insert.run(...values).lastInsertRowid;
     } catch (error) {
       throw new OperationError(`Inserting row ${lineNumber} into table "${plan.table}" failed: ${describeCause(error)}`, { cause: error });
     }
+    strangerCheck(rowid, values);
     count += 1;
     if (count % PROGRESS_EVERY_ROWS === 0) onRows?.(count);
   };
@@ -103,6 +107,28 @@ export async function importRows(
   splitter.end(insertLine);
   onRows?.(count);
   return count;
+}
+
+/**
+ * Every inserted row must be this organization's (an archive is untrusted input): checked right
+ * after its insert, by rowid (or by primary key in a WITHOUT ROWID table), against the plan's
+ * condition. A table without either relies on the caller's count check alone.
+ */
+function ownershipCheck(db: Database, plan: TablePlan, columns: ColumnInfo[]): (rowid: number | bigint, values: unknown[]) => void {
+  const describe = planRowColumns(plan);
+  const select = `SELECT ${describe.map((c) => `quote(t.${q(c)})`).join(', ')} FROM ${q(plan.table)} AS t`;
+  const withoutRowid = (db.prepare('SELECT wr FROM pragma_table_list WHERE schema = ? AND name = ?').get('main', plan.table) as { wr: bigint } | undefined)?.wr === 1n;
+  const fail = (row: unknown[] | undefined) => {
+    if (row) throw strangerRowError(plan, describe.map((c, i) => `${c} = ${String(row[i])}`).join(', '));
+  };
+  if (!withoutRowid) {
+    const statement = db.prepare(`${select} WHERE t.rowid = ? AND (${plan.where}) IS NOT TRUE`).raw();
+    return (rowid) => fail(statement.get(rowid) as unknown[] | undefined);
+  }
+  const keyIndexes = plan.primaryKey.map((name) => columns.findIndex((c) => fold(c.name) === fold(name)));
+  if (keyIndexes.length === 0 || keyIndexes.some((i) => i < 0)) return () => undefined;
+  const statement = db.prepare(`${select} WHERE ${plan.primaryKey.map((c) => `t.${q(c)} = ?`).join(' AND ')} AND (${plan.where}) IS NOT TRUE`).raw();
+  return (_rowid, values) => fail(statement.get(...keyIndexes.map((i) => values[i])) as unknown[] | undefined);
 }
 
 export function resetCounter(db: Database, plan: TablePlan): void {
