@@ -21,7 +21,7 @@
 import type { ArchiveReader } from '../archive/zip-reader.js';
 import { formatElapsed } from '../format.js';
 import { ENGINE_OF_CLIENT, loadOrganizationEngine } from '../engines/registry.js';
-import { strangerRowError } from '../engines/restore-checks.js';
+import { ownedCondition, strangerRowError } from '../engines/restore-checks.js';
 import type { RestoreWriter, TablePlan } from '../engines/types.js';
 import { ArchiveError, InvalidNameError, OperationError, asTypedError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
@@ -145,8 +145,7 @@ async function restoreVerified(
           deps.progress.update(`Deleting current rows of ${plan.table}…`);
           await writer.deleteRows(plan);
         }
-        const inserted = await importTables(deps, writer, plans, matched, reader, name);
-        await checkOwnership(writer, plans, inserted);
+        await importTables(deps, writer, plans, matched, reader, name, (plan) => ({ ...plan, where: ownedCondition(plan, plans, session.dialect.quoteIdentifier) }));
         deps.progress.update('Checking references…');
         await writer.checkReferences();
         for (const plan of plans) await writer.resetCounters(plan);
@@ -187,37 +186,36 @@ function removalRefused(removed: RemovedTable[], organizationId: string): Operat
   );
 }
 
-/** Streams each archive entry into its table, parents first; returns the rows inserted per table. */
-async function importTables(deps: Deps, writer: RestoreWriter, plans: TablePlan[], matched: MatchedArchive, reader: ArchiveReader, name: string): Promise<Map<string, number>> {
-  const inserted = new Map<string, number>();
+/**
+ * Streams each archive entry into its table, parents first. Each table is given to the engine
+ * with its ownership condition (`owned`: see ownedCondition) instead of its selection, so the
+ * engines check each row or batch as it goes, naming it; and after each table, the rows meeting
+ * that condition must be exactly as many as were inserted (the deletes removed every row the plan
+ * selected, and no row left can start meeting it without a duplicate key) — the one check that
+ * holds on every engine and every table, with or without a primary key. A refusal is an
+ * ArchiveError (exit 5): an archive is untrusted input.
+ */
+async function importTables(
+  deps: Deps,
+  writer: RestoreWriter,
+  plans: TablePlan[],
+  matched: MatchedArchive,
+  reader: ArchiveReader,
+  name: string,
+  owned: (plan: TablePlan) => TablePlan,
+): Promise<void> {
   const started = Date.now();
   for (const [index, plan] of plans.entries()) {
     const entry = matched.entries.get(plan.table);
     if (!entry) continue;
+    const checked = owned(plan);
     const stream = await reader.openEntry(entry.path);
-    const rows = await writer.importTable(plan, matched.columns.get(plan.table)!, stream, (count) =>
+    const rows = await writer.importTable(checked, matched.columns.get(plan.table)!, stream, (count) =>
       deps.progress.update(
         `Restoring table ${index + 1}/${plans.length} ${plan.table}: ${count.toLocaleString('en-US')} of ${entry.rows!.toLocaleString('en-US')} rows, ${formatElapsed((Date.now() - started) / 1000)} elapsed`,
       ),
     );
     if (rows !== entry.rows) throw new ArchiveError(`${name}: ${plan.table} inserted ${rows} rows, but the manifest says ${entry.rows}.`);
-    inserted.set(plan.table, rows);
-  }
-  return inserted;
-}
-
-/**
- * Every inserted row satisfies the plan's condition for this organization: the table's rows
- * selected by that condition are exactly as many as were inserted (the deletes removed every row
- * it selected before, and no row it did not select can start matching it without a duplicate key).
- * The engines also check each row or batch as it goes, naming it; this is the one check that holds
- * on every engine and every table, with or without a primary key.
- */
-async function checkOwnership(writer: RestoreWriter, plans: TablePlan[], inserted: Map<string, number>): Promise<void> {
-  for (const plan of plans) {
-    const rows = inserted.get(plan.table) ?? 0;
-    if (rows === 0) continue;
-    const owned = await writer.countRows(plan);
-    if (owned !== rows) throw strangerRowError(plan, await writer.findStrangerRow(plan));
+    if (rows > 0 && (await writer.countRows(checked)) !== rows) throw strangerRowError(plan, await writer.findStrangerRow(checked));
   }
 }

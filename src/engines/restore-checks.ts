@@ -145,12 +145,34 @@ export function strangerRowError(plan: TablePlan, key: string | null): ArchiveEr
       ? `its "${plan.selection.idColumn}" is not the organization's id`
       : plan.selection.kind === 'tenant-column'
         ? `its "${plan.selection.column}" is not the organization's id`
-        : `it references no restored row of the organization through ${plan.selection.via.map((fk) => fk.name).join(' or ')}`;
+        : `not every row it references through ${plan.selection.via.map((fk) => fk.name).join(', ')} is one of the organization's`;
   return new ArchiveError(
     `Restore refused: the archive's table "${plan.table}" holds a row that does not belong to this organization` +
       `${key ? ` (${key})` : ''}: ${condition}. The archive may have been tampered with; nothing was changed.`,
     { details: { table: plan.table, ...(key ? { row: key } : {}) } },
   );
+}
+
+/**
+ * The condition every row a restore inserts into `plan`'s table must meet: the plan's own (tenant
+ * column equal to the id; the organization's row), and for a child table, EVERY non-null foreign
+ * key through which it is selected must point at a row of this organization (the plan selects a
+ * child when ANY of them does; an inserted child of another organization's parent — a line added
+ * to another organization's order — must not pass). Alias `t`, like `plan.where`.
+ */
+export function ownedCondition(plan: TablePlan, plans: TablePlan[], quote: (name: string) => string): string {
+  if (plan.selection.kind !== 'children') return plan.where;
+  const byName = new Map(plans.map((p) => [p.table, p]));
+  const branches = plan.selection.via.flatMap((fk) => {
+    const parent = byName.get(fk.referencedTable);
+    if (!parent) return [];
+    const keys = fk.columns.map((c) => `t.${quote(c)}`);
+    const tuple = keys.length === 1 ? keys[0]! : `(${keys.join(', ')})`;
+    // The inner `t` (the parent) shadows the outer one inside the sub-select only.
+    const owned = `${tuple} IN (SELECT ${fk.referencedColumns.map((c) => `t.${quote(c)}`).join(', ')} FROM ${quote(parent.table)} t WHERE ${parent.where})`;
+    return [`(${keys.map((k) => `${k} IS NULL`).join(' OR ')} OR ${owned})`];
+  });
+  return [`(${plan.where})`, ...branches].join(' AND ');
 }
 
 /** The columns that name a row of a planned table in messages: its primary key, then what selects it. */
