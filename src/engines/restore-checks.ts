@@ -10,8 +10,8 @@
  * nothing (MySQL/MariaDB restore with FOREIGN_KEY_CHECKS off; PostgreSQL with foreign-key triggers
  * off in replica mode), or — where the database acts on the delete at once (ON DELETE CASCADE /
  * SET NULL / SET DEFAULT / RESTRICT, which PostgreSQL and SQLite run even while checks are
- * deferred) — silently delete or change B's row, even when the archive puts the referenced key
- * back. So, before the deletes, every such row is found (`RestoreWriter.noteReferences`): where the delete
+ * deferred, and any PostgreSQL foreign key that is not DEFERRABLE) — silently delete or change
+ * B's row, or fail with the database's own message, even when the archive puts the key back. So, before the deletes, every such row is found (`RestoreWriter.noteReferences`): where the delete
  * would act on it, the restore is refused at once; otherwise its key is kept in a temporary table
  * of the restore's own connection, and before COMMIT (`RestoreWriter.checkReferences`) every kept row
  * whose referenced key did not come back refuses the restore. Both name the table, the foreign key
@@ -71,7 +71,9 @@ export class ReferenceChecks {
         const select =
           `SELECT ${[...keys.map((k, i) => `${k} AS k${i}`), ...describe.map((c, i) => `t.${q(c)} AS d${i}`)].join(', ')} FROM ${q(table.name)} t ` +
           `WHERE ${notNull}${own ? ` AND (${own.where}) IS NOT TRUE` : ''} AND ${tuple(keys)} IN (SELECT ${parentKeys.join(', ')} FROM ${q(parent.table)} t WHERE ${parent.where})`;
-        if (this.runner.actionsRun && ACTING.has(fk.onDelete ?? 'NO ACTION')) {
+        // A foreign key that is not DEFERRABLE is checked at the end of each DELETE on PostgreSQL:
+        // the key coming back later in the transaction is too late for it.
+        if (this.runner.actionsRun && (ACTING.has(fk.onDelete ?? 'NO ACTION') || !fk.deferrable)) {
           const [row] = await this.runner.rows(`${select} LIMIT 1`);
           if (row) throw refusal(table, fk, describe, row, fk.columns.length, `deleting the organization's rows would ${actionText(fk)} it`);
           continue;
@@ -196,6 +198,7 @@ function describedColumns(table: TableInfo, tenantColumn: string): string[] {
 }
 
 function actionText(fk: ForeignKeyInfo): string {
+  if (!ACTING.has(fk.onDelete ?? 'NO ACTION')) return 'be refused by the database for (the foreign key is not DEFERRABLE)';
   switch (fk.onDelete) {
     case 'CASCADE':
       return 'delete (ON DELETE CASCADE)';
