@@ -119,11 +119,11 @@ export class ReferenceChecks {
            WHERE ${plan.where} AND ${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`,
         );
         if (!row) continue;
-        const key = fk.referencedColumns.map((c, i) => `${c} = ${show(row[i] ?? null)}`).join(', ');
+        const key = fk.columns.map((_, i) => show(row[i] ?? null)).join(', ');
         const shared = !planned.has(fk.referencedTable);
         throw new OperationError(
-          `Restore refused: the archive's rows of table "${plan.table}" reference a row of "${fk.referencedTable}" (${key}) that does not exist, ` +
-            `through foreign key ${fk.name} (${fk.columns.join(', ')}). ` +
+          `Restore refused: the archive's rows of table "${plan.table}" reference a row of "${fk.referencedTable}" that does not exist, ` +
+            `through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${key}). ` +
             (shared
               ? `"${fk.referencedTable}" is not part of the organization's backup (a shared row, deleted after the backup?): re-create that row ` +
                 `(with the same ${fk.referencedColumns.join(', ')}), then run the restore again. `
