@@ -8,8 +8,11 @@
  *   4. verify  the manifest is appended and the file fsynced (`ArchiveWriter.finish`), then the file
  *              is read back: every entry against its sha256, the file's bytes against the sha256
  *              of what was written (`verifyFile`);
- *   5. commit  the temp file is renamed over the final name (`Store.commit`, atomic);
- *   6. finish  the record becomes `success`, with the archive's size and sha256.
+ *   5. commit  the temp file is renamed over the final name (`Store.commit`, atomic), the previous
+ *              archive of that name kept aside (a hard link) until step 6 is done;
+ *   6. finish  the record becomes `success`, with the archive's size and sha256. If the ledger
+ *              cannot be written, the previous archive is put back (or the new one removed when
+ *              there was none), so the file and its record agree, and the error says so.
  * A failure at any step — or an abort — removes the temp file, marks the record `failed` with a
  * redacted message and gives back a typed error. Until step 5, the previous archive of that name
  * and its record are untouched.
@@ -27,9 +30,9 @@ import { ArchiveReader } from '../archive/zip-reader.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import type { Manifest } from '../archive/manifest.js';
 import type { EngineName } from '../engines/types.js';
-import { stat } from 'node:fs/promises';
+import { link, stat } from 'node:fs/promises';
 import { basename, resolve as resolvePath } from 'node:path';
-import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
+import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { LedgerBackupType, LedgerRecord, NewRecord } from '../ledger/types.js';
 import type { StoreArea } from '../retention/naming.js';
 import type { Deps } from './context.js';
@@ -136,10 +139,63 @@ export class PendingArchive {
     this.current = undefined;
     await writer.verifyFile();
     spec.signal?.throwIfAborted();
-    const stored = await deps.store.commit(this.temp!, spec.area, spec.name);
+    // Last week's archive of that name is kept aside (a hard link beside it) until the ledger has
+    // recorded the new one: if recording fails, it is put back, so the archive and its record
+    // always agree (see recordOrRollBack).
+    const kept = await this.keepPrevious();
+    const stored = await deps.store.commit(this.temp!, spec.area, spec.name).catch(async (error: unknown) => {
+      if (kept) await deps.store.discard(kept);
+      throw error;
+    });
     this.temp = undefined;
-    const finished = await deps.ledger.finish(this.record.id, { status: 'success', backup_size: stored.bytes, sha256 });
+    const finished = await this.recordOrRollBack(kept, { status: 'success', backup_size: stored.bytes, sha256 });
     this.settled = true;
+    return finished;
+  }
+
+  /** A hard link to the current archive of that name, in the store's temp naming; null if none or not possible. */
+  private async keepPrevious(): Promise<string | null> {
+    const { deps, spec } = this;
+    const previous = await deps.store.stat(spec.area, spec.name);
+    if (!previous) return null;
+    const kept = await deps.store.tempPath(spec.area, spec.name);
+    // Remote stores (no local file) and file systems without hard links keep nothing aside.
+    return link(previous.path, kept).then(
+      () => kept,
+      () => null,
+    );
+  }
+
+  /**
+   * Step 6, or — when the ledger cannot be written — the archive put back as it was before step 5
+   * (last week's file restored from the kept link, or the new file removed when there was none),
+   * the record marked failed if the ledger allows it, and an error saying exactly that.
+   */
+  private async recordOrRollBack(kept: string | null, outcome: { status: 'success'; backup_size: number; sha256: string }): Promise<LedgerRecord> {
+    const { deps, spec } = this;
+    let finished: LedgerRecord;
+    try {
+      finished = await deps.ledger.finish(this.record.id, outcome);
+    } catch (error) {
+      this.settled = true;
+      let undone: string;
+      try {
+        if (kept) await deps.store.commit(kept, spec.area, spec.name);
+        else await deps.store.remove(spec.area, spec.name);
+        undone = kept
+          ? `the previous ${spec.name} was put back as it was, and its record still describes it`
+          : `the new ${spec.name} was removed (there was no previous archive of that name)`;
+      } catch (undo) {
+        undone = `putting the previous archive back failed too (${describeCause(undo)}): ${spec.name} is the new, verified archive (sha256 ${outcome.sha256}), which the ledger does not list`;
+      }
+      const failure = new OperationError(
+        `The backup was written and verified, but recording it in the ledger failed (${describeCause(error)}); ${undone}.`,
+        { cause: error, details: { backup: spec.name } },
+      );
+      await deps.ledger.finish(this.record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
+      throw failure;
+    }
+    if (kept) await deps.store.discard(kept);
     return finished;
   }
 
