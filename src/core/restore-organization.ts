@@ -21,6 +21,7 @@
 import type { ArchiveReader } from '../archive/zip-reader.js';
 import { formatElapsed } from '../format.js';
 import { ENGINE_OF_CLIENT, loadOrganizationEngine } from '../engines/registry.js';
+import { MAX_NDJSON_LINE_BYTES } from '../engines/ndjson-lines.js';
 import { ownedCondition, strangerRowError } from '../engines/restore-checks.js';
 import type { RestoreWriter, TablePlan } from '../engines/types.js';
 import { ArchiveError, InvalidNameError, OperationError, asTypedError } from '../errors.js';
@@ -43,6 +44,8 @@ export interface OrganizationRestoreOptions {
   dryRun?: boolean;
   /** Lets the restore remove the rows of tables the archive does not hold (created after the backup). */
   allowRemovingNewTables?: boolean;
+  /** Longest NDJSON line (one row, bytes) accepted; default and upper bound MAX_NDJSON_LINE_BYTES. */
+  maxLineBytes?: number;
   /** Asked after verification, before any change; false cancels. */
   confirm?: (question: string) => Promise<boolean>;
   cwd?: string;
@@ -145,7 +148,8 @@ async function restoreVerified(
           deps.progress.update(`Deleting current rows of ${plan.table}…`);
           await writer.deleteRows(plan);
         }
-        await importTables(deps, writer, plans, matched, reader, name, (plan) => ({ ...plan, where: ownedCondition(plan, plans, session.dialect.quoteIdentifier) }));
+        const owned = (plan: TablePlan) => ({ ...plan, where: ownedCondition(plan, plans, session.dialect.quoteIdentifier) });
+        await importTables(deps, writer, plans, { matched, reader, name, owned, maxLineBytes: Math.min(options.maxLineBytes ?? MAX_NDJSON_LINE_BYTES, MAX_NDJSON_LINE_BYTES) });
         deps.progress.update('Checking references…');
         await writer.checkReferences();
         for (const plan of plans) await writer.resetCounters(plan);
@@ -199,10 +203,7 @@ async function importTables(
   deps: Deps,
   writer: RestoreWriter,
   plans: TablePlan[],
-  matched: MatchedArchive,
-  reader: ArchiveReader,
-  name: string,
-  owned: (plan: TablePlan) => TablePlan,
+  { matched, reader, name, owned, maxLineBytes }: { matched: MatchedArchive; reader: ArchiveReader; name: string; owned: (plan: TablePlan) => TablePlan; maxLineBytes: number },
 ): Promise<void> {
   const started = Date.now();
   for (const [index, plan] of plans.entries()) {
@@ -214,6 +215,7 @@ async function importTables(
       deps.progress.update(
         `Restoring table ${index + 1}/${plans.length} ${plan.table}: ${count.toLocaleString('en-US')} of ${entry.rows!.toLocaleString('en-US')} rows, ${formatElapsed((Date.now() - started) / 1000)} elapsed`,
       ),
+      { maxLineBytes },
     );
     if (rows !== entry.rows) throw new ArchiveError(`${name}: ${plan.table} inserted ${rows} rows, but the manifest says ${entry.rows}.`);
     if (rows > 0 && (await writer.countRows(checked)) !== rows) throw strangerRowError(plan, await writer.findStrangerRow(checked));

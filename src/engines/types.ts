@@ -123,6 +123,12 @@ export interface SnapshotReader {
   exportTable(plan: TablePlan, out: Writable, onRows?: (rows: number) => void): Promise<ExportResult>;
 }
 
+/** Bounds on what one archive entry may hold (an archive is untrusted input). */
+export interface ImportLimits {
+  /** Longest NDJSON line (one row) accepted, in bytes; default MAX_NDJSON_LINE_BYTES (ndjson-lines.ts). */
+  maxLineBytes?: number;
+}
+
 /** Writes inside the one restore transaction. */
 export interface RestoreWriter {
   countRows(plan: TablePlan): Promise<number>;
@@ -131,7 +137,7 @@ export interface RestoreWriter {
    * Inserts NDJSON rows (columns in `columns` order, as written by exportTable of the same engine).
    * An error in the stream (checksum mismatch detected at its end) must reject.
    */
-  importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number>;
+  importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, limits?: ImportLimits): Promise<number>;
   /** Moves serial/identity/auto-increment counters past the ids now in the table. */
   resetCounters(plan: TablePlan): Promise<void>;
   /**

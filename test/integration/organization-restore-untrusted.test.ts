@@ -106,4 +106,16 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('restoring crafted organ
     const ok = await runCli(['restore', '--org', '1', archive, '--yes', '--config', bed.configFile]);
     expect(ok.code, ok.stderr).toBe(0);
   });
+
+  it('refuses a line longer than the bound (exit 5) without building it, changing nothing', async () => {
+    const huge = 'x'.repeat(2 * 1024 * 1024);
+    const crafted = await rewriteArchive(bed, archive, 'org_acme_long_crafted.zip', (table, lines, columns) =>
+      table === 'customers' ? [...lines, craftedRow(lines, columns, { id: FRESH_ID + 2n, name: huge })] : lines,
+    );
+    const before = await everything();
+    const error = await restoreOrganization(bed.deps, { organizationId: '1', backup: crafted, maxLineBytes: 1024 * 1024 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect((error as Error).message).toMatch(/Table "customers": line 23 of the archive is longer than 1,048,576 bytes/);
+    expect(await everything()).toEqual(before);
+  });
 });

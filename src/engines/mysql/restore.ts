@@ -6,9 +6,9 @@
  * before COMMIT, and every batch's rows are checked to be the organization's right after it.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { Connection } from 'mysql2';
 import { OperationError, describeCause } from '../../errors.js';
+import { NdjsonLines } from '../ndjson-lines.js';
 import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
@@ -49,6 +49,7 @@ export async function importRows(
   columns: ColumnInfo[],
   input: Readable,
   onRows: ((rows: number) => void) | undefined,
+  maxLineBytes?: number,
 ): Promise<number> {
   const live = new Set(plan.columns.map((c) => c.name));
   for (const column of columns) {
@@ -125,19 +126,12 @@ export async function importRows(
   // Lines are cut out of the byte stream as it arrives; pulling the next chunk waits for the
   // previous INSERT (back-pressure). An error the stream raises at its end (checksum mismatch)
   // surfaces from the loop and rejects before the last batch is sent.
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  const lines = new NdjsonLines(plan.table, maxLineBytes);
   for await (const chunk of input) {
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
-    let start = 0;
-    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
-      await addLine(pending.slice(start, nl));
-      start = nl + 1;
-    }
-    pending = pending.slice(start);
+    for (const line of lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))) await addLine(line.toString('utf8'));
   }
-  pending += decoder.end();
-  if (pending !== '') await addLine(pending);
+  const last = lines.end();
+  if (last !== null) await addLine(last.toString('utf8'));
   await flush();
   if (inflight) await inflight;
   return inserted;

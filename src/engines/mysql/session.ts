@@ -198,7 +198,7 @@ export class MysqlSession implements OrganizationSession {
             throw fail(`deleting rows of table "${table.table}"`, error);
           }
         },
-        importTable: (table, columns, rows, onRows) => importRows(this.mysql, connection, batchChars, table, columns, rows, onRows),
+        importTable: (table, columns, rows, onRows, limits) => importRows(this.mysql, connection, batchChars, table, columns, rows, onRows, limits?.maxLineBytes),
         // InnoDB moves AUTO_INCREMENT past every explicitly inserted id by itself (and MariaDB
         // 10.2+/MySQL 8 persist it), and ALTER TABLE … AUTO_INCREMENT would commit the restore
         // half-way. Nothing to do.

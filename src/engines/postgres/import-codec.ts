@@ -6,6 +6,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { OperationError, describeCause } from '../../errors.js';
+import { NdjsonLines } from '../ndjson-lines.js';
 import type { ColumnInfo } from '../types.js';
 
 const COPY_TEXT_SPECIAL = /[\\\n\r\t]/;
@@ -20,30 +21,23 @@ const escapeCopyText = (value: string): string =>
  * fails (and the restore rolls back).
  */
 export class NdjsonToCopyText extends Transform {
-  private pending: Buffer[] = [];
-  private line = 0;
+  private readonly lines: NdjsonLines;
   rows = 0;
 
   constructor(
     private readonly table: string,
     private readonly columns: ColumnInfo[],
     private readonly onRows?: (rows: number) => void,
+    maxLineBytes?: number,
   ) {
     super();
+    this.lines = new NdjsonLines(table, maxLineBytes);
   }
 
   override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      const end = buffer.lastIndexOf(10);
-      if (end === -1) {
-        this.pending.push(buffer);
-        callback();
-        return;
-      }
-      const head = this.pending.length > 0 ? Buffer.concat([...this.pending, buffer.subarray(0, end)]) : buffer.subarray(0, end);
-      this.pending = end + 1 < buffer.length ? [buffer.subarray(end + 1)] : [];
-      callback(null, this.convert(head.toString('utf8')));
+      const lines = this.lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      callback(null, lines.length > 0 ? this.convert(lines) : undefined);
     } catch (error) {
       callback(error as Error);
     }
@@ -51,29 +45,31 @@ export class NdjsonToCopyText extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      const rest = Buffer.concat(this.pending).toString('utf8');
-      this.pending = [];
-      callback(null, rest.trim() === '' ? undefined : this.convert(rest));
+      const last = this.lines.end();
+      callback(null, last === null || last.toString('utf8').trim() === '' ? undefined : this.convert([last]));
     } catch (error) {
       callback(error as Error);
     }
   }
 
-  private convert(text: string): string {
-    const lines = text.split('\n');
+  private get line(): number {
+    return this.lines.line;
+  }
+
+  private convert(lines: Buffer[]): string {
     const columns = this.columns;
     const width = columns.length;
     let out = '';
-    for (const line of lines) {
-      this.line += 1;
+    for (const [index, bytes] of lines.entries()) {
+      const lineNumber = this.lines.line - lines.length + index + 1;
       let values: unknown;
       try {
-        values = JSON.parse(line);
+        values = JSON.parse(bytes.toString('utf8'));
       } catch (error) {
-        throw this.bad(`is not valid JSON (${describeCause(error)})`);
+        throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
       }
       if (!Array.isArray(values) || values.length !== width) {
-        throw this.bad(`is not a JSON array of ${width} values`);
+        throw this.bad(`is not a JSON array of ${width} values`, lineNumber);
       }
       for (let i = 0; i < width; i += 1) {
         const value: unknown = values[i];
@@ -85,24 +81,24 @@ export class NdjsonToCopyText extends Transform {
         const column = columns[i]!;
         switch (column.encoding) {
           case 'string':
-            if (typeof value !== 'string') throw this.badValue(column, value);
+            if (typeof value !== 'string') throw this.badValue(column, value, lineNumber);
             out += escapeCopyText(value);
             break;
           case 'number':
-            if (typeof value !== 'number') throw this.badValue(column, value);
+            if (typeof value !== 'number') throw this.badValue(column, value, lineNumber);
             out += String(value);
             break;
           case 'boolean':
-            if (typeof value !== 'boolean') throw this.badValue(column, value);
+            if (typeof value !== 'boolean') throw this.badValue(column, value, lineNumber);
             out += value ? 't' : 'f';
             break;
           case 'base64':
-            if (typeof value !== 'string') throw this.badValue(column, value);
+            if (typeof value !== 'string') throw this.badValue(column, value, lineNumber);
             // bytea hex input `\x…`, its backslash escaped for COPY text.
             out += '\\\\x' + Buffer.from(value, 'base64').toString('hex');
             break;
           case 'json':
-            throw this.badValue(column, value);
+            throw this.badValue(column, value, lineNumber);
         }
       }
       out += '\n';
@@ -112,11 +108,11 @@ export class NdjsonToCopyText extends Transform {
     return out;
   }
 
-  private bad(what: string): OperationError {
-    return new OperationError(`Restoring table "${this.table}": line ${this.line} of its rows ${what}.`, { details: { table: this.table, line: this.line } });
+  private bad(what: string, line = this.line): OperationError {
+    return new OperationError(`Restoring table "${this.table}": line ${line} of its rows ${what}.`, { details: { table: this.table, line } });
   }
 
-  private badValue(column: ColumnInfo, value: unknown): OperationError {
-    return this.bad(`has ${value === null ? 'null' : typeof value} for column "${column.name}", which is encoded as ${column.encoding}`);
+  private badValue(column: ColumnInfo, value: unknown, line: number): OperationError {
+    return this.bad(`has ${value === null ? 'null' : typeof value} for column "${column.name}", which is encoded as ${column.encoding}`, line);
   }
 }

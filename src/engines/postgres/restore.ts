@@ -13,7 +13,7 @@ import { OperationError } from '../../errors.js';
 import { forwardForeignKeys, hasForeignKeyCycle } from '../plan-order.js';
 import { firstFailure } from '../streams.js';
 import { ReferenceChecks, planRowColumns } from '../restore-checks.js';
-import type { ColumnInfo, RestoreWriter, SchemaInfo, TablePlan } from '../types.js';
+import type { ColumnInfo, ImportLimits, RestoreWriter, SchemaInfo, TablePlan } from '../types.js';
 import { liveColumns, ownRows } from './catalog.js';
 import type { SessionContext } from './client.js';
 import { q } from './dialect.js';
@@ -99,7 +99,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
     }
   }
 
-  async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number> {
+  async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, limits?: ImportLimits): Promise<number> {
     const live = await liveColumns(this.client, this.session.schema, plan.table).catch((error: unknown) => {
       rows.destroy();
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
@@ -135,7 +135,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
       rows.destroy();
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
     });
-    const convert = new NdjsonToCopyText(plan.table, columns, onRows);
+    const convert = new NdjsonToCopyText(plan.table, columns, onRows, limits?.maxLineBytes);
     const failure = firstFailure([rows, convert, copy]);
     try {
       this.client.query(copy);

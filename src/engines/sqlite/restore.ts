@@ -8,8 +8,8 @@
  * is a no-op in that case and repairs a sequence someone lowered by hand.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { OperationError, describeCause } from '../../errors.js';
+import { NdjsonLines } from '../ndjson-lines.js';
 import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { fold, tableColumns } from './catalog.js';
@@ -20,38 +20,13 @@ import { q } from './dialect.js';
 /** How often (rows) importTable reports progress. */
 const PROGRESS_EVERY_ROWS = 10_000;
 
-/** Splits text chunks into lines without rescanning a long, still incomplete line. */
-class LineSplitter {
-  private parts: string[] = [];
-
-  push(text: string, onLine: (line: string) => void): void {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const piece = text.slice(start, nl);
-      if (this.parts.length > 0) {
-        this.parts.push(piece);
-        onLine(this.parts.join(''));
-        this.parts = [];
-      } else {
-        onLine(piece);
-      }
-      start = nl + 1;
-    }
-    if (start < text.length) this.parts.push(text.slice(start));
-  }
-
-  end(onLine: (line: string) => void): void {
-    if (this.parts.length > 0) onLine(this.parts.join(''));
-    this.parts = [];
-  }
-}
-
 export async function importRows(
   db: Database,
   plan: TablePlan,
   columns: ColumnInfo[],
   rows: Readable,
   onRows?: (rows: number) => void,
+  maxLineBytes?: number,
 ): Promise<number> {
   const live = tableColumns(db, plan.table).filter((c) => c.hidden !== 1n);
   if (live.length === 0) throw new OperationError(`Table "${plan.table}" does not exist in the shared database any more.`);
@@ -98,13 +73,12 @@ export async function importRows(
     if (count % PROGRESS_EVERY_ROWS === 0) onRows?.(count);
   };
 
-  const decoder = new StringDecoder('utf8');
-  const splitter = new LineSplitter();
+  const lines = new NdjsonLines(plan.table, maxLineBytes);
   for await (const chunk of rows) {
-    splitter.push(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer), insertLine);
+    for (const line of lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))) insertLine(line.toString('utf8'));
   }
-  splitter.push(decoder.end(), insertLine);
-  splitter.end(insertLine);
+  const last = lines.end();
+  if (last !== null) insertLine(last.toString('utf8'));
   onRows?.(count);
   return count;
 }

@@ -135,8 +135,8 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
                 throw asOperationError(`Deleting the organization's rows of table "${plan.table}" failed`, error);
               }
             }),
-          importTable: (plan, columns, rows, onRows) =>
-            queue(() => importRows(db, plan, columns, rows, onRows)).catch((error: unknown) => {
+          importTable: (plan, columns, rows, onRows, limits) =>
+            queue(() => importRows(db, plan, columns, rows, onRows, limits?.maxLineBytes)).catch((error: unknown) => {
               rows.destroy();
               throw asOperationError(`Restoring table "${plan.table}" failed`, error);
             }),
