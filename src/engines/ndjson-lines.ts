@@ -7,18 +7,23 @@
  * as one JavaScript string, whose length V8 caps at 2^29 − 24 UTF-16 units (~512 MiB), so no
  * backup can write, nor any restore read, a longer line.
  *
- * Lines are cut at the byte 0x0A, which never occurs inside a multi-byte UTF-8 character, so no
- * decoder state is needed; a line wholly inside one chunk is a view of it (no copy), a line spread
- * over chunks is joined once, when its end arrives (never re-scanned).
+ * Lines are cut at the byte 0x0A, which never occurs inside a multi-byte UTF-8 character. A line
+ * wholly inside one chunk is decoded from it directly; a line spread over chunks is decoded piece
+ * by piece as its chunks arrive (their bytes are then free) and joined once, when its end arrives
+ * (never re-scanned). Memory for a row of V bytes: about 2 V (its pieces and the joined line) and
+ * then, while it is parsed, the parsed value; see bench/large-value.ts.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { ArchiveError } from '../errors.js';
 
 /** The longest line (bytes, without its newline) a restore accepts: 512 MiB − 64 KiB. */
 export const MAX_NDJSON_LINE_BYTES = 512 * 1024 * 1024 - 64 * 1024;
 
 export class NdjsonLines {
-  private parts: Buffer[] = [];
+  /** The unfinished line: decoded pieces (its bytes are not kept), and its length in bytes. */
+  private parts: string[] = [];
   private partBytes = 0;
+  private readonly decoder = new StringDecoder('utf8');
   /** Lines cut so far (the number of the last line returned). */
   line = 0;
 
@@ -27,38 +32,40 @@ export class NdjsonLines {
     private readonly maxBytes = MAX_NDJSON_LINE_BYTES,
   ) {}
 
-  /** The complete lines `chunk` ends (views of it where possible); keeps the unfinished rest. */
-  push(chunk: Buffer): Buffer[] {
-    const lines: Buffer[] = [];
+  /**
+   * The complete lines `chunk` ends, decoded; keeps the unfinished rest as text, so the chunk's
+   * bytes are free once this returns (a large value is held once as bytes, never twice).
+   */
+  push(chunk: Buffer): string[] {
+    const lines: string[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
       if (this.parts.length > 0) {
-        this.check(this.partBytes + piece.length);
-        this.parts.push(piece);
-        lines.push(Buffer.concat(this.parts, this.partBytes + piece.length));
+        this.check(this.partBytes + nl - start);
+        this.parts.push(this.decoder.write(chunk.subarray(start, nl)), this.decoder.end());
+        lines.push(this.parts.join(''));
         this.parts = [];
         this.partBytes = 0;
       } else {
-        this.check(piece.length);
-        lines.push(piece);
+        this.check(nl - start);
+        lines.push(chunk.toString('utf8', start, nl));
       }
       this.line += 1;
       start = nl + 1;
     }
     if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      this.check(this.partBytes + rest.length);
-      this.parts.push(rest);
-      this.partBytes += rest.length;
+      this.check(this.partBytes + chunk.length - start);
+      this.parts.push(this.decoder.write(chunk.subarray(start)));
+      this.partBytes += chunk.length - start;
     }
     return lines;
   }
 
   /** The last line when the data does not end with a newline. */
-  end(): Buffer | null {
+  end(): string | null {
     if (this.parts.length === 0) return null;
-    const last = Buffer.concat(this.parts, this.partBytes);
+    this.parts.push(this.decoder.end());
+    const last = this.parts.join('');
     this.parts = [];
     this.partBytes = 0;
     this.line += 1;

@@ -5,9 +5,9 @@ import { ArchiveError } from '../../src/errors.js';
 
 const cut = (chunks: Buffer[], max?: number) => {
   const lines = new NdjsonLines('t', max);
-  const out = chunks.flatMap((chunk) => lines.push(chunk).map((line) => line.toString('utf8')));
+  const out = chunks.flatMap((chunk) => lines.push(chunk));
   const last = lines.end();
-  return last === null ? out : [...out, last.toString('utf8')];
+  return last === null ? out : [...out, last];
 };
 
 describe('NdjsonLines', () => {

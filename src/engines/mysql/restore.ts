@@ -105,6 +105,7 @@ export async function importRows(
     let values: unknown;
     try {
       values = JSON.parse(line);
+      line = ''; // a large row's text is free from here on
       if (!Array.isArray(values) || values.length !== width) throw new Error(`expected a JSON array of ${width} values`);
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows is not valid: ${describeCause(error)}`);
@@ -115,7 +116,11 @@ export async function importRows(
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber}: ${describeCause(error)}`);
     }
-    const tuple = `(${parts.join(',')})`;
+    // Concatenated, not joined: the statement is flattened once, when it is sent, so a large value
+    // is copied once on its way (not into a row string, then into the statement).
+    let tuple = '(';
+    for (let i = 0; i < width; i++) tuple = i === 0 ? tuple + parts[i]! : tuple + ',' + parts[i]!;
+    tuple += ')';
     if (checkKeys) batchKeys.push(keyIndexes.length === 1 ? parts[keyIndexes[0]!]! : `(${keyIndexes.map((i) => parts[i]).join(',')})`);
     if (batchRows > 0 && batch.length + tuple.length + 1 > batchChars) await flush();
     batch = batchRows === 0 ? tuple : batch + ',' + tuple;
@@ -128,10 +133,15 @@ export async function importRows(
   // surfaces from the loop and rejects before the last batch is sent.
   const lines = new NdjsonLines(plan.table, maxLineBytes);
   for await (const chunk of input) {
-    for (const line of lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))) await addLine(line.toString('utf8'));
+    const cut = lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    for (let i = 0; i < cut.length; i += 1) {
+      const line = cut[i]!;
+      cut[i] = ''; // a large row's text is free once it is parsed
+      await addLine(line);
+    }
   }
   const last = lines.end();
-  if (last !== null) await addLine(last.toString('utf8'));
+  if (last !== null) await addLine(last);
   await flush();
   if (inflight) await inflight;
   return inserted;

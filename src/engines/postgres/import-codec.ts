@@ -9,6 +9,8 @@ import { OperationError, describeCause } from '../../errors.js';
 import { NdjsonLines } from '../ndjson-lines.js';
 import type { ColumnInfo } from '../types.js';
 
+/** A text value at least this long goes out as its own chunk. */
+const LARGE_VALUE_CHARS = 64 * 1024;
 const COPY_TEXT_SPECIAL = /[\\\n\r\t]/;
 const COPY_TEXT_SPECIAL_G = /[\\\n\r\t]/g;
 const COPY_TEXT_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -37,7 +39,8 @@ export class NdjsonToCopyText extends Transform {
   override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       const lines = this.lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      callback(null, lines.length > 0 ? this.convert(lines) : undefined);
+      if (lines.length > 0) this.convert(lines);
+      callback();
     } catch (error) {
       callback(error as Error);
     }
@@ -46,7 +49,8 @@ export class NdjsonToCopyText extends Transform {
   override _flush(callback: TransformCallback): void {
     try {
       const last = this.lines.end();
-      callback(null, last === null || last.toString('utf8').trim() === '' ? undefined : this.convert([last]));
+      if (last !== null && last.trim() !== '') this.convert([last]);
+      callback();
     } catch (error) {
       callback(error as Error);
     }
@@ -56,15 +60,22 @@ export class NdjsonToCopyText extends Transform {
     return this.lines.line;
   }
 
-  private convert(lines: Buffer[]): string {
+  /**
+   * Pushes the COPY text of `lines`. Memory: `lines` are emptied as they are read (a large row's
+   * text is free once parsed), and a large value is pushed as its own chunk, encoded once, never
+   * copied into a larger string first.
+   */
+  private convert(lines: string[]): void {
     const columns = this.columns;
     const width = columns.length;
     let out = '';
-    for (const [index, bytes] of lines.entries()) {
+    for (let index = 0; index < lines.length; index += 1) {
       const lineNumber = this.lines.line - lines.length + index + 1;
+      const text = lines[index]!;
+      lines[index] = '';
       let values: unknown;
       try {
-        values = JSON.parse(bytes.toString('utf8'));
+        values = JSON.parse(text);
       } catch (error) {
         throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
       }
@@ -82,7 +93,13 @@ export class NdjsonToCopyText extends Transform {
         switch (column.encoding) {
           case 'string':
             if (typeof value !== 'string') throw this.badValue(column, value, lineNumber);
-            out += escapeCopyText(value);
+            if (value.length >= LARGE_VALUE_CHARS) {
+              this.push(Buffer.from(out));
+              out = '';
+              this.push(Buffer.from(escapeCopyText(value)));
+            } else {
+              out += escapeCopyText(value);
+            }
             break;
           case 'number':
             if (typeof value !== 'number') throw this.badValue(column, value, lineNumber);
@@ -103,9 +120,9 @@ export class NdjsonToCopyText extends Transform {
       }
       out += '\n';
     }
+    this.push(Buffer.from(out));
     this.rows += lines.length;
     this.onRows?.(this.rows);
-    return out;
   }
 
   private bad(what: string, line = this.line): OperationError {

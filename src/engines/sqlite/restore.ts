@@ -75,10 +75,15 @@ export async function importRows(
 
   const lines = new NdjsonLines(plan.table, maxLineBytes);
   for await (const chunk of rows) {
-    for (const line of lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer))) insertLine(line.toString('utf8'));
+    const cut = lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    for (let i = 0; i < cut.length; i += 1) {
+      const line = cut[i]!;
+      cut[i] = ''; // a large row's text is free once it is parsed
+      insertLine(line);
+    }
   }
   const last = lines.end();
-  if (last !== null) insertLine(last.toString('utf8'));
+  if (last !== null) insertLine(last);
   onRows?.(count);
   return count;
 }
