@@ -22,18 +22,22 @@ import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 const schema = (engine: string) => [
   'CREATE TABLE organizations (id INTEGER PRIMARY KEY, code VARCHAR(20))',
-  `CREATE TABLE bank_integrations (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, name VARCHAR(40),
-     CONSTRAINT fk_bi_org FOREIGN KEY (organization_id) REFERENCES organizations (id))`,
+  // Shared between organizations (no tenant column): never part of an organization's backup.
+  'CREATE TABLE staff (id INTEGER PRIMARY KEY, name VARCHAR(40))',
+  `CREATE TABLE bank_integrations (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, name VARCHAR(40), created_by INTEGER,
+     CONSTRAINT fk_bi_org FOREIGN KEY (organization_id) REFERENCES organizations (id),
+     CONSTRAINT fk_bi_staff FOREIGN KEY (created_by) REFERENCES staff (id))`,
+  "INSERT INTO staff VALUES (5, 'Ann'), (6, 'Bob')",
   `CREATE TABLE bank_transactions (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, bank_integration_id INTEGER, amount INTEGER,
      CONSTRAINT fk_bt_org FOREIGN KEY (organization_id) REFERENCES organizations (id),
      CONSTRAINT fk_bt_integration FOREIGN KEY (bank_integration_id) REFERENCES bank_integrations (id) ON DELETE CASCADE)`,
   `CREATE TABLE integration_audit (id INTEGER PRIMARY KEY, organization_id INTEGER, bank_integration_id INTEGER NOT NULL,
      CONSTRAINT fk_audit_integration FOREIGN KEY (bank_integration_id) REFERENCES bank_integrations (id)${engine === 'postgres' ? ' DEFERRABLE' : ''})`,
   "INSERT INTO organizations VALUES (1, 'a'), (2, 'b')",
-  "INSERT INTO bank_integrations VALUES (1, 1, 'A main'), (2, 2, 'B main')",
+  "INSERT INTO bank_integrations VALUES (1, 1, 'A main', 6), (2, 2, 'B main', NULL), (3, 1, 'A by Ann', 5)",
   'INSERT INTO bank_transactions VALUES (1, 1, 1, 100), (2, 2, 2, 200)',
 ];
-const TABLES = ['organizations', 'bank_integrations', 'bank_transactions', 'integration_audit'];
+const TABLES = ['organizations', 'staff', 'bank_integrations', 'bank_transactions', 'integration_audit'];
 const DANGLING = `SELECT bt.id FROM bank_transactions bt LEFT JOIN bank_integrations bi ON bi.id = bt.bank_integration_id
   WHERE bt.bank_integration_id IS NOT NULL AND bi.id IS NULL
   UNION ALL SELECT a.id FROM integration_audit a LEFT JOIN bank_integrations bi ON bi.id = a.bank_integration_id WHERE bi.id IS NULL`;
@@ -73,7 +77,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('references into restore
   });
 
   it("refuses when another organization's row in a planned table points at a row created after the backup", async () => {
-    await k().raw("INSERT INTO bank_integrations VALUES (10, 1, 'A new')");
+    await k().raw("INSERT INTO bank_integrations VALUES (10, 1, 'A new', NULL)");
     await k().raw('INSERT INTO bank_transactions VALUES (20, 2, 10, 999)');
     await refused(
       new RegExp(
@@ -86,7 +90,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('references into restore
   });
 
   it('refuses when a row of a table outside the plan points at a row created after the backup', async () => {
-    await k().raw("INSERT INTO bank_integrations VALUES (11, 1, 'A newer')");
+    await k().raw("INSERT INTO bank_integrations VALUES (11, 1, 'A newer', NULL)");
     await k().raw('INSERT INTO integration_audit VALUES (30, 2, 11)');
     await refused(
       new RegExp(
@@ -122,5 +126,22 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('references into restore
       );
     }
     await k().raw('DELETE FROM bank_transactions WHERE id = 21');
+  });
+
+  it('names a shared parent deleted after the backup, and how to proceed', async () => {
+    await k().raw('DELETE FROM bank_integrations WHERE id = 3');
+    await k().raw('DELETE FROM staff WHERE id = 5');
+    const pattern =
+      engine === 'postgres'
+        ? /Restore refused: the archive's rows of table "bank_integrations" reference a row that does not exist .*re-create that row \(same key\), then run the restore again.*Key \(created_by\)=\(5\) is not present in table "staff"/
+        : new RegExp(
+            `Restore refused: the archive's rows of table "bank_integrations" reference a row of "staff" that does not exist, through foreign key ` +
+              `${fk('fk_bi_staff', 'bank_integrations_created_by_fkey')} \\(created_by\\) = \\(5\\)\\. "staff" is not part of the organization's backup .*re-create that row`,
+          );
+    await refused(pattern);
+    await k().raw("INSERT INTO staff VALUES (5, 'Ann')");
+    const result = await restoreOrganization(deps, { organizationId: '1', backup: archive });
+    expect(result.action).toBe('restored');
+    expect(await k()('bank_integrations').where({ id: 3 }).first()).toMatchObject({ organization_id: 1, created_by: 5 });
   });
 });

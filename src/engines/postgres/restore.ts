@@ -147,6 +147,15 @@ export class PostgresRestoreWriter implements RestoreWriter {
     } catch (error) {
       // The caller's stream failing (e.g. a checksum mismatch) is the caller's error.
       if (failure.origin === rows) throw error;
+      if ((error as { code?: unknown }).code === '23503') {
+        // A foreign key that is not DEFERRABLE is checked at the end of the COPY: a parent the
+        // archive does not hold (a shared row deleted after the backup) fails it here.
+        throw this.session.operationError(
+          `Restore refused: the archive's rows of table "${plan.table}" reference a row that does not exist (a shared row deleted after the backup?); ` +
+            `re-create that row (same key), then run the restore again. Nothing was changed`,
+          error,
+        );
+      }
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
     }
   }
