@@ -118,4 +118,16 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('restoring crafted organ
     expect((error as Error).message).toMatch(/Table "customers": line 23 of the archive is longer than 1,048,576 bytes/);
     expect(await everything()).toEqual(before);
   });
+
+  it("restores rows whose ids lie beyond 2^53 next to another organization's neighbouring id", async () => {
+    for (const [id, organization] of [['9007199254750001', 1], ['9007199254750000', 2], ['9007199254750002', 2]] as const) {
+      await knex().raw(`INSERT INTO customers (id, organization_id, name, currency_code) VALUES (${id}, ${organization}, 'big id', 'EUR')`);
+    }
+    const fresh = (await backupOrganization(bed.deps, { organizationId: '1' })).record.backup_filename;
+    const before = await everything();
+    await knex().raw("UPDATE customers SET name = 'changed' WHERE id = 9007199254750001");
+    const result = await restoreOrganization(bed.deps, { organizationId: '1', backup: fresh });
+    expect(result.action).toBe('restored');
+    expect(await everything()).toEqual(before);
+  });
 });

@@ -66,6 +66,11 @@ export async function importRows(
   const keyIndexes = plan.primaryKey.map((name) => columns.findIndex((c) => c.name === name));
   const checkKeys = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
   let batchKeys: string[] = [];
+  // An integer key is compared as a bare number: MySQL compares a quoted string with an integer as
+  // doubles, so '9007199254740993' would also find the row 9007199254740992 (another
+  // organization's, perhaps) and refuse a genuine archive.
+  const integerKey = columns.map((c) => /int/i.test(c.type));
+  const keyLiteral = (i: number, parts: string[]) => (integerKey[i] && /^'-?[0-9]+'$/.test(parts[i]!) ? parts[i]!.slice(1, -1) : parts[i]!);
 
   let inserted = 0;
   let sent = 0;
@@ -121,7 +126,7 @@ export async function importRows(
     let tuple = '(';
     for (let i = 0; i < width; i++) tuple = i === 0 ? tuple + parts[i]! : tuple + ',' + parts[i]!;
     tuple += ')';
-    if (checkKeys) batchKeys.push(keyIndexes.length === 1 ? parts[keyIndexes[0]!]! : `(${keyIndexes.map((i) => parts[i]).join(',')})`);
+    if (checkKeys) batchKeys.push(keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts) : `(${keyIndexes.map((i) => keyLiteral(i, parts)).join(',')})`);
     if (batchRows > 0 && batch.length + tuple.length + 1 > batchChars) await flush();
     batch = batchRows === 0 ? tuple : batch + ',' + tuple;
     batchRows += 1;
