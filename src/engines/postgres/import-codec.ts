@@ -71,11 +71,12 @@ export class NdjsonToCopyText extends Transform {
     let out = '';
     for (let index = 0; index < lines.length; index += 1) {
       const lineNumber = this.lines.line - lines.length + index + 1;
-      const text = lines[index]!;
+      let text = lines[index]!;
       lines[index] = '';
       let values: unknown;
       try {
         values = JSON.parse(text);
+        text = ''; // the row's text is free while its values are encoded
       } catch (error) {
         throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
       }
