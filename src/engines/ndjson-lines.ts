@@ -32,19 +32,28 @@ export class NdjsonLines {
 
   /** The complete lines `chunk` ends, decoded; keeps the unfinished rest (a view of the chunk). */
   push(chunk: Buffer): string[] {
-    const lines: string[] = [];
+    return this.cut(chunk).map((line) => line.toString('utf8'));
+  }
+
+  /** The last line, decoded, when the data does not end with a newline. */
+  end(): string | null {
+    return this.finish()?.toString('utf8') ?? null;
+  }
+
+  /** As `push`, the lines as bytes: views of `chunk` where they lie in it, else joined once. */
+  cut(chunk: Buffer): Buffer[] {
+    const lines: Buffer[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
       if (this.parts.length > 0) {
         this.check(this.partBytes + nl - start);
         this.parts.push(chunk.subarray(start, nl));
-        const whole = Buffer.concat(this.parts, this.partBytes + nl - start);
+        lines.push(Buffer.concat(this.parts, this.partBytes + nl - start));
         this.parts = [];
-        lines.push(whole.toString('utf8'));
         this.partBytes = 0;
       } else {
         this.check(nl - start);
-        lines.push(chunk.toString('utf8', start, nl));
+        lines.push(chunk.subarray(start, nl));
       }
       this.line += 1;
       start = nl + 1;
@@ -57,10 +66,10 @@ export class NdjsonLines {
     return lines;
   }
 
-  /** The last line when the data does not end with a newline. */
-  end(): string | null {
+  /** As `end`, as bytes. */
+  finish(): Buffer | null {
     if (this.parts.length === 0) return null;
-    const last = Buffer.concat(this.parts, this.partBytes).toString('utf8');
+    const last = Buffer.concat(this.parts, this.partBytes);
     this.parts = [];
     this.partBytes = 0;
     this.line += 1;
