@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Connection } from 'mysql2';
 import { OperationError, describeCause } from '../../errors.js';
 import { NdjsonLines } from '../ndjson-lines.js';
+import { LARGE_ROW_BYTES, largeRowTuple } from './insert-large-row.js';
 import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
@@ -18,10 +19,11 @@ import { fail, run, runRaw, type MysqlModule } from './driver.js';
 const BATCH_ROWS = 1000;
 export const BATCH_CHARS = 4 * 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const EMPTY = Buffer.alloc(0);
 
 type ValueSql = (value: unknown) => string;
 
-function valueSqlFor(mysql: MysqlModule, column: ColumnInfo): ValueSql {
+export function valueSqlFor(mysql: MysqlModule, column: ColumnInfo): ValueSql {
   const bad = (value: unknown): never => {
     throw new Error(`column "${column.name}" (${column.encoding}) cannot hold ${JSON.stringify(value)?.slice(0, 80)}`);
   };
@@ -81,15 +83,8 @@ export async function importRows(
   // surfaces at the next flush (or at the end), never later.
   let inflight: Promise<void> | undefined;
 
-  const flush = async () => {
-    if (batchRows === 0) return;
-    const sql = prefix + batch;
-    const rows = batchRows;
+  const send = async (sql: string, rows: number, keys: string[]) => {
     const first = sent + 1;
-    const keys = batchKeys;
-    batch = '';
-    batchRows = 0;
-    batchKeys = [];
     sent += rows;
     if (inflight) await inflight;
     inflight = run(connection, sql).then(
@@ -103,6 +98,35 @@ export async function importRows(
       },
     );
     inflight.catch(() => undefined); // observed by the next flush or the final await
+  };
+  const flush = async () => {
+    if (batchRows === 0) return;
+    const sql = prefix + batch;
+    const rows = batchRows;
+    const keys = batchKeys;
+    batch = '';
+    batchRows = 0;
+    batchKeys = [];
+    await send(sql, rows, keys);
+  };
+  // A large row goes alone, its statement built from bytes (insert-large-row.ts).
+  const addLargeLine = async (lines: Buffer[], index: number) => {
+    lineNumber += 1;
+    await flush();
+    const bytes = lines[index]!;
+    lines[index] = EMPTY; // free once its pieces are made
+    const { pieces, parts } = largeRowTuple(
+      bytes,
+      columns,
+      (i, value) => encoders[i]!(value),
+      (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows is not valid: ${what}`),
+    );
+    const keyParts = keyIndexes.map((i) => parts[i]);
+    const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];
+    pieces.unshift(Buffer.from(prefix));
+    const statement = Buffer.concat(pieces);
+    pieces.length = 0;
+    await send(statement.toString('utf8'), 1, keys);
   };
   const addLine = async (line: string) => {
     lineNumber += 1;
@@ -137,16 +161,18 @@ export async function importRows(
   // previous INSERT (back-pressure). An error the stream raises at its end (checksum mismatch)
   // surfaces from the loop and rejects before the last batch is sent.
   const lines = new NdjsonLines(plan.table, maxLineBytes);
+  const take = async (cut: Buffer[], index: number) => {
+    if (cut[index]!.length >= LARGE_ROW_BYTES) return addLargeLine(cut, index);
+    const text = cut[index]!.toString('utf8');
+    cut[index] = EMPTY;
+    return addLine(text);
+  };
   for await (const chunk of input) {
-    const cut = lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-    for (let i = 0; i < cut.length; i += 1) {
-      const line = cut[i]!;
-      cut[i] = ''; // a large row's text is free once it is parsed
-      await addLine(line);
-    }
+    const cut = lines.cut(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    for (let i = 0; i < cut.length; i += 1) await take(cut, i);
   }
-  const last = lines.end();
-  if (last !== null) await addLine(last);
+  const last = lines.finish();
+  if (last !== null) await take([last], 0);
   await flush();
   if (inflight) await inflight;
   return inserted;
