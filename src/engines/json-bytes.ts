@@ -41,6 +41,42 @@ export function elementEnd(bytes: Buffer, start: number, fail: Fail): number {
 }
 
 /**
+ * Walks the JSON array that is the whole of `bytes` (white space aside): exactly `width` elements,
+ * `visit(index, start, end, isString)` called for each in order, [start, end) its bytes (a string's
+ * quotes included). Anything else — another count, another shape, bytes after the array — fails
+ * with "is not a JSON array of <width> values".
+ */
+export function forEachElement(bytes: Buffer, width: number, fail: Fail, visit: (index: number, start: number, end: number, isString: boolean) => void): void {
+  const notArray = () => fail(`is not a JSON array of ${width} values`);
+  let at = skipSpace(bytes, 0);
+  if (bytes[at] !== 0x5b) throw notArray();
+  at = skipSpace(bytes, at + 1);
+  if (width === 0) {
+    if (bytes[at] !== 0x5d) throw notArray();
+    at += 1;
+  }
+  for (let i = 0; i < width; i += 1) {
+    at = skipSpace(bytes, at);
+    const isString = bytes[at] === QUOTE;
+    const end = isString ? stringEnd(bytes, at, fail) + 1 : elementEnd(bytes, at, fail);
+    visit(i, at, end, isString);
+    at = skipSpace(bytes, end);
+    if (bytes[at] !== (i < width - 1 ? 0x2c : 0x5d)) throw notArray();
+    at += 1;
+  }
+  if (skipSpace(bytes, at) !== bytes.length) throw notArray();
+}
+
+/** The element's value, parsed (small elements only). */
+export function parseElement(bytes: Buffer, start: number, end: number, fail: Fail): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8', start, end));
+  } catch {
+    throw fail('is not valid JSON');
+  }
+}
+
+/**
  * Which ASCII characters the target syntax escapes, as the letter after its backslash (0: none):
  * a character is written `\` + letter, everything else as its UTF-8 bytes.
  */

@@ -5,18 +5,15 @@
  * way), and `--dry-run` lists the drift; those that could change or lose a value are refused
  * before any change, naming the column and both types.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/load.js';
 import { backupOrganization } from '../../src/core/backup-organization.js';
-import { createDeps, type Deps } from '../../src/core/context.js';
+import type { Deps } from '../../src/core/context.js';
 import { restoreOrganization } from '../../src/core/restore-organization.js';
 import { OperationError } from '../../src/errors.js';
-import { frozenClock } from '../../src/retention/clock.js';
 import { checksumTable } from '../helpers/checksums.js';
 import { adminKnex, createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { orgDepsFor } from '../helpers/org-setup.js';
+import { removeTempDirs } from '../helpers/temp.js';
 
 type Engine = 'postgres' | 'mysql' | 'sqlite';
 interface Migration {
@@ -99,10 +96,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('schema drift between ba
       const admin = adminKnex('postgres');
       await admin.raw(`ALTER DATABASE "${db.name}" SET TimeZone = 'Europe/Paris'`).finally(() => admin.destroy());
     }
-    const dir = await makeTempDir('tb-drift-');
-    const raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: db.client, connection: db.connection } };
-    await writeFile(path.join(dir, '.backuprc'), JSON.stringify(raw));
-    deps = await createDeps({ config: resolveConfig(raw, path.join(dir, '.backuprc'), {}), clock: frozenClock('2026-11-23T08:00:00Z') });
+    deps = await orgDepsFor(db);
   });
   afterAll(async () => {
     await db?.drop();

@@ -4,17 +4,14 @@
  * newlines, tabs, NUL-free control characters, multi-byte text — and binary values come back
  * exactly, next to small rows.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/load.js';
 import { backupOrganization } from '../../src/core/backup-organization.js';
-import { createDeps, type Deps } from '../../src/core/context.js';
+import type { Deps } from '../../src/core/context.js';
 import { restoreOrganization } from '../../src/core/restore-organization.js';
-import { frozenClock } from '../../src/retention/clock.js';
 import { checksumTable } from '../helpers/checksums.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { orgDepsFor } from '../helpers/org-setup.js';
+import { removeTempDirs } from '../helpers/temp.js';
 
 const TEXT_TYPE = { postgres: 'text', mysql: 'LONGTEXT', sqlite: 'TEXT' } as const;
 const BLOB_TYPE = { postgres: 'bytea', mysql: 'LONGBLOB', sqlite: 'BLOB' } as const;
@@ -42,10 +39,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('restoring rows of sever
       { id: 3, organization_id: 1, body: `${big}!`, bin: null, note: 'text only' },
       { id: 4, organization_id: 2, body: 'other', bin: Buffer.from([1, 2]), note: 'b' },
     ]);
-    const dir = await makeTempDir('tb-large-');
-    const raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: db.client, connection: db.connection } };
-    await writeFile(path.join(dir, '.backuprc'), JSON.stringify(raw));
-    deps = await createDeps({ config: resolveConfig(raw, path.join(dir, '.backuprc'), {}), clock: frozenClock('2026-11-23T08:00:00Z') });
+    deps = await orgDepsFor(db);
   });
   afterAll(async () => {
     await db?.drop();

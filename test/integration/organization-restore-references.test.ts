@@ -8,17 +8,14 @@
  * can reach the dangling state. References to rows the archive puts back are fine, except where
  * the database itself would cascade the delete (PostgreSQL, SQLite), which is refused too.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/load.js';
 import { backupOrganization } from '../../src/core/backup-organization.js';
-import { createDeps, type Deps } from '../../src/core/context.js';
+import type { Deps } from '../../src/core/context.js';
 import { restoreOrganization } from '../../src/core/restore-organization.js';
 import { OperationError } from '../../src/errors.js';
-import { frozenClock } from '../../src/retention/clock.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { orgDepsFor } from '../helpers/org-setup.js';
+import { removeTempDirs } from '../helpers/temp.js';
 
 const schema = (engine: string) => [
   'CREATE TABLE organizations (id INTEGER PRIMARY KEY, code VARCHAR(20))',
@@ -65,10 +62,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('references into restore
   beforeAll(async () => {
     db = await createTestDatabase(engine, 'tb_refs');
     for (const statement of schema(engine)) await k().raw(statement);
-    const dir = await makeTempDir('tb-refs-');
-    const raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: db.client, connection: db.connection, exclude: ['integration_audit'] } };
-    await writeFile(path.join(dir, '.backuprc'), JSON.stringify(raw));
-    deps = await createDeps({ config: resolveConfig(raw, path.join(dir, '.backuprc'), {}), clock: frozenClock('2026-11-23T08:00:00Z') });
+    deps = await orgDepsFor(db, { exclude: ['integration_audit'] });
     archive = (await backupOrganization(deps, { organizationId: '1' })).record.backup_filename;
   });
   afterAll(async () => {

@@ -9,7 +9,7 @@
  * statement and the packet mysql2 writes — and the first two are garbage by the time the third
  * exists.
  */
-import { elementEnd, escapeTable, skipSpace, stringEnd, transcodeJsonString, type Fail } from '../json-bytes.js';
+import { escapeTable, forEachElement, parseElement, transcodeJsonString, type Fail } from '../json-bytes.js';
 import type { ColumnInfo } from '../types.js';
 
 /** Rows at least this long (bytes) take this path. */
@@ -35,57 +35,26 @@ export interface LargeTuple {
  * usual path checks them); anything else is parsed and encoded as usual.
  */
 export function largeRowTuple(bytes: Buffer, columns: ColumnInfo[], encode: (index: number, value: unknown) => string, fail: Fail, largeValueBytes = LARGE_VALUE_BYTES): LargeTuple {
-  const width = columns.length;
-  const notArray = () => fail(`expected a JSON array of ${width} values`);
   const pieces: Buffer[] = [Buffer.from('(')];
   const parts: Array<string | undefined> = [];
-  const parse = (from: number, to: number): unknown => {
-    try {
-      return JSON.parse(bytes.toString('utf8', from, to));
-    } catch {
-      throw fail('not valid JSON');
-    }
-  };
-  let at = skipSpace(bytes, 0);
-  if (bytes[at] !== 0x5b) throw notArray();
-  at += 1;
-  for (let i = 0; i < width; i += 1) {
-    at = skipSpace(bytes, at);
-    if (i > 0) pieces.push(Buffer.from(','));
+  forEachElement(bytes, columns.length, fail, (i, start, end, isString) => {
+    if (i > 0) pieces.push(COMMA);
     const encoding = columns[i]!.encoding;
-    if (bytes[at] === 0x22 && (encoding === 'string' || encoding === 'base64')) {
-      const end = stringEnd(bytes, at, fail);
-      if (end - at - 1 >= largeValueBytes) {
-        if (encoding === 'string') pieces.push(QUOTE, transcodeJsonString(bytes, at + 1, end, SQL_ESCAPES, fail), QUOTE);
-        else pieces.push(...fromBase64(bytes, at + 1, end, columns[i]!, fail));
-        parts.push(undefined);
-      } else {
-        const sql = encode(i, parse(at, end + 1));
-        pieces.push(Buffer.from(sql));
-        parts.push(sql);
-      }
-      at = end + 1;
+    if (isString && (encoding === 'string' || encoding === 'base64') && end - start - 2 >= largeValueBytes) {
+      if (encoding === 'string') pieces.push(QUOTE, transcodeJsonString(bytes, start + 1, end - 1, SQL_ESCAPES, fail), QUOTE);
+      else pieces.push(...fromBase64(bytes, start + 1, end - 1, columns[i]!, fail));
+      parts.push(undefined);
     } else {
-      const end = elementEnd(bytes, at, fail);
-      const sql = encode(i, parse(at, end));
+      const sql = encode(i, parseElement(bytes, start, end, fail));
       pieces.push(Buffer.from(sql));
       parts.push(sql);
-      at = end;
     }
-    at = skipSpace(bytes, at);
-    if (bytes[at] !== (i < width - 1 ? 0x2c : 0x5d)) throw notArray();
-    at += 1;
-  }
-  if (width === 0) {
-    at = skipSpace(bytes, at);
-    if (bytes[at] !== 0x5d) throw notArray();
-    at += 1;
-  }
-  if (skipSpace(bytes, at) !== bytes.length) throw notArray();
+  });
   pieces.push(Buffer.from(')'));
   return { pieces, parts };
 }
 
+const COMMA = Buffer.from(',');
 const QUOTE = Buffer.from("'");
 
 function fromBase64(bytes: Buffer, from: number, to: number, column: ColumnInfo, fail: Fail): Buffer[] {
@@ -97,6 +66,6 @@ function fromBase64(bytes: Buffer, from: number, to: number, column: ColumnInfo,
     const slice = text.toString('latin1', at, Math.min(text.length, at + SLICE));
     ok = BASE64.test(slice) && (at + SLICE >= text.length || !slice.includes('='));
   }
-  if (!ok) throw fail(`column "${column.name}" (base64) cannot hold a value that is not base64`);
+  if (!ok) throw fail(`has a value that is not base64 for column "${column.name}" (base64)`);
   return [Buffer.from("FROM_BASE64('"), text, Buffer.from("')")];
 }

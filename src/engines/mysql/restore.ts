@@ -119,7 +119,7 @@ export async function importRows(
       bytes,
       columns,
       (i, value) => encoders[i]!(value),
-      (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows is not valid: ${what}`),
+      (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows ${what}.`),
     );
     const keyParts = keyIndexes.map((i) => parts[i]);
     const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];

@@ -10,7 +10,7 @@
  * a lone surrogate included, which becomes U+FFFD); test/unit/copy-large-row.test.ts compares them.
  * Strict like the usual path: anything that is not a JSON array of one value per column fails.
  */
-import { elementEnd, escapeTable, skipSpace, stringEnd, transcodeJsonString, type Fail } from '../json-bytes.js';
+import { escapeTable, forEachElement, parseElement, transcodeJsonString, type Fail } from '../json-bytes.js';
 import type { ColumnInfo } from '../types.js';
 
 /** Rows at least this long (bytes) take this path. */
@@ -18,7 +18,6 @@ export const LARGE_ROW_BYTES = 1024 * 1024;
 /** A string value at least this long (bytes, escaped) is transcoded at byte level. */
 export const LARGE_VALUE_BYTES = 64 * 1024;
 
-const QUOTE = 0x22;
 /** COPY text escapes what escapeCopyText escapes: backslash, newline, carriage return, tab. */
 const COPY_ESCAPES = escapeTable({ 0x5c: '\\', 0x0a: 'n', 0x0d: 'r', 0x09: 't' });
 
@@ -40,48 +39,17 @@ export interface LargeRowOptions {
 export function largeRowToCopy(bytes: Buffer, options: LargeRowOptions): void {
   const { columns, encodeValue, emit, fail } = options;
   const largeValue = options.largeValueBytes ?? LARGE_VALUE_BYTES;
-  const width = columns.length;
-  const notArray = () => fail(`is not a JSON array of ${width} values`);
-  const parse = (from: number, to: number): unknown => {
-    try {
-      return JSON.parse(bytes.toString('utf8', from, to));
-    } catch {
-      throw fail('is not valid JSON');
-    }
-  };
-  let at = skipSpace(bytes, 0);
-  if (bytes[at] !== 0x5b /* [ */) throw notArray();
-  at += 1;
   let out = '';
-  for (let i = 0; i < width; i += 1) {
-    at = skipSpace(bytes, at);
+  forEachElement(bytes, columns.length, fail, (i, start, end, isString) => {
     if (i > 0) out += '\t';
     const column = columns[i]!;
-    if (bytes[at] === QUOTE && column.encoding === 'string') {
-      const end = stringEnd(bytes, at, fail);
-      if (end - at - 1 >= largeValue) {
-        emit(Buffer.from(out));
-        out = '';
-        emit(jsonStringToCopyText(bytes, at + 1, end, fail));
-      } else {
-        out += encodeValue(column, parse(at, end + 1));
-      }
-      at = end + 1;
+    if (isString && column.encoding === 'string' && end - start - 2 >= largeValue) {
+      emit(Buffer.from(out));
+      out = '';
+      emit(jsonStringToCopyText(bytes, start + 1, end - 1, fail));
     } else {
-      const end = elementEnd(bytes, at, fail);
-      out += encodeValue(column, parse(at, end));
-      at = end;
+      out += encodeValue(column, parseElement(bytes, start, end, fail));
     }
-    at = skipSpace(bytes, at);
-    if (bytes[at] !== (i < width - 1 ? 0x2c /* , */ : 0x5d) /* ] */) throw notArray();
-    at += 1;
-  }
-  if (width === 0) {
-    at = skipSpace(bytes, at);
-    if (bytes[at] !== 0x5d) throw notArray();
-    at += 1;
-  }
-  if (skipSpace(bytes, at) !== bytes.length) throw notArray();
+  });
   emit(Buffer.from(`${out}\n`));
 }
-
