@@ -101,15 +101,42 @@ export function renderRestoreChanges(result: {
   backup_filename: string;
   organization_id: string;
   created_at: string;
-  tables: { table: string; current_rows: number; archive_rows: number }[];
+  tables: { table: string; current_rows: number; archive_rows: number; in_archive: boolean }[];
+  accepted_drift: { table: string; column: string; change: string }[];
+  removed_tables: { table: string; rows: number }[];
 }): string {
   const dry = result.action === 'dry-run';
+  const width = outputWidth();
+  const count = (n: number) => n.toLocaleString('en-US');
+  const lines: string[] = [];
+  for (const removed of result.removed_tables) {
+    lines.push(
+      ...wrap(
+        `warning: table ${removed.table} is not in the archive (created after the backup?): ${count(removed.rows)} rows of organization ${result.organization_id} ${dry ? 'would be' : 'were'} removed and not put back${dry ? ' (a restore needs --allow-removing-new-tables)' : ''}.`,
+        width,
+      ),
+    );
+  }
+  lines.push(
+    ...wrap(
+      dry
+        ? `Dry run: ${result.backup_filename} (made ${result.created_at}) verified and restored inside a transaction that was rolled back; every check passed, nothing was changed. A restore of organization ${result.organization_id} would:`
+        : `Restored organization ${result.organization_id} from ${result.backup_filename} (made ${result.created_at}):`,
+      width,
+    ),
+  );
+  // Tables with nothing to delete and nothing to insert are folded into one line.
+  const changed = result.tables.filter((change) => change.current_rows > 0 || change.archive_rows > 0);
+  const untouched = result.tables.filter((change) => change.current_rows === 0 && change.archive_rows === 0).map((change) => change.table);
   const columns = [{ header: 'Table', flex: true, min: 12 }, { header: dry ? 'Would delete' : 'Deleted', align: 'right' as const }, { header: dry ? 'Would insert' : 'Inserted', align: 'right' as const }];
-  const rows = result.tables.map((change) => [change.table, change.current_rows.toLocaleString('en-US'), change.archive_rows.toLocaleString('en-US')]);
-  const heading = dry
-    ? `Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore of organization ${result.organization_id} would:`
-    : `Restored organization ${result.organization_id} from ${result.backup_filename} (made ${result.created_at}):`;
-  return `${heading}\n${formatColumns(columns, rows, { width: outputWidth() })}`;
+  const rows = changed.map((change) => [change.in_archive ? change.table : `${change.table} (not in archive)`, count(change.current_rows), count(change.archive_rows)]);
+  if (rows.length > 0) lines.push(formatColumns(columns, rows, { width }));
+  if (untouched.length > 0) lines.push(...wrap(`${untouched.length} more table${untouched.length > 1 ? 's' : ''} without rows of the organization, before or after: ${untouched.join(', ')}.`, width));
+  if (result.accepted_drift.length > 0) {
+    lines.push(`Schema changes since the backup, accepted (every value stays exact):`);
+    for (const drift of result.accepted_drift) lines.push(...wrap(`  ${drift.table}.${drift.column}: ${drift.change}`, width));
+  }
+  return lines.join('\n');
 }
 
 /**

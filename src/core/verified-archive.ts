@@ -8,8 +8,11 @@
  *   4. verify  the manifest is appended and the file fsynced (`ArchiveWriter.finish`), then the file
  *              is read back: every entry against its sha256, the file's bytes against the sha256
  *              of what was written (`verifyFile`);
- *   5. commit  the temp file is renamed over the final name (`Store.commit`, atomic);
- *   6. finish  the record becomes `success`, with the archive's size and sha256.
+ *   5. commit  the temp file is renamed over the final name (`Store.commit`, atomic), the previous
+ *              archive of that name kept aside (a hard link) until step 6 is done;
+ *   6. finish  the record becomes `success`, with the archive's size and sha256. If the ledger
+ *              cannot be written, the previous archive is put back (or the new one removed when
+ *              there was none), so the file and its record agree, and the error says so.
  * A failure at any step — or an abort — removes the temp file, marks the record `failed` with a
  * redacted message and gives back a typed error. Until step 5, the previous archive of that name
  * and its record are untouched.
@@ -27,7 +30,9 @@ import { ArchiveReader } from '../archive/zip-reader.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import type { Manifest } from '../archive/manifest.js';
 import type { EngineName } from '../engines/types.js';
-import { ArchiveError, ForbiddenTargetError, NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
+import { link, stat } from 'node:fs/promises';
+import { basename, resolve as resolvePath } from 'node:path';
+import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { LedgerBackupType, LedgerRecord, NewRecord } from '../ledger/types.js';
 import type { StoreArea } from '../retention/naming.js';
 import type { Deps } from './context.js';
@@ -134,11 +139,73 @@ export class PendingArchive {
     this.current = undefined;
     await writer.verifyFile();
     spec.signal?.throwIfAborted();
-    // A remote store uploads here, checking the object against the staged bytes (store/s3-upload.ts).
-    const stored = await deps.store.commit(this.temp!, spec.area, spec.name, { signal: spec.signal });
+    // Last week's archive of that name is kept aside (a hard link beside it) until the ledger has
+    // recorded the new one: if recording fails, it is put back, so the archive and its record
+    // always agree (see recordOrRollBack). A remote store uploads here, checking the object
+    // against the staged bytes (store/s3-upload.ts).
+    const previous = await this.keepPrevious();
+    const stored = await deps.store.commit(this.temp!, spec.area, spec.name, { signal: spec.signal }).catch(async (error: unknown) => {
+      if (typeof previous === 'string') await deps.store.discard(previous);
+      throw error;
+    });
     this.temp = undefined;
-    const finished = await deps.ledger.finish(this.record.id, { status: 'success', backup_size: stored.bytes, sha256 });
+    const finished = await this.recordOrRollBack(previous, { status: 'success', backup_size: stored.bytes, sha256 });
     this.settled = true;
+    return finished;
+  }
+
+  /** A hard link to the current archive of that name, in the store's temp naming; null if none or not possible. */
+  /**
+   * Last week's archive of this name set aside as a hard link beside it: its path; 'none' when
+   * there is no previous archive; 'not-kept' when there is one but it cannot be set aside (a remote
+   * store, or a file system without hard links).
+   */
+  private async keepPrevious(): Promise<string | 'none' | 'not-kept'> {
+    const { deps, spec } = this;
+    const previous = await deps.store.stat(spec.area, spec.name);
+    if (!previous) return 'none';
+    if (deps.store.kind !== 'local') return 'not-kept';
+    const kept = await deps.store.tempPath(spec.area, spec.name);
+    return link(previous.path, kept).then(
+      () => kept,
+      () => 'not-kept' as const,
+    );
+  }
+
+  /**
+   * Step 6, or — when the ledger cannot be written — the archive put back as it was before step 5
+   * (last week's file restored from the kept link, or the new file removed when there was none),
+   * the record marked failed if the ledger allows it, and an error saying exactly that.
+   */
+  private async recordOrRollBack(previous: string | 'none' | 'not-kept', outcome: { status: 'success'; backup_size: number; sha256: string }): Promise<LedgerRecord> {
+    const { deps, spec } = this;
+    let finished: LedgerRecord;
+    try {
+      finished = await deps.ledger.finish(this.record.id, outcome);
+    } catch (error) {
+      this.settled = true;
+      let undone: string;
+      try {
+        if (previous === 'not-kept') {
+          undone = `${spec.name} is the new, verified archive (sha256 ${outcome.sha256}); the previous one could not be kept aside (${deps.store.kind} store), so the ledger's record of it no longer matches the file`;
+        } else if (previous === 'none') {
+          await deps.store.remove(spec.area, spec.name);
+          undone = `the new ${spec.name} was removed (there was no previous archive of that name)`;
+        } else {
+          await deps.store.commit(previous, spec.area, spec.name);
+          undone = `the previous ${spec.name} was put back as it was, and its record still describes it`;
+        }
+      } catch (undo) {
+        undone = `putting the previous archive back failed too (${describeCause(undo)}): ${spec.name} is the new, verified archive (sha256 ${outcome.sha256}), which the ledger does not list`;
+      }
+    const failure = new OperationError(
+        `The backup was written and verified, but recording it in the ledger failed (${describeCause(error)}); ${undone}.`,
+        { cause: error, details: { backup: spec.name } },
+      );
+      await deps.ledger.finish(this.record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
+      throw failure;
+    }
+    if (previous !== 'none' && previous !== 'not-kept') await deps.store.discard(previous);
     return finished;
   }
 
@@ -186,6 +253,8 @@ export interface OpenArchiveOptions {
   area: StoreArea;
   /** A name from `list`, or a path to an archive inside the store's area. */
   reference: string;
+  /** Instead of `reference`: an archive anywhere, named explicitly (`restore --org … --file`). */
+  file?: string;
   cwd?: string;
   expected: ExpectedArchive;
   signal?: AbortSignal;
@@ -199,17 +268,15 @@ export async function openVerifiedArchive(
   deps: Pick<Deps, 'store' | 'progress'>,
   options: OpenArchiveOptions,
 ): Promise<{ name: string; reader: ArchiveReader }> {
-  const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
-  if (deps.store.kind !== 'local') deps.progress.update(`Downloading ${name}…`);
-  // The archive itself (local store), or a streamed download into staging (S3). A download is
-  // removed as soon as the reader holds it open: everything is read through that descriptor.
-  const file = await deps.store.fetch(options.area, name, { signal: options.signal });
+  const source = options.file !== undefined ? await outsideFile(options.file, options.cwd) : await storedFile(deps, options);
+  const { name } = source;
   deps.progress.update(`Verifying ${name}…`);
   let reader: ArchiveReader;
   try {
-    reader = await ArchiveReader.open(file.path);
+    reader = await ArchiveReader.open(source.path);
   } finally {
-    await file.release();
+    // A download is removed as soon as the reader holds it open: everything is read through that descriptor.
+    await source.release();
   }
   try {
     checkManifest(reader.manifest, name, options.expected);
@@ -229,6 +296,31 @@ export async function readStoredManifest(deps: Pick<Deps, 'store'>, area: StoreA
   } finally {
     await file.release();
   }
+}
+
+interface ArchiveSource {
+  name: string;
+  path: string;
+  /** Removes a download once it is open (nothing for a file read in place). */
+  release(): Promise<void>;
+}
+
+/** The archive itself (local store), or a streamed download into staging (S3). */
+async function storedFile(deps: Pick<Deps, 'store' | 'progress'>, options: OpenArchiveOptions): Promise<ArchiveSource> {
+  const name = await deps.store.resolveReference(options.area, options.reference, options.cwd);
+  if (deps.store.kind !== 'local') deps.progress.update(`Downloading ${name}…`);
+  const file = await deps.store.fetch(options.area, name, { signal: options.signal });
+  return { name, path: file.path, release: () => file.release() };
+}
+
+/** An explicitly named archive outside the store: any regular file (it is verified like any other). */
+async function outsideFile(file: string, cwd = process.cwd()): Promise<ArchiveSource> {
+  if (file.includes('\0')) throw new InvalidNameError('Invalid archive path: it contains a NUL byte.');
+  const path = resolvePath(cwd, file);
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new NotFoundError(`Archive ${file} does not exist.`, { backup: file });
+  if (!info.isFile()) throw new InvalidNameError(`Archive ${file} is not a regular file.`, { backup: file });
+  return { name: basename(path), path, release: async () => undefined };
 }
 
 /** An archive's manifest, read without verifying its entries (ownership checks, listings). */

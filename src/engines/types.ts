@@ -37,6 +37,13 @@ export interface ColumnInfo {
   autoIncrement: boolean;
   /** Generated/computed columns are neither exported nor inserted. */
   generated: boolean;
+  /** The column has a default the database fills in (restores of archives older than the column). */
+  hasDefault?: boolean;
+  /**
+   * Restores only: the column's type in the archive, when today's differs (accepted schema drift,
+   * see core/restore-drift.ts). Values are then sent in the archive's encoding.
+   */
+  archivedType?: string;
 }
 
 export interface ForeignKeyInfo {
@@ -46,6 +53,11 @@ export interface ForeignKeyInfo {
   referencedColumns: string[];
   /** PostgreSQL DEFERRABLE constraints can be checked at commit. */
   deferrable: boolean;
+  /**
+   * What deleting a referenced row does to the referencing rows (`NO ACTION` when unknown):
+   * `CASCADE`, `SET NULL`, `SET DEFAULT` and `RESTRICT` act at once, even inside a restore.
+   */
+  onDelete?: 'NO ACTION' | 'RESTRICT' | 'CASCADE' | 'SET NULL' | 'SET DEFAULT';
 }
 
 export interface TableInfo {
@@ -127,6 +139,12 @@ export interface SnapshotReader {
   countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number>;
 }
 
+/** Bounds on what one archive entry may hold (an archive is untrusted input). */
+export interface ImportLimits {
+  /** Longest NDJSON line (one row) accepted, in bytes; default MAX_NDJSON_LINE_BYTES (ndjson-lines.ts). */
+  maxLineBytes?: number;
+}
+
 /** Writes inside the one restore transaction. */
 export interface RestoreWriter {
   countRows(plan: TablePlan): Promise<number>;
@@ -135,9 +153,29 @@ export interface RestoreWriter {
    * Inserts NDJSON rows (columns in `columns` order, as written by exportTable of the same engine).
    * An error in the stream (checksum mismatch detected at its end) must reject.
    */
-  importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number>;
+  importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, limits?: ImportLimits): Promise<number>;
   /** Moves serial/identity/auto-increment counters past the ids now in the table. */
   resetCounters(plan: TablePlan): Promise<void>;
+  /**
+   * A row this transaction inserted into the table that does not satisfy `plan.where` (a row of
+   * another organization, a global row, a child of another organization's parent), described as
+   * `column = value, …` (primary key first), or null when there is none or the engine cannot
+   * single it out. Only asked when the counts already show such a row exists.
+   */
+  findStrangerRow(plan: TablePlan): Promise<string | null>;
+  /**
+   * Before the deletes: finds the rows that are NOT restored (other organizations' rows of planned
+   * tables, rows of tables outside the plan) and reference a row the restore deletes. Refuses at
+   * once where deleting would act on them (ON DELETE CASCADE, SET NULL, RESTRICT on engines that
+   * run those during the restore); remembers the others for `checkReferences`.
+   */
+  noteReferences(schema: SchemaInfo, plans: TablePlan[], tenantColumn: string): Promise<void>;
+  /**
+   * Before COMMIT (the engine also runs it by itself; it runs once): every restored row's foreign
+   * keys point at existing rows, and no noted row is left pointing at nothing. Refuses with an
+   * OperationError naming the table, the foreign key and the row (see engines/restore-checks.ts).
+   */
+  checkReferences(): Promise<void>;
 }
 
 export interface OrganizationSession {

@@ -37,3 +37,12 @@ export async function createOrgBed(engine: TestEngine, extra: Record<string, unk
   const deps = await createDeps({ config: resolveConfig(raw, configFile, {}), clock });
   return { db, dir, configFile, clock, deps };
 }
+
+/** Deps for an organization test on `db` (any schema), with a store in a fresh temp folder and a frozen Monday. */
+export async function orgDepsFor(db: TestDatabase, extra: Record<string, unknown> = {}): Promise<Deps> {
+  const dir = await makeTempDir('tb-org-');
+  const raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: db.client, connection: db.connection, ...extra } };
+  const configFile = path.join(dir, '.backuprc');
+  await writeFile(configFile, JSON.stringify(raw));
+  return createDeps({ config: resolveConfig(raw, configFile, {}), clock: frozenClock(MONDAY) });
+}

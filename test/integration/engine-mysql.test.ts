@@ -271,11 +271,11 @@ describe('mysql engine', () => {
     expect(col('gen_s')).toMatchObject({ generated: true });
     if (mariadb) expect(col('uu')).toMatchObject({ type: 'uuid', encoding: 'string' });
     expect(tx.primaryKey).toEqual(['id']);
-    expect(tx.foreignKeys).toEqual([{ name: 'fk_org', columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false }]);
+    expect(tx.foreignKeys).toEqual([{ name: 'fk_org', columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false, onDelete: 'RESTRICT' }]);
     const items = schema.tables.find((t) => t.name === ITEMS)!;
     expect(items.foreignKeys.map((f) => f.name).sort()).toEqual(['fk_parent', 'fk_tx']);
     const notes = schema.tables.find((t) => t.name === NOTES)!;
-    expect(notes.foreignKeys).toEqual([{ name: 'fk_item', columns: ['tx_id', 'line'], referencedTable: ITEMS, referencedColumns: ['tx_id', 'line'], deferrable: false }]);
+    expect(notes.foreignKeys).toEqual([{ name: 'fk_item', columns: ['tx_id', 'line'], referencedTable: ITEMS, referencedColumns: ['tx_id', 'line'], deferrable: false, onDelete: 'RESTRICT' }]);
     expect(notes.columns.find((c) => c.name === 'id')).toMatchObject({ encoding: 'string', autoIncrement: true });
   });
 

@@ -17,7 +17,7 @@ import { decodeSqliteValue, encodeSqliteValue, naturalStorageClass } from '../..
 import { sqliteDialect } from '../../src/engines/sqlite/dialect.js';
 import { sqliteEngine } from '../../src/engines/sqlite/index.js';
 import type { OrganizationSession } from '../../src/engines/types.js';
-import { ConfigError, OperationError } from '../../src/errors.js';
+import { ArchiveError, ConfigError, OperationError } from '../../src/errors.js';
 import { describeOrganizationEngineContract, type OrganizationEngineBed } from '../contract/organization-engine.contract.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { exportTables, ndjsonRows, restoreTables } from '../helpers/org-engine.js';
@@ -258,7 +258,7 @@ describe('sqlite organization engine', () => {
       'id', 'organization_id', 'select', 'big', 'amount', 'ratio', 'flag', 'created_at', 'due', 'at_time', 'payload', 'uuid', 'body',
       'data', 'anything', 'Mixed Case-col', 'total', 'unique_code',
     ]);
-    expect(column('id')).toEqual({ name: 'id', type: 'INTEGER', nullable: false, encoding: 'string', autoIncrement: true, generated: false });
+    expect(column('id')).toEqual({ name: 'id', type: 'INTEGER', nullable: false, encoding: 'string', autoIncrement: true, generated: false, hasDefault: false });
     expect(column('amount')).toMatchObject({ type: 'DECIMAL(20,6)', encoding: 'string', nullable: true });
     expect(column('ratio')).toMatchObject({ type: 'REAL', encoding: 'number' });
     expect(column('data')).toMatchObject({ type: 'BLOB', encoding: 'base64' });
@@ -353,15 +353,15 @@ describe('sqlite organization engine', () => {
     expect(dumpTables(filename)).toEqual(before);
   });
 
-  it('checks foreign keys at COMMIT and rolls back a restore that leaves a dangling reference', async () => {
+  it('refuses and rolls back a restore whose row points at a missing parent (it is no row of the organization)', async () => {
     const plans = await plansFor();
     const exported = await exportTables(session, plans);
     const before = dumpTables(filename);
     const bad = new Map(exported);
     bad.set('items', Buffer.concat([exported.get('items')!, Buffer.from('["999","424242","orphan","1",null]\n')]));
     const failing = restoreOrganization(plans, bad);
-    await expect(failing).rejects.toThrow(OperationError);
-    await expect(failing).rejects.toThrow(/FOREIGN KEY constraint failed.*"items"/);
+    await expect(failing).rejects.toThrow(ArchiveError);
+    await expect(failing).rejects.toThrow(/table "items" holds a row that does not belong to this organization \(id = 999, txn_id = 424242\)/);
     expect(dumpTables(filename)).toEqual(before);
 
     // The restore connection's pragmas never reach other connections.

@@ -8,12 +8,12 @@ import { readFile, stat, truncate, writeFile, copyFile } from 'node:fs/promises'
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
-import { ArchiveWriter } from '../../src/archive/zip-writer.js';
 import { backupOrganization } from '../../src/core/backup-organization.js';
 import { restoreOrganization } from '../../src/core/restore-organization.js';
 import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, TenantBackupError } from '../../src/errors.js';
 import { checksumOrganization, checksumTables } from '../helpers/checksums.js';
 import { BILLING_GLOBAL_TABLES, BILLING_ORG_ROW_COUNTS, BILLING_ORG_TABLES, BILLING_BIG_ORG_ID } from '../helpers/fixtures.js';
+import { rewriteArchive } from '../helpers/crafted-archive.js';
 import { createOrgBed, type OrgBed } from '../helpers/org-setup.js';
 import { removeTempDirs } from '../helpers/temp.js';
 
@@ -102,7 +102,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and
     const result = await restoreOrganization(bed.deps, { organizationId: '1', backup: archiveName, dryRun: true });
     expect(result.action).toBe('dry-run');
     if (result.action !== 'dry-run') return;
-    expect(result.tables.find((t) => t.table === 'customers')).toEqual({ table: 'customers', current_rows: 22, archive_rows: 22 });
+    expect(result.tables.find((t) => t.table === 'customers')).toEqual({ table: 'customers', current_rows: 22, archive_rows: 22, in_archive: true });
     expect(await checksumOrganization(knex(), engine, '1')).toEqual(changed);
     await restoreOrganization(bed.deps, { organizationId: '1', backup: archiveName });
     expect(await checksumOrganization(knex(), engine, '1')).toEqual(original);
@@ -187,24 +187,3 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and
     bed.clock.set('2026-11-23T08:00:00Z');
   });
 });
-
-/** Copies an archive into the store under a new name, with table lines rewritten and valid checksums. */
-async function rewriteArchive(bed: OrgBed, from: string, to: string, edit: (table: string, lines: string[]) => string[]): Promise<string> {
-  const dir = path.join(bed.deps.config.storage.dir, 'organizations');
-  const reader = await ArchiveReader.open(path.join(dir, from));
-  const writer = await ArchiveWriter.open(path.join(dir, to));
-  const entries = [];
-  for (const entry of reader.manifest.entries) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await reader.openEntry(entry.path)) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const lines = entry.table ? edit(entry.table, text.split('\n').filter((l) => l !== '')) : null;
-    const data = lines ? Buffer.from(lines.map((l) => `${l}\n`).join('')) : Buffer.from(text);
-    const written = await writer.addEntry(entry.path, data);
-    entries.push({ ...entry, ...written, ...(lines ? { rows: lines.length } : {}) });
-  }
-  await writer.finish({ ...reader.manifest, entries });
-  await reader.close();
-  return to;
-}
-

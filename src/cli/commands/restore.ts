@@ -5,6 +5,15 @@ import { action, examples, splitTargetAndBackup } from '../command-kit.js';
 import { confirmer, withInterrupt } from '../interaction.js';
 import { printJson, printLine, renderRestoreChanges } from '../render.js';
 
+interface RestoreFlags {
+  org?: string;
+  file?: string;
+  yes: boolean;
+  dryRun: boolean;
+  safetyBackup: boolean;
+  allowRemovingNewTables: boolean;
+}
+
 export function registerRestore(program: Command): void {
   program
     .command('restore')
@@ -13,12 +22,16 @@ export function registerRestore(program: Command): void {
     .argument('[backup]', 'backup file name (from `list`), `latest` (the newest successful one), or path to an archive in the store')
     .option('--org <id|code>', 'restore this organization (its id, or its code)')
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .option('--dry-run', 'verify the archive and show what would change, change nothing', false)
+    .option('--dry-run', 'run the whole restore and every check, then roll it back: show what would change (or why it would be refused), change nothing', false)
+    .option('--file <path>', 'organization restores: an archive outside the store (verified and checked to be this organization\'s like any other)')
+    .option('--allow-removing-new-tables', 'organization restores: accept removing the organization\'s rows of tables the archive does not hold (created after the backup)', false)
     .option('--no-safety-backup', 'tenant restores: skip the safety backup of the current database')
-    .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore acme latest --dry-run', 'tenant-backup restore --org acme org_acme_monday_backup.zip --dry-run']))
+    .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore acme latest --dry-run', 'tenant-backup restore --org acme org_acme_monday_backup.zip --dry-run', 'tenant-backup restore --org acme --file ./copy.zip --dry-run']))
     .action(
-      action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; yes: boolean; dryRun: boolean; safetyBackup: boolean }) => {
-        const { tenant, backup } = splitTargetAndBackup(first, second, options.org);
+      action(async (ctx, first: string | undefined, second: string | undefined, options: RestoreFlags) => {
+        if (options.file !== undefined && options.org === undefined) throw new UsageError('--file applies to organization restores: `restore --org <id|code> --file <path>`.');
+        if (options.file !== undefined && (first !== undefined || second !== undefined)) throw new UsageError('Give the archive once: either `<backup>` or `--file <path>`.');
+        const { tenant, backup } = options.file !== undefined ? { tenant: undefined, backup: undefined } : splitTargetAndBackup(first, second, options.org);
         const target = await ctx.target({ tenant, org: options.org });
         if (target.kind === 'database') {
           const { restoreTenant } = await import('../../core/restore-tenant.js');
@@ -27,7 +40,7 @@ export function registerRestore(program: Command): void {
           const result = await withInterrupt(ctx.output, (signal) =>
             restoreTenant(deps, {
               tenant: target.tenant,
-              backup,
+              backup: backup!,
               dryRun: options.dryRun,
               safetyBackup: options.safetyBackup,
               confirm: confirmer(options.yes, 'restore', progress),
@@ -54,7 +67,9 @@ export function registerRestore(program: Command): void {
           restoreOrganization(deps, {
             organizationId: target.organizationId,
             backup,
+            file: options.file,
             dryRun: options.dryRun,
+            allowRemovingNewTables: options.allowRemovingNewTables,
             confirm: confirmer(options.yes, 'restore', progress),
             signal,
           }),

@@ -35,6 +35,7 @@ interface ColumnRow {
   column_type: string;
   is_nullable: string;
   extra: string;
+  has_default: number | string;
 }
 
 export async function introspectSchema(connection: Connection, mariadb: boolean): Promise<SchemaInfo> {
@@ -50,7 +51,8 @@ export async function introspectSchema(connection: Connection, mariadb: boolean)
   const columns = (await run(
     connection,
     `SELECT c.TABLE_NAME AS table_name, c.COLUMN_NAME AS column_name, c.DATA_TYPE AS data_type,
-            c.COLUMN_TYPE AS column_type, c.IS_NULLABLE AS is_nullable, c.EXTRA AS extra
+            c.COLUMN_TYPE AS column_type, c.IS_NULLABLE AS is_nullable, c.EXTRA AS extra,
+            c.COLUMN_DEFAULT IS NOT NULL AS has_default
        FROM information_schema.COLUMNS c
        JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
       WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'
@@ -77,6 +79,13 @@ export async function introspectSchema(connection: Connection, mariadb: boolean)
     referenced_column: string | null;
     constraint_type: string;
   }>;
+  const rules = (await run(
+    connection,
+    `SELECT TABLE_NAME AS table_name, CONSTRAINT_NAME AS constraint_name, DELETE_RULE AS delete_rule
+       FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?`,
+    [database],
+  )) as Array<{ table_name: string; constraint_name: string; delete_rule: string }>;
+  const deleteRules = new Map(rules.map((r) => [`${r.table_name}\u0000${r.constraint_name}`, String(r.delete_rule).toUpperCase()]));
   // MariaDB's JSON is LONGTEXT with a column-level CHECK (json_valid(`col`)) named after the column.
   const jsonColumns = new Set<string>();
   if (mariadb) {
@@ -108,6 +117,7 @@ export async function introspectSchema(connection: Connection, mariadb: boolean)
       autoIncrement: /\bauto_increment\b/i.test(extra),
       // MySQL 8 also says DEFAULT_GENERATED for expression defaults, which are ordinary columns.
       generated: /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(extra),
+      hasDefault: Number(row.has_default) === 1,
     });
   }
   const foreignKeys = new Map<string, ForeignKeyInfo>();
@@ -123,7 +133,15 @@ export async function introspectSchema(connection: Connection, mariadb: boolean)
     const id = `${table.name}\u0000${key.constraint_name}`;
     let fk = foreignKeys.get(id);
     if (!fk) {
-      fk = { name: String(key.constraint_name), columns: [], referencedTable: String(key.referenced_table), referencedColumns: [], deferrable: false };
+      const rule = deleteRules.get(`${table.name}\u0000${key.constraint_name}`);
+      fk = {
+        name: String(key.constraint_name),
+        columns: [],
+        referencedTable: String(key.referenced_table),
+        referencedColumns: [],
+        deferrable: false,
+        onDelete: rule === 'CASCADE' || rule === 'SET NULL' || rule === 'SET DEFAULT' || rule === 'RESTRICT' ? rule : 'NO ACTION',
+      };
       foreignKeys.set(id, fk);
       table.foreignKeys.push(fk);
     }

@@ -2,13 +2,16 @@
  * MySQL/MariaDB restore, inside the one transaction the session opens: NDJSON rows become
  * multi-row INSERTs of ≤ 1000 rows / ≤ 4 MiB, one running on the server while the next is built
  * here. With FOREIGN_KEY_CHECKS off for that transaction (see session.ts), the references of the
- * restored rows — and references into them from outside the plan — are checked before COMMIT.
+ * restored rows — and references into them from outside the plan (restore-checks.ts) — are checked
+ * before COMMIT, and every batch's rows are checked to be the organization's right after it.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { Connection } from 'mysql2';
 import { OperationError, describeCause } from '../../errors.js';
-import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, TablePlan } from '../types.js';
+import { NdjsonLines } from '../ndjson-lines.js';
+import { LARGE_ROW_BYTES, largeRowTuple } from './insert-large-row.js';
+import { planRowColumns, strangerRowError } from '../restore-checks.js';
+import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
 import { fail, run, runRaw, type MysqlModule } from './driver.js';
 
@@ -16,10 +19,11 @@ import { fail, run, runRaw, type MysqlModule } from './driver.js';
 const BATCH_ROWS = 1000;
 export const BATCH_CHARS = 4 * 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const EMPTY = Buffer.alloc(0);
 
 type ValueSql = (value: unknown) => string;
 
-function valueSqlFor(mysql: MysqlModule, column: ColumnInfo): ValueSql {
+export function valueSqlFor(mysql: MysqlModule, column: ColumnInfo): ValueSql {
   const bad = (value: unknown): never => {
     throw new Error(`column "${column.name}" (${column.encoding}) cannot hold ${JSON.stringify(value)?.slice(0, 80)}`);
   };
@@ -47,6 +51,7 @@ export async function importRows(
   columns: ColumnInfo[],
   input: Readable,
   onRows: ((rows: number) => void) | undefined,
+  maxLineBytes?: number,
 ): Promise<number> {
   const live = new Set(plan.columns.map((c) => c.name));
   for (const column of columns) {
@@ -57,6 +62,17 @@ export async function importRows(
   const encoders = columns.map((c) => valueSqlFor(mysql, c));
   const width = columns.length;
   const prefix = `INSERT INTO ${q(plan.table)} (${columns.map((c) => q(c.name)).join(', ')}) VALUES `;
+  // Each batch's keys, to check that every row just inserted is this organization's (an archive
+  // is untrusted input: a crafted row of another organization must never be committed). Tables
+  // without a primary key in the archive's columns rely on the caller's count check alone.
+  const keyIndexes = plan.primaryKey.map((name) => columns.findIndex((c) => c.name === name));
+  const checkKeys = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
+  let batchKeys: string[] = [];
+  // An integer key is compared as a bare number: MySQL compares a quoted string with an integer as
+  // doubles, so '9007199254740993' would also find the row 9007199254740992 (another
+  // organization's, perhaps) and refuse a genuine archive.
+  const integerKey = columns.map((c) => /int/i.test(c.type));
+  const keyLiteral = (i: number, parts: string[]) => (integerKey[i] && /^'-?[0-9]+'$/.test(parts[i]!) ? parts[i]!.slice(1, -1) : parts[i]!);
 
   let inserted = 0;
   let sent = 0;
@@ -67,17 +83,13 @@ export async function importRows(
   // surfaces at the next flush (or at the end), never later.
   let inflight: Promise<void> | undefined;
 
-  const flush = async () => {
-    if (batchRows === 0) return;
-    const sql = prefix + batch;
-    const rows = batchRows;
+  const send = async (sql: string, rows: number, keys: string[]) => {
     const first = sent + 1;
-    batch = '';
-    batchRows = 0;
     sent += rows;
     if (inflight) await inflight;
     inflight = run(connection, sql).then(
-      () => {
+      async () => {
+        if (checkKeys) await checkBatchOwnership(connection, plan, keyIndexes.map((i) => columns[i]!.name), keys);
         inserted += rows;
         onRows?.(inserted);
       },
@@ -87,26 +99,58 @@ export async function importRows(
     );
     inflight.catch(() => undefined); // observed by the next flush or the final await
   };
+  const flush = async () => {
+    if (batchRows === 0) return;
+    const sql = prefix + batch;
+    const rows = batchRows;
+    const keys = batchKeys;
+    batch = '';
+    batchRows = 0;
+    batchKeys = [];
+    await send(sql, rows, keys);
+  };
+  // A large row goes alone, its statement built from bytes (insert-large-row.ts).
+  const addLargeLine = async (lines: Buffer[], index: number) => {
+    lineNumber += 1;
+    await flush();
+    const bytes = lines[index]!;
+    lines[index] = EMPTY; // free once its pieces are made
+    const { pieces, parts } = largeRowTuple(
+      bytes,
+      columns,
+      (i, value) => encoders[i]!(value),
+      (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows ${what}.`),
+    );
+    const keyParts = keyIndexes.map((i) => parts[i]);
+    const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];
+    pieces.unshift(Buffer.from(prefix));
+    const statement = Buffer.concat(pieces);
+    pieces.length = 0;
+    await send(statement.toString('utf8'), 1, keys);
+  };
   const addLine = async (line: string) => {
     lineNumber += 1;
     if (line === '') return;
     let values: unknown;
     try {
       values = JSON.parse(line);
+      line = ''; // a large row's text is free from here on
       if (!Array.isArray(values) || values.length !== width) throw new Error(`expected a JSON array of ${width} values`);
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows is not valid: ${describeCause(error)}`);
     }
-    let tuple = '(';
+    const parts: string[] = new Array<string>(width);
     try {
-      for (let i = 0; i < width; i++) {
-        if (i > 0) tuple += ',';
-        tuple += encoders[i]!(values[i]);
-      }
+      for (let i = 0; i < width; i++) parts[i] = encoders[i]!(values[i]);
     } catch (error) {
       throw new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber}: ${describeCause(error)}`);
     }
+    // Concatenated, not joined: the statement is flattened once, when it is sent, so a large value
+    // is copied once on its way (not into a row string, then into the statement).
+    let tuple = '(';
+    for (let i = 0; i < width; i++) tuple = i === 0 ? tuple + parts[i]! : tuple + ',' + parts[i]!;
     tuple += ')';
+    if (checkKeys) batchKeys.push(keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts) : `(${keyIndexes.map((i) => keyLiteral(i, parts)).join(',')})`);
     if (batchRows > 0 && batch.length + tuple.length + 1 > batchChars) await flush();
     batch = batchRows === 0 ? tuple : batch + ',' + tuple;
     batchRows += 1;
@@ -116,79 +160,38 @@ export async function importRows(
   // Lines are cut out of the byte stream as it arrives; pulling the next chunk waits for the
   // previous INSERT (back-pressure). An error the stream raises at its end (checksum mismatch)
   // surfaces from the loop and rejects before the last batch is sent.
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  const lines = new NdjsonLines(plan.table, maxLineBytes);
+  const take = async (cut: Buffer[], index: number) => {
+    if (cut[index]!.length >= LARGE_ROW_BYTES) return addLargeLine(cut, index);
+    const text = cut[index]!.toString('utf8');
+    cut[index] = EMPTY;
+    return addLine(text);
+  };
   for await (const chunk of input) {
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
-    let start = 0;
-    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
-      await addLine(pending.slice(start, nl));
-      start = nl + 1;
-    }
-    pending = pending.slice(start);
+    const cut = lines.cut(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    for (let i = 0; i < cut.length; i += 1) await take(cut, i);
   }
-  pending += decoder.end();
-  if (pending !== '') await addLine(pending);
+  const last = lines.finish();
+  if (last !== null) await take([last], 0);
   await flush();
   if (inflight) await inflight;
   return inserted;
 }
 
-/**
- * With foreign-key checks off, MySQL would commit dangling references; this stands in for the
- * check InnoDB skipped, limited to the restored (organization's) rows of each planned table.
- */
-export async function checkRestoredReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
-  const tables = new Map(schema.tables.map((t) => [t.name, t]));
-  await checkOutsideReferences(connection, schema, plan);
-  for (const table of plan) {
-    for (const fk of tables.get(table.table)?.foreignKeys ?? []) {
-      const values = await findDanglingReference(connection, table.table, fk, table.where);
-      if (values !== null) {
-        throw new OperationError(
-          `Restore refused: table "${table.table}" would reference a missing row of "${fk.referencedTable}" ` +
-            `through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
-        );
-      }
-    }
-  }
-}
-
-/**
- * With FOREIGN_KEY_CHECKS off, deleting the organization's rows would not stop at rows of tables
- * outside the plan (excluded tables, other organizations' rows) that still point at them —
- * `ON DELETE RESTRICT` would be bypassed. So every foreign key from outside the plan into a
- * planned table is checked too (a scan of that table; an index on its key columns helps).
- */
-async function checkOutsideReferences(connection: Connection, schema: SchemaInfo, plan: TablePlan[]): Promise<void> {
-  const planned = new Set(plan.map((p) => p.table));
-  for (const table of schema.tables) {
-    if (planned.has(table.name)) continue;
-    for (const fk of table.foreignKeys) {
-      if (!planned.has(fk.referencedTable)) continue;
-      const values = await findDanglingReference(connection, table.name, fk);
-      if (values !== null) {
-        throw new OperationError(
-          `Restore refused: table "${table.name}" (not part of the organization's backup) references a row of "${fk.referencedTable}" ` +
-            `that the restore would remove, through foreign key ${fk.name} (${fk.columns.join(', ')}) = (${values}). Nothing was changed.`,
-        );
-      }
-    }
-  }
-}
-
-/** The key values of one row of `table` (restricted by `where`, alias `t`) whose parent is missing, or null. */
-async function findDanglingReference(connection: Connection, table: string, fk: ForeignKeyInfo, where?: string): Promise<string | null> {
-  const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
-  const join = fk.columns.map((c, i) => `r.${q(fk.referencedColumns[i]!)} = t.${q(c)}`).join(' AND ');
-  const sql = `SELECT ${fk.columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(table)} t
-    WHERE ${where ? `${where} AND ` : ''}${notNull} AND NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`;
+/** A row of the batch just inserted that is not this organization's refuses the restore (exit 5). */
+async function checkBatchOwnership(connection: Connection, plan: TablePlan, keyColumns: string[], keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const tuple = keyColumns.length === 1 ? `t.${q(keyColumns[0]!)}` : `(${keyColumns.map((c) => `t.${q(c)}`).join(', ')})`;
+  const columns = planRowColumns(plan);
   let rows: Array<Array<Buffer | null>>;
   try {
-    rows = await runRaw(connection, sql);
+    rows = await runRaw(
+      connection,
+      `SELECT ${columns.map((c) => `t.${q(c)}`).join(', ')} FROM ${q(plan.table)} t WHERE ${tuple} IN (${keys.join(',')}) AND (${plan.where}) IS NOT TRUE LIMIT 1`,
+    );
   } catch (error) {
-    throw fail(`checking foreign key ${fk.name} of table "${table}"`, error);
+    throw fail(`checking the restored rows of table "${plan.table}"`, error);
   }
   const row = rows[0];
-  return row ? row.map((v) => (v == null ? 'NULL' : v.toString('utf8'))).join(', ') : null;
+  if (row) throw strangerRowError(plan, columns.map((c, i) => `${c} = ${row[i] == null ? 'NULL' : row[i]!.toString('utf8')}`).join(', '));
 }

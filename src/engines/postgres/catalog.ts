@@ -39,7 +39,7 @@ export interface LiveColumn {
 export const COLUMNS_SQL = `
   SELECT c.relname AS table_name, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
          base.oid AS base_oid, a.attnotnull AS not_null, a.attidentity <> '' AS identity,
-         a.attgenerated <> '' AS generated,
+         a.attgenerated <> '' AS generated, a.atthasdef AS has_default,
          EXISTS (
            SELECT 1 FROM pg_attrdef ad
            JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
@@ -73,6 +73,7 @@ export interface ColumnRow {
   not_null: string;
   identity: string;
   generated: string;
+  has_default?: string;
   sequence_default: string;
   text_cast: string;
 }
@@ -102,6 +103,9 @@ function encodingOf(baseOid: number): ValueEncoding {
   }
 }
 
+/** pg_constraint.confdeltype → the rule's name. */
+const ON_DELETE: Record<string, ForeignKeyInfo['onDelete']> = { a: 'NO ACTION', r: 'RESTRICT', c: 'CASCADE', n: 'SET NULL', d: 'SET DEFAULT' };
+
 export async function readSchema(client: pg.Client, schema: string): Promise<SchemaInfo> {
   const columns = await client.query<ColumnRow>(COLUMNS_SQL, [schema, null]);
   const keys = await client.query<{ table_name: string; columns: string }>(
@@ -115,9 +119,10 @@ export async function readSchema(client: pg.Client, schema: string): Promise<Sch
     [schema],
   );
   const foreign = await client.query<{
-    name: string; table_name: string; referenced_table: string; deferrable: string; columns: string; referenced_columns: string;
+    name: string; table_name: string; referenced_table: string; deferrable: string; columns: string; referenced_columns: string; on_delete: string;
   }>(
     `SELECT con.conname AS name, c.relname AS table_name, rc.relname AS referenced_table, con.condeferrable AS deferrable,
+            con.confdeltype AS on_delete,
             (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)::text AS columns,
             (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
@@ -148,6 +153,7 @@ export async function readSchema(client: pg.Client, schema: string): Promise<Sch
       encoding: encodingOf(live.baseOid),
       autoIncrement: live.identity || live.sequenceDefault,
       generated: live.generated,
+      hasDefault: row.has_default === 't',
     });
   }
   for (const row of keys.rows) {
@@ -163,6 +169,7 @@ export async function readSchema(client: pg.Client, schema: string): Promise<Sch
       referencedTable: row.referenced_table,
       referencedColumns: JSON.parse(row.referenced_columns) as string[],
       deferrable: row.deferrable === 't',
+      onDelete: ON_DELETE[row.on_delete] ?? 'NO ACTION',
     };
     table.foreignKeys.push(fk);
   }

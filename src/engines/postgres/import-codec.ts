@@ -6,12 +6,17 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { OperationError, describeCause } from '../../errors.js';
+import { NdjsonLines } from '../ndjson-lines.js';
+import { LARGE_ROW_BYTES, largeRowToCopy } from './copy-large-row.js';
 import type { ColumnInfo } from '../types.js';
 
+/** A text value at least this long goes out as its own chunk. */
+const LARGE_VALUE_CHARS = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 const COPY_TEXT_SPECIAL = /[\\\n\r\t]/;
 const COPY_TEXT_SPECIAL_G = /[\\\n\r\t]/g;
 const COPY_TEXT_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-const escapeCopyText = (value: string): string =>
+export const escapeCopyText = (value: string): string =>
   COPY_TEXT_SPECIAL.test(value) ? value.replace(COPY_TEXT_SPECIAL_G, (ch) => COPY_TEXT_ESCAPES[ch]!) : value;
 
 /**
@@ -20,30 +25,26 @@ const escapeCopyText = (value: string): string =>
  * fails (and the restore rolls back).
  */
 export class NdjsonToCopyText extends Transform {
-  private pending: Buffer[] = [];
-  private line = 0;
+  private readonly lines: NdjsonLines;
   rows = 0;
 
   constructor(
     private readonly table: string,
     private readonly columns: ColumnInfo[],
     private readonly onRows?: (rows: number) => void,
+    maxLineBytes?: number,
+    /** Rows at least this long are converted at byte level (tests lower it). */
+    private readonly largeRowBytes = LARGE_ROW_BYTES,
   ) {
     super();
+    this.lines = new NdjsonLines(table, maxLineBytes);
   }
 
   override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      const end = buffer.lastIndexOf(10);
-      if (end === -1) {
-        this.pending.push(buffer);
-        callback();
-        return;
-      }
-      const head = this.pending.length > 0 ? Buffer.concat([...this.pending, buffer.subarray(0, end)]) : buffer.subarray(0, end);
-      this.pending = end + 1 < buffer.length ? [buffer.subarray(end + 1)] : [];
-      callback(null, this.convert(head.toString('utf8')));
+      const lines = this.lines.cut(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (lines.length > 0) this.convert(lines);
+      callback();
     } catch (error) {
       callback(error as Error);
     }
@@ -51,72 +52,92 @@ export class NdjsonToCopyText extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      const rest = Buffer.concat(this.pending).toString('utf8');
-      this.pending = [];
-      callback(null, rest.trim() === '' ? undefined : this.convert(rest));
+      const last = this.lines.finish();
+      if (last !== null && last.toString('utf8').trim() !== '') this.convert([last]);
+      callback();
     } catch (error) {
       callback(error as Error);
     }
   }
 
-  private convert(text: string): string {
-    const lines = text.split('\n');
+  /**
+   * Pushes the COPY text of `lines`. Memory: `lines` are emptied as they are read, a large value
+   * is pushed as its own chunk, and a large row is converted at byte level (copy-large-row.ts)
+   * without ever becoming a string.
+   */
+  private convert(lines: Buffer[]): void {
     const columns = this.columns;
     const width = columns.length;
     let out = '';
-    for (const line of lines) {
-      this.line += 1;
+    for (let index = 0; index < lines.length; index += 1) {
+      const lineNumber = this.lines.line - lines.length + index + 1;
+      const bytes = lines[index]!;
+      lines[index] = EMPTY;
+      if (bytes.length >= this.largeRowBytes) {
+        this.push(Buffer.from(out));
+        out = '';
+        largeRowToCopy(bytes, {
+          columns,
+          encodeValue: (column, value) => this.encodeValue(column, value, lineNumber),
+          emit: (chunk) => this.push(chunk),
+          fail: (what) => this.bad(what, lineNumber),
+        });
+        continue;
+      }
       let values: unknown;
       try {
-        values = JSON.parse(line);
+        values = JSON.parse(bytes.toString('utf8'));
       } catch (error) {
-        throw this.bad(`is not valid JSON (${describeCause(error)})`);
+        throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
       }
       if (!Array.isArray(values) || values.length !== width) {
-        throw this.bad(`is not a JSON array of ${width} values`);
+        throw this.bad(`is not a JSON array of ${width} values`, lineNumber);
       }
       for (let i = 0; i < width; i += 1) {
-        const value: unknown = values[i];
         if (i > 0) out += '\t';
-        if (value === null) {
-          out += '\\N';
-          continue;
-        }
-        const column = columns[i]!;
-        switch (column.encoding) {
-          case 'string':
-            if (typeof value !== 'string') throw this.badValue(column, value);
-            out += escapeCopyText(value);
-            break;
-          case 'number':
-            if (typeof value !== 'number') throw this.badValue(column, value);
-            out += String(value);
-            break;
-          case 'boolean':
-            if (typeof value !== 'boolean') throw this.badValue(column, value);
-            out += value ? 't' : 'f';
-            break;
-          case 'base64':
-            if (typeof value !== 'string') throw this.badValue(column, value);
-            // bytea hex input `\x…`, its backslash escaped for COPY text.
-            out += '\\\\x' + Buffer.from(value, 'base64').toString('hex');
-            break;
-          case 'json':
-            throw this.badValue(column, value);
+        const value: unknown = values[i];
+        if (typeof value === 'string' && value.length >= LARGE_VALUE_CHARS && columns[i]!.encoding === 'string') {
+          this.push(Buffer.from(out));
+          out = '';
+          this.push(Buffer.from(escapeCopyText(value)));
+        } else {
+          out += this.encodeValue(columns[i]!, value, lineNumber);
         }
       }
       out += '\n';
     }
+    this.push(Buffer.from(out));
     this.rows += lines.length;
     this.onRows?.(this.rows);
-    return out;
   }
 
-  private bad(what: string): OperationError {
-    return new OperationError(`Restoring table "${this.table}": line ${this.line} of its rows ${what}.`, { details: { table: this.table, line: this.line } });
+  /** One value's COPY text (`\N` for NULL), checked against its column's encoding. */
+  private encodeValue(column: ColumnInfo, value: unknown, lineNumber: number): string {
+    if (value === null) return '\\N';
+    switch (column.encoding) {
+      case 'string':
+        if (typeof value !== 'string') throw this.badValue(column, value, lineNumber);
+        return escapeCopyText(value);
+      case 'number':
+        if (typeof value !== 'number') throw this.badValue(column, value, lineNumber);
+        return String(value);
+      case 'boolean':
+        if (typeof value !== 'boolean') throw this.badValue(column, value, lineNumber);
+        return value ? 't' : 'f';
+      case 'base64':
+        if (typeof value !== 'string') throw this.badValue(column, value, lineNumber);
+        // bytea hex input `\x…`, its backslash escaped for COPY text.
+        return '\\\\x' + Buffer.from(value, 'base64').toString('hex');
+      case 'json':
+        throw this.badValue(column, value, lineNumber);
+    }
   }
 
-  private badValue(column: ColumnInfo, value: unknown): OperationError {
-    return this.bad(`has ${value === null ? 'null' : typeof value} for column "${column.name}", which is encoded as ${column.encoding}`);
+  private bad(what: string, line: number): OperationError {
+    return new OperationError(`Restoring table "${this.table}": line ${line} of its rows ${what}.`, { details: { table: this.table, line } });
+  }
+
+  private badValue(column: ColumnInfo, value: unknown, line: number): OperationError {
+    return this.bad(`has ${value === null ? 'null' : typeof value} for column "${column.name}", which is encoded as ${column.encoding}`, line);
   }
 }

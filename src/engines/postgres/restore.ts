@@ -12,7 +12,8 @@ import type pg from 'pg';
 import { OperationError } from '../../errors.js';
 import { forwardForeignKeys, hasForeignKeyCycle } from '../plan-order.js';
 import { firstFailure } from '../streams.js';
-import type { ColumnInfo, RestoreWriter, TablePlan } from '../types.js';
+import { ReferenceChecks, planRowColumns } from '../restore-checks.js';
+import type { ColumnInfo, ImportLimits, RestoreWriter, SchemaInfo, TablePlan } from '../types.js';
 import { liveColumns, ownRows } from './catalog.js';
 import type { SessionContext } from './client.js';
 import { q } from './dialect.js';
@@ -24,10 +25,59 @@ export function needsReplicationRole(plan: TablePlan[]): boolean {
 }
 
 export class PostgresRestoreWriter implements RestoreWriter {
+  readonly references: ReferenceChecks;
+
+  /** `actionsRun`: false in replica mode, where foreign-key triggers (and ON DELETE actions) are off. */
   constructor(
     private readonly session: SessionContext,
     private readonly client: pg.Client,
-  ) {}
+    actionsRun = true,
+  ) {
+    this.references = new ReferenceChecks({
+      quote: q,
+      actionsRun,
+      rows: async (sql) => {
+        const result = await this.client.query<unknown[]>({ text: sql, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } });
+        return result.rows.map((row) => row.map((value) => (value === null ? null : String(value))));
+      },
+      exec: async (sql) => {
+        await this.client.query(sql);
+      },
+      createTempTable: (name, select) => `CREATE TEMPORARY TABLE ${q(name)} ON COMMIT DROP AS ${select}`,
+    });
+  }
+
+  async noteReferences(schema: SchemaInfo, plans: TablePlan[], tenantColumn: string): Promise<void> {
+    try {
+      await this.references.note(schema, plans, tenantColumn);
+    } catch (error) {
+      throw this.session.operationError('Checking the references into the organization\'s rows failed', error);
+    }
+  }
+
+  async checkReferences(): Promise<void> {
+    try {
+      await this.references.check();
+    } catch (error) {
+      throw this.session.operationError('Checking the references into the organization\'s rows failed', error);
+    }
+  }
+
+  /** Rows this transaction wrote carry its transaction id in `xmin` (no savepoints are used). */
+  async findStrangerRow(plan: TablePlan): Promise<string | null> {
+    try {
+      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const columns = planRowColumns(plan);
+      const result = await this.client.query<Record<string, string | null>>(
+        `SELECT ${columns.map((c) => `t.${q(c)}::text AS ${q(c)}`).join(', ')} FROM ${table} t
+         WHERE t.xmin = (txid_current() % 4294967296)::text::xid AND (${plan.where}) IS NOT TRUE LIMIT 1`,
+      );
+      const row = result.rows[0];
+      return row ? columns.map((c) => `${c} = ${row[c] ?? 'NULL'}`).join(', ') : null;
+    } catch (error) {
+      throw this.session.operationError(`Checking the restored rows of table "${plan.table}" failed`, error);
+    }
+  }
 
   async countRows(plan: TablePlan): Promise<number> {
     try {
@@ -49,7 +99,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
     }
   }
 
-  async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void): Promise<number> {
+  async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, limits?: ImportLimits): Promise<number> {
     const live = await liveColumns(this.client, this.session.schema, plan.table).catch((error: unknown) => {
       rows.destroy();
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
@@ -70,21 +120,42 @@ export class PostgresRestoreWriter implements RestoreWriter {
         });
       }
     }
+    // An accepted timestamp → timestamptz drift: the archived local times are read in the
+    // database's default zone (as ALTER TABLE … TYPE timestamptz read them), for this COPY only.
+    const zoned = columns.some((c) => c.archivedType !== undefined && !/with time zone/.test(c.archivedType) && /with time zone/.test(c.type));
+    if (zoned) {
+      await this.client
+        .query(`SELECT set_config('TimeZone', (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'), true)`)
+        .catch((error: unknown) => {
+          rows.destroy();
+          throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
+        });
+    }
     const copy = await this.session.copyFrom(`COPY ${q(plan.table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`).catch((error: unknown) => {
       rows.destroy();
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
     });
-    const convert = new NdjsonToCopyText(plan.table, columns, onRows);
+    const convert = new NdjsonToCopyText(plan.table, columns, onRows, limits?.maxLineBytes);
     const failure = firstFailure([rows, convert, copy]);
     try {
       this.client.query(copy);
       // An error anywhere (the rows stream, a bad line, the server) destroys the COPY stream,
       // which sends CopyFail: the server rejects the COPY and the connection stays usable.
       await pipeline(rows, convert, copy);
+      if (zoned) await this.client.query(`SET LOCAL TimeZone = 'UTC'`);
       return copy.rowCount;
     } catch (error) {
       // The caller's stream failing (e.g. a checksum mismatch) is the caller's error.
       if (failure.origin === rows) throw error;
+      if ((error as { code?: unknown }).code === '23503') {
+        // A foreign key that is not DEFERRABLE is checked at the end of the COPY: a parent the
+        // archive does not hold (a shared row deleted after the backup) fails it here.
+        throw this.session.operationError(
+          `Restore refused: the archive's rows of table "${plan.table}" reference a row that does not exist (a shared row deleted after the backup?); ` +
+            `re-create that row (same key), then run the restore again. Nothing was changed`,
+          error,
+        );
+      }
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
     }
   }

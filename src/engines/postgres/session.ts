@@ -192,8 +192,11 @@ export class PostgresSession implements OrganizationSession, SessionContext {
       await this.run(client, 'BEGIN', 'Starting the restore transaction');
       try {
         await this.run(client, 'SET CONSTRAINTS ALL DEFERRED', 'Deferring foreign-key checks');
-        if (needsReplicationRole(plan)) await this.disableForeignKeyTriggers(client, plan);
-        const result = await fn(new PostgresRestoreWriter(this, client));
+        const replica = needsReplicationRole(plan);
+        if (replica) await this.disableForeignKeyTriggers(client, plan);
+        const writer = new PostgresRestoreWriter(this, client, !replica);
+        const result = await fn(writer);
+        await writer.checkReferences();
         try {
           // DEFERRABLE foreign keys are checked here; a failed COMMIT rolls back.
           await client.query('COMMIT');

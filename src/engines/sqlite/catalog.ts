@@ -3,7 +3,7 @@
  * tables are not part of a backup), columns with their declared types and natural encodings
  * (codec.ts), generated columns, rowid aliases, primary and foreign keys.
  */
-import type { ColumnInfo, SchemaInfo, TableInfo } from '../types.js';
+import type { ColumnInfo, ForeignKeyInfo, SchemaInfo, TableInfo } from '../types.js';
 import { sqliteEncoding } from './codec.js';
 import type { Database } from './database.js';
 
@@ -23,6 +23,7 @@ interface ForeignKeyRow {
   table: string;
   from: string;
   to: string | null;
+  on_delete: string;
 }
 
 export function tableColumns(db: Database, table: string): XInfoRow[] {
@@ -60,6 +61,7 @@ export function introspectSchema(db: Database): SchemaInfo {
         encoding: sqliteEncoding(c.type),
         autoIncrement: c.name === rowidAlias,
         generated: c.hidden === 2n || c.hidden === 3n,
+        hasDefault: c.dflt_value !== null && c.dflt_value !== undefined,
       }));
     infos.set(fold(name), { name, columns, primaryKey, foreignKeys: [] });
   }
@@ -81,8 +83,14 @@ export function introspectSchema(db: Database): SchemaInfo {
         referencedColumns: referenced.map(resolve),
         // Every SQLite foreign key is checked at COMMIT during a restore (defer_foreign_keys).
         deferrable: true,
+        onDelete: onDeleteRule(group[0]!.on_delete),
       });
     }
   }
   return { tables: [...infos.values()] };
+}
+
+function onDeleteRule(rule: string): ForeignKeyInfo['onDelete'] {
+  const upper = String(rule).toUpperCase();
+  return upper === 'CASCADE' || upper === 'SET NULL' || upper === 'SET DEFAULT' || upper === 'RESTRICT' ? upper : 'NO ACTION';
 }

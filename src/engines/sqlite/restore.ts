@@ -8,8 +8,9 @@
  * is a no-op in that case and repairs a sequence someone lowered by hand.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { OperationError, describeCause } from '../../errors.js';
+import { NdjsonLines } from '../ndjson-lines.js';
+import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { fold, tableColumns } from './catalog.js';
 import { decodeSqliteValue, naturalStorageClass } from './codec.js';
@@ -19,38 +20,13 @@ import { q } from './dialect.js';
 /** How often (rows) importTable reports progress. */
 const PROGRESS_EVERY_ROWS = 10_000;
 
-/** Splits text chunks into lines without rescanning a long, still incomplete line. */
-class LineSplitter {
-  private parts: string[] = [];
-
-  push(text: string, onLine: (line: string) => void): void {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const piece = text.slice(start, nl);
-      if (this.parts.length > 0) {
-        this.parts.push(piece);
-        onLine(this.parts.join(''));
-        this.parts = [];
-      } else {
-        onLine(piece);
-      }
-      start = nl + 1;
-    }
-    if (start < text.length) this.parts.push(text.slice(start));
-  }
-
-  end(onLine: (line: string) => void): void {
-    if (this.parts.length > 0) onLine(this.parts.join(''));
-    this.parts = [];
-  }
-}
-
 export async function importRows(
   db: Database,
   plan: TablePlan,
   columns: ColumnInfo[],
   rows: Readable,
   onRows?: (rows: number) => void,
+  maxLineBytes?: number,
 ): Promise<number> {
   const live = tableColumns(db, plan.table).filter((c) => c.hidden !== 1n);
   if (live.length === 0) throw new OperationError(`Table "${plan.table}" does not exist in the shared database any more.`);
@@ -65,6 +41,7 @@ export async function importRows(
     return current.name;
   });
   const classes = columns.map((c) => naturalStorageClass(c.type));
+  const strangerCheck = ownershipCheck(db, plan, columns);
   const insert =
     targets.length === 0
       ? db.prepare(`INSERT INTO ${q(plan.table)} DEFAULT VALUES`)
@@ -85,24 +62,52 @@ export async function importRows(
     } catch (error) {
       throw new OperationError(`Row ${lineNumber} of table "${plan.table}" in the backup is not valid: ${describeCause(error)}`, { cause: error });
     }
+    let rowid: number | bigint;
     try {
-      insert.run(...values);
+      rowid = insert.run(...values).lastInsertRowid;
     } catch (error) {
       throw new OperationError(`Inserting row ${lineNumber} into table "${plan.table}" failed: ${describeCause(error)}`, { cause: error });
     }
+    strangerCheck(rowid, values);
     count += 1;
     if (count % PROGRESS_EVERY_ROWS === 0) onRows?.(count);
   };
 
-  const decoder = new StringDecoder('utf8');
-  const splitter = new LineSplitter();
+  const lines = new NdjsonLines(plan.table, maxLineBytes);
   for await (const chunk of rows) {
-    splitter.push(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer), insertLine);
+    const cut = lines.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    for (let i = 0; i < cut.length; i += 1) {
+      const line = cut[i]!;
+      cut[i] = ''; // a large row's text is free once it is parsed
+      insertLine(line);
+    }
   }
-  splitter.push(decoder.end(), insertLine);
-  splitter.end(insertLine);
+  const last = lines.end();
+  if (last !== null) insertLine(last);
   onRows?.(count);
   return count;
+}
+
+/**
+ * Every inserted row must be this organization's (an archive is untrusted input): checked right
+ * after its insert, by rowid (or by primary key in a WITHOUT ROWID table), against the plan's
+ * condition. A table without either relies on the caller's count check alone.
+ */
+function ownershipCheck(db: Database, plan: TablePlan, columns: ColumnInfo[]): (rowid: number | bigint, values: unknown[]) => void {
+  const describe = planRowColumns(plan);
+  const select = `SELECT ${describe.map((c) => `quote(t.${q(c)})`).join(', ')} FROM ${q(plan.table)} AS t`;
+  const withoutRowid = (db.prepare('SELECT wr FROM pragma_table_list WHERE schema = ? AND name = ?').get('main', plan.table) as { wr: bigint } | undefined)?.wr === 1n;
+  const fail = (row: unknown[] | undefined) => {
+    if (row) throw strangerRowError(plan, describe.map((c, i) => `${c} = ${String(row[i])}`).join(', '));
+  };
+  if (!withoutRowid) {
+    const statement = db.prepare(`${select} WHERE t.rowid = ? AND (${plan.where}) IS NOT TRUE`).raw();
+    return (rowid) => fail(statement.get(rowid) as unknown[] | undefined);
+  }
+  const keyIndexes = plan.primaryKey.map((name) => columns.findIndex((c) => fold(c.name) === fold(name)));
+  if (keyIndexes.length === 0 || keyIndexes.some((i) => i < 0)) return () => undefined;
+  const statement = db.prepare(`${select} WHERE ${plan.primaryKey.map((c) => `t.${q(c)} = ?`).join(' AND ')} AND (${plan.where}) IS NOT TRUE`).raw();
+  return (_rowid, values) => fail(statement.get(...keyIndexes.map((i) => values[i])) as unknown[] | undefined);
 }
 
 export function resetCounter(db: Database, plan: TablePlan): void {

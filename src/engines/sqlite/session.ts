@@ -27,6 +27,7 @@ import { introspectSchema } from './catalog.js';
 import { asOperationError, BUSY_TIMEOUT_MS, createQueue, databaseFile, openDatabase, type DatabaseConstructor } from './database.js';
 import { q, sqliteDialect } from './dialect.js';
 import { countRows, exportRows, findOrganizationRow, findOrganizationRows } from './export.js';
+import { ReferenceChecks } from '../restore-checks.js';
 import { describeForeignKeyViolations, importRows, resetCounter } from './restore.js';
 
 export async function connect(config: OrganizationsConfig): Promise<OrganizationSession> {
@@ -114,6 +115,16 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
         }
         // Checks every foreign key at COMMIT; SQLite clears it when the transaction ends.
         db.pragma('defer_foreign_keys = ON');
+        const references = new ReferenceChecks({
+          quote: q,
+          actionsRun: true, // SQLite runs ON DELETE actions at once, deferred checks or not
+          rows: async (sql) =>
+            queue(() => (db.prepare(sql).raw().all() as unknown[][]).map((row) => row.map((v) => (v === null ? null : Buffer.isBuffer(v) ? v.toString('hex') : String(v))))),
+          exec: async (sql) => {
+            await queue(() => db.exec(sql));
+          },
+          createTempTable: (name, select) => `CREATE TEMP TABLE ${q(name)} AS ${select}`,
+        });
         const writer: RestoreWriter = {
           countRows: (plan) =>
             queue(() => Number(db.prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`).pluck().get())),
@@ -125,8 +136,8 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
                 throw asOperationError(`Deleting the organization's rows of table "${plan.table}" failed`, error);
               }
             }),
-          importTable: (plan, columns, rows, onRows) =>
-            queue(() => importRows(db, plan, columns, rows, onRows)).catch((error: unknown) => {
+          importTable: (plan, columns, rows, onRows, limits) =>
+            queue(() => importRows(db, plan, columns, rows, onRows, limits?.maxLineBytes)).catch((error: unknown) => {
               rows.destroy();
               throw asOperationError(`Restoring table "${plan.table}" failed`, error);
             }),
@@ -138,8 +149,19 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
                 throw asOperationError(`Moving the id counter of table "${plan.table}" failed`, error);
               }
             }),
+          // Every row is checked right after its insert (restore.ts), naming it; none is left here.
+          findStrangerRow: async () => null,
+          noteReferences: (schema, tables, tenantColumn) =>
+            references.note(schema, tables, tenantColumn).catch((error: unknown) => {
+              throw asOperationError("Checking the references into the organization's rows failed", error);
+            }),
+          checkReferences: () =>
+            references.check().catch((error: unknown) => {
+              throw asOperationError("Checking the restored rows' references failed", error);
+            }),
         };
         const result = await fn(writer);
+        await writer.checkReferences();
         await queue(() => {
           try {
             db.exec('COMMIT');
