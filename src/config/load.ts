@@ -11,7 +11,7 @@ import { systemTimeZone } from '../retention/clock.js';
 import { defineConfigSchemas } from './define.js';
 import { fastParseConfig } from './fast-check.js';
 import type { ParsedConfig } from './schema.js';
-import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
+import { assertConnectionUsable, connectionSecretValues, encryptionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
 
 export const CONFIG_FILE_NAME = '.backuprc';
 
@@ -130,6 +130,7 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
   // Every secret of every connection (after substitution) is kept out of every error message.
   registerSecrets(connectionsOf(config).flatMap(connectionSecretValues));
   registerSecrets(notificationSecretValues(config.notifications));
+  registerSecrets(encryptionSecretValues(config));
   return {
     ...config,
     file,
@@ -137,8 +138,12 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     timezone: config.timezone ?? systemTimeZone(),
     storage: { dir: path.resolve(baseDir, config.storage.dir) },
     tenants: Object.fromEntries(
-      Object.entries(config.tenants).map(([name, tenant]) => [name, { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir) }]),
+      Object.entries(config.tenants).map(([name, tenant]) => [
+        name,
+        { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir), encryption: resolveIdentityFile(tenant.encryption, baseDir) },
+      ]),
     ),
+    encryption: resolveIdentityFile(config.encryption, baseDir),
     organizations: config.organizations && {
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
@@ -158,6 +163,12 @@ function zodConfigSchema() {
     zodSchema = defineConfigSchemas(z).configSchema;
   }
   return zodSchema;
+}
+
+/** An identity file, like storage.dir, resolves against the config file's folder. */
+function resolveIdentityFile<T extends { identityFile?: string | undefined }>(encryption: T | undefined, baseDir: string): T | undefined {
+  if (!encryption?.identityFile) return encryption;
+  return { ...encryption, identityFile: path.resolve(baseDir, encryption.identityFile) };
 }
 
 /** SQLite file names are paths: like storage.dir they resolve against the config file's folder. */
