@@ -34,6 +34,12 @@ export function encryptionSettingsOf(config: ConfigWithEncryption, tenant?: stri
   return { ...config.encryption, ...override };
 }
 
+/** The suffix new archives of this target get (`.age` when they are encrypted), without reading any key. */
+export function cipherSuffixOf(config: ConfigWithEncryption, tenant?: string): '' | '.age' {
+  const settings = encryptionSettingsOf(config, tenant);
+  return (settings.recipients?.length ?? 0) > 0 || settings.identityFile || settings.passphrase ? '.age' : '';
+}
+
 /** Where a setting is, for messages. */
 function settingPath(tenant: string | undefined, key: string): string {
   return tenant === undefined ? `encryption.${key}` : `tenants.${tenant}.encryption.${key} (or encryption.${key})`;

@@ -6,7 +6,7 @@
 import { ConfigError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
-import { readManifest } from './verified-archive.js';
+import { archiveKeys, readManifest } from './verified-archive.js';
 
 export async function assertArchiveNameIsOurs(deps: Pick<Deps, 'ledger' | 'store' | 'config'>, name: string, organizationId: string): Promise<void> {
   const records = await deps.ledger.find({ kind: 'organization', backup_filename: name });
@@ -16,7 +16,7 @@ export async function assertArchiveNameIsOurs(deps: Pick<Deps, 'ledger' | 'store
     // No successful record: ask the file itself, if there is one.
     const file = await deps.store.stat(ORGANIZATIONS_AREA, name);
     if (file) {
-      const manifest = await readManifest(file.path).catch(() => null);
+      const manifest = await readManifest(file.path, archiveKeys(deps)).catch(() => null);
       const id = manifest?.organization?.id ?? null;
       if (id !== null && id !== organizationId) otherId = id;
     }
