@@ -11,18 +11,15 @@ import { close as closeCallback, createReadStream, fstat as fstatCallback, open 
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import yauzl, { type Options, type ZipFile } from 'yauzl';
-import { openAgeView, isAgeFile } from '../cipher/age/view.js';
-import type { CipherKind, PlainView, ReadKeys } from '../cipher/types.js';
+import { openPlainView, type CipherKind, type KeySource, type PlainView } from '../cipher/index.js';
 
 const openFd = promisify(openCallback);
 const closeFd = promisify(closeCallback);
 const fstat = promisify(fstatCallback);
-const readFd = promisify(read);
 /** Entry data is read in large pieces (yauzl's own streams read 16 KiB at a time). */
 const READ_CHUNK = 1024 * 1024;
 
-/** The keys that may decrypt an archive, asked for only when the archive is encrypted. */
-export type KeySource = () => Promise<ReadKeys | undefined>;
+export type { KeySource } from '../cipher/index.js';
 
 /** yauzl's reader of a file opened by descriptor (its fd-slicer): the descriptor, reference-counted. */
 interface SharedFd {
@@ -83,15 +80,9 @@ export async function openZipSource(filePath: string, keys: KeySource | undefine
   let kind: CipherKind = 'none';
   try {
     const { size } = await fstat(fd);
-    const head = Buffer.alloc(Math.min(size, 32));
-    await readFd(fd, head, 0, head.length, 0);
-    if (isAgeFile(head)) {
-      kind = 'age';
-      const view = await openAgeView(fd, size, await keys?.(), filePath);
-      zip = await yauzl.fromRandomAccessReaderPromise(new ViewReader(view, fd), view.size, options);
-    } else {
-      zip = await yauzl.fromFdPromise(fd, options);
-    }
+    const view = await openPlainView(fd, size, keys, filePath);
+    kind = view.kind;
+    zip = view.kind === 'none' ? await yauzl.fromFdPromise(fd, options) : await yauzl.fromRandomAccessReaderPromise(new ViewReader(view, fd), view.size, options);
   } catch (error) {
     await closeFd(fd).catch(() => undefined);
     throw error;

@@ -29,7 +29,7 @@
  * weekday archive replaces its slot's other file too (`.zip` ↔ `.zip.age`, see `rotationSibling`).
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
-import type { KeySource } from '../archive/zip-source.js';
+import type { KeySource } from '../cipher/index.js';
 import { readKeysOf } from '../cipher/settings.js';
 import type { ArchiveCipher } from '../cipher/types.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
