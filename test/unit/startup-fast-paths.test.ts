@@ -44,6 +44,12 @@ describe('configuration fast path', () => {
       storage: { dir: 'b' },
     },
     { storage: { dir: 'b' }, notifications: { webhook: { url: 'http://127.0.0.1:9/h' }, ping: {}, email: { host: 'h', from: 'f', to: ['t'] } } },
+    {
+      tenants: { acme: { client: 'pg', connection: 'x', encryption: { passphrase: 'p', recipients: [] } } },
+      encryption: { identityFile: '~/k.txt', recipients: ['age1x', 'ssh-ed25519 AAAA c'] },
+      storage: { dir: 'b' },
+    },
+    { storage: { dir: 'b' }, encryption: {} },
   ];
   it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
     const fast = fastParseConfig(config);
@@ -87,6 +93,10 @@ describe('configuration fast path', () => {
     { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], starttls: 'maybe' } } },
     { storage: { dir: 'b' }, notifications: { email: { host: 'h', from: 'f', to: ['t'], port: 70000 } } },
     { storage: { dir: 'b' }, monitor: { maxAgeHours: 0 } },
+    { storage: { dir: 'b' }, encryption: { recipients: [''] } },
+    { storage: { dir: 'b' }, encryption: { recipient: ['age1x'] } },
+    { storage: { dir: 'b' }, encryption: { identityFile: '' } },
+    { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: 'x', encryption: { passphrase: 1 } } } },
     { storage: { dir: 'b' }, monitor: { tenants: { acme: {} } } },
     { storage: { dir: 'b' }, monitor: { organizations: { '1': { maxAgeHours: 1, extra: 1 } } } },
   ];
