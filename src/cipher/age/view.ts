@@ -163,14 +163,16 @@ class AgeView implements PlainView {
         for (let at = start; at < end; ) {
           const first = Math.floor(at / CHUNK_BYTES);
           const last = Math.min(Math.floor((end - 1) / CHUNK_BYTES), first + BATCH_CHUNKS - 1);
-          const plain = Buffer.concat(await view.decrypt(first, last));
-          const offset = at - first * CHUNK_BYTES;
-          const take = Math.min(plain.length - offset, end - at);
-          yield plain.subarray(offset, offset + take);
-          at += take;
+          // Each chunk as it is (no copy into one buffer), the first and last cut to the range.
+          for (const [i, plain] of (await view.decrypt(first, last)).entries()) {
+            const offset = i === 0 ? at - first * CHUNK_BYTES : 0;
+            const take = Math.min(plain.length - offset, end - at);
+            if (take > 0) yield plain.subarray(offset, offset + take);
+            at += take;
+          }
         }
       })(),
-      { objectMode: false, highWaterMark: 1 },
+      { objectMode: false, highWaterMark: 1024 * 1024 },
     );
   }
 }
