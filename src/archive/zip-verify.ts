@@ -23,7 +23,8 @@ import { ArchiveReader } from './zip-reader.js';
 
 const READ_CHUNK = 1024 * 1024;
 
-export interface WrittenLayout {
+/** Where an entry's data was written (what a reader must find through the central directory). */
+export interface EntryLayout {
   path: string;
   method: number;
   crc32: number;
@@ -52,7 +53,7 @@ async function hashOf(stream: Readable): Promise<{ bytes: number; sha256: string
 export async function verifyWrittenArchive(
   filePath: string,
   expected: { bytes: number; sha256: string },
-  layout: readonly WrittenLayout[],
+  layout: readonly EntryLayout[],
   options: VerifyWrittenOptions = {},
 ): Promise<void> {
   const fileHash = (async () => {

@@ -28,6 +28,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { noneCipher } from '../cipher/none.js';
 import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
+import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
 import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
@@ -68,15 +69,7 @@ export interface FinishedArchive {
 }
 
 /** Where an entry's data was written (what a reader must find through the central directory). */
-export interface EntryLayout {
-  path: string;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  localHeaderOffset: number;
-  dataStart: number;
-}
+export type { EntryLayout } from './zip-verify.js';
 
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** Queued file writes above this wait (back-pressure on deflate). */

@@ -76,7 +76,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     throw new ConfigError(`Configuration ${file} is ${describeJsonError(error, text)}.`);
   }
   const config = resolveConfig(raw, file, options.env ?? process.env);
-  if ((mode & 0o044) !== 0 && connectionsOf(raw).some(holdsLiteralPassword)) {
+  if ((mode & 0o044) !== 0 && (connectionsOf(raw).some(holdsLiteralPassword) || passphrasesOf(raw).some(isLiteral))) {
     warnOnce(file, `warning: ${file} holds a password in clear and is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 on it, or take the password from the environment with \${VAR}.`, options.warn);
   }
   return config;
@@ -89,6 +89,20 @@ function warnOnce(file: string, message: string, warn: ((message: string) => voi
   if (warned.has(file)) return;
   warned.add(file);
   (warn ?? ((text: string) => process.stderr.write(`${text}\n`)))(message);
+}
+
+/** The encryption passphrases of a configuration object, as written (unvalidated). */
+function passphrasesOf(raw: unknown): unknown[] {
+  if (!raw || typeof raw !== 'object') return [];
+  const { encryption, tenants } = raw as { encryption?: { passphrase?: unknown }; tenants?: Record<string, { encryption?: { passphrase?: unknown } }> };
+  const list: unknown[] = [encryption?.passphrase];
+  if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.encryption?.passphrase);
+  return list;
+}
+
+/** A string with text outside `${VAR}` references. */
+function isLiteral(value: unknown): boolean {
+  return typeof value === 'string' && value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*\}/g, '') !== '';
 }
 
 /** The connection settings of a configuration object, as written (unvalidated). */

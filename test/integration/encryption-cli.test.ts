@@ -106,6 +106,22 @@ describe('encryption through the CLI', () => {
     expect(JSON.parse((await cli(['list', '--org', '1', '--json'])).stdout)).toEqual([]);
   });
 
+  it('warns when a readable .backuprc holds the passphrase in clear, and keeps the passphrase out of every message', async () => {
+    const literal = await makeTempDir('tb-crypt-pass-');
+    const passphrase = 'very secret passphrase 42';
+    const write = (value: string) =>
+      writeFile(path.join(literal, '.backuprc'), JSON.stringify({ storage: { dir: './store' }, encryption: { passphrase: value } }), { mode: 0o644 });
+    await write(passphrase);
+    const readable = await runCli(['list'], { cwd: literal });
+    expect(readable.code, readable.stderr).toBe(0);
+    expect(readable.stderr).toMatch(/^warning: .*\.backuprc holds a password in clear and is readable by other users \(mode 0644\)/m);
+    expect(readable.stderr).not.toContain(passphrase);
+    await write('${BACKUP_PASSPHRASE}');
+    const fromEnv = await runCli(['list'], { cwd: literal, env: { BACKUP_PASSPHRASE: passphrase } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stderr).toBe('');
+  });
+
   it('never printed the identity', () => {
     expect(identity).toMatch(/^AGE-SECRET-KEY-1/);
     for (const output of outputs) expect(output).not.toContain(identity);

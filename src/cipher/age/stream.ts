@@ -6,8 +6,8 @@
  * reordering, truncation (even at a chunk boundary) and appending are all detected. Chunks can be
  * decrypted independently, which gives random access (archive/zip-source.ts).
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { hkdf } from './primitives.js';
+import { createCipheriv } from 'node:crypto';
+import { hkdf, open } from './primitives.js';
 
 export const CHUNK_BYTES = 64 * 1024;
 export const TAG_BYTES = 16;
@@ -28,16 +28,7 @@ function chunkNonce(index: number, last: boolean): Buffer {
 
 /** The plaintext of sealed chunk `index`, or null when it does not authenticate as that chunk. */
 export function openChunk(key: Buffer, index: number, last: boolean, sealed: Buffer): Buffer | null {
-  if (sealed.length < TAG_BYTES) return null;
-  const decipher = createDecipheriv('chacha20-poly1305', key, chunkNonce(index, last), { authTagLength: TAG_BYTES });
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-  const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-  try {
-    decipher.final();
-  } catch {
-    return null;
-  }
-  return plain;
+  return open(key, sealed, chunkNonce(index, last));
 }
 
 /**
