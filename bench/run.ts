@@ -45,7 +45,7 @@ interface Flags {
   keep: boolean;
 }
 
-const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7', '8'];
+const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7', '9'];
 
 function parseFlags(argv: string[]): Flags {
   const flags: Flags = { rows: 1_000_000, pairs: 3, only: new Set(ALL_PAIRS), keep: false };
@@ -61,7 +61,7 @@ function parseFlags(argv: string[]): Flags {
     else if (arg === '--only') flags.only = new Set(value().split(',').map((s) => s.trim()).filter(Boolean));
     else if (arg === '--keep') flags.keep = true;
     else if (arg === '--help') {
-      console.log('usage: npm run bench -- [--rows 1000000] [--pairs 3] [--only 1,1j,2,3,4,5,6,7,8] [--keep]');
+      console.log('usage: npm run bench -- [--rows 1000000] [--pairs 3] [--only 1,1j,2,3,4,5,6,7,9] [--keep]');
       process.exit(0);
     } else throw new Error(`unknown flag ${arg} (try --help)`);
   }
@@ -153,7 +153,7 @@ interface Context {
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run bench` (it builds first).');
-  const needsPg = ['1', '1j', '2', '3', '4', '7', '8'].some((id) => flags.only.has(id));
+  const needsPg = ['1', '1j', '2', '3', '4', '7', '9'].some((id) => flags.only.has(id));
   const needsMy = ['5', '6'].some((id) => flags.only.has(id));
   const work = await mkdtemp(path.join(os.tmpdir(), 'tb-bench-'));
   const ctx: Context = { flags, work, env: childEnv(), archives: {} };
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
       ['5', pair5],
       ['6', pair6],
       ['7', pair7],
-      ['8', pair8],
+      ['9', pair9],
     ];
     for (const [id, run] of pairs) {
       if (!flags.only.has(id)) continue;
@@ -656,10 +656,10 @@ async function pair7(ctx: Context): Promise<PairResult> {
   return result;
 }
 
-// --- Pair 8: the cost of encryption: backup --org on PostgreSQL encrypted with age vs not, same run.
+// --- Pair 9: the cost of encryption: backup --org on PostgreSQL encrypted with age vs not, same run.
 
-async function pair8(ctx: Context): Promise<PairResult> {
-  const result: PairResult = { id: '8', title: 'backup --org on PostgreSQL encrypted (age) vs unencrypted', target: '≤ 1.10', status: 'info' };
+async function pair9(ctx: Context): Promise<PairResult> {
+  const result: PairResult = { id: '9', title: 'backup --org on PostgreSQL encrypted (age) vs unencrypted', target: '≤ 1.10', status: 'info' };
   const raw = JSON.parse(readFileSync(ctx.pg!.configFile, 'utf8')) as Record<string, unknown>;
   // Separate stores: each run replaces its own weekday archive, as a nightly backup does.
   const plainFile = path.join(ctx.work, 'pg-plain.backuprc');
@@ -669,8 +669,8 @@ async function pair8(ctx: Context): Promise<PairResult> {
   await alternate(
     ctx,
     result,
-    { name: 'p8-age', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], ageFile) },
-    { name: 'p8-plain', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], plainFile) },
+    { name: 'p9-age', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], ageFile) },
+    { name: 'p9-plain', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], plainFile) },
     ctx.pg!.pid,
     {
       afterWarmUp: async (warm) => {
