@@ -5,6 +5,7 @@
  *   npm run bench -- --rows 4000000 --only 1,2     # peak RSS at 4M rows (pair 2 combines sizes)
  *   npm run bench -- --pairs 5 --only 3,6
  *   npm run bench -- --only 8                      # backup --org into S3 (s3rver emulator) vs local
+ *   npm run bench -- --only 9                      # backup --org encrypted (age) vs not
  *
  * It starts a throwaway PostgreSQL 15 and/or MariaDB (test/helpers/servers.ts), generates the
  * billing database of bench/dataset.ts server-side, then for each pair runs our command (A) and
@@ -22,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { X25519Identity } from '../src/cipher/age/keys.js';
 import { resolveConfig } from '../src/config/load.js';
 import { planOrganizationTables } from '../src/core/plan-organization.js';
 import { loadOrganizationEngine } from '../src/engines/registry.js';
@@ -46,7 +48,7 @@ interface Flags {
   keep: boolean;
 }
 
-const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7', '8'];
+const ALL_PAIRS = ['1', '1j', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 function parseFlags(argv: string[]): Flags {
   const flags: Flags = { rows: 1_000_000, pairs: 3, only: new Set(ALL_PAIRS), keep: false };
@@ -62,7 +64,7 @@ function parseFlags(argv: string[]): Flags {
     else if (arg === '--only') flags.only = new Set(value().split(',').map((s) => s.trim()).filter(Boolean));
     else if (arg === '--keep') flags.keep = true;
     else if (arg === '--help') {
-      console.log('usage: npm run bench -- [--rows 1000000] [--pairs 3] [--only 1,1j,2,3,4,5,6,7] [--keep]');
+      console.log('usage: npm run bench -- [--rows 1000000] [--pairs 3] [--only 1,1j,2,3,4,5,6,7,8,9] [--keep]');
       process.exit(0);
     } else throw new Error(`unknown flag ${arg} (try --help)`);
   }
@@ -154,7 +156,7 @@ interface Context {
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run bench` (it builds first).');
-  const needsPg = ['1', '1j', '2', '3', '4', '7', '8'].some((id) => flags.only.has(id));
+  const needsPg = ['1', '1j', '2', '3', '4', '7', '8', '9'].some((id) => flags.only.has(id));
   const needsMy = ['5', '6'].some((id) => flags.only.has(id));
   const work = await mkdtemp(path.join(os.tmpdir(), 'tb-bench-'));
   const ctx: Context = { flags, work, env: childEnv(), archives: {} };
@@ -179,6 +181,7 @@ async function main(): Promise<void> {
       ['6', pair6],
       ['7', pair7],
       ['8', pair8],
+      ['9', pair9],
     ];
     for (const [id, run] of pairs) {
       if (!flags.only.has(id)) continue;
@@ -682,6 +685,34 @@ async function pair7(ctx: Context): Promise<PairResult> {
     },
   );
   judge(result, 3);
+  return result;
+}
+
+// --- Pair 9: the cost of encryption: backup --org on PostgreSQL encrypted with age vs not, same run.
+
+async function pair9(ctx: Context): Promise<PairResult> {
+  const result: PairResult = { id: '9', title: 'backup --org on PostgreSQL encrypted (age) vs unencrypted', target: '≤ 1.10', status: 'info' };
+  const raw = JSON.parse(readFileSync(ctx.pg!.configFile, 'utf8')) as Record<string, unknown>;
+  // Separate stores: each run replaces its own weekday archive, as a nightly backup does.
+  const plainFile = path.join(ctx.work, 'pg-plain.backuprc');
+  const ageFile = path.join(ctx.work, 'pg-age.backuprc');
+  await writeConfig(plainFile, { ...raw, storage: { dir: './store-pg-plain' } });
+  await writeConfig(ageFile, { ...raw, storage: { dir: './store-pg-age' }, encryption: { recipients: [X25519Identity.generate().recipient] } });
+  await alternate(
+    ctx,
+    result,
+    { name: 'p9-age', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], ageFile) },
+    { name: 'p9-plain', command: ours(ctx, ['backup', '--org', MEASURED_ORG, '--json'], plainFile) },
+    ctx.pg!.pid,
+    {
+      afterWarmUp: async (warm) => {
+        const out = JSON.parse(readFileSync(warm.stdoutFile, 'utf8')) as { record: { backup_filename: string; backup_size: number } };
+        if (!out.record.backup_filename.endsWith('.zip.age')) throw new Error(`not encrypted: ${out.record.backup_filename}`);
+        result.bytes = { ours: out.record.backup_size, reference: 0 };
+      },
+    },
+  );
+  judge(result, 1.1);
   return result;
 }
 

@@ -12,28 +12,25 @@
  * - Every failure is an ArchiveError; yauzl and zlib errors are wrapped, never surfaced raw.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, read } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { ArchiveError, describeCause } from '../errors.js';
+import type { Entry, ZipFile } from 'yauzl';
+import type { CipherKind } from '../cipher/types.js';
+import { ArchiveError, TenantBackupError, describeCause } from '../errors.js';
 import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import { openZipSource, type KeySource, type OpenedZip } from './zip-source.js';
 
 /** manifest.json is read into memory to be parsed; anything larger is not a manifest we wrote. */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 /** Bounds the central directory kept in memory; far above any real organization's table count. */
 export const MAX_ARCHIVE_ENTRIES = 100_000;
-/** Entry data is read in large pieces (yauzl's streams read 16 KiB at a time). */
-const READ_CHUNK = 1024 * 1024;
 const INFLATE_CHUNK = 1024 * 1024;
 /** Entries checked at once by verify(): inflating runs on the thread pool, hashing here. */
 const VERIFY_CONCURRENCY = 2;
 
-/** yauzl's reader of an archive opened by path (its fd-slicer): the one descriptor, reference-counted. */
-interface SharedFd {
-  fd: number;
-  ref(): void;
-  unref(): void;
+export interface ArchiveReaderOptions {
+  /** The keys that decrypt an encrypted archive (asked for only when it is one). */
+  keys?: KeySource;
 }
 
 // yauzl's own file-name checks (decodeStrings + strictFileNames) fail with these messages.
@@ -46,21 +43,29 @@ export class ArchiveReader {
   readonly zip: ZipFile;
   /** @internal */
   readonly zipEntries: ReadonlyMap<string, Entry>;
+  /** How the file is stored: `none` (the zip itself) or `age` (encrypted). */
+  readonly encryption: CipherKind;
   private readonly manifestEntries: ReadonlyMap<string, ManifestEntry>;
+  private readonly source: OpenedZip;
 
-  private constructor(filePath: string, zip: ZipFile, zipEntries: Map<string, Entry>, manifest: Manifest) {
+  private constructor(filePath: string, source: OpenedZip, zipEntries: Map<string, Entry>, manifest: Manifest) {
     this.filePath = filePath;
-    this.zip = zip;
+    this.source = source;
+    this.zip = source.zip;
+    this.encryption = source.kind;
     this.zipEntries = zipEntries;
     this.manifest = manifest;
     this.manifestEntries = new Map(manifest.entries.map((entry) => [entry.path, entry]));
   }
 
-  /** Opens and checks an archive (see the contract above). Throws ArchiveError. */
-  static async open(filePath: string): Promise<ArchiveReader> {
-    let zip: ZipFile;
+  /**
+   * Opens and checks an archive (see the contract above), decrypting it when it is encrypted.
+   * Throws ArchiveError; ConfigError when it is encrypted and no key is configured.
+   */
+  static async open(filePath: string, options: ArchiveReaderOptions = {}): Promise<ArchiveReader> {
+    let source: OpenedZip;
     try {
-      zip = await yauzl.openPromise(filePath, {
+      source = await openZipSource(filePath, options.keys, {
         lazyEntries: true,
         autoClose: false,
         validateEntrySizes: true,
@@ -68,11 +73,13 @@ export class ArchiveReader {
         decodeStrings: true,
       });
     } catch (error) {
+      if (error instanceof TenantBackupError) throw error;
       if (typeof (error as NodeJS.ErrnoException).code === 'string') {
         throw new ArchiveError(`Cannot read archive ${filePath}: ${describeCause(error)}`, { cause: error });
       }
       throw notAnArchive(filePath, error);
     }
+    const zip = source.zip;
     // yauzl may emit a late error (e.g. closing the file); never let it become an uncaught exception.
     zip.on('error', () => undefined);
     try {
@@ -81,7 +88,7 @@ export class ArchiveReader {
       if (manifestEntry === undefined) throw new ArchiveError(`${filePath} is not a tenant-backup archive: it has no ${MANIFEST_PATH}.`);
       const manifest = await readManifest(zip, manifestEntry, filePath);
       checkEntriesMatch(filePath, zipEntries, manifest);
-      return new ArchiveReader(filePath, zip, zipEntries, manifest);
+      return new ArchiveReader(filePath, source, zipEntries, manifest);
     } catch (error) {
       zip.close();
       throw error;
@@ -181,27 +188,28 @@ export class ArchiveReader {
   }
 
   /**
-   * Bytes `start`…`end` (inclusive) of the archive, read through the file descriptor `open()`
-   * opened — never by name again: the archive read is the archive verified, even if the file is
-   * deleted or replaced meanwhile (e.g. `delete` while a restore runs). The descriptor is
-   * yauzl's; a reference is held while the stream lives, so `close()` cannot close it under it.
+   * Bytes `start`…`end` (inclusive) of the zip, read through the file descriptor `open()` opened —
+   * never by name again: the archive read is the archive verified, even if the file is deleted or
+   * replaced meanwhile (e.g. `delete` while a restore runs).
    */
   private readRange(start: number, end: number): Readable {
-    const reader = (this.zip as unknown as { reader: SharedFd }).reader;
-    reader.ref();
-    // The stream's own "close" must not close the shared descriptor: it only drops our reference.
-    const stream = createReadStream(this.filePath, {
-      fd: reader.fd,
-      fs: { read, close: (_fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => callback(null) },
-      start,
-      end,
-      highWaterMark: READ_CHUNK,
-    });
-    stream.once('close', () => reader.unref());
-    return stream;
+    return this.source.readRange(start, end);
   }
 
-  openFile(): Readable { return this.readRange(0, this.zip.fileSize - 1); } // The whole file, through the verified descriptor.
+  /** @internal The whole zip as stored or decrypted (the check after writing hashes it). */
+  readZipBytes(): Readable {
+    const size = (this.zip as unknown as { fileSize: number }).fileSize;
+    return size === 0 ? Readable.from([], { objectMode: false }) : this.readRange(0, size - 1);
+  }
+
+  /**
+   * The whole file as stored — an encrypted archive's encrypted bytes, whose sha256 the ledger
+   * records — through the verified descriptor (`verify` and `get` hash and copy it).
+   */
+  openFile(): Readable {
+    return this.source.readStored();
+  }
+
   /**
    * Releases the archive. The file descriptor is closed once entry streams still open have ended
    * or been destroyed. Idempotent.
@@ -329,62 +337,6 @@ class VerifyingStream extends Transform {
     return new ArchiveError(`Archive ${this.filePath}: entry "${this.expected.path}" is corrupt: ${what}.`, {
       details: { entry: this.expected.path },
     });
-  }
-}
-
-/**
- * Checks a just-written archive against what its writer recorded (see ArchiveWriter.verifyFile):
- * the file's size and sha256 read back; through ArchiveReader.open (central directory and
- * manifest) every entry's method, sizes, CRC-32, local header offset and data offset (from its
- * local header, as any reader locates it); and every payload entry's data, inflated and checked
- * against the manifest's sha256 (ArchiveReader.verify), unless the writer did that while writing
- * (`entriesChecked`). The file hash is read while the entries are checked.
- */
-export async function verifyWrittenArchive(
-  filePath: string,
-  expected: { bytes: number; sha256: string },
-  layout: ReadonlyArray<{ path: string; method: number; crc32: number; compressedSize: number; uncompressedSize: number; localHeaderOffset: number; dataStart: number }>,
-  options: { entriesChecked?: boolean } = {},
-): Promise<void> {
-  const fileHash = (async () => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    try {
-      for await (const chunk of createReadStream(filePath, { highWaterMark: READ_CHUNK })) {
-        hash.update(chunk as Buffer);
-        bytes += (chunk as Buffer).length;
-      }
-    } catch (error) {
-      throw new ArchiveError(`Cannot read archive ${filePath} back: ${describeCause(error)}`, { cause: error });
-    }
-    const sha256 = hash.digest('hex');
-    if (bytes !== expected.bytes || sha256 !== expected.sha256) {
-      throw new ArchiveError(`Archive ${filePath} reads back as ${bytes} bytes with sha256 ${sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were written.`);
-    }
-  })();
-  fileHash.catch(() => undefined); // awaited below
-  const reader = await ArchiveReader.open(filePath);
-  try {
-    const entries = reader.zipEntries;
-    if (entries.size !== layout.length) throw new ArchiveError(`Archive ${filePath} has ${entries.size} entries; ${layout.length} were written.`);
-    for (const written of layout) {
-      const entry = entries.get(written.path);
-      if (!entry) throw new ArchiveError(`Archive ${filePath} reads back without its entry "${written.path}".`);
-      const start = (await reader.zip.readLocalFileHeaderPromise(entry, { minimal: true })).fileDataStart;
-      const found = [entry.compressionMethod, entry.crc32, entry.compressedSize, entry.uncompressedSize, entry.relativeOffsetOfLocalHeader, start];
-      const wanted = [written.method, written.crc32, written.compressedSize, written.uncompressedSize, written.localHeaderOffset, written.dataStart];
-      if (found.some((value, i) => value !== wanted[i])) {
-        throw new ArchiveError(`Archive ${filePath}: entry "${written.path}" reads back as [${found.join(', ')}], written as [${wanted.join(', ')}] (method, crc32, sizes, offsets).`);
-      }
-    }
-    // Entries inflated and checked while written: the file's bytes, read back, are the ones checked.
-    if (!options.entriesChecked) await reader.verify();
-    await fileHash;
-  } catch (error) {
-    if (error instanceof ArchiveError) throw error;
-    throw new ArchiveError(`Archive ${filePath} does not read back: ${describeCause(error)}`, { cause: error });
-  } finally {
-    await reader.close();
   }
 }
 

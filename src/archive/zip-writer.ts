@@ -26,12 +26,20 @@ import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { noneCipher } from '../cipher/none.js';
+import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
+import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
 import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
 import { crc32, DEFLATE_CHUNK, EntryHasher, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
+  /**
+   * How the zip is stored (default `none`): every byte of the zip passes through the cipher on its
+   * way to the file, so the file's size and sha256 are those of the stored (encrypted) bytes.
+   */
+  cipher?: ArchiveCipher;
   /** zlib level 0-9 (0 = stored); default 1: table data compresses well even at the fastest level. */
   compressionLevel?: number;
   /**
@@ -61,15 +69,7 @@ export interface FinishedArchive {
 }
 
 /** Where an entry's data was written (what a reader must find through the central directory). */
-export interface EntryLayout {
-  path: string;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  localHeaderOffset: number;
-  dataStart: number;
-}
+export type { EntryLayout } from './zip-verify.js';
 
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** Queued file writes above this wait (back-pressure on deflate). */
@@ -85,8 +85,13 @@ export class ArchiveWriter {
   private readonly written = new Map<string, WrittenEntry>();
   private readonly central: CentralEntry[] = [];
   private readonly fileHash: Hash = createHash('sha256');
+  private readonly encryption: FileEncryption;
+  /** The zip's own sha256, when it is stored encrypted (the check after writing decrypts and compares). */
+  private readonly zipHash: Hash | undefined;
+  /** Bytes handed to the file so far (encrypted: differs from `position`, the zip's offset). */
+  private fileBytes = 0;
   private readonly stamp: EntryStamp;
-  /** Bytes handed to the file so far (= the offset of the next write). */
+  /** Bytes of the zip so far (= the zip offset of the next write). */
   private position = 0;
   /** The last queued write; writes run one after another in queue order. */
   private writing: Promise<void> = Promise.resolve();
@@ -99,9 +104,11 @@ export class ArchiveWriter {
   private current: Array<Readable | Writable> | undefined;
   private result: FinishedArchive | undefined;
 
-  private constructor(filePath: string, handle: FileHandle, level: number, checkWhileWriting: boolean) {
+  private constructor(filePath: string, handle: FileHandle, level: number, checkWhileWriting: boolean, encryption: FileEncryption) {
     this.filePath = filePath;
     this.handle = handle;
+    this.encryption = encryption;
+    this.zipHash = encryption.ownKeys ? createHash('sha256') : undefined;
     this.level = level;
     this.checkWhileWriting = checkWhileWriting;
     this.failed = new Promise<never>((_resolve, reject) => {
@@ -123,6 +130,7 @@ export class ArchiveWriter {
     if (!Number.isInteger(level) || level < 0 || level > 9) {
       throw new ArchiveError(`Compression level must be an integer from 0 to 9, got ${String(level)}.`);
     }
+    const encryption = await (options.cipher ?? noneCipher).begin();
     let handle: FileHandle;
     try {
       handle = await openFile(filePath, 'wx', 0o600);
@@ -132,7 +140,7 @@ export class ArchiveWriter {
       }
       throw new ArchiveError(`Cannot create archive ${filePath}: ${describeCause(error)}`, { cause: error });
     }
-    return new ArchiveWriter(filePath, handle, level, options.checkWhileWriting ?? false);
+    return new ArchiveWriter(filePath, handle, level, options.checkWhileWriting ?? false, encryption);
   }
 
   /**
@@ -240,10 +248,12 @@ export class ArchiveWriter {
       const centralStart = this.position;
       for (const record of this.central) this.queueWrite(centralRecord(record, this.stamp));
       this.queueWrite(endRecords(this.central.length, centralStart, this.position - centralStart, this.position));
+      const tail = this.encryption.final();
+      if (tail) this.queueFileBytes(tail, 0);
       await Promise.race([this.writing, this.failed]);
       await this.handle.sync();
       const { size } = await this.handle.stat();
-      if (size !== this.position) throw new Error(`the file has ${size} bytes, ${this.position} were written`);
+      if (size !== this.fileBytes) throw new Error(`the file has ${size} bytes, ${this.fileBytes} were written`);
       await this.handle.close();
       this.state = 'finished';
       this.result = { bytes: size, sha256: this.fileHash.digest('hex') };
@@ -279,8 +289,12 @@ export class ArchiveWriter {
    */
   async verifyFile(): Promise<void> {
     if (this.state !== 'finished' || !this.result) throw new ArchiveError(`Cannot verify ${this.filePath}: it is not finished.`);
-    const { verifyWrittenArchive } = await import('./zip-reader.js');
-    await verifyWrittenArchive(this.filePath, this.result, this.layout(), { entriesChecked: this.checkWhileWriting });
+    const { verifyWrittenArchive } = await import('./zip-verify.js');
+    const keys = this.encryption.ownKeys;
+    await verifyWrittenArchive(this.filePath, this.result, this.layout(), {
+      entriesChecked: this.checkWhileWriting,
+      encrypted: keys && this.zipHash ? { keys, zip: { bytes: this.position, sha256: this.zipHash.digest('hex') } } : undefined,
+    });
   }
 
   /**
@@ -298,13 +312,22 @@ export class ArchiveWriter {
   }
 
   /**
-   * Appends bytes to the file, in call order, hashing them on the way. Resolves when this write
-   * (and every earlier one) is on its way to the file; `queued` lets the sink apply back-pressure.
+   * Appends zip bytes, in call order, through the cipher to the file, hashing them on the way.
+   * Resolves when this write (and every earlier one) is on its way to the file; `queued` lets the
+   * sink apply back-pressure.
    */
-  queueWrite(bytes: Buffer): Promise<void> {
+  queueWrite(zipBytes: Buffer): Promise<void> {
+    this.zipHash?.update(zipBytes);
+    this.position += zipBytes.length;
+    return this.queueFileBytes(this.encryption.update(zipBytes), zipBytes.length);
+  }
+
+  /** Appends bytes to the file itself (`zipBytes`: how many zip bytes they stand for, for back-pressure). */
+  private queueFileBytes(bytes: Buffer | null, zipBytes: number): Promise<void> {
+    if (bytes === null) return this.writing;
     this.fileHash.update(bytes);
-    this.position += bytes.length;
-    this.queued += bytes.length;
+    this.fileBytes += bytes.length;
+    this.queued += zipBytes;
     const previous = this.writing;
     this.writing = (async () => {
       await previous;
@@ -318,7 +341,7 @@ export class ArchiveWriter {
         this.fail(new ArchiveError(`Writing archive ${this.filePath} failed: ${describeCause(error)}`, { cause: error }));
         throw this.failure;
       } finally {
-        this.queued -= bytes.length;
+        this.queued -= zipBytes;
       }
     })();
     this.writing.catch(() => undefined); // surfaced through `failed`

@@ -95,11 +95,23 @@ export function defineConfigSchemas(z: typeof Zod) {
     keepMonthly: z.number().int().min(1).optional(),
   });
 
+  /**
+   * Encryption at rest with age (cipher/settings.ts): `recipients` (public keys: `age1…`,
+   * `ssh-ed25519 …`) to write, `identityFile` (age-keygen format) to read, or a `passphrase`.
+   */
+  const encryptionSchema = z.strictObject({
+    recipients: z.array(z.string().min(1)).optional(),
+    identityFile: z.string().min(1).optional(),
+    passphrase: z.string().min(1).optional(),
+  });
+
   const tenantSchema = z.strictObject({
     client,
     connection,
     /** Overrides the top-level `retention`, key by key. */
     retention: retentionSchema.optional(),
+    /** Overrides the top-level `encryption`, key by key. */
+    encryption: encryptionSchema.optional(),
   });
 
   const organizationsSchema = z.strictObject({
@@ -221,11 +233,12 @@ export function defineConfigSchemas(z: typeof Zod) {
     compressionLevel: z.number().int().min(0).max(9).default(1),
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     retention: retentionSchema.optional(),
+    encryption: encryptionSchema.optional(),
     organizations: organizationsSchema.optional(),
     auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 }),
     notifications: notificationsSchema.optional(),
     monitor: monitorSchema.optional(),
   });
 
-  return { retentionSchema, tenantSchema, organizationsSchema, autoSchema, notificationsSchema, monitorSchema, configSchema };
+  return { retentionSchema, encryptionSchema, tenantSchema, organizationsSchema, autoSchema, notificationsSchema, monitorSchema, configSchema };
 }

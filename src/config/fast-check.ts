@@ -109,10 +109,20 @@ function retention(value: unknown): NonNullable<ParsedConfig['retention']> {
   return out;
 }
 
+function encryption(value: unknown): NonNullable<ParsedConfig['encryption']> {
+  const input = object(value, ['recipients', 'identityFile', 'passphrase']);
+  const out: Plain = {};
+  if ('recipients' in input) out.recipients = strings(input.recipients);
+  if ('identityFile' in input) out.identityFile = string(input.identityFile, 1);
+  if ('passphrase' in input) out.passphrase = string(input.passphrase, 1);
+  return out;
+}
+
 function tenant(value: unknown): ParsedConfig['tenants'][string] {
-  const input = object(value, ['client', 'connection', 'retention']);
+  const input = object(value, ['client', 'connection', 'retention', 'encryption']);
   const out: Plain = { client: client(input.client), connection: connection(input.connection) };
   if ('retention' in input) out.retention = retention(input.retention);
+  if ('encryption' in input) out.encryption = encryption(input.encryption);
   return out as ParsedConfig['tenants'][string];
 }
 
@@ -240,7 +250,7 @@ function monitor(value: unknown): NonNullable<ParsedConfig['monitor']> {
 }
 
 function parseConfig(value: unknown): ParsedConfig {
-  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'organizations', 'auto', 'notifications', 'monitor']);
+  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'encryption', 'organizations', 'auto', 'notifications', 'monitor']);
   const out: Plain = {};
   if ('$schema' in input) out.$schema = string(input.$schema);
   out.storage = storage(input.storage);
@@ -252,6 +262,7 @@ function parseConfig(value: unknown): ParsedConfig {
   out.compressionLevel = 'compressionLevel' in input ? integer(input.compressionLevel, 0, 9) : 1;
   out.tenants = 'tenants' in input ? record(input.tenants, tenant) : {};
   if ('retention' in input) out.retention = retention(input.retention);
+  if ('encryption' in input) out.encryption = encryption(input.encryption);
   if ('organizations' in input) out.organizations = organizations(input.organizations);
   if ('auto' in input) {
     const auto = object(input.auto, ['superAdminRoles', 'allowedRoles', 'logRetentionDays']);

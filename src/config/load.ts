@@ -11,7 +11,7 @@ import { systemTimeZone } from '../retention/clock.js';
 import { defineConfigSchemas, PART_SIZE_MIB, UPLOAD_CONCURRENCY, type SERVER_SIDE_ENCRYPTIONS, type STORAGE_CLASSES } from './define.js';
 import { fastParseConfig } from './fast-check.js';
 import type { ParsedConfig } from './schema.js';
-import { assertConnectionUsable, connectionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
+import { assertConnectionUsable, connectionSecretValues, encryptionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
 
 export const CONFIG_FILE_NAME = '.backuprc';
 
@@ -96,7 +96,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     throw new ConfigError(`Configuration ${file} is ${describeJsonError(error, text)}.`);
   }
   const config = resolveConfig(raw, file, options.env ?? process.env);
-  if ((mode & 0o044) !== 0 && connectionsOf(raw).some(holdsLiteralPassword)) {
+  if ((mode & 0o044) !== 0 && (connectionsOf(raw).some(holdsLiteralPassword) || passphrasesOf(raw).some(isLiteral))) {
     warnOnce(file, `warning: ${file} holds a password in clear and is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 on it, or take the password from the environment with \${VAR}.`, options.warn);
   }
   return config;
@@ -109,6 +109,20 @@ function warnOnce(file: string, message: string, warn: ((message: string) => voi
   if (warned.has(file)) return;
   warned.add(file);
   (warn ?? ((text: string) => process.stderr.write(`${text}\n`)))(message);
+}
+
+/** The encryption passphrases of a configuration object, as written (unvalidated). */
+function passphrasesOf(raw: unknown): unknown[] {
+  if (!raw || typeof raw !== 'object') return [];
+  const { encryption, tenants } = raw as { encryption?: { passphrase?: unknown }; tenants?: Record<string, { encryption?: { passphrase?: unknown } }> };
+  const list: unknown[] = [encryption?.passphrase];
+  if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.encryption?.passphrase);
+  return list;
+}
+
+/** A string with text outside `${VAR}` references. */
+function isLiteral(value: unknown): boolean {
+  return typeof value === 'string' && value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*\}/g, '') !== '';
 }
 
 /** The connection settings of a configuration object, as written (unvalidated). */
@@ -150,6 +164,7 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
   // Every secret of every connection (after substitution) is kept out of every error message.
   registerSecrets(connectionsOf(config).flatMap(connectionSecretValues));
   registerSecrets(notificationSecretValues(config.notifications));
+  registerSecrets(encryptionSecretValues(config));
   return {
     ...config,
     file,
@@ -157,8 +172,12 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     timezone: config.timezone ?? systemTimeZone(),
     storage: resolveStorage(config.storage, baseDir),
     tenants: Object.fromEntries(
-      Object.entries(config.tenants).map(([name, tenant]) => [name, { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir) }]),
+      Object.entries(config.tenants).map(([name, tenant]) => [
+        name,
+        { ...tenant, connection: resolveSqliteFile(tenant.client, tenant.connection, baseDir), encryption: resolveIdentityFile(tenant.encryption, baseDir) },
+      ]),
     ),
+    encryption: resolveIdentityFile(config.encryption, baseDir),
     organizations: config.organizations && {
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
@@ -199,6 +218,12 @@ function zodConfigSchema() {
     zodSchema = defineConfigSchemas(z).configSchema;
   }
   return zodSchema;
+}
+
+/** An identity file, like storage.dir, resolves against the config file's folder. */
+function resolveIdentityFile<T extends { identityFile?: string | undefined }>(encryption: T | undefined, baseDir: string): T | undefined {
+  if (!encryption?.identityFile) return encryption;
+  return { ...encryption, identityFile: path.resolve(baseDir, encryption.identityFile) };
 }
 
 /** SQLite file names are paths: like storage.dir they resolve against the config file's folder. */

@@ -14,6 +14,7 @@ const schemas = defineConfigSchemas(z);
 
 /** Retention of timestamped tenant backups (restic/spatie semantics; the newest is always kept). */
 export const retentionSchema = schemas.retentionSchema;
+export const encryptionSchema = schemas.encryptionSchema;
 export const tenantSchema = schemas.tenantSchema;
 export const organizationsSchema = schemas.organizationsSchema;
 export const autoSchema = schemas.autoSchema;
@@ -26,5 +27,6 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type OrganizationsConfig = z.output<typeof organizationsSchema>;
 export type RetentionConfig = z.output<typeof retentionSchema>;
+export type EncryptionConfig = z.output<typeof encryptionSchema>;
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
 export type MonitorConfig = z.output<typeof monitorSchema>;

@@ -192,3 +192,13 @@ export function notificationSecretValues(notifications: ParsedConfig['notificati
   if (notifications.email?.password && notifications.email.password.length >= 4) values.push(notifications.email.password);
   return values;
 }
+
+/**
+ * The encryption passphrases (top level and per tenant). Like the SMTP password, one shorter than
+ * 4 characters is not registered (it would blank letters of every message).
+ */
+export function encryptionSecretValues(config: Pick<ParsedConfig, 'encryption' | 'tenants'>): string[] {
+  return [config.encryption, ...Object.values(config.tenants).map((tenant) => tenant.encryption)]
+    .map((encryption) => encryption?.passphrase)
+    .filter((passphrase): passphrase is string => passphrase !== undefined && passphrase.length >= 4);
+}

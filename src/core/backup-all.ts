@@ -9,7 +9,8 @@
 import { ConfigError, TenantBackupError } from '../errors.js';
 import type { LedgerRecord, RecordId } from '../ledger/types.js';
 import { localDate, localWeekday } from '../retention/clock.js';
-import { TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
+import { TENANT_DATABASES_AREA, tenantArchiveName } from '../retention/naming.js';
+import { cipherSuffixOf } from '../cipher/settings.js';
 import { failureOf } from './auto-all.js';
 import type { Deps } from './context.js';
 import { isFailedAttempt, recordFailedStart } from './verified-archive.js';
@@ -95,7 +96,7 @@ async function backupOne(deps: Deps, tenant: string, options: BackupAllOptions, 
 async function recordUnstarted(deps: Deps, tenant: string, options: BackupAllOptions, error: TenantBackupError): Promise<LedgerRecord | null> {
   const now = deps.clock.now();
   const weekday = localWeekday(now, deps.config.timezone);
-  const name = options.rotate === 'weekday' ? tenantWeekdayName(tenant, weekday) : tenantTimestampedName(tenant, now, deps.config.timezone);
+  const name = tenantArchiveName(tenant, options.rotate, now, deps.config.timezone, cipherSuffixOf(deps.config, tenant));
   return recordFailedStart(
     deps,
     {

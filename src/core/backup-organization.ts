@@ -14,7 +14,8 @@ import { NotFoundError, OperationError, TenantBackupError, asTypedError, describ
 import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
-import { ORGANIZATIONS_AREA, organizationArchiveName } from '../retention/naming.js';
+import { ORGANIZATIONS_AREA, organizationArchiveName, rotationSibling } from '../retention/naming.js';
+import { cipherSuffixOf, writeCipherOf } from '../cipher/settings.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
 import { organizationLockKey } from './targets.js';
@@ -112,6 +113,8 @@ export async function backupOrganizationLocked(
   const backupDate = localDate(startedAt, deps.config.timezone);
   options.signal?.throwIfAborted();
 
+  // An unusable key is a configuration error, found before anything is recorded or connected.
+  const cipher = await writeCipherOf(deps.config);
   const engine = await (early?.engine ?? loadOrganizationEngine(config.client));
   progress.update(`Connecting to the shared database (${engine.name})…`);
   // An unreachable server or a refused password is a failed backup too: cron's failures must show
@@ -137,7 +140,7 @@ export async function backupOrganizationLocked(
       if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
       // Before anything is written: a condition of organizations.include the database cannot run is a config error.
       await checkConditions(reader, plans);
-      const archiveName = organizationArchiveName(found, weekday);
+      const archiveName = organizationArchiveName(found, weekday, cipher.suffix);
       await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
       archive = await PendingArchive.begin(deps, {
         area: ORGANIZATIONS_AREA,
@@ -155,6 +158,7 @@ export async function backupOrganizationLocked(
         secrets,
         signal: options.signal,
         compressionLevel: deps.config.compressionLevel,
+        cipher,
       });
       const currentWriter = archive.writer;
       const written: ManifestEntry[] = [];
@@ -229,8 +233,11 @@ export async function backupOrganizationLocked(
       entries,
     };
     // The success record of the archive this one replaces (last week's, or today's earlier one), to say so.
-    const name = organizationArchiveName(organization, weekday);
-    const [replaced] = await deps.ledger.find({ kind: 'organization', backup_filename: name, status: 'success' });
+    const name = organizationArchiveName(organization, weekday, cipher.suffix);
+    const [replaced] = [
+      ...(await deps.ledger.find({ kind: 'organization', backup_filename: name, status: 'success' })),
+      ...(await deps.ledger.find({ kind: 'organization', backup_filename: rotationSibling(name)!, status: 'success' })),
+    ].filter((record) => record.organization_id === options.organizationId);
     const finished = await archive!.commit(manifest);
     return {
       action: 'created',
@@ -278,7 +285,7 @@ async function recordUnstartedBackup(
     deps,
     {
       area: ORGANIZATIONS_AREA,
-      name: previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday),
+      name: previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday, cipherSuffixOf(deps.config)),
       record: {
         kind: 'organization',
         organization_id: options.organizationId,

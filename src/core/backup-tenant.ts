@@ -26,7 +26,8 @@ import type { DatabaseEngine, DatabaseTarget, PreflightInfo } from '../engines/t
 import { OperationError, asTypedError, describeCause, type TenantBackupError } from '../errors.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
-import { assertTenantName, TENANT_DATABASES_AREA, tenantTimestampedName, tenantWeekdayName } from '../retention/naming.js';
+import { assertTenantName, TENANT_DATABASES_AREA, tenantArchiveName, tenantTimestampedName, tenantWeekdayName, type CipherSuffix } from '../retention/naming.js';
+import { cipherSuffixOf, writeCipherOf } from '../cipher/settings.js';
 import { formatBytes, formatElapsed } from '../format.js';
 import { TOOL_VERSION } from '../version.js';
 import type { Deps } from './context.js';
@@ -121,7 +122,9 @@ export async function backupTenantLocked(
   const backupType = options.backupType ?? 'manual';
   options.signal?.throwIfAborted();
 
-  const { name, startedAt } = await chooseName(deps, options);
+  // An unusable key is a configuration error, found before anything is recorded.
+  const cipher = await writeCipherOf(config, options.tenant);
+  const { name, startedAt } = await chooseName(deps, options, cipher.suffix);
   const weekday = localWeekday(startedAt, config.timezone);
   const spec: ArchiveSpec = {
     area: TENANT_DATABASES_AREA,
@@ -135,6 +138,7 @@ export async function backupTenantLocked(
     // The dump tool sets the pace, so the entry is checked (inflated again) while it is written,
     // in the CPU time the tool leaves idle; the verification then re-reads the file's bytes and layout.
     checkWhileWriting: true,
+    cipher,
   };
   const { record: finished, result: dumpBytes } = await writeVerifiedArchive(deps, spec, async (writer) => {
     const meter = new ProgressMeter((bytes, seconds) =>
@@ -195,7 +199,7 @@ async function recordUnstartedBackup(deps: Deps, options: TenantBackupOptions, e
     deps,
     {
       area: TENANT_DATABASES_AREA,
-      name: options.rotate === 'weekday' ? tenantWeekdayName(options.tenant, weekday) : tenantTimestampedName(options.tenant, now, deps.config.timezone),
+      name: tenantArchiveName(options.tenant, options.rotate, now, deps.config.timezone, cipherSuffixOf(deps.config, options.tenant)),
       record: tenantRecord(options, weekday, localDate(now, deps.config.timezone)),
       backupType: options.backupType ?? 'manual',
     },
@@ -209,16 +213,16 @@ function tenantRecord(options: TenantBackupOptions, weekday: Weekday, backupDate
 }
 
 /** The archive name, never one that is already taken (see the header). */
-async function chooseName(deps: Deps, options: TenantBackupOptions): Promise<{ name: string; startedAt: Date }> {
+async function chooseName(deps: Deps, options: TenantBackupOptions, suffix: CipherSuffix): Promise<{ name: string; startedAt: Date }> {
   const { clock, config } = deps;
   if (options.rotate === 'weekday') {
     const startedAt = clock.now();
-    return { name: tenantWeekdayName(options.tenant, localWeekday(startedAt, config.timezone)), startedAt };
+    return { name: tenantWeekdayName(options.tenant, localWeekday(startedAt, config.timezone), suffix), startedAt };
   }
   const deadline = Date.now() + 1_500;
   for (;;) {
     const startedAt = clock.now();
-    const name = tenantTimestampedName(options.tenant, startedAt, config.timezone);
+    const name = tenantTimestampedName(options.tenant, startedAt, config.timezone, suffix);
     if (!(await nameTaken(deps, name))) return { name, startedAt };
     if (Date.now() >= deadline) {
       throw new OperationError(

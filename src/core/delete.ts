@@ -93,7 +93,7 @@ async function checkDeletable(deps: Pick<Deps, 'store' | 'ledger' | 'config'>, t
 }
 
 /** Ownership of a file the ledger does not know (ledger lost or file copied in). */
-async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name: string): Promise<void> {
+async function assertFileBelongs(deps: Pick<Deps, 'store' | 'config'>, target: Target, name: string): Promise<void> {
   if (target.kind === 'database') {
     if (parseTenantArchiveName(name)?.tenant !== target.tenant) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
     // The name matches; a readable manifest naming another tenant still wins (a renamed file).
@@ -116,7 +116,7 @@ async function assertFileBelongs(deps: Pick<Deps, 'store'>, target: Target, name
   if (organizationId !== target.organizationId) throw ForbiddenTargetError.otherOwner(name, describeTarget(target));
 }
 
-async function readManifest(deps: Pick<Deps, 'store'>, target: Target, name: string) {
+async function readManifest(deps: Pick<Deps, 'store' | 'config'>, target: Target, name: string) {
   const { readStoredManifest } = await import('./verified-archive.js');
-  return readStoredManifest(deps, areaOf(target), name);
+  return readStoredManifest(deps, areaOf(target), name, target.kind === 'database' ? target.tenant : undefined);
 }

@@ -2,7 +2,8 @@
  * `get (<tenant> | --org <id>) <backup|latest> [-o <file> | -o -]`: the operator's "download"
  * button. The archive is read back and verified exactly as a restore would (openVerifiedArchive:
  * owner, every entry against the manifest, and the file against the sha256 the ledger recorded),
- * and only then copied out: to a new file (never over an existing one: written to a temp name
+ * and only then copied out as stored (an encrypted archive stays encrypted; its owner's keys are
+ * needed only to verify it): to a new file (never over an existing one: written to a temp name
  * beside it, renamed at the end, 0600), or to a stream (stdout).
  */
 import { randomBytes } from 'node:crypto';
@@ -38,7 +39,7 @@ export interface GetResult {
   sha256: string;
 }
 
-export async function getBackup(deps: Pick<Deps, 'store' | 'ledger' | 'progress'>, options: GetOptions): Promise<GetResult> {
+export async function getBackup(deps: Pick<Deps, 'store' | 'ledger' | 'progress' | 'config'>, options: GetOptions): Promise<GetResult> {
   const { target } = options;
   const area = areaOf(target);
   const cwd = options.cwd ?? process.cwd();

@@ -6,6 +6,7 @@
  * The ledger file itself keeps its own format; this conversion happens only on the way out.
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
+import { readKeysOf } from '../cipher/settings.js';
 import { wholeSeconds } from '../format.js';
 import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
 import { parseOrganizationArchiveName } from '../retention/naming.js';
@@ -21,14 +22,14 @@ export interface ListedBackup extends LedgerRecord {
 
 
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
-export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
+export async function describeRecords(deps: Pick<Deps, 'ledger' | 'config'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
   const organizations = new Map<string, Promise<{ code: string | null; name: string | null }>>();
   const organizationOf = (record: LedgerRecord) => {
     const id = record.organization_id;
     if (record.kind !== 'organization' || id === null) return Promise.resolve({ code: null, name: null });
     let found = organizations.get(id);
     if (!found) {
-      found = deps.ledger.find({ kind: 'organization', organization_id: id, status: 'success' }).then((successes) => organizationFromArchive(successes[0]));
+      found = deps.ledger.find({ kind: 'organization', organization_id: id, status: 'success' }).then((successes) => organizationFromArchive(deps, successes[0]));
       organizations.set(id, found);
     }
     return found;
@@ -48,11 +49,12 @@ export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: reado
   );
 }
 
-async function organizationFromArchive(record: LedgerRecord | undefined): Promise<{ code: string | null; name: string | null }> {
+/** An encrypted archive is read when the configuration has its key; else code and name are null. */
+async function organizationFromArchive(deps: Pick<Deps, 'config'>, record: LedgerRecord | undefined): Promise<{ code: string | null; name: string | null }> {
   if (!record) return { code: null, name: null };
   // An archive in a bucket is not downloaded for a listing: its name carries the code (no name).
   if (record.backup_path.startsWith('s3://')) return { code: codeFromName(record.backup_filename, record.organization_id), name: null };
-  const reader = await ArchiveReader.open(record.backup_path).catch(() => null);
+  const reader = await ArchiveReader.open(record.backup_path, { keys: readKeysOf(deps.config) }).catch(() => null);
   if (!reader) return { code: null, name: null };
   try {
     const organization = reader.manifest.organization;

@@ -33,7 +33,8 @@ import { ProgressMeter } from './progress-meter.js';
 import { ArchiveReader } from '../archive/zip-reader.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDatabaseEngine } from '../engines/registry.js';
-import { ArchiveError, OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
+import { ArchiveError, ConfigError, OperationError, TenantBackupError, asTypedError, describeCause, redactSecrets } from '../errors.js';
+import { canReadOwnArchives } from '../cipher/settings.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { backupTenantLocked, prepareTenant, type PreparedTenant } from './backup-tenant.js';
@@ -42,7 +43,7 @@ import type { Deps } from './context.js';
 import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 import { resolveBackupReference } from './backup-reference.js';
-import { openVerifiedArchive } from './verified-archive.js';
+import { archiveKeys, openVerifiedArchive } from './verified-archive.js';
 import {
   readRestoreMarker,
   removeRestoreMarker,
@@ -110,6 +111,15 @@ export async function restoreTenant(deps: Deps, options: TenantRestoreOptions): 
         dump_bytes: reader.manifest.entries.find((e) => e.path === entryPath)!.bytes,
       };
       const safety = options.safetyBackup !== false;
+      // A failed load of an engine that cannot roll back is undone by loading the safety backup
+      // back: an encrypted one must be readable with the configured keys, or the restore must not start.
+      if (safety && !prepared.engine.atomicRestore && !(await canReadOwnArchives(deps.config, tenant))) {
+        throw new ConfigError(
+          `Restoring tenant "${tenant}" (${prepared.engine.name}) may need to load its safety backup back, which will be encrypted to keys whose identity is not configured: ` +
+            'set encryption.identityFile to an identity among encryption.recipients (or restore with --no-safety-backup). Nothing was changed.',
+          { tenant },
+        );
+      }
       if (options.dryRun) {
         const pending = await readRestoreMarker(deps, tenant);
         return { action: 'dry-run', ...facts, safety_backup: null, steps: plannedSteps(facts, prepared, safety, pending?.reload ?? null) };
@@ -240,7 +250,7 @@ async function restoreFailure(
   try {
     // From the store (a download into staging for S3), read through the descriptor once open.
     const safetyCopy = await deps.store.fetch(TENANT_DATABASES_AREA, safety.backup_filename);
-    const safetyReader = await ArchiveReader.open(safetyCopy.path).finally(() => safetyCopy.release());
+    const safetyReader = await ArchiveReader.open(safetyCopy.path, { keys: archiveKeys(deps, options.tenant) }).finally(() => safetyCopy.release());
     try {
       const stream: Readable = await safetyReader.openEntry(prepared.engine.entryPath);
       // No abort signal: an interrupted rollback would leave the tenant half restored.

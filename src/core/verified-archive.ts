@@ -25,8 +25,16 @@
  * Reading (`openVerifiedArchive`; both restores use it): the reference is resolved inside the
  * store, the manifest must be of the expected kind, owner and engine (another owner's archive is a
  * ForbiddenTargetError), and every entry is verified before the caller touches a database.
+ *
+ * Encryption (cipher/): the archive's cipher is part of its spec; the writer encrypts on the way
+ * to the temp file, and step 4 decrypts what was written with the file's own key. Readers get the
+ * owner's configured keys (`archiveKeys`), asked for only when an archive is encrypted. A new
+ * weekday archive replaces its slot's other file too (`.zip` ↔ `.zip.age`, see `rotationSibling`).
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
+import type { KeySource } from '../cipher/index.js';
+import { readKeysOf } from '../cipher/settings.js';
+import type { ArchiveCipher } from '../cipher/types.js';
 import { ArchiveWriter } from '../archive/zip-writer.js';
 import type { Manifest } from '../archive/manifest.js';
 import type { EngineName } from '../engines/types.js';
@@ -34,7 +42,7 @@ import { link, stat } from 'node:fs/promises';
 import { basename, resolve as resolvePath } from 'node:path';
 import { ArchiveError, ForbiddenTargetError, InvalidNameError, NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
 import type { LedgerBackupType, LedgerRecord, NewRecord } from '../ledger/types.js';
-import type { StoreArea } from '../retention/naming.js';
+import { rotationSibling, type StoreArea } from '../retention/naming.js';
 import type { Deps } from './context.js';
 
 /** Everything about one archive to be written, known before its first byte. */
@@ -53,6 +61,8 @@ export interface ArchiveSpec {
   compressionLevel: number;
   /** See ArchiveWriterOptions.checkWhileWriting: for sources that set the pace (dump tools). */
   checkWhileWriting?: boolean;
+  /** How the archive is stored (default: not encrypted); `name` must carry its suffix. */
+  cipher?: ArchiveCipher;
 }
 
 /** Error codes that mean "the attempt failed", as opposed to "the request was wrong". */
@@ -111,6 +121,7 @@ export class PendingArchive {
       archive.current = await ArchiveWriter.open(archive.temp, {
         compressionLevel: spec.compressionLevel,
         checkWhileWriting: spec.checkWhileWriting ?? false,
+        cipher: spec.cipher,
       });
     } catch (error) {
       throw await archive.fail(error);
@@ -151,6 +162,7 @@ export class PendingArchive {
     this.temp = undefined;
     const finished = await this.recordOrRollBack(previous, { status: 'success', backup_size: stored.bytes, sha256 });
     this.settled = true;
+    await removeRotationSibling(deps, spec, finished);
     return finished;
   }
 
@@ -226,6 +238,27 @@ export class PendingArchive {
   }
 }
 
+/**
+ * After a weekday archive is committed: its slot's other file (`.zip` ↔ `.zip.age`) is replaced
+ * too, so switching encryption on or off keeps one archive per weekday. Only a file the ledger
+ * records as this owner's own success is removed; anything else is left alone. Never fails the
+ * backup (it is committed): a failure is a note.
+ */
+async function removeRotationSibling(deps: Pick<Deps, 'ledger' | 'store' | 'progress'>, spec: ArchiveSpec, record: LedgerRecord): Promise<void> {
+  const sibling = rotationSibling(spec.name);
+  if (sibling === null) return;
+  try {
+    const records = (await deps.ledger.find({ kind: record.kind, backup_filename: sibling })).filter(
+      (other) => other.organization_id === record.organization_id && other.tenant === record.tenant && other.status !== 'in_progress',
+    );
+    if (!records.some((other) => other.status === 'success')) return;
+    await deps.store.remove(spec.area, sibling);
+    for (const other of records) await deps.ledger.remove(other.id);
+  } catch (error) {
+    deps.progress.note(`warning: ${sibling} (replaced by ${spec.name}) could not be removed: ${backupFailure(error, spec.secrets).message}`);
+  }
+}
+
 /** The whole sequence for a backup that writes its entries in one place. */
 export async function writeVerifiedArchive<T>(
   deps: Pick<Deps, 'ledger' | 'store' | 'progress'>,
@@ -265,7 +298,7 @@ export interface OpenArchiveOptions {
  * beyond the manifest until the manifest is known to be the expected one.
  */
 export async function openVerifiedArchive(
-  deps: Pick<Deps, 'store' | 'progress'>,
+  deps: Pick<Deps, 'store' | 'progress' | 'config'>,
   options: OpenArchiveOptions,
 ): Promise<{ name: string; reader: ArchiveReader }> {
   const source = options.file !== undefined ? await outsideFile(options.file, options.cwd) : await storedFile(deps, options);
@@ -273,7 +306,7 @@ export async function openVerifiedArchive(
   deps.progress.update(`Verifying ${name}…`);
   let reader: ArchiveReader;
   try {
-    reader = await ArchiveReader.open(source.path);
+    reader = await ArchiveReader.open(source.path, { keys: archiveKeys(deps, options.expected.kind === 'database' ? options.expected.tenant : undefined) });
   } finally {
     // A download is removed as soon as the reader holds it open: everything is read through that descriptor.
     await source.release();
@@ -288,11 +321,14 @@ export async function openVerifiedArchive(
   }
 }
 
-/** The manifest of an archive in the store, read without verifying its entries (ownership checks). */
-export async function readStoredManifest(deps: Pick<Deps, 'store'>, area: StoreArea, name: string): Promise<Manifest> {
+/**
+ * The manifest of an archive in the store, read without verifying its entries (ownership checks),
+ * with the keys of its owner (`tenant`; none: an organization archive).
+ */
+export async function readStoredManifest(deps: Pick<Deps, 'store' | 'config'>, area: StoreArea, name: string, tenant?: string): Promise<Manifest> {
   const file = await deps.store.fetch(area, name);
   try {
-    return await readManifest(file.path);
+    return await readManifest(file.path, archiveKeys(deps, tenant));
   } finally {
     await file.release();
   }
@@ -323,9 +359,17 @@ async function outsideFile(file: string, cwd = process.cwd()): Promise<ArchiveSo
   return { name: basename(path), path, release: async () => undefined };
 }
 
+/**
+ * The keys that read a tenant's archives (its `encryption` override over the top-level one) or,
+ * without a tenant, organization archives; loaded when an encrypted archive is first read.
+ */
+export function archiveKeys(deps: Pick<Deps, 'config'>, tenant?: string): KeySource {
+  return readKeysOf(deps.config, tenant);
+}
+
 /** An archive's manifest, read without verifying its entries (ownership checks, listings). */
-export async function readManifest(path: string): Promise<Manifest> {
-  const reader = await ArchiveReader.open(path);
+export async function readManifest(path: string, keys?: KeySource): Promise<Manifest> {
+  const reader = await ArchiveReader.open(path, { keys });
   try {
     return reader.manifest;
   } finally {

@@ -1,8 +1,9 @@
 /**
  * `verify [<tenant> | --org <id>] [<backup> | --all]`: reads archives back from the store — the
  * local folder, or downloads from S3 — and checks each as a restore would (openVerifiedArchive:
- * the manifest names the right owner, every entry's size and sha256 match the manifest), plus the
- * whole file against the sha256 the ledger recorded when it was made. Like `restic check
+ * the manifest names the right owner, every entry's size and sha256 match the manifest; an
+ * encrypted archive is decrypted with its owner's keys), plus the whole file as stored (encrypted
+ * or not) against the sha256 the ledger recorded when it was made. Like `restic check
  * --read-data`: nothing is trusted that was not read.
  *
  * Which archives: one named backup (`latest` included); a target's newest successful backup, or
@@ -95,7 +96,7 @@ async function successesByTarget(deps: Pick<Deps, 'ledger'>, only: Target | unde
 }
 
 async function verifyOne(
-  deps: Pick<Deps, 'store' | 'progress'>,
+  deps: Pick<Deps, 'store' | 'progress' | 'config'>,
   target: Target,
   name: string,
   record: LedgerRecord | undefined,
@@ -137,7 +138,7 @@ async function verifyOne(
   }
 }
 
-/** The archive file's size and sha256, read through the reader's verified descriptor. */
+/** The archive file's size and sha256 as stored (encrypted, if it is), read through the reader's verified descriptor. */
 export async function hashFile(reader: ArchiveReader): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   let bytes = 0;

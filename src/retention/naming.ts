@@ -4,11 +4,23 @@
  * named `acme` never matches `acme_eu_…`).
  */
 import { InvalidNameError } from '../errors.js';
-import { WEEKDAYS, type Weekday, localStamp } from './clock.js';
+import { WEEKDAYS, type Weekday, localStamp, localWeekday } from './clock.js';
 
 export type StoreArea = 'organizations' | 'tenant-databases';
 export const ORGANIZATIONS_AREA: StoreArea = 'organizations';
 export const TENANT_DATABASES_AREA: StoreArea = 'tenant-databases';
+
+/**
+ * An archive is `….zip`, or `….zip.age` when it is stored encrypted (the cipher's suffix, see
+ * cipher/types.ts). Both are the same backup to every rule here: ownership, rotation, retention.
+ */
+export type CipherSuffix = '' | '.age';
+const ARCHIVE_EXTENSION = String.raw`\.zip(?:\.age)?`;
+
+/** True for a name with an archive's extension (`.zip`, `.zip.age`). */
+export function hasArchiveExtension(name: string): boolean {
+  return name.endsWith('.zip') || name.endsWith('.zip.age');
+}
 
 /** Tenant names become file-name prefixes, so they are restricted to a portable, unambiguous set. */
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$/;
@@ -36,32 +48,37 @@ export function organizationToken(org: { id: string; code?: string | null }): st
   return out;
 }
 
-export function organizationArchiveName(org: { id: string; code?: string | null }, weekday: Weekday): string {
-  return `org_${organizationToken(org)}_${weekday}_backup.zip`;
+export function organizationArchiveName(org: { id: string; code?: string | null }, weekday: Weekday, suffix: CipherSuffix = ''): string {
+  return `org_${organizationToken(org)}_${weekday}_backup.zip${suffix}`;
 }
 
 export function parseOrganizationArchiveName(name: string): { token: string; weekday: Weekday } | null {
-  const match = /^org_([A-Za-z0-9%-]+)_([a-z]+)_backup\.zip$/.exec(name);
+  const match = new RegExp(`^org_([A-Za-z0-9%-]+)_([a-z]+)_backup${ARCHIVE_EXTENSION}$`).exec(name);
   if (!match || !(WEEKDAYS as readonly string[]).includes(match[2]!)) return null;
   return { token: match[1]!, weekday: match[2] as Weekday };
 }
 
-export function tenantTimestampedName(tenant: string, instant: Date, timeZone: string): string {
+export function tenantTimestampedName(tenant: string, instant: Date, timeZone: string, suffix: CipherSuffix = ''): string {
   assertTenantName(tenant);
-  return `${tenant}_${localStamp(instant, timeZone)}.zip`;
+  return `${tenant}_${localStamp(instant, timeZone)}.zip${suffix}`;
 }
 
-export function tenantWeekdayName(tenant: string, weekday: Weekday): string {
+export function tenantWeekdayName(tenant: string, weekday: Weekday, suffix: CipherSuffix = ''): string {
   assertTenantName(tenant);
-  return `${tenant}_${weekday}_backup.zip`;
+  return `${tenant}_${weekday}_backup.zip${suffix}`;
+}
+
+/** A tenant backup's name: weekday-rotated (`--rotate weekday`) or timestamped, with the cipher's suffix. */
+export function tenantArchiveName(tenant: string, rotate: 'weekday' | undefined, instant: Date, timeZone: string, suffix: CipherSuffix = ''): string {
+  return rotate === 'weekday' ? tenantWeekdayName(tenant, localWeekday(instant, timeZone), suffix) : tenantTimestampedName(tenant, instant, timeZone, suffix);
 }
 
 export function parseTenantArchiveName(
   name: string,
 ): { tenant: string; stamp: string; weekday?: undefined } | { tenant: string; weekday: Weekday; stamp?: undefined } | null {
-  const stamped = /^([A-Za-z0-9][A-Za-z0-9.-]*)_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.zip$/.exec(name);
+  const stamped = new RegExp(String.raw`^([A-Za-z0-9][A-Za-z0-9.-]*)_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})${ARCHIVE_EXTENSION}$`).exec(name);
   if (stamped) return { tenant: stamped[1]!, stamp: stamped[2]! };
-  const rotated = /^([A-Za-z0-9][A-Za-z0-9.-]*)_([a-z]+)_backup\.zip$/.exec(name);
+  const rotated = new RegExp(`^([A-Za-z0-9][A-Za-z0-9.-]*)_([a-z]+)_backup${ARCHIVE_EXTENSION}$`).exec(name);
   if (rotated && (WEEKDAYS as readonly string[]).includes(rotated[2]!)) {
     return { tenant: rotated[1]!, weekday: rotated[2] as Weekday };
   }
@@ -69,8 +86,19 @@ export function parseTenantArchiveName(
 }
 
 /**
+ * The other file of a weekday-rotation slot: `org_acme_friday_backup.zip` ↔ `….zip.age` (tenant
+ * weekday names alike). A new backup of the slot replaces both, so switching encryption on or off
+ * leaves one archive per weekday. Null for timestamped names, which never repeat.
+ */
+export function rotationSibling(name: string): string | null {
+  const rotated = parseOrganizationArchiveName(name) ?? parseTenantArchiveName(name);
+  if (!rotated?.weekday) return null;
+  return name.endsWith('.age') ? name.slice(0, -'.age'.length) : `${name}.age`;
+}
+
+/**
  * A bare archive file name as accepted from users: no separators, no `..`, no NUL, no control
- * characters, no leading dot (temp files start with one), and a `.zip` suffix.
+ * characters, no leading dot (temp files start with one), and a `.zip` or `.zip.age` suffix.
  */
 export function assertArchiveFileName(name: string): void {
   const problem =
@@ -86,8 +114,8 @@ export function assertArchiveFileName(name: string): void {
               ? 'it contains control characters'
               : name.startsWith('.')
                 ? 'it starts with "."'
-                : !name.endsWith('.zip')
-                  ? 'it does not end in .zip'
+                : !hasArchiveExtension(name)
+                  ? 'it does not end in .zip (or .zip.age)'
                   : name.length > 255
                     ? 'it is longer than 255 characters'
                     : null;

@@ -13,7 +13,7 @@ import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promi
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidNameError, NotFoundError } from '../errors.js';
-import { assertArchiveFileName, type StoreArea } from '../retention/naming.js';
+import { assertArchiveFileName, hasArchiveExtension, type StoreArea } from '../retention/naming.js';
 import { openDirectoryNoFollow, openNoFollow, StoreGuard, unsafeStore } from './safety.js';
 import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
 
@@ -132,7 +132,7 @@ export class LocalStore implements Store {
     }
     const files: StoredFile[] = [];
     for (const name of names) {
-      if (name.startsWith('.') || !name.endsWith('.zip')) continue;
+      if (name.startsWith('.') || !hasArchiveExtension(name)) continue;
       const info = await this.stat(area, name).catch(() => null);
       if (info) files.push(info);
     }

@@ -22,7 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { _Object, S3Client } from '@aws-sdk/client-s3';
 import type { ResolvedStorage } from '../config/load.js';
 import { InvalidNameError, NotFoundError, registerSecrets } from '../errors.js';
-import { assertArchiveFileName, type StoreArea } from '../retention/naming.js';
+import { assertArchiveFileName, hasArchiveExtension, type StoreArea } from '../retention/naming.js';
 import type { LocalStore } from './local.js';
 import { isNotFound, s3Failure, type BucketRef } from './s3-errors.js';
 import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
@@ -214,7 +214,7 @@ export class S3Store implements Store {
 
   private fileOf(area: StoreArea, prefix: string, object: _Object): StoredFile | null {
     const name = object.Key?.slice(prefix.length) ?? '';
-    if (name.includes('/') || name.startsWith('.') || !name.endsWith('.zip')) return null;
+    if (name.includes('/') || name.startsWith('.') || !hasArchiveExtension(name)) return null;
     try {
       assertArchiveFileName(name);
     } catch {

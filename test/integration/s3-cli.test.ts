@@ -15,6 +15,7 @@ import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { loadBillingFixture } from '../helpers/fixtures.js';
 import { EMULATORS, startEmulator, type Emulator } from '../helpers/s3.js';
+import { sqliteExec, sqliteRows } from '../helpers/sqlite-file.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
@@ -142,19 +143,10 @@ for (const kind of EMULATORS) describe(`an S3 store through the CLI (${kind}, an
       await new Promise((resolve) => setTimeout(resolve, 1100)); // distinct timestamped names
     }
     expect((await keys()).filter((key) => key.includes('/tenant-databases/'))).toHaveLength(1);
-    const { default: Database } = await import('better-sqlite3');
-    const rows = () => {
-      const database = new Database(path.join(dir, 'acme.sqlite'));
-      try {
-        return database.prepare('SELECT id, body FROM notes ORDER BY id').all();
-      } finally {
-        database.close();
-      }
-    };
+    const tenantFile = path.join(dir, 'acme.sqlite');
+    const rows = () => sqliteRows(tenantFile, 'SELECT id, body FROM notes ORDER BY id');
     const before = rows();
-    const database = new Database(path.join(dir, 'acme.sqlite'));
-    database.exec("DELETE FROM notes WHERE id = 1; INSERT INTO notes (body) VALUES ('three')");
-    database.close();
+    sqliteExec(tenantFile, "DELETE FROM notes WHERE id = 1; INSERT INTO notes (body) VALUES ('three')");
     const restored = await runCli(['restore', 'acme', 'latest', '--yes', '--no-safety-backup', '--json'], { cwd: dir, env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(rows()).toEqual(before);
@@ -200,8 +192,5 @@ async function writeConfig(file: string, config: unknown): Promise<void> {
 
 /** A small SQLite tenant database. */
 async function copyDemoTenant(dir: string): Promise<void> {
-  const { default: Database } = await import('better-sqlite3');
-  const database = new Database(path.join(dir, 'acme.sqlite'));
-  database.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one'), ('two');");
-  database.close();
+  sqliteExec(path.join(dir, 'acme.sqlite'), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one'), ('two');");
 }

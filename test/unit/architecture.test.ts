@@ -19,6 +19,8 @@ const LAYERS: Array<[prefix: string, rank: number]> = [
   // The record's shape is domain vocabulary (retention reads statuses); the ledger itself is higher.
   ['ledger/types.ts', 1],
   ['config/', 1],
+  // Ciphers (none | age) turn an archive's zip bytes into the stored bytes; the archive layer uses them.
+  ['cipher/', 1],
   ['archive/', 2],
   ['store/', 2],
   ['ledger/', 3],

@@ -5,6 +5,7 @@ import {
   organizationArchiveName,
   parseOrganizationArchiveName,
   parseTenantArchiveName,
+  rotationSibling,
   tenantTimestampedName,
   tenantWeekdayName,
 } from '../../src/retention/naming.js';
@@ -80,4 +81,26 @@ describe('archive names', () => {
     expect(() => assertArchiveFileName(name)).toThrow(InvalidNameError);
     expect(() => assertArchiveFileName(name)).toThrow(fragment);
   });
+
 });
+
+describe('encrypted archive names', () => {
+  it('are the plain names with .age, owned, rotated and parsed alike', () => {
+    expect(organizationArchiveName({ id: '42', code: 'acme' }, 'friday', '.age')).toBe('org_acme_friday_backup.zip.age');
+    expect(tenantWeekdayName('acme', 'friday', '.age')).toBe('acme_friday_backup.zip.age');
+    expect(parseOrganizationArchiveName('org_acme_friday_backup.zip.age')).toEqual({ token: 'acme', weekday: 'friday' });
+    expect(parseTenantArchiveName('acme_2026-11-21_19-04-00.zip.age')).toEqual({ tenant: 'acme', stamp: '2026-11-21_19-04-00' });
+    expect(parseTenantArchiveName('acme_friday_backup.zip.age')).toEqual({ tenant: 'acme', weekday: 'friday' });
+    for (const bad of ['org_acme_friday_backup.age', 'org_acme_friday_backup.zip.age.zip', 'org_acme_friday_backup.zip.agex']) expect(parseOrganizationArchiveName(bad)).toBeNull();
+    expect(() => assertArchiveFileName('acme_friday_backup.zip.age')).not.toThrow();
+    expect(() => assertArchiveFileName('acme_friday_backup.age')).toThrow(/does not end in \.zip/);
+  });
+
+  it('pair a weekday slot\'s two files, and leave timestamped names alone', () => {
+    expect(rotationSibling('org_acme_friday_backup.zip')).toBe('org_acme_friday_backup.zip.age');
+    expect(rotationSibling('org_acme_friday_backup.zip.age')).toBe('org_acme_friday_backup.zip');
+    expect(rotationSibling('acme_friday_backup.zip.age')).toBe('acme_friday_backup.zip');
+    expect(rotationSibling('acme_2026-11-21_19-04-00.zip.age')).toBeNull();
+  });
+});
+

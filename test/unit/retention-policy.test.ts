@@ -100,6 +100,9 @@ describe('isRetentionCandidate', () => {
     expect(isRetentionCandidate({ ...record, backup_filename: 'acme_monday_backup.zip' }, 'manual', 'acme')).toBe(false);
     expect(isRetentionCandidate(record, 'manual', 'other')).toBe(false);
     expect(isRetentionCandidate({ ...record, tenant: 'acme', backup_filename: 'acme.eu_2026-01-01_10-00-00.zip' }, 'manual', 'acme')).toBe(false);
+    // Encrypted archives are backups like any other.
+    expect(isRetentionCandidate({ ...record, backup_filename: 'acme_2026-01-01_10-00-00.zip.age' }, 'manual', 'acme')).toBe(true);
+    expect(isRetentionCandidate({ ...record, backup_filename: 'acme_monday_backup.zip.age' }, 'manual', 'acme')).toBe(false);
   });
 
   it('knows when a policy has rules', () => {

@@ -64,6 +64,12 @@ describe('configuration fast path', () => {
         type: 's3',
       },
     },
+    {
+      tenants: { acme: { client: 'pg', connection: 'x', encryption: { passphrase: 'p', recipients: [] } } },
+      encryption: { identityFile: '~/k.txt', recipients: ['age1x', 'ssh-ed25519 AAAA c'] },
+      storage: { dir: 'b' },
+    },
+    { storage: { dir: 'b' }, encryption: {} },
   ];
   it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
     const fast = fastParseConfig(config);
@@ -126,6 +132,10 @@ describe('configuration fast path', () => {
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', sseKmsKeyId: 'k' } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', serverSideEncryption: 'AES256', sseKmsKeyId: 'k' } },
     { storage: { type: 's3', dir: 'b', bucket: 'ok-bucket', accessKeyId: 'AKIA' } },
+    { storage: { dir: 'b' }, encryption: { recipients: [''] } },
+    { storage: { dir: 'b' }, encryption: { recipient: ['age1x'] } },
+    { storage: { dir: 'b' }, encryption: { identityFile: '' } },
+    { storage: { dir: 'b' }, tenants: { acme: { client: 'pg', connection: 'x', encryption: { passphrase: 1 } } } },
     { storage: { dir: 'b' }, monitor: { tenants: { acme: {} } } },
     { storage: { dir: 'b' }, monitor: { organizations: { '1': { maxAgeHours: 1, extra: 1 } } } },
   ];
