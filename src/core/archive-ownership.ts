@@ -6,7 +6,7 @@
 import { ConfigError } from '../errors.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
-import { readStoredManifest } from './verified-archive.js';
+import { readStoredManifest } from './open-archive.js';
 
 export async function assertArchiveNameIsOurs(deps: Pick<Deps, 'ledger' | 'store' | 'config'>, name: string, organizationId: string): Promise<void> {
   const records = await deps.ledger.find({ kind: 'organization', backup_filename: name });

@@ -117,6 +117,6 @@ async function assertFileBelongs(deps: Pick<Deps, 'store' | 'config'>, target: T
 }
 
 async function readManifest(deps: Pick<Deps, 'store' | 'config'>, target: Target, name: string) {
-  const { readStoredManifest } = await import('./verified-archive.js');
+  const { readStoredManifest } = await import('./open-archive.js');
   return readStoredManifest(deps, areaOf(target), name, target.kind === 'database' ? target.tenant : undefined);
 }

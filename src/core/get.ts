@@ -16,7 +16,7 @@ import { ArchiveError, UsageError } from '../errors.js';
 import type { Deps } from './context.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { areaOf, type Target } from './targets.js';
-import { openVerifiedArchive } from './verified-archive.js';
+import { openVerifiedArchive } from './open-archive.js';
 import { hashFile } from './verify.js';
 
 export interface GetOptions {

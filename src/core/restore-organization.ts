@@ -33,7 +33,7 @@ import { abortSessionOn, connectOptions, organizationsConfig } from './organizat
 import { planOrganizationTables } from './plan-organization.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { matchArchive, type AcceptedDrift, type MatchedArchive } from './restore-match.js';
-import { openVerifiedArchive } from './verified-archive.js';
+import { openVerifiedArchive } from './open-archive.js';
 
 export interface OrganizationRestoreOptions {
   organizationId: string;

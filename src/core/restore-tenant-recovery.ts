@@ -33,7 +33,7 @@ import { assertArchiveFileName, TENANT_DATABASES_AREA } from '../retention/namin
 import { fsyncPath } from '../store/local.js';
 import type { DatabaseEngine, DatabaseTarget } from '../engines/types.js';
 import type { Deps } from './context.js';
-import { openVerifiedArchive } from './verified-archive.js';
+import { openVerifiedArchive } from './open-archive.js';
 import { connectionSecrets } from '../engines/connection.js';
 
 const MARKER_FORMAT = 'tenant-backup-restore-marker';

@@ -43,7 +43,7 @@ import type { Deps } from './context.js';
 import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 import { resolveBackupReference } from './backup-reference.js';
-import { archiveKeys, openVerifiedArchive } from './verified-archive.js';
+import { archiveKeys, openVerifiedArchive } from './open-archive.js';
 import {
   readRestoreMarker,
   removeRestoreMarker,

@@ -18,7 +18,7 @@ import type { LedgerRecord } from '../ledger/types.js';
 import type { Deps } from './context.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { areaOf, describeTarget, type Target } from './targets.js';
-import { openVerifiedArchive } from './verified-archive.js';
+import { openVerifiedArchive } from './open-archive.js';
 import type { ArchiveReader } from '../archive/zip-reader.js';
 
 export interface VerifyOptions {

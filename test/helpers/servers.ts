@@ -342,10 +342,14 @@ async function startMariadbOn(port: number): Promise<RunningServer> {
   const asRoot = isRoot ? ['--user=root'] : []; // mariadbd refuses to run as root without it
   // Options shared by install-db (which bootstraps through mariadbd) and the server itself.
   // utf8mb4 like Debian's packaged config (the compiled-in default is latin1).
-  const common = ['--innodb-log-file-size=16M', '--skip-name-resolve',
+  // Its own temp folder: in the shared /tmp, another server (another test run, a helper's install-db
+  // cleaning up) could remove its `#sql-temptable-…` files mid-query ("Error on delete of …").
+  const tmpDir = path.join(o.dir, 'tmp');
+  const common = ['--innodb-log-file-size=16M', '--skip-name-resolve', `--tmpdir=${tmpDir}`,
     '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci'];
 
   try {
+    await fsp.mkdir(tmpDir, { mode: 0o700 });
     await runOwned(o, 'mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, ...asRoot,
       '--auth-root-authentication-method=normal', '--skip-test-db', ...common], o.dir);
 
