@@ -94,8 +94,8 @@ function warnOnce(file: string, message: string, warn: ((message: string) => voi
 /** The connection settings of a configuration object, as written (unvalidated). */
 function connectionsOf(raw: unknown): unknown[] {
   if (!raw || typeof raw !== 'object') return [];
-  const { organizations, tenants } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }> };
-  const list: unknown[] = [organizations?.connection];
+  const { organizations, tenants, ledger } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }>; ledger?: { connection?: unknown } };
+  const list: unknown[] = [organizations?.connection, ledger?.connection];
   if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.connection);
   return list.filter((connection) => connection !== undefined);
 }
@@ -143,6 +143,12 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
     },
+    ledger: config.ledger && {
+      ...config.ledger,
+      ...(config.ledger.connection !== undefined
+        ? { connection: resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) }
+        : {}),
+    },
     notifications: config.notifications?.email?.caFile
       ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
       : config.notifications,
@@ -171,7 +177,7 @@ function resolveSqliteFile(client: string, connection: string | Record<string, u
 
 /** The section a connection setting belongs to (`organizations`, `tenants.<name>`), else null. */
 function connectionSection(at: string): string | null {
-  const match = /^(organizations|tenants\.[^.[\]]+)\.connection(?:[.[]|$)/.exec(at);
+  const match = /^(organizations|ledger|tenants\.[^.[\]]+)\.connection(?:[.[]|$)/.exec(at);
   return match ? match[1]! : null;
 }
 
@@ -201,12 +207,19 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string, defe
  * configuration errors (exit 2), raised before anything is recorded.
  */
 export function assertConnectionReady(
-  config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file' | 'organizations' | 'tenants'>,
+  config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file' | 'organizations' | 'tenants'> & { ledger?: ResolvedConfig['ledger'] },
   section: string,
 ): void {
   const missing = config.missingConnectionEnv[section];
   if (missing) throw ConfigError.missingEnv(missing.variable, missing.path);
-  const connection = section === 'organizations' ? config.organizations?.connection : section.startsWith('tenants.') ? config.tenants[section.slice('tenants.'.length)]?.connection : undefined;
+  const connection =
+    section === 'organizations'
+      ? config.organizations?.connection
+      : section === 'ledger'
+        ? config.ledger?.connection
+        : section.startsWith('tenants.')
+          ? config.tenants[section.slice('tenants.'.length)]?.connection
+          : undefined;
   assertConnectionUsable(connection, `${section}.connection`);
 }
 

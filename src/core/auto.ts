@@ -10,7 +10,8 @@
  * and the rule "done today" is checked again once the lock is held.
  */
 import type { LedgerRecord, OrganizationSettings } from '../ledger/types.js';
-import { LockedError, NotFoundError, describeCause } from '../errors.js';
+import { DailySlotTakenError, LockedError, NotFoundError, describeCause } from '../errors.js';
+import { hostIdentity } from '../ledger/host.js';
 import { organizationLockKey } from './targets.js';
 import { localDate } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
@@ -52,7 +53,7 @@ export async function autoSkipReason(
   if (!(await deps.ledger.getOrganizationSettings(organizationId)).auto_backup_enabled) {
     return skip('disabled', disabledMessage(organizationId, 'ledger', deps.config.organizations?.table));
   }
-  const done = await doneToday(deps, organizationId);
+  const { done } = await todaysBackup(deps, organizationId);
   if (done) return skip('already_done', `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, done);
   return null;
 }
@@ -65,10 +66,15 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
   const lockKey = organizationLockKey(organizationId);
   try {
     return await deps.ledger.withLock(lockKey, async (): Promise<AutoResult> => {
-      const done = await doneToday(deps, organizationId);
+      // Runs that died (killed half-way) give today's slot back before it is judged.
+      await deps.ledger.recoverInterrupted();
+      const { done, stale } = await todaysBackup(deps, organizationId);
       if (done) {
         return { action: 'skipped', organization_id: organizationId, reason: 'already_done', message: `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, record: done };
       }
+      // Today's successes whose archive is gone from this store: forgotten (as `prune` would), so
+      // that the ledger's once-a-day rule lets today's backup be made again.
+      for (const record of stale) await deps.ledger.remove(record.id);
       const result = await backupOrganizationLocked(
         deps,
         { organizationId, userId: options.userId ?? null, backupType: 'auto_daily', signal: options.signal, honourDisabledColumn: true },
@@ -77,6 +83,10 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
       return { action: 'created', organization_id: organizationId, record: result.record };
     });
   } catch (error) {
+    if (error instanceof DailySlotTakenError) {
+      const reason = error.existing.status === 'success' ? 'already_done' : 'in_progress';
+      return { action: 'skipped', organization_id: organizationId, reason, message: error.message };
+    }
     if (error instanceof LockedError) {
       return { action: 'skipped', organization_id: organizationId, reason: 'in_progress', message: `Another process is backing up organization ${organizationId} right now.` };
     }
@@ -87,14 +97,26 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
   }
 }
 
-/** Today's successful record whose archive is still in the store (removed by hand: not done). */
-async function doneToday(deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>, organizationId: string): Promise<LedgerRecord | undefined> {
+/**
+ * Today's successful record whose archive is still in the store (`done`), and today's successes
+ * whose archive is gone from it (`stale`: removed by hand). A record made on another host whose
+ * archive is not in this store counts as done: servers sharing a database ledger trust its word
+ * (and `restore` says where the archive is).
+ */
+async function todaysBackup(
+  deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>,
+  organizationId: string,
+): Promise<{ done?: LedgerRecord; stale: LedgerRecord[] }> {
   const today = localDate(deps.clock.now(), deps.config.timezone);
-  const records = await deps.ledger.find({ kind: 'organization', organization_id: organizationId, status: 'success', backup_date: today });
-  for (const record of records) {
-    if ((await deps.store.stat(ORGANIZATIONS_AREA, record.backup_filename).catch(() => null))?.bytes === record.backup_size) return record;
+  const entries = await deps.ledger.findEntries({ kind: 'organization', organization_id: organizationId, status: 'success', backup_date: today });
+  const stale: LedgerRecord[] = [];
+  for (const { record, host } of entries) {
+    const file = await deps.store.stat(ORGANIZATIONS_AREA, record.backup_filename).catch(() => null);
+    if (file?.bytes === record.backup_size) return { done: record, stale };
+    if (file === null && host !== null && host !== hostIdentity()) return { done: record, stale };
+    stale.push(record);
   }
-  return undefined;
+  return { stale };
 }
 
 /**

@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { JsonFileLedger } from '../ledger/json-file.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
+import { DEFAULT_HISTORY_POLICY, type HistoryPolicy } from '../retention/history.js';
 import { LocalStore } from '../store/local.js';
 import { StoreGuard } from '../store/safety.js';
 
@@ -54,9 +55,25 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
     config,
     clock,
     store: new LocalStore(config.storage.dir, guard),
-    ledger: new JsonFileLedger(config.storage.dir, clock, guard),
+    ledger: await createLedger(config, clock, guard),
     progress: options.progress ?? silentProgress,
   };
+}
+
+/**
+ * The ledger kind the configuration names (`ledger.type`): the JSON ledger in the store (default),
+ * or the `auto_backup_logs` table of a database.
+ */
+async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGuard): Promise<Ledger> {
+  const keep = historyPolicyOf(config);
+  if (config.ledger?.type !== 'database') return new JsonFileLedger(config.storage.dir, clock, guard, { keep });
+  const { ConfigError } = await import('../errors.js');
+  throw new ConfigError('ledger.type "database" is not available yet.');
+}
+
+/** `ledger.keep`, with its defaults. */
+export function historyPolicyOf(config: Pick<ResolvedConfig, 'ledger'>): HistoryPolicy {
+  return { ...DEFAULT_HISTORY_POLICY, ...config.ledger?.keep };
 }
 
 /** A resolved configuration carries what no `.backuprc` may contain (its strict schema refuses these keys). */

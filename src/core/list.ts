@@ -4,10 +4,10 @@
  * Reads only the ledger (and archives' manifests for organization names): no database connection.
  */
 import { UsageError } from '../errors.js';
-import type { BackupStatus, LedgerRecord } from '../ledger/types.js';
+import type { BackupStatus, LedgerEntry, LedgerOwner, LedgerRecord, RecordFilter } from '../ledger/types.js';
 import { zonedParts } from '../retention/clock.js';
 import type { Deps } from './context.js';
-import { describeRecords, type ListedBackup } from './listed-record.js';
+import { recordDescriber, type ListedBackup } from './listed-record.js';
 import { assertKnownTenant, type Target } from './targets.js';
 
 export interface ListOptions {
@@ -28,22 +28,102 @@ export interface ListResult {
 
 export const BACKUP_STATUSES: readonly BackupStatus[] = ['success', 'failed', 'in_progress'];
 
+/** The records of `list`, newest first: collected (see `streamBackups` for any number of them). */
 export async function listBackups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'>, options: ListOptions = {}): Promise<ListResult> {
+  const { recovered, records } = await streamBackups(deps, options);
+  const collected: ListedBackup[] = [];
+  for await (const record of records) collected.push(record);
+  return { records: collected, recovered };
+}
+
+export interface ListStream {
+  /** `in_progress` records whose process had died, marked failed by this call. */
+  recovered: LedgerRecord[];
+  /** Newest first, one at a time: memory does not grow with the number of records. */
+  records: AsyncIterable<ListedBackup>;
+}
+
+export async function streamBackups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'>, options: ListOptions = {}): Promise<ListStream> {
+  const { filter, since } = await prepare(deps, options);
+  const recovered = await deps.ledger.recoverInterrupted();
+  await assertListedTenant(deps, options.target, filter);
+  const describe = recordDescriber(deps);
+  const limit = options.limit;
+  async function* records(): AsyncGenerator<ListedBackup> {
+    if (limit === 0) return;
+    let count = 0;
+    for await (const entry of deps.ledger.scan(filter)) {
+      // Newest first: the first record older than `since` ends the listing.
+      if (since !== undefined && Date.parse(entry.record.created_at) < since.getTime()) return;
+      yield await describe(entry);
+      count += 1;
+      if (limit !== undefined && count >= limit) return;
+    }
+  }
+  return { recovered, records: records() };
+}
+
+export interface ListGroups {
+  recovered: LedgerRecord[];
+  /** How many records the groups hold. */
+  total: number;
+  /** One group per tenant / organization (its records newest first), the group of the newest record first. */
+  groups: AsyncIterable<ListedBackup[]>;
+}
+
+/**
+ * `list`'s records grouped by owner, as the table shows them, one owner in memory at a time:
+ * each owner's records are read twice (once to order the groups, once to show them).
+ * With `limit`, the newest records overall are taken first (`limit` of them in memory).
+ */
+export async function streamBackupGroups(deps: Pick<Deps, 'ledger' | 'config' | 'clock'>, options: ListOptions = {}): Promise<ListGroups> {
+  if (options.limit !== undefined || options.target !== undefined) {
+    const { recovered, records } = await listBackups(deps, options);
+    const byOwner = new Map<string, ListedBackup[]>();
+    for (const record of records) {
+      const key = record.kind === 'database' ? `t:${record.tenant}` : `o:${record.organization_id}`;
+      byOwner.set(key, [...(byOwner.get(key) ?? []), record]);
+    }
+    return { recovered, total: records.length, groups: (async function* () { yield* byOwner.values(); })() };
+  }
+  const { filter, since } = await prepare(deps, options);
+  const recovered = await deps.ledger.recoverInterrupted();
+  const kept = (entries: LedgerEntry[]) => (since === undefined ? entries : entries.filter((e) => Date.parse(e.record.created_at) >= since.getTime()));
+  const order: Array<{ owner: LedgerOwner; newest: LedgerRecord }> = [];
+  let total = 0;
+  for (const owner of await deps.ledger.owners()) {
+    if (filter.kind !== undefined && owner.kind !== filter.kind) continue;
+    const entries = kept(await deps.ledger.findEntries({ ...filter, ...ownerFilter(owner) }));
+    if (entries.length === 0) continue;
+    total += entries.length;
+    order.push({ owner, newest: entries[0]!.record });
+  }
+  order.sort((a, b) => b.newest.created_at.localeCompare(a.newest.created_at) || b.newest.id - a.newest.id);
+  const describe = recordDescriber(deps);
+  async function* groups(): AsyncGenerator<ListedBackup[]> {
+    for (const { owner } of order) {
+      const entries = kept(await deps.ledger.findEntries({ ...filter, ...ownerFilter(owner) }));
+      if (entries.length > 0) yield await Promise.all(entries.map(describe));
+    }
+  }
+  return { recovered, total, groups: groups() };
+}
+
+function ownerFilter(owner: LedgerOwner): RecordFilter {
+  return owner.kind === 'organization' ? { kind: 'organization', organization_id: owner.organization_id } : { kind: 'database', tenant: owner.tenant };
+}
+
+async function prepare(deps: Pick<Deps, 'config' | 'clock'>, options: ListOptions): Promise<{ filter: RecordFilter; since: Date | undefined }> {
   const { target } = options;
   const since = options.since === undefined ? undefined : options.since instanceof Date ? options.since : parseSince(options.since, deps.clock.now(), deps.config.timezone);
-  const recovered = await deps.ledger.recoverInterrupted();
-  const filter =
-    target === undefined
-      ? {}
-      : target.kind === 'database'
-        ? { kind: 'database' as const, tenant: target.tenant }
-        : { kind: 'organization' as const, organization_id: target.organizationId };
-  const all = await deps.ledger.find({ ...filter, ...(options.status ? { status: options.status } : {}) });
-  // A tenant that is neither configured nor recorded is most likely a typo: say so (exit 2).
-  if (target?.kind === 'database' && all.length === 0) assertKnownTenant(deps.config, target.tenant);
-  const recent = since === undefined ? all : all.filter((record) => Date.parse(record.created_at) >= since.getTime());
-  const limited = options.limit === undefined ? recent : recent.slice(0, options.limit);
-  return { records: await describeRecords(deps, limited), recovered };
+  const owner: RecordFilter = target === undefined ? {} : target.kind === 'database' ? { kind: 'database', tenant: target.tenant } : { kind: 'organization', organization_id: target.organizationId };
+  return { filter: { ...owner, ...(options.status ? { status: options.status } : {}) }, since };
+}
+
+/** A tenant that is neither configured nor recorded is most likely a typo: say so (exit 2). */
+async function assertListedTenant(deps: Pick<Deps, 'ledger' | 'config'>, target: Target | undefined, filter: RecordFilter): Promise<void> {
+  if (target?.kind !== 'database' || Object.hasOwn(deps.config.tenants, target.tenant)) return;
+  if ((await deps.ledger.find(filter)).length === 0) assertKnownTenant(deps.config, target.tenant);
 }
 
 const DURATION_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };

@@ -7,7 +7,7 @@
  */
 import { ArchiveReader } from '../archive/zip-reader.js';
 import { wholeSeconds } from '../format.js';
-import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
+import type { LedgerBackupType, LedgerEntry, LedgerRecord } from '../ledger/types.js';
 import type { Deps } from './context.js';
 
 export interface ListedBackup extends LedgerRecord {
@@ -21,6 +21,15 @@ export interface ListedBackup extends LedgerRecord {
 
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
 export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
+  const describe = recordDescriber(deps);
+  return Promise.all(records.map(async (record) => describe({ record, backup_type: await deps.ledger.backupTypeOf(record.id), host: null })));
+}
+
+/**
+ * Turns ledger entries into listed records one at a time (a stream of any length), reading each
+ * organization's newest archive once (its code and name are cached per organization).
+ */
+export function recordDescriber(deps: Pick<Deps, 'ledger'>): (entry: LedgerEntry) => Promise<ListedBackup> {
   const organizations = new Map<string, Promise<{ code: string | null; name: string | null }>>();
   const organizationOf = (record: LedgerRecord) => {
     const id = record.organization_id;
@@ -32,19 +41,17 @@ export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: reado
     }
     return found;
   };
-  return Promise.all(
-    records.map(async (record): Promise<ListedBackup> => {
-      const [backupType, organization] = await Promise.all([deps.ledger.backupTypeOf(record.id), organizationOf(record)]);
-      return {
-        ...record,
-        created_at: wholeSeconds(record.created_at),
-        updated_at: wholeSeconds(record.updated_at),
-        backup_type: backupType,
-        organization_code: organization.code,
-        organization_name: organization.name,
-      };
-    }),
-  );
+  return async ({ record, backup_type }) => {
+    const organization = await organizationOf(record);
+    return {
+      ...record,
+      created_at: wholeSeconds(record.created_at),
+      updated_at: wholeSeconds(record.updated_at),
+      backup_type,
+      organization_code: organization.code,
+      organization_name: organization.name,
+    };
+  };
 }
 
 async function organizationFromArchive(record: LedgerRecord | undefined): Promise<{ code: string | null; name: string | null }> {

@@ -1,6 +1,7 @@
 /**
  * A child process for ledger concurrency tests: `node --import tsx ledger-worker.ts <storageDir> <n>`
- * appends one record for organization <n> and finishes it as success.
+ * appends one record for organization <n> and finishes it as success (a file name of its own, so
+ * that workers of the same organization do not replace each other's record as a weekday would).
  */
 import { JsonFileLedger } from '../../src/ledger/json-file.js';
 import { systemClock } from '../../src/retention/clock.js';
@@ -13,8 +14,8 @@ const record = await ledger.begin({
   tenant: null,
   user_id: '7',
   day_of_week: 'monday',
-  backup_filename: `org_${n}_monday_backup.zip`,
-  backup_path: `${storageDir}/organizations/org_${n}_monday_backup.zip`,
+  backup_filename: `org_${n}_${process.pid}_backup.zip`,
+  backup_path: `${storageDir}/organizations/org_${n}_${process.pid}_backup.zip`,
   backup_date: '2026-11-23',
 });
 if (mode === 'hang') {

@@ -13,6 +13,7 @@ import { createDeps, type Deps } from '../../src/core/context.js';
 import { frozenClock } from '../../src/retention/clock.js';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 const DRIVERS = /node_modules\/(pg|pg-copy-streams|mysql2|better-sqlite3|knex)\//;
 const DEMO = path.join(ROOT, 'fixtures/demo/demo.sqlite');
@@ -102,9 +103,9 @@ describe('auto from many processes', () => {
     expect(outcomes.filter((o) => o.action === 'skipped')).toHaveLength(19);
     for (const o of outcomes.filter((o) => o.action === 'skipped')) expect(['in_progress', 'already_done']).toContain(o.reason);
     expect(await archives()).toHaveLength(1);
-    const ledger = JSON.parse(await readFile(path.join(dir, 'backups/ledger.json'), 'utf8'));
-    expect(ledger.records).toHaveLength(1);
-    expect(ledger.records[0].status).toBe('success');
+    const records = await ledgerRecords(path.join(dir, 'backups'));
+    expect(records).toHaveLength(1);
+    expect(records[0]!.status).toBe('success');
   }, 120_000);
 
   it('recovers after a process holding the organization\'s lock was killed', async () => {

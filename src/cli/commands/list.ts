@@ -1,9 +1,15 @@
-/** The `list [<tenant> | --org <id|code>]` command: the ledger, newest first, with filters. */
+/**
+ * The `list [<tenant> | --org <id|code>]` command: the ledger, newest first, with filters. Output
+ * is streamed (a ledger of a million records lists in bounded memory): `--json` writes the array
+ * element by element, exactly as JSON.stringify(records, null, 2) would; the table is drawn one
+ * tenant / organization at a time when there are many records.
+ */
 import type { Command } from 'commander';
+import type { ListedBackup } from '../../core/listed-record.js';
 import type { BackupStatus } from '../../ledger/types.js';
 import { UsageError } from '../../errors.js';
 import { action, examples, parsePositiveInteger } from '../command-kit.js';
-import { printJson, printLine, printNote, renderRecordsTable } from '../render.js';
+import { printNote, renderRecordsTable, writeOut, type OutputOptions } from '../render.js';
 
 const STATUSES = ['success', 'failed', 'in_progress'];
 
@@ -27,19 +33,58 @@ export function registerList(program: Command): void {
     )
     .action(
       action(async (ctx, tenant: string | undefined, options: { org?: string; status?: string; since?: string; limit?: string }) => {
-        const { listBackups } = await import('../../core/list.js');
+        const { streamBackups, streamBackupGroups } = await import('../../core/list.js');
         if (options.status !== undefined && !STATUSES.includes(options.status)) {
           throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, not "${options.status}".`);
         }
         const limit = options.limit === undefined ? undefined : parsePositiveInteger(options.limit, '--limit');
         const target = tenant === undefined && options.org === undefined ? undefined : await ctx.target({ tenant, org: options.org });
         const deps = await ctx.deps();
-        const result = await listBackups(deps, { target, status: options.status as BackupStatus | undefined, since: options.since, limit });
-        for (const record of result.recovered) {
-          printNote(`note: backup ${record.backup_filename} (record ${record.id}) was interrupted; marked failed.`, ctx.output);
+        const listOptions = { target, status: options.status as BackupStatus | undefined, since: options.since, limit };
+        const noteRecovered = (recovered: Array<{ backup_filename: string; id: number }>) => {
+          for (const record of recovered) printNote(`note: backup ${record.backup_filename} (record ${record.id}) was interrupted; marked failed.`, ctx.output);
+        };
+        if (ctx.output.json) {
+          const { recovered, records } = await streamBackups(deps, listOptions);
+          noteRecovered(recovered);
+          return writeJsonArray(records);
         }
-        if (ctx.output.json) printJson(result.records);
-        else printLine(renderRecordsTable(result.records, deps.config.timezone), ctx.output);
+        const { recovered, total, groups } = await streamBackupGroups(deps, listOptions);
+        noteRecovered(recovered);
+        await writeTable(groups, total, deps.config.timezone, ctx.output);
       }),
     );
+}
+
+/** Exactly `JSON.stringify(array, null, 2)` and a newline, written as the elements come. */
+async function writeJsonArray(records: AsyncIterable<unknown>): Promise<void> {
+  let buffer = '[';
+  let first = true;
+  for await (const record of records) {
+    buffer += `${first ? '\n' : ',\n'}  ${JSON.stringify(record, null, 2).replaceAll('\n', '\n  ')}`;
+    first = false;
+    if (buffer.length > 64 * 1024) {
+      await writeOut(buffer);
+      buffer = '';
+    }
+  }
+  await writeOut(`${buffer}${first ? ']' : '\n]'}\n`);
+}
+
+/** Up to this many records, the table is drawn at once (footnotes of failures at its end). */
+const WHOLE_TABLE_RECORDS = 20_000;
+
+async function writeTable(groups: AsyncIterable<ListedBackup[]>, total: number, timeZone: string, output: OutputOptions): Promise<void> {
+  if (output.quiet) return;
+  if (total <= WHOLE_TABLE_RECORDS) {
+    const records: ListedBackup[] = [];
+    for await (const group of groups) records.push(...group);
+    return writeOut(`${renderRecordsTable(records, timeZone)}\n`);
+  }
+  // Many records: one block per tenant / organization, each with the footnotes of its failures.
+  let first = true;
+  for await (const group of groups) {
+    await writeOut(`${first ? '' : '\n'}${renderRecordsTable(group, timeZone)}\n`);
+    first = false;
+  }
 }
