@@ -10,12 +10,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 section() { printf '\n==> %s\n' "$*"; }
 
 PG_BIN=/usr/lib/postgresql/15/bin
-APT_PACKAGES=(postgresql-15 postgresql-client-15 mariadb-server mariadb-client)
+APT_PACKAGES=(postgresql-15 postgresql-client-15 mariadb-server mariadb-client faketime)
 
 section "Checking database binaries"
 missing=()
 for f in initdb pg_ctl postgres; do [[ -x "$PG_BIN/$f" ]] || missing+=("$PG_BIN/$f"); done
-for c in pg_dump psql mariadbd mariadb-install-db mysqldump mysql; do
+for c in pg_dump psql mariadbd mariadb-install-db mysqldump mysql faketime unshare; do
   command -v "$c" >/dev/null 2>&1 || [[ -x "/usr/sbin/$c" ]] || missing+=("$c")
 done
 if ((${#missing[@]})); then

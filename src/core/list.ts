@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { BackupStatus, LedgerEntry, LedgerOwner, LedgerRecord, RecordFilter } from '../ledger/types.js';
-import { zonedParts } from '../retention/clock.js';
+import { localMidnight } from '../retention/clock.js';
 import type { Deps } from './context.js';
 import { recordDescriber, type ListedBackup } from './listed-record.js';
 import { assertKnownTenant, type Target } from './targets.js';
@@ -144,19 +144,4 @@ export function parseSince(text: string, now: Date, timeZone: string): Date {
   }
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) return new Date(value);
   throw new UsageError(`Invalid --since "${text}": expected a duration (30m, 12h, 7d, 2w), a date (2026-11-20) or an ISO time with a zone (2026-11-20T08:00:00Z).`);
-}
-
-/** The instant of midnight starting `year-month-day` in `timeZone` (null for an impossible date). */
-function localMidnight(year: number, month: number, day: number, timeZone: string): Date | null {
-  const naive = Date.UTC(year, month - 1, day);
-  const check = new Date(naive);
-  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return null;
-  // Twice: the second pass corrects for an offset that differs at the first guess (DST change).
-  let guess = naive;
-  for (let i = 0; i < 2; i += 1) {
-    const p = zonedParts(new Date(guess), timeZone);
-    const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour) % 24, Number(p.minute), Number(p.second));
-    guess -= wall - naive;
-  }
-  return new Date(guess);
 }

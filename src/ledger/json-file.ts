@@ -19,13 +19,13 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { DailySlotTakenError, NotFoundError, OperationError, UsageError } from '../errors.js';
-import type { Clock } from '../retention/clock.js';
+import type { Clock, ZonedDay } from '../retention/clock.js';
 import { DEFAULT_HISTORY_POLICY, recordsToForget, type HistoryPolicy } from '../retention/history.js';
 import { StoreGuard } from '../store/safety.js';
 import { lockFile, probeLockFile, tryLockFile, type HeldLock } from './file-lock.js';
 import { hostIdentity } from './host.js';
 import { LEDGER_FILE_NAME, LedgerPaths, parseNames, readLedgerFile, serializeHead, writeLedgerFile } from './json/files.js';
-import { mergeNewestFirst } from './json/merge.js';
+import { writeDayCache } from './json/day-cache.js';
 import { JsonLedgerStore } from './json/store.js';
 import { newestFirst, ownerName, ownerOfRecord, type OwnerDoc } from './json/owner-file.js';
 import { matchesFilter } from './records.js';
@@ -117,6 +117,7 @@ export class JsonFileLedger implements Ledger {
   }
 
   async finish(id: RecordId, outcome: Outcome): Promise<LedgerRecord> {
+    assertOutcome(outcome);
     const finished = await this.changeRecord(id, (record, doc) => {
       record.status = outcome.status;
       record.updated_at = this.clock.now().toISOString();
@@ -182,6 +183,8 @@ export class JsonFileLedger implements Ledger {
         if (doc) yield this.entriesOf(doc, filter, false);
       }
     }.call(this);
+    // Loaded here: readline and the temp-file merge are for listings, not for `auto`'s start-up.
+    const { mergeNewestFirst } = await import('./json/merge.js');
     yield* mergeNewestFirst(batches);
   }
 
@@ -297,6 +300,14 @@ export class JsonFileLedger implements Ledger {
     return result;
   }
 
+  /**
+   * Keeps today's bounds for `auto`'s nothing-to-do path (json/day-cache.ts); only on a ledger this
+   * process may write (a refused host changes nothing, not even a cache). Never throws.
+   */
+  async cacheDay(day: ZonedDay): Promise<void> {
+    if ((await this.files.writeProblem().catch(() => true)) === null) await writeDayCache(this.paths.storageDir, day);
+  }
+
   async close(): Promise<void> {
     // Nothing is held open between calls; run locks belong to their runs (finish releases them).
   }
@@ -369,4 +380,12 @@ export class JsonFileLedger implements Ledger {
   }
 
 
+}
+
+/** An outcome the record can hold (a size that is not a whole number would make the file invalid). */
+function assertOutcome(outcome: Outcome): void {
+  if (outcome.status === 'success' && !(Number.isSafeInteger(outcome.backup_size) && outcome.backup_size >= 0 && typeof outcome.sha256 === 'string')) {
+    throw new UsageError(`A success needs a whole, non-negative backup_size and a sha256 (got ${String(outcome.backup_size)}).`);
+  }
+  if (outcome.status === 'failed' && typeof outcome.error_message !== 'string') throw new UsageError('A failure needs its error_message.');
 }

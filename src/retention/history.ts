@@ -7,7 +7,11 @@
  * a running (`in_progress`) record; a success whose archive cannot be checked from here (made on
  * another host).
  */
-import type { LedgerRecord } from '../ledger/types.js';
+/** What the policy looks at in a record (ledger/types.ts's LedgerRecord has these). */
+interface HistoryRecord {
+  status: 'success' | 'failed' | 'in_progress';
+  created_at: string;
+}
 
 export interface HistoryPolicy {
   /** Failed records are kept this many days (from `created_at`), then forgotten. */
@@ -26,7 +30,7 @@ export function failureCutoff(policy: HistoryPolicy, now: Date): Date {
 }
 
 /** Failures older than the policy's limit: what any write of an owner's records may drop. */
-export function isExpiredFailure(record: LedgerRecord, policy: HistoryPolicy, now: Date): boolean {
+export function isExpiredFailure(record: HistoryRecord, policy: HistoryPolicy, now: Date): boolean {
   return record.status === 'failed' && Date.parse(record.created_at) < failureCutoff(policy, now).getTime();
 }
 
@@ -34,12 +38,7 @@ export function isExpiredFailure(record: LedgerRecord, policy: HistoryPolicy, no
  * What `prune` forgets among `records`: expired failures, and successes whose archive is gone
  * (`archiveExists` false; null means "cannot tell from here" and keeps the record).
  */
-export function recordsToForget(
-  records: readonly LedgerRecord[],
-  policy: HistoryPolicy,
-  now: Date,
-  archiveExists: (record: LedgerRecord) => boolean | null,
-): LedgerRecord[] {
+export function recordsToForget<R extends HistoryRecord>(records: readonly R[], policy: HistoryPolicy, now: Date, archiveExists: (record: R) => boolean | null): R[] {
   return records.filter((record) => {
     if (record.status === 'in_progress') return false;
     if (record.status === 'failed') return isExpiredFailure(record, policy, now);
