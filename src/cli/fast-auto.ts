@@ -5,7 +5,7 @@
  * another flag, a backup that is due, any error — returns false and the full CLI runs (and says
  * whatever there is to say, with its exit code).
  */
-import type { AutoOptions } from '../core/auto.js';
+import type { AutoOptions } from '../core/auto-rules.js';
 
 interface FastArgs extends Pick<AutoOptions, 'organizationId' | 'role'> {
   userId: string | null;
@@ -52,10 +52,13 @@ export async function runFastAuto(argv: readonly string[]): Promise<boolean> {
   if (!args) return false;
   try {
     const { fastAutoSkip } = await import('../core/auto-fast.js');
-    // Under --json, stderr carries only JSON (as command-kit.ts words warnings).
-    const warn = args.json ? (message: string) => process.stderr.write(`${JSON.stringify({ warning: message.replace(/^warning: /, '') })}\n`) : undefined;
-    const skipped = await fastAutoSkip({ ...args, warn });
+    // Warnings are printed only when the shortcut answers: otherwise the full CLI prints its own.
+    const warnings: string[] = [];
+    const skipped = await fastAutoSkip({ ...args, warn: (message) => warnings.push(message) });
     if (!skipped) return false;
+    for (const message of warnings) {
+      process.stderr.write(args.json ? `${JSON.stringify({ warning: message.replace(/^warning: /, '') })}\n` : `${message}\n`);
+    }
     // A reader that went away (`… | head`) is not an error of ours (as in main.ts).
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EPIPE') process.exit(0);

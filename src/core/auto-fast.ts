@@ -10,9 +10,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import { readDayCache } from '../ledger/json/day-cache.js';
-import { JsonFileLedger } from '../ledger/json-file.js';
-import { dayOf, rememberDay } from '../retention/clock.js';
-import { autoSkipReason, type AutoOptions, type AutoResult } from './auto.js';
+import { dayOf, rememberDay, type ZonedDay } from '../retention/clock.js';
+import { autoSkipReason, type AutoOptions, type AutoResult } from './auto-rules.js';
 import { createDeps } from './context.js';
 
 export interface FastAutoOptions extends Pick<AutoOptions, 'organizationId' | 'userId' | 'role' | 'owner'> {
@@ -33,7 +32,8 @@ export async function fastAutoSkip(options: FastAutoOptions): Promise<Extract<Au
     const day = dayOf(new Date(now), config.timezone);
     // Cached only when its bounds check out (a zone whose midnight is skipped by DST is not cached).
     if (dayOf(new Date(day.from), config.timezone).date === day.date && dayOf(new Date(day.until - 1), config.timezone).date === day.date) {
-      if (deps.ledger instanceof JsonFileLedger) await deps.ledger.cacheDay(day);
+      const ledger = deps.ledger as Partial<{ cacheDay(day: ZonedDay): Promise<void> }>;
+      if (ledger.cacheDay) await ledger.cacheDay(day);
     }
   }
   return skip;

@@ -5,8 +5,7 @@
  */
 import { loadConfig, resolveConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
-import { UsageError } from '../errors.js';
-import { JsonFileLedger } from '../ledger/json-file.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
 import { DEFAULT_HISTORY_POLICY, type HistoryPolicy } from '../retention/history.js';
@@ -62,12 +61,15 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
 
 /**
  * The ledger kind the configuration names (`ledger.type`): the JSON ledger in the store (default),
- * or the `auto_backup_logs` table of a database.
+ * or the `auto_backup_logs` table of a database. Each is imported only when chosen: a command on
+ * the JSON ledger loads no database driver, and the other way round.
  */
 async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGuard): Promise<Ledger> {
   const keep = historyPolicyOf(config);
-  if (config.ledger?.type !== 'database') return new JsonFileLedger(config.storage.dir, clock, guard, { keep });
-  const { ConfigError } = await import('../errors.js');
+  if (config.ledger?.type !== 'database') {
+    const { JsonFileLedger } = await import('../ledger/json-file.js');
+    return new JsonFileLedger(config.storage.dir, clock, guard, { keep });
+  }
   throw new ConfigError('ledger.type "database" is not available yet.');
 }
 

@@ -4,6 +4,7 @@
  * Reads only the ledger (and archives' manifests for organization names): no database connection.
  */
 import { UsageError } from '../errors.js';
+import { garbageCollector } from '../memory.js';
 import type { BackupStatus, LedgerEntry, LedgerOwner, LedgerRecord, RecordFilter } from '../ledger/types.js';
 import { localMidnight } from '../retention/clock.js';
 import type { Deps } from './context.js';
@@ -91,7 +92,9 @@ export async function streamBackupGroups(deps: Pick<Deps, 'ledger' | 'config' | 
   const kept = (entries: LedgerEntry[]) => (since === undefined ? entries : entries.filter((e) => Date.parse(e.record.created_at) >= since.getTime()));
   const order: Array<{ owner: LedgerOwner; newest: LedgerRecord }> = [];
   let total = 0;
+  const tidy = garbageCollector(25);
   for (const owner of await deps.ledger.owners()) {
+    tidy();
     if (filter.kind !== undefined && owner.kind !== filter.kind) continue;
     const entries = kept(await deps.ledger.findEntries({ ...filter, ...ownerFilter(owner) }));
     if (entries.length === 0) continue;

@@ -22,7 +22,10 @@ export interface ListedBackup extends LedgerRecord {
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
 export async function describeRecords(deps: Pick<Deps, 'ledger'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
   const describe = recordDescriber(deps);
-  return Promise.all(records.map(async (record) => describe({ record, backup_type: await deps.ledger.backupTypeOf(record.id), host: null })));
+  // One at a time: thousands of records (status --all) must not read thousands of files at once.
+  const described: ListedBackup[] = [];
+  for (const record of records) described.push(await describe({ record, backup_type: await deps.ledger.backupTypeOf(record.id), host: null }));
+  return described;
 }
 
 /**

@@ -28,7 +28,7 @@ import { LEDGER_FILE_NAME, LedgerPaths, parseNames, readLedgerFile, serializeHea
 import { writeDayCache } from './json/day-cache.js';
 import { JsonLedgerStore } from './json/store.js';
 import { newestFirst, ownerName, ownerOfRecord, type OwnerDoc } from './json/owner-file.js';
-import { matchesFilter } from './records.js';
+import { assertOutcome, matchesFilter } from './records.js';
 import type {
   BeginOptions,
   HistoryPruneOptions,
@@ -47,6 +47,8 @@ import type {
 export { LEDGER_FILE_NAME };
 
 const OPERATION_WAIT_MS = 60_000;
+/** Ids whose owner is remembered (the most recent ones). */
+const REMEMBERED_IDS = 100_000;
 
 export interface JsonLedgerOptions {
   /** The history policy (`ledger.keep`); its failure limit applies whenever an owner's file is written. */
@@ -106,7 +108,7 @@ export class JsonFileLedger implements Ledger {
         doc.meta[String(id)] = { ...(options.backupType ? { backup_type: options.backupType } : {}), run };
         await this.files.writeOwner(doc);
         this.runLocks.set(id, runLock);
-        this.ownerOfId.set(id, owner);
+        this.rememberOwner(id, owner);
         return { ...created };
       } catch (error) {
         await rm(this.paths.runInfo(id), { force: true }).catch(() => undefined);
@@ -166,7 +168,7 @@ export class JsonFileLedger implements Ledger {
   async findEntries(filter: RecordFilter = {}): Promise<LedgerEntry[]> {
     await this.files.ensureReadable();
     const entries: LedgerEntry[] = [];
-    const owners = await this.ownersFor(filter);
+    const owners = await this.files.ownersFor(filter);
     for (const owner of owners) {
       const doc = await this.files.readOwner(owner);
       if (doc) entries.push(...this.entriesOf(doc, filter, true));
@@ -176,7 +178,7 @@ export class JsonFileLedger implements Ledger {
 
   async *scan(filter: RecordFilter = {}): AsyncGenerator<LedgerEntry> {
     await this.files.ensureReadable();
-    const owners = await this.ownersFor(filter);
+    const owners = await this.files.ownersFor(filter);
     const batches = async function* (this: JsonFileLedger) {
       for (const owner of owners) {
         const doc = await this.files.readOwner(owner, { cache: false });
@@ -248,6 +250,15 @@ export class JsonFileLedger implements Ledger {
     return doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null };
   }
 
+  async dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }> {
+    await this.files.ensureReadable();
+    const doc = await this.files.readOwner({ kind: 'organization', organization_id: organizationId });
+    return {
+      settings: doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null },
+      successes: doc ? this.entriesOf(doc, { status: 'success', backup_date: backupDate }, true) : [],
+    };
+  }
+
   async setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings> {
     const owner: LedgerOwner = { kind: 'organization', organization_id: organizationId };
     this.paths.owner(owner);
@@ -312,33 +323,23 @@ export class JsonFileLedger implements Ledger {
     // Nothing is held open between calls; run locks belong to their runs (finish releases them).
   }
 
-  /** The owners a filter can match, from the filter itself, the names index, or all. */
-  private async ownersFor(filter: RecordFilter): Promise<LedgerOwner[]> {
-    if (filter.organization_id !== undefined) {
-      return filter.kind === 'database' || filter.tenant !== undefined ? [] : [{ kind: 'organization', organization_id: filter.organization_id }];
-    }
-    if (filter.tenant !== undefined) return filter.kind === 'organization' ? [] : [{ kind: 'database', tenant: filter.tenant }];
-    if (filter.backup_filename !== undefined) {
-      const owners: LedgerOwner[] = [];
-      for (const kind of filter.kind ? [filter.kind] : (['organization', 'database'] as const)) {
-        const shard = this.paths.namesShard(kind, filter.backup_filename);
-        const names = parseNames(await readLedgerFile(shard), shard)[`${kind}/${filter.backup_filename}`] ?? [];
-        for (const name of names) owners.push(kind === 'organization' ? { kind, organization_id: name } : { kind, tenant: name });
-      }
-      return owners;
-    }
-    const all = await this.owners();
-    return filter.kind ? all.filter((owner) => owner.kind === filter.kind) : all;
-  }
-
   private entriesOf(doc: OwnerDoc, filter: RecordFilter, remember: boolean): LedgerEntry[] {
     const entries: LedgerEntry[] = [];
     for (const record of doc.records) {
       if (!matchesFilter(record, filter)) continue;
-      if (remember) this.ownerOfId.set(record.id, doc.owner);
+      if (remember) this.rememberOwner(record.id, doc.owner);
       entries.push({ record: { ...record }, backup_type: doc.meta[String(record.id)]?.backup_type ?? null, host: this.files.host });
     }
     return entries;
+  }
+
+  /**
+   * Which owner an id belongs to, for the calls that take only an id (finish, annotate, remove,
+   * backupTypeOf). Bounded: a walk over a million records must not keep a million entries.
+   */
+  private rememberOwner(id: RecordId, owner: LedgerOwner): void {
+    if (this.ownerOfId.size >= REMEMBERED_IDS) this.ownerOfId.clear();
+    this.ownerOfId.set(id, owner);
   }
 
   /** Changes one record under the write lock; returns a copy of it. */
@@ -372,7 +373,7 @@ export class JsonFileLedger implements Ledger {
     for (const owner of await this.files.owners()) {
       const doc = await this.files.readOwner(owner, { cache: false });
       if (doc?.records.some((r) => r.id === id)) {
-        this.ownerOfId.set(id, owner);
+        this.rememberOwner(id, owner);
         return owner;
       }
     }
@@ -380,12 +381,4 @@ export class JsonFileLedger implements Ledger {
   }
 
 
-}
-
-/** An outcome the record can hold (a size that is not a whole number would make the file invalid). */
-function assertOutcome(outcome: Outcome): void {
-  if (outcome.status === 'success' && !(Number.isSafeInteger(outcome.backup_size) && outcome.backup_size >= 0 && typeof outcome.sha256 === 'string')) {
-    throw new UsageError(`A success needs a whole, non-negative backup_size and a sha256 (got ${String(outcome.backup_size)}).`);
-  }
-  if (outcome.status === 'failed' && typeof outcome.error_message !== 'string') throw new UsageError('A failure needs its error_message.');
 }

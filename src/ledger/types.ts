@@ -140,6 +140,12 @@ export interface Ledger {
    */
   recoverInterrupted(): Promise<LedgerRecord[]>;
   getOrganizationSettings(organizationId: string): Promise<OrganizationSettings>;
+  /**
+   * What `auto` decides on, in one read: the organization's settings and its `success` records of
+   * `backupDate` (newest first). The JSON ledger reads one file; the database ledger runs one
+   * indexed query.
+   */
+  dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }>;
   setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings>;
   /**
    * Runs `fn` while holding a cross-process lock named `key`. With `wait: false` a held lock is a

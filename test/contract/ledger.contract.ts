@@ -144,6 +144,20 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       expect((await ledger.getOrganizationSettings('7')).auto_backup_enabled).toBe(true);
     });
 
+    it("reads an organization's day in one call: its settings and that day's successes, newest first", async () => {
+      expect(await ledger.dayOfOrganization('42', '2026-11-23')).toEqual({ settings: { auto_backup_enabled: true, updated_at: null }, successes: [] });
+      const first = await ledger.finish((await ledger.begin(newRecord(), { backupType: 'auto_daily' })).id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
+      clock.set('2026-11-23T09:00:00Z');
+      const second = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, { status: 'success', backup_size: 2, sha256: 'b'.repeat(64) });
+      await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'c.zip', backup_path: '/b/c.zip' }))).id, { status: 'failed', error_message: 'x' });
+      await ledger.finish((await ledger.begin(newRecord({ backup_date: '2026-11-22', backup_filename: 'd.zip', backup_path: '/b/d.zip' }))).id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
+      await ledger.finish((await ledger.begin(newRecord({ organization_id: '7' }))).id, { status: 'success', backup_size: 4, sha256: 'd'.repeat(64) });
+      await ledger.setOrganizationSettings('42', { auto_backup_enabled: false });
+      const day = await ledger.dayOfOrganization('42', '2026-11-23');
+      expect(day.settings).toEqual({ auto_backup_enabled: false, updated_at: '2026-11-23T09:00:00.000Z' });
+      expect(day.successes.map((e) => [e.record, e.backup_type])).toEqual([[second, null], [first, 'auto_daily']]);
+    });
+
     it('gives an operation lock to exactly one holder at a time', async () => {
       let release!: () => void;
       const holding = ledger.withLock('org-42', () => new Promise<void>((resolve) => (release = resolve)));

@@ -174,7 +174,9 @@ describe('auto from many processes', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout).action).toBe('skipped');
       const loaded = await readFile(trace, 'utf8');
-      expect(loaded).toContain('dist/core/auto.js');
+      // The launcher's shortcut answered (one bundle), not the full CLI.
+      expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+      expect(loaded).not.toContain('dist/cli/main.js');
       expect(loaded).not.toMatch(DRIVERS);
     }
   });
@@ -198,7 +200,8 @@ describe('auto from many processes', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout).action).toBe('skipped');
       const loaded = await readFile(trace, 'utf8');
-      expect(loaded).toContain('dist/core/notified-run.js');
+      expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+      expect(loaded).not.toContain('dist/cli/main.js');
       expect(loaded).not.toMatch(/dist\/notify\/|node_modules\/nodemailer\//);
       expect(loaded).not.toMatch(DRIVERS);
     }

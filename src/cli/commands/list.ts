@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { ListedBackup } from '../../core/listed-record.js';
 import type { BackupStatus } from '../../ledger/types.js';
 import { UsageError } from '../../errors.js';
+import { garbageCollector } from '../../memory.js';
 import { action, examples, parsePositiveInteger } from '../command-kit.js';
 import { printNote, renderRecordsTable, writeOut, type OutputOptions } from '../render.js';
 
@@ -60,7 +61,9 @@ export function registerList(program: Command): void {
 async function writeJsonArray(records: AsyncIterable<unknown>): Promise<void> {
   let buffer = '[';
   let first = true;
+  const tidy = garbageCollector(20_000);
   for await (const record of records) {
+    tidy();
     buffer += `${first ? '\n' : ',\n'}  ${JSON.stringify(record, null, 2).replaceAll('\n', '\n  ')}`;
     first = false;
     if (buffer.length > 64 * 1024) {
@@ -83,7 +86,9 @@ async function writeTable(groups: AsyncIterable<ListedBackup[]>, total: number, 
   }
   // Many records: one block per tenant / organization, each with the footnotes of its failures.
   let first = true;
+  const tidy = garbageCollector(25);
   for await (const group of groups) {
+    tidy();
     await writeOut(`${first ? '' : '\n'}${renderRecordsTable(group, timeZone)}\n`);
     first = false;
   }

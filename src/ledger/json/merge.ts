@@ -4,15 +4,14 @@
  * MEMORY_ENTRIES entries are sorted in memory; beyond, sorted runs go to temp files (a private
  * folder of the system's temp directory, removed at the end) and are merged line by line.
  */
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { collectGarbage, garbageCollector } from '../../memory.js';
 import type { LedgerEntry } from '../types.js';
 import { newestFirst } from './owner-file.js';
 
-const MEMORY_ENTRIES = 50_000;
+const MEMORY_ENTRIES = 10_000;
 
 const byNewest = (a: LedgerEntry, b: LedgerEntry) => newestFirst(a.record, b.record);
 
@@ -26,9 +25,10 @@ export async function* mergeNewestFirst(batches: AsyncIterable<LedgerEntry[]>, m
       if (current.length >= memoryEntries) {
         dir ??= await mkdtemp(path.join(os.tmpdir(), 'tenant-backup-merge-'));
         const run = path.join(dir, `${runs.length}.jsonl`);
-        await writeFile(run, current.sort(byNewest).map((entry) => `${JSON.stringify(entry)}\n`).join(''), { mode: 0o600 });
+        await writeRun(run, current.sort(byNewest));
         runs.push(run);
         current = [];
+        collectGarbage();
       }
     }
     current.sort(byNewest);
@@ -42,6 +42,18 @@ export async function* mergeNewestFirst(batches: AsyncIterable<LedgerEntry[]>, m
   }
 }
 
+/** A sorted run, one entry per line, written in pieces (no string of the whole run). */
+async function writeRun(file: string, entries: LedgerEntry[]): Promise<void> {
+  const handle = await open(file, 'wx', 0o600);
+  try {
+    for (let i = 0; i < entries.length; i += 1000) {
+      await handle.write(entries.slice(i, i + 1000).map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 interface Cursor {
   head: LedgerEntry;
   next(): Promise<LedgerEntry | undefined>;
@@ -50,15 +62,14 @@ interface Cursor {
 /** K-way merge of sorted run files and one sorted in-memory run, with a binary heap. */
 async function* mergeRuns(files: string[], memory: LedgerEntry[]): AsyncGenerator<LedgerEntry> {
   const cursors: Cursor[] = [];
-  const readers: Array<ReturnType<typeof createInterface>> = [];
+  const readers: LineReader[] = [];
   try {
     for (const file of files) {
-      const reader = createInterface({ input: createReadStream(file, { highWaterMark: 64 * 1024 }), crlfDelay: Infinity });
+      const reader = await LineReader.open(file);
       readers.push(reader);
-      const lines = reader[Symbol.asyncIterator]();
       const next = async () => {
-        const line = await lines.next();
-        return line.done ? undefined : (JSON.parse(line.value) as LedgerEntry);
+        const line = await reader.next();
+        return line === null ? undefined : (JSON.parse(line) as LedgerEntry);
       };
       const head = await next();
       if (head) cursors.push({ head, next });
@@ -69,7 +80,9 @@ async function* mergeRuns(files: string[], memory: LedgerEntry[]): AsyncGenerato
     if (first) cursors.push({ head: first, next: fromMemory });
 
     const heap = new Heap(cursors);
+    const tidy = garbageCollector(20_000);
     for (;;) {
+      tidy();
       const top = heap.peek();
       if (!top) return;
       yield top.head;
@@ -80,7 +93,42 @@ async function* mergeRuns(files: string[], memory: LedgerEntry[]): AsyncGenerato
       } else heap.pop();
     }
   } finally {
-    for (const reader of readers) reader.close();
+    for (const reader of readers) await reader.close();
+  }
+}
+
+/** Lines of a file, read on demand in 64 KiB pieces: one piece per run in memory, not more. */
+class LineReader {
+  private pending = '';
+  private lines: string[] = [];
+  private done = false;
+  private readonly buffer = Buffer.alloc(64 * 1024);
+
+  private constructor(private readonly handle: FileHandle) {}
+
+  static async open(file: string): Promise<LineReader> {
+    return new LineReader(await open(file, 'r'));
+  }
+
+  async next(): Promise<string | null> {
+    while (this.lines.length === 0 && !this.done) {
+      const { bytesRead } = await this.handle.read(this.buffer, 0, this.buffer.length, null);
+      if (bytesRead === 0) {
+        this.done = true;
+        if (this.pending !== '') this.lines.push(this.pending);
+        this.pending = '';
+        break;
+      }
+      const parts = (this.pending + this.buffer.toString('utf8', 0, bytesRead)).split('\n');
+      this.pending = parts.pop()!;
+      this.lines = parts.filter((line) => line !== '');
+      this.lines.reverse();
+    }
+    return this.lines.pop() ?? null;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
   }
 }
 

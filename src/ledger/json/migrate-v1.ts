@@ -16,13 +16,16 @@
 import { appendFile, link, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { LedgerCorruptError } from '../../errors.js';
+import { collectGarbage } from '../../memory.js';
 import type { LedgerBackupType, LedgerOwner, LedgerRecord, OrganizationSettings } from '../types.js';
 import { LEDGER_FORMAT, parseNames, serializeHead, serializeNames, writeLedgerFile, type LedgerHead, type LedgerPaths } from './files.js';
 import { BACKUP_TYPES, checkRecord, checkRun, checkSettings, newestFirst, ownerName, ownerOfRecord, serializeOwnerDoc, type OwnerDoc, type RunInfo } from './owner-file.js';
 import { JsonStructureError, streamJsonObject } from './stream-json.js';
 
 /** Spooled text is flushed to the owners' temp files past this many characters. */
-const SPOOL_FLUSH_CHARS = 32 * 1024 * 1024;
+const SPOOL_FLUSH_CHARS = 8 * 1024 * 1024;
+/** Names collected before they are merged into their shard files. */
+const NAMES_IN_MEMORY = 50_000;
 
 export interface MigrationResult {
   records: number;
@@ -101,13 +104,17 @@ export async function migrateFormat1(paths: LedgerPaths, options: { host: string
           owners.set(spoolKey(owner), owner);
         }
       }
-      if (pendingChars > SPOOL_FLUSH_CHARS) await flush();
+      if (pendingChars > SPOOL_FLUSH_CHARS) {
+        await flush();
+        collectGarbage();
+      }
     });
     await flush();
     if (format !== LEDGER_FORMAT || version !== 1) corrupt('format/version: not a format-1 tenant-backup ledger');
 
     let interrupted = 0;
     const names = new Map<string, Map<string, Set<string>>>();
+    let namesHeld = 0;
     for (const [key, owner] of owners) {
       const text = await readFile(path.join(spool, `${key}l`), 'utf8').catch(() => '');
       const doc: OwnerDoc = { owner, settings: owner.kind === 'organization' ? (settings.get(owner.organization_id) ?? null) : null, records: [], meta: {} };
@@ -129,11 +136,16 @@ export async function migrateFormat1(paths: LedgerPaths, options: { host: string
         names.set(shard, entries);
         const nameKey = `${record.kind}/${record.backup_filename}`;
         entries.set(nameKey, (entries.get(nameKey) ?? new Set()).add(ownerName(owner)));
+        namesHeld += 1;
       }
       doc.records.sort(newestFirst);
       await writeLedgerFile(paths, paths.owner(owner), serializeOwnerDoc(doc));
-      // Names are written per shard once every owner is done; keep memory to the names seen.
-      if (names.size > 2048) await writeNames(paths, names);
+      // Names are merged into their shards in batches: memory holds a batch, not every name.
+      if (namesHeld > NAMES_IN_MEMORY) {
+        await writeNames(paths, names);
+        namesHeld = 0;
+        collectGarbage();
+      }
     }
     await writeNames(paths, names);
 

@@ -12,7 +12,7 @@ import { isExpiredFailure, type HistoryPolicy } from '../../retention/history.js
 import type { StoreGuard } from '../../store/safety.js';
 import { lockFile } from '../file-lock.js';
 import { sharedFileSystemOf } from '../host.js';
-import type { LedgerOwner, LedgerRecord, RecordId } from '../types.js';
+import type { LedgerOwner, LedgerRecord, RecordFilter, RecordId } from '../types.js';
 import {
   LEDGER_FORMAT,
   ownerNameOfFile,
@@ -31,6 +31,7 @@ import { emptyOwnerDoc, newestFirst, ownerName, parseOwnerDoc, serializeOwnerDoc
 /** A head larger than this is a format-1 ledger (format 2's head is a few hundred bytes). */
 const SMALL_HEAD_BYTES = 64 * 1024;
 const WRITE_WAIT_MS = 120_000;
+const CACHED_OWNERS = 16;
 
 export class JsonLedgerStore {
   /** Parsed owner files by path, reused while the file's text is unchanged. */
@@ -49,6 +50,25 @@ export class JsonLedgerStore {
 
   get file(): string {
     return this.paths.head;
+  }
+
+  /** The owners a filter can match, from the filter itself, the names index, or all. */
+  async ownersFor(filter: RecordFilter): Promise<LedgerOwner[]> {
+    if (filter.organization_id !== undefined) {
+      return filter.kind === 'database' || filter.tenant !== undefined ? [] : [{ kind: 'organization', organization_id: filter.organization_id }];
+    }
+    if (filter.tenant !== undefined) return filter.kind === 'organization' ? [] : [{ kind: 'database', tenant: filter.tenant }];
+    if (filter.backup_filename !== undefined) {
+      const owners: LedgerOwner[] = [];
+      for (const kind of filter.kind ? [filter.kind] : (['organization', 'database'] as const)) {
+        const shard = this.paths.namesShard(kind, filter.backup_filename);
+        const names = parseNames(await readLedgerFile(shard), shard)[`${kind}/${filter.backup_filename}`] ?? [];
+        for (const name of names) owners.push(kind === 'organization' ? { kind, organization_id: name } : { kind, tenant: name });
+      }
+      return owners;
+    }
+    const all = await this.owners();
+    return filter.kind ? all.filter((owner) => owner.kind === filter.kind) : all;
   }
 
   /** Every owner with a file, organizations first, in file-name order. */
@@ -93,7 +113,12 @@ export class JsonLedgerStore {
     const cached = this.docs.get(file);
     if (cached && cached.text === text) return cached.doc;
     const doc = parseOwnerDoc(text, file, owner);
-    if (cache) this.docs.set(file, { text, doc });
+    if (cache) {
+      // A few recent owners: a command usually comes back to the same one or two; a walk over
+      // every owner must not keep them all.
+      if (this.docs.size >= CACHED_OWNERS) this.docs.delete(this.docs.keys().next().value!);
+      this.docs.set(file, { text, doc });
+    }
     return doc;
   }
 
