@@ -9,6 +9,7 @@ import { examples } from './command-kit.js';
 import { registerAuto } from './commands/auto.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDelete } from './commands/delete.js';
+import { registerLedger } from './commands/ledger.js';
 import { registerList } from './commands/list.js';
 import { registerNotify } from './commands/notify.js';
 import { registerPrune } from './commands/prune.js';
@@ -31,6 +32,6 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
     .exitOverride();
 
-  for (const register of [registerBackup, registerRestore, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify]) register(program);
+  for (const register of [registerBackup, registerRestore, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify, registerLedger]) register(program);
   return program;
 }

@@ -1,8 +1,9 @@
 /**
  * `auto --org <id>`'s nothing-to-do path at the cost of little more than Node's own start: the
  * CLI tries it before loading Commander and the rest (cli/fast-auto.ts). It loads only the
- * configuration, the ledger and the store, and answers from the day cache of the JSON ledger
- * (ledger/json/day-cache.ts) when it holds today. It decides nothing itself: the rules are
+ * configuration, the ledger and the store — for the database ledger, its driver and one indexed
+ * query — and answers from the day cache of the JSON ledger (ledger/json/day-cache.ts) when it
+ * holds today. It decides nothing itself: the rules are
  * `autoSkipReason`'s; when a backup is due (or anything is unusual) it returns null and the full
  * command runs as always.
  */
@@ -24,16 +25,21 @@ export async function fastAutoSkip(options: FastAutoOptions): Promise<Extract<Au
   const cached = await peekDayCache(configFile);
   if (cached) rememberDay(cached);
   const config = await loadConfig({ configPath: configFile, warn: options.warn });
-  if (config.ledger?.type === 'database') return null;
   const deps = await createDeps({ config });
-  const skip = await autoSkipReason(deps, { organizationId: options.organizationId, userId: options.userId ?? null, role: options.role, owner: options.owner });
+  let skip: Awaited<ReturnType<typeof autoSkipReason>>;
+  try {
+    skip = await autoSkipReason(deps, { organizationId: options.organizationId, userId: options.userId ?? null, role: options.role, owner: options.owner });
+  } finally {
+    // The database ledger's connection: the shortcut's process must end when it has answered.
+    await deps.ledger.close();
+  }
   const now = deps.clock.now().getTime();
-  if (!cached || cached.timeZone !== config.timezone || now < cached.from || now >= cached.until) {
+  const ledger = deps.ledger as Partial<{ cacheDay(day: ZonedDay): Promise<void> }>;
+  if (ledger.cacheDay && (!cached || cached.timeZone !== config.timezone || now < cached.from || now >= cached.until)) {
     const day = dayOf(new Date(now), config.timezone);
     // Cached only when its bounds check out (a zone whose midnight is skipped by DST is not cached).
     if (dayOf(new Date(day.from), config.timezone).date === day.date && dayOf(new Date(day.until - 1), config.timezone).date === day.date) {
-      const ledger = deps.ledger as Partial<{ cacheDay(day: ZonedDay): Promise<void> }>;
-      if (ledger.cacheDay) await ledger.cacheDay(day);
+      await ledger.cacheDay(day);
     }
   }
   return skip;

@@ -6,6 +6,12 @@
 import { loadConfig, resolveConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { ConfigError, UsageError } from '../errors.js';
+import path from 'node:path';
+import { assertConnectionReady } from '../config/load.js';
+import type { LedgerTables } from '../ledger/database/dialect.js';
+import { assertTableName } from '../ledger/database/dialect.js';
+import type { SessionTarget } from '../ledger/database/session.js';
+import { sharedFileSystemOf } from '../ledger/host.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
 import { DEFAULT_HISTORY_POLICY, type HistoryPolicy } from '../retention/history.js';
@@ -70,7 +76,45 @@ async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGu
     const { JsonFileLedger } = await import('../ledger/json-file.js');
     return new JsonFileLedger(config.storage.dir, clock, guard, { keep });
   }
-  throw new ConfigError('ledger.type "database" is not available yet.');
+  const { DatabaseLedger } = await import('../ledger/database/index.js');
+  return new DatabaseLedger({ target: await databaseLedgerTarget(config), tables: ledgerTables(config), clock, keep });
+}
+
+/** The tables of the database ledger (`ledger.table`, `ledger.settingsTable`), checked. */
+export function ledgerTables(config: Pick<ResolvedConfig, 'ledger'>): LedgerTables {
+  const logs = config.ledger?.table ?? 'auto_backup_logs';
+  const settings = config.ledger?.settingsTable ?? 'auto_backup_settings';
+  for (const [key, name] of [['ledger.table', logs], ['ledger.settingsTable', settings]] as const) {
+    try {
+      assertTableName(name, key);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
+  return { logs, settings };
+}
+
+/**
+ * Where the database ledger lives: `ledger.client` + `ledger.connection`, else the organizations
+ * database. Its `${VAR}`s must be set and its URL readable (as for any connection). A SQLite ledger
+ * on a file system several machines share is refused (SQLite's locking is not safe there).
+ */
+export async function databaseLedgerTarget(config: ResolvedConfig): Promise<SessionTarget> {
+  const ledger = config.ledger;
+  const own = ledger?.connection !== undefined;
+  const client = ledger?.client ?? config.organizations?.client;
+  const connection = own ? ledger!.connection : ledger?.client === undefined || ledger.client === config.organizations?.client ? config.organizations?.connection : undefined;
+  if (client === undefined || connection === undefined) {
+    throw new ConfigError('ledger.type "database" keeps the ledger in a database: configure the organizations database (organizations.client and .connection), or ledger.client and ledger.connection.');
+  }
+  assertConnectionReady(config, own ? 'ledger' : 'organizations');
+  const target: SessionTarget = { client, connection, mayCreateFile: own };
+  if (client === 'better-sqlite3') {
+    const { sqliteFile } = await import('../ledger/database/session.js');
+    const shared = await sharedFileSystemOf(path.dirname(sqliteFile(connection)));
+    if (shared) throw new ConfigError(`The SQLite ledger ${sqliteFile(connection)} is on ${shared}, a file system several machines share, where SQLite's locking is not safe: use PostgreSQL or MariaDB for a ledger shared between servers.`);
+  }
+  return target;
 }
 
 /** `ledger.keep`, with its defaults. */

@@ -24,7 +24,7 @@ import { DEFAULT_HISTORY_POLICY, recordsToForget, type HistoryPolicy } from '../
 import { StoreGuard } from '../store/safety.js';
 import { lockFile, probeLockFile, tryLockFile, type HeldLock } from './file-lock.js';
 import { hostIdentity } from './host.js';
-import { LEDGER_FILE_NAME, LedgerPaths, parseNames, readLedgerFile, serializeHead, writeLedgerFile } from './json/files.js';
+import { LEDGER_FILE_NAME, LedgerPaths, serializeHead, writeLedgerFile } from './json/files.js';
 import { writeDayCache } from './json/day-cache.js';
 import { JsonLedgerStore } from './json/store.js';
 import { newestFirst, ownerName, ownerOfRecord, type OwnerDoc } from './json/owner-file.js';
@@ -127,8 +127,9 @@ export class JsonFileLedger implements Ledger {
         record.backup_size = outcome.backup_size;
         record.sha256 = outcome.sha256;
         record.error_message = null;
-        // The committed file replaced whatever had this name before: so does its record.
-        const replaced = doc.records.filter((r) => r.id !== id && r.backup_filename === record.backup_filename);
+        // The committed file replaced the archive that had this name before: so does its record.
+        // Failed attempts stay (the history policy forgets them after ledger.keep.failedDays).
+        const replaced = doc.records.filter((r) => r.id !== id && r.status === 'success' && r.backup_filename === record.backup_filename);
         for (const old of replaced) delete doc.meta[String(old.id)];
         doc.records = doc.records.filter((r) => !replaced.includes(r));
       } else {

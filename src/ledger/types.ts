@@ -120,8 +120,9 @@ export interface Ledger {
    */
   begin(record: NewRecord, options?: BeginOptions): Promise<LedgerRecord>;
   /**
-   * Ends a record. A success replaces every other record of the same owner and file name (the
-   * archive it replaced), so there is one record per organization and weekday.
+   * Ends a record. A success replaces the owner's other success records of the same file name (the
+   * archive it replaced), so there is one success per organization and weekday; failed attempts
+   * stay until the history policy forgets them.
    */
   finish(id: RecordId, outcome: Outcome): Promise<LedgerRecord>;
   /** Matching records, newest first. */

@@ -86,7 +86,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       await expect(ledger.annotate(999, 'x')).rejects.toThrow(/does not exist/);
     });
 
-    it("replaces last week's record of the same file on success, keeps it on failure", async () => {
+    it("replaces last week's success of the same file on success, keeps it on failure; failed attempts stay", async () => {
       clock.set('2026-11-16T08:00:00Z');
       const lastWeek = await ledger.begin(newRecord({ backup_date: '2026-11-16' }));
       await ledger.finish(lastWeek.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
@@ -104,7 +104,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
 
       const thisWeek = await ledger.begin(newRecord());
       await ledger.finish(thisWeek.id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
-      expect((await ledger.find({ organization_id: '42' })).map((r) => r.id)).toEqual([thisWeek.id, tuesday.id]);
+      expect((await ledger.find({ organization_id: '42' })).map((r) => r.id)).toEqual([thisWeek.id, failed.id, tuesday.id]);
     });
 
     it("never drops another owner's record of the same path", async () => {
