@@ -15,21 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockedError } from '../../src/errors.js';
 import { JsonFileLedger } from '../../src/ledger/json-file.js';
 import { systemClock } from '../../src/retention/clock.js';
-import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runProgram } from '../helpers/cli.js';
 import { ledgerRecords, ledgerText } from '../helpers/ledger-files.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, TENANT_BACKUP_CONFIG: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = runProgram;
 
 /** Starts the blocked holder and resolves once it holds the lock (and has recorded in_progress). */
 async function startBlockedHolder(store: string, organizationId: string, blockMs: number): Promise<{ child: ChildProcess; done: Promise<string> }> {

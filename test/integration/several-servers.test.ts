@@ -9,10 +9,10 @@
  * one ledger (refused, exit 2), and `restore` on the other server says where the archive is.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, runProgram } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -133,6 +133,20 @@ for (const engine of ['postgres', 'mysql'] as const) {
       expect(created).toHaveLength(1);
     }, 180_000);
 
+    it('answers a call with nothing to do with its own driver only: no other driver, no Commander, no command', async () => {
+      const made = await runCli(['auto', '--org', '42', '--json'], { cwd: list[2]!.dir, env: list[2]!.env });
+      expect(made.code, made.stderr).toBe(0);
+      const trace = path.join(list[0]!.dir, 'trace.txt');
+      const skip = await runCli(['auto', '--org', '42', '--role', 'admin', '--json'], { cwd: list[0]!.dir, env: { ...list[0]!.env, TB_TRACE_FILE: trace }, nodeArgs: ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs')] });
+      expect(skip.code, skip.stderr).toBe(0);
+      expect(JSON.parse(skip.stdout)).toMatchObject({ action: 'skipped', reason: 'already_done' });
+      const loaded = await readFile(trace, 'utf8');
+      expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+      expect(loaded).toContain(engine === 'postgres' ? 'node_modules/pg/' : 'node_modules/mysql2/');
+      expect(loaded).not.toMatch(engine === 'postgres' ? /node_modules\/mysql2\// : /node_modules\/pg\//);
+      expect(loaded).not.toMatch(/node_modules\/(better-sqlite3|knex|commander|zod|pg-copy-streams)\/|dist\/cli\/main\.js|dist\/engines\/(postgres|mysql)\/(export|restore|catalog)/);
+    }, 60_000);
+
     it('refuses a weekday file on a second disk under one ledger; restore elsewhere says where the archive is', async () => {
       await db.knex()('auto_backup_logs').del();
       for (const server of list) await rmArchives(server);
@@ -161,15 +175,5 @@ async function rmArchives(server: Server): Promise<void> {
 }
 
 function runFaketime(when: string, server: Server, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('faketime', ['-f', `@${when}`, process.execPath, BIN, ...args], { cwd: server.dir, env: { ...process.env, TENANT_BACKUP_CONFIG: '', TZ: 'UTC', ...server.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runProgram('faketime', ['-f', `@${when}`, process.execPath, BIN, ...args], { cwd: server.dir, env: { TZ: 'UTC', ...server.env } });
 }
-
-void ROOT;

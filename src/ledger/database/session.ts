@@ -44,15 +44,9 @@ async function openPostgres(target: SessionTarget): Promise<SqlSession> {
   const described = describeTarget(target.connection);
   const where = `PostgreSQL ${described.host}:${described.port}/${described.database}`;
   const client = new pg.Client(postgresClientConfig(target.connection));
-  const listeners: Array<(error: Error) => void> = [];
-  let closed = false;
-  const ended = (error: Error) => {
-    if (closed) return;
-    closed = true;
-    for (const listener of listeners.splice(0)) listener(error);
-  };
-  client.on('error', ended);
-  client.on('end', () => ended(new Error('the connection ended')));
+  const end = endWatch();
+  client.on('error', end.ended);
+  client.on('end', () => end.ended(new Error('the connection ended')));
   try {
     await client.connect();
   } catch (error) {
@@ -79,10 +73,10 @@ async function openPostgres(target: SessionTarget): Promise<SqlSession> {
       }
     },
     async close() {
-      closed = true;
+      end.closing();
       await client.end().catch(() => undefined);
     },
-    onEnd: (listener) => listeners.push(listener),
+    onEnd: end.onEnd,
   };
 }
 
@@ -92,15 +86,9 @@ async function openMysql(target: SessionTarget): Promise<SqlSession> {
   const connectTo = connectTarget({ connection: target.connection } as Parameters<typeof connectTarget>[0]);
   const where = `MySQL/MariaDB ${connectTo.where}`;
   const connection = await openConnection(mysql, connectTo);
-  const listeners: Array<(error: Error) => void> = [];
-  let closed = false;
-  const ended = (error: Error) => {
-    if (closed) return;
-    closed = true;
-    for (const listener of listeners.splice(0)) listener(error);
-  };
-  connection.on('error', ended);
-  connection.on('end', () => ended(new Error('the connection ended')));
+  const end = endWatch();
+  connection.on('error', end.ended);
+  connection.on('end', () => end.ended(new Error('the connection ended')));
   const fail = (error: unknown) => new OperationError(`${where}: ${redactSecrets(describeCause(scrub(error, connectTo.secrets)), connectTo.secrets)}`, { cause: error });
   return {
     dialect: DIALECTS.mysql,
@@ -121,10 +109,29 @@ async function openMysql(target: SessionTarget): Promise<SqlSession> {
       }
     },
     async close() {
-      closed = true;
+      end.closing();
       await new Promise<void>((resolve) => connection.end(() => resolve()));
     },
-    onEnd: (listener) => listeners.push(listener),
+    onEnd: end.onEnd,
+  };
+}
+
+/** Tells `onEnd` listeners, once, that a connection ended by itself (not by `close`). */
+function endWatch() {
+  const listeners: Array<(error: Error) => void> = [];
+  let done = false;
+  return {
+    ended(error: Error) {
+      if (done) return;
+      done = true;
+      for (const listener of listeners.splice(0)) listener(error);
+    },
+    closing() {
+      done = true;
+    },
+    onEnd(listener: (error: Error) => void) {
+      listeners.push(listener);
+    },
   };
 }
 
