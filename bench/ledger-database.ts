@@ -64,6 +64,8 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
       configs.push(['MariaDB', 'mysql2', { client: 'mysql2', connection: { host: mariadb.host, port: mariadb.port, user: mariadb.user, password: '${BENCH_MY_PASSWORD}', database: 'ledger_bench' } }]);
     }
     configs.push(['SQLite', 'better-sqlite3', { client: 'better-sqlite3', connection: { filename: './demo.sqlite' } }]);
+    // SQLite: the ledger in a file of its own (the demo database is not in WAL mode).
+    const ledgerOf = (client: string) => (client === 'better-sqlite3' ? { type: 'database', client, connection: { filename: './ledger.sqlite' } } : { type: 'database' });
 
     for (const [title, client, organizations] of configs) {
       const app = path.join(ctx.work, `db-${client}`);
@@ -71,7 +73,7 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
       await copyFile(path.join(helpers.jsonApp, 'demo.sqlite'), path.join(app, 'demo.sqlite'));
       // The same ledger as the JSON pairs, copied in (from the generated store), then today's
       // backup of organization 1 made in this configuration's own store.
-      const ledger = { type: 'database' };
+      const ledger = ledgerOf(client);
       await writeFile(path.join(app, 'migrate.backuprc'), JSON.stringify({ storage: { dir: path.join(helpers.jsonApp, 'backups') }, timezone: 'Europe/Berlin', organizations, ledger }), { mode: 0o600 });
       await writeFile(path.join(app, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'Europe/Berlin', organizations, ledger }), { mode: 0o600 });
       helpers.log(`D1 ${title}: copying the JSON ledger in…`);

@@ -142,6 +142,7 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     organizations: config.organizations && {
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
+      exclude: withLedgerTables(config.organizations.exclude, config.ledger),
     },
     ledger: config.ledger && {
       ...config.ledger,
@@ -153,6 +154,16 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
       ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
       : config.notifications,
   };
+}
+
+/**
+ * The database ledger kept in the organizations database: its two tables have an
+ * `organization_id` column, yet they are never part of an organization's backup or restore
+ * (restoring an organization must not rewrite what the ledger knows). They join `exclude`.
+ */
+function withLedgerTables(exclude: string[], ledger: ParsedConfig['ledger']): string[] {
+  if (ledger?.type !== 'database' || ledger.connection !== undefined) return exclude;
+  return [...new Set([...exclude, ledger.table, ledger.settingsTable])];
 }
 
 let zodSchema: ReturnType<typeof defineConfigSchemas>['configSchema'] | undefined;

@@ -108,7 +108,7 @@ export async function databaseLedgerTarget(config: ResolvedConfig): Promise<Sess
     throw new ConfigError('ledger.type "database" keeps the ledger in a database: configure the organizations database (organizations.client and .connection), or ledger.client and ledger.connection.');
   }
   assertConnectionReady(config, own ? 'ledger' : 'organizations');
-  const target: SessionTarget = { client, connection, mayCreateFile: own };
+  const target: SessionTarget = { client, connection, mayCreateFile: own, sharedWithOrganizations: !own };
   if (client === 'better-sqlite3') {
     const { sqliteFile } = await import('../ledger/database/session.js');
     const shared = await sharedFileSystemOf(path.dirname(sqliteFile(connection)));

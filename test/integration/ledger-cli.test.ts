@@ -66,3 +66,35 @@ for (const engine of ['postgres', 'mysql', 'sqlite'] as TestEngine[]) {
     }, 120_000);
   });
 }
+
+describe('the database ledger inside the organizations database', () => {
+  it('SQLite: refused unless the database is in WAL mode; then backups never include the ledger\'s own tables', async () => {
+    const dir = await makeTempDir('tb-inside-');
+    const { copyFile } = await import('node:fs/promises');
+    const BetterSqlite3 = (await import('better-sqlite3')).default;
+    await copyFile(path.join(import.meta.dirname, '../../fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
+    await writeFile(
+      path.join(dir, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } }, ledger: { type: 'database' } }),
+    );
+    const refused = await runCli(['backup', '--org', '1', '--json'], { cwd: dir });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/cannot share the organizations database .* WAL/);
+    const db = new BetterSqlite3(path.join(dir, 'app.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.close();
+    for (let i = 0; i < 2; i += 1) {
+      const backup = await runCli(['backup', '--org', '1', '--json'], { cwd: dir });
+      expect(backup.code, backup.stderr).toBe(0);
+      const tables = (JSON.parse(backup.stdout) as { tables: Array<{ table: string }> }).tables.map((t) => t.table);
+      expect(tables).toContain('customers');
+      expect(tables).not.toContain('auto_backup_logs');
+      expect(tables).not.toContain('auto_backup_settings');
+    }
+    const restored = await runCli(['restore', '--org', '1', 'latest', '--yes', '--json'], { cwd: dir });
+    expect(restored.code, restored.stderr).toBe(0);
+    const list = JSON.parse((await runCli(['list', '--org', '1', '--json'], { cwd: dir })).stdout) as Array<{ status: string }>;
+    // The restore left the ledger as it was: both backups and the restore's own record are there.
+    expect(list.filter((r) => r.status === 'success').length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});

@@ -61,6 +61,7 @@ export class DatabaseLedger implements Ledger {
   private readonly serial = createQueue();
   private readonly runKeys = new Map<RecordId, string>();
   private readonly host: string;
+  private tablesReady: Promise<void> | undefined;
 
   constructor(private readonly options: DatabaseLedgerOptions) {
     this.locks = createLockManager(options.target, options.tables.logs);
@@ -246,6 +247,13 @@ export class DatabaseLedger implements Ledger {
   }
 
   async withLock<T>(key: string, fn: () => Promise<T>, options: { wait?: boolean } = {}): Promise<T> {
+    // Before any operation under a lock: the tables exist (the organization planner must see them
+    // to leave them out of the organization's backup, config/load.ts), or the error names the SQL.
+    this.tablesReady ??= this.init().then(() => undefined).catch((error: unknown) => {
+      this.tablesReady = undefined;
+      throw error;
+    });
+    await this.tablesReady;
     const deadline = Date.now() + (options.wait ? OPERATION_WAIT_MS : 0);
     let pause = 20;
     while (!(await this.locks.tryAcquire(key))) {

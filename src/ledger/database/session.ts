@@ -30,6 +30,8 @@ export interface SessionTarget {
   connection: string | Record<string, unknown>;
   /** A SQLite file that may be created (the ledger's own file, not the application's database). */
   mayCreateFile?: boolean;
+  /** The organizations database itself (SQLite: it must be in WAL mode, see openSqlite). */
+  sharedWithOrganizations?: boolean;
 }
 
 export async function openSession(target: SessionTarget): Promise<SqlSession> {
@@ -158,6 +160,16 @@ async function openSqlite(target: SessionTarget): Promise<SqlSession> {
     db = new Database(file, { timeout: 5000 });
   } catch (error) {
     throw new ConnectionError(`Cannot open the ledger's database (${where}): ${describeCause(error)}`, error);
+  }
+  // A backup reads the organizations in one transaction, and records in the ledger meanwhile: in the
+  // same file, that needs WAL (readers do not block the writer); a rollback journal would lock.
+  if (target.sharedWithOrganizations && String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
+    db.close();
+    throw new ConfigError(
+      `The SQLite ledger cannot share the organizations database ${file} while it is not in WAL mode: a backup reads that file in one transaction, during which the ledger could not write. ` +
+        'Give the ledger a file of its own ("ledger": { "type": "database", "client": "better-sqlite3", "connection": { "filename": "./ledger.sqlite" } }), or switch the database to WAL (PRAGMA journal_mode=WAL).',
+      { filename: file },
+    );
   }
   const fail = (error: unknown) => new OperationError(`${where}: ${describeCause(error)}`, { cause: error });
   const params = (values: unknown[]) => values.map((value) => (typeof value === 'boolean' ? Number(value) : value));
