@@ -253,12 +253,13 @@ describe('PostgreSQL tenant backup and restore', () => {
     expect((old as Error).message).toMatch(/older than the PostgreSQL 15\.[^\n]* server.*postgresql-client-15/);
 
     expect(await bed.files()).toEqual(snapshot);
-    // The backups that could not start are recorded failed (the first one's record was replaced
-    // by the successful backup of the same name); the restore is not.
+    // The backups that could not start are recorded failed (a failed attempt stays beside the
+    // successful backup of the same name, until the history policy forgets it); the restore is not.
     const records = await deps.ledger.find();
     expect(records.map((r) => [r.status, r.error_message])).toEqual([
       ['failed', (old as Error).message],
       ['success', null],
+      ['failed', (missing as Error).message],
     ]);
     expect(JSON.stringify(records)).not.toContain(password());
     expect(await fingerprint(acme.knex())).toEqual(before);

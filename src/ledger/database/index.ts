@@ -142,7 +142,7 @@ export class DatabaseLedger implements Ledger {
 
   async findEntries(filter: RecordFilter = {}): Promise<LedgerEntry[]> {
     return this.run(async (db) => {
-      const where = whereOf(filter);
+      const where = whereOf(filter, 'l', db.dialect);
       return (await db.query(selectRecords(db.dialect, this.options.tables.logs, where.sql), where.params)).map(entryOfRow);
     });
   }
@@ -152,7 +152,7 @@ export class DatabaseLedger implements Ledger {
     let after: LedgerRecord | undefined;
     for (;;) {
       const page = await this.run(async (db) => {
-        const where = whereOf(filter);
+        const where = whereOf(filter, 'l', db.dialect);
         const params = [...where.params];
         let sql = where.sql;
         if (after) {
@@ -227,7 +227,7 @@ export class DatabaseLedger implements Ledger {
       const rows = await db.query(
         `SELECT CASE WHEN s.auto_backup_enabled THEN 1 ELSE 0 END AS s_enabled, ${dialect.timestampText('s.updated_at')} AS s_updated, s.organization_id AS s_id, ${dialect.selectList('l')} ` +
           `FROM (SELECT 1 AS one) x LEFT JOIN ${dialect.quote(settings)} s ON s.organization_id = ? ` +
-          `LEFT JOIN ${dialect.quote(logs)} l ON l.organization_id = ? AND l.kind = 'organization' AND l.status = 'success' AND l.backup_date = ? ` +
+          `LEFT JOIN ${dialect.quote(logs)} l ON l.organization_id = ? AND l.kind = 'organization' AND ${dialect.name === 'sqlite' ? '+' : ''}l.status = 'success' AND l.backup_date = ? ` +
           'ORDER BY l.created_at DESC, l.id DESC',
         [organizationId, organizationId, backupDate],
       );

@@ -29,14 +29,19 @@ export function entryOfRow(row: Row): LedgerEntry {
   return { record, backup_type: text(row.backup_type) as LedgerEntry['backup_type'], host: text(row.host) };
 }
 
-/** `AND`-joined conditions of a filter on table alias `a` (an empty filter: `1 = 1`). */
-export function whereOf(filter: RecordFilter, a = 'l'): { sql: string; params: unknown[] } {
+/**
+ * `AND`-joined conditions of a filter on table alias `a` (an empty filter: `1 = 1`). With an owner
+ * or a file name in the filter, SQLite is kept off the status index (`+status`): without
+ * statistics it would pick it, and `success` is nearly every row.
+ */
+export function whereOf(filter: RecordFilter, a = 'l', dialect?: Dialect): { sql: string; params: unknown[] } {
   const parts: string[] = [];
   const params: unknown[] = [];
+  const narrow = filter.organization_id !== undefined || filter.tenant !== undefined || filter.backup_filename !== undefined;
   for (const key of ['kind', 'organization_id', 'tenant', 'status', 'backup_filename', 'backup_date'] as const) {
     const value = filter[key];
     if (value === undefined) continue;
-    parts.push(`${a}.${key} = ?`);
+    parts.push(`${key === 'status' && narrow && dialect?.name === 'sqlite' ? '+' : ''}${a}.${key} = ?`);
     params.push(value);
   }
   return { sql: parts.length > 0 ? parts.join(' AND ') : '1 = 1', params };
