@@ -201,9 +201,14 @@ async function main(): Promise<void> {
     }
     if (flags.only.has('D1')) results.push(...(await databaseLedgerPairs(ctx, { alternate, log, jsonApp: app })));
 
-    const report = { generated_at: new Date().toISOString(), duration_s: round((Date.now() - started) / 1000), records: flags.records, machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? null, node: process.version }, results };
+    // A partial run (--only) keeps the other pairs' latest figures in the file.
+    const file = path.join(RESULTS_DIR, `ledger-${flags.records}.json`);
+    const earlier = existsSync(file) ? ((JSON.parse(await readFile(file, 'utf8')) as { results?: Array<LedgerPair & { measured_at?: string }> }).results ?? []) : [];
+    const now = new Date().toISOString();
+    const merged = [...earlier.filter((r) => !results.some((n) => n.id === r.id)), ...results.map((r) => ({ ...r, measured_at: now }))];
+    const report = { generated_at: now, duration_s: round((Date.now() - started) / 1000), records: flags.records, machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? null, node: process.version }, results: merged };
     await mkdir(RESULTS_DIR, { recursive: true });
-    await writeFile(path.join(RESULTS_DIR, `ledger-${flags.records}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
     console.log('\n| # | what | figure | target | |\n|---|---|---|---|---|');
     for (const r of results) console.log(`| ${r.id} | ${r.title} | ${r.figure} | ${r.target} | **${r.status}** |`);
     log(`wrote bench/results/ledger-${flags.records}.json (${report.duration_s} s)`);
