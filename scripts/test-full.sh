@@ -11,13 +11,14 @@ section() { printf '\n==> %s\n' "$*"; }
 
 PG_BIN=/usr/lib/postgresql/15/bin
 # age: the interoperability tests of encrypted archives run the real `age` / `age-keygen`;
-# unzip and ssh-keygen (openssh-client) are used by archive and key tests.
-APT_PACKAGES=(postgresql-15 postgresql-client-15 mariadb-server mariadb-client age unzip openssh-client)
+# unzip and ssh-keygen (openssh-client) are used by archive and key tests; faketime and unshare
+# (util-linux) simulate a second host with a skewed clock in the ledger's host tests.
+APT_PACKAGES=(postgresql-15 postgresql-client-15 mariadb-server mariadb-client age unzip openssh-client faketime util-linux)
 
 section "Checking database binaries and tools"
 missing=()
 for f in initdb pg_ctl postgres; do [[ -x "$PG_BIN/$f" ]] || missing+=("$PG_BIN/$f"); done
-for c in pg_dump psql mariadbd mariadb-install-db mysqldump mysql age age-keygen unzip ssh-keygen; do
+for c in pg_dump psql mariadbd mariadb-install-db mysqldump mysql age age-keygen unzip ssh-keygen faketime unshare; do
   command -v "$c" >/dev/null 2>&1 || [[ -x "/usr/sbin/$c" ]] || missing+=("$c")
 done
 if ((${#missing[@]})); then

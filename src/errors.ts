@@ -106,6 +106,25 @@ export class LockedError extends TenantBackupError {
   }
 }
 
+/**
+ * Today's automatic backup of an organization is already recorded (`success` or `in_progress`):
+ * the ledger's once-a-day rule, which holds even if an operation lock was lost.
+ */
+export class DailySlotTakenError extends LockedError {
+  constructor(
+    readonly organizationId: string,
+    readonly backupDate: string,
+    readonly existing: { id: number; status: string },
+  ) {
+    super(`Today's automatic backup of organization ${organizationId} (${backupDate}) is already recorded (record ${existing.id}, ${existing.status}).`, {
+      organization_id: organizationId,
+      backup_date: backupDate,
+      record_id: existing.id,
+      status: existing.status,
+    });
+  }
+}
+
 export class ConnectionError extends TenantBackupError {
   constructor(message: string, cause?: unknown) {
     super('CONNECTION', message, { cause });

@@ -11,6 +11,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerDelete } from './commands/delete.js';
 import { registerGet } from './commands/get.js';
 import { registerKey } from './commands/key.js';
+import { registerLedger } from './commands/ledger.js';
 import { registerList } from './commands/list.js';
 import { registerNotify } from './commands/notify.js';
 import { registerPlan } from './commands/plan.js';
@@ -35,6 +36,6 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
     .exitOverride();
 
-  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify, registerVerify, registerGet, registerKey]) register(program);
+  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify, registerVerify, registerGet, registerKey, registerLedger]) register(program);
   return program;
 }

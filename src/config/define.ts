@@ -28,6 +28,11 @@ export const STARTTLS_MODES = ['required', 'if-offered', 'off'] as const;
 /** `status --check` and `status --all --check`: a newest success older than this is stale. */
 export const DEFAULT_MAX_AGE_HOURS = 26;
 export const NOTIFICATION_DEFAULTS = { timeoutSeconds: 10, retries: 3, retryDelaySeconds: 1 } as const;
+/** Where records and locks live: a JSON file beside the archives, or a table of a database. */
+export const LEDGER_TYPES = ['json', 'database'] as const;
+export const LEDGER_DEFAULTS = { type: 'json', table: 'auto_backup_logs', settingsTable: 'auto_backup_settings' } as const;
+/** The history policy's defaults (retention/history.ts): failures kept 90 days, records of vanished archives not kept. */
+export const LEDGER_KEEP_DEFAULTS = { failedDays: 90, missingArchives: false } as const;
 
 /**
  * Notification URLs: http(s) only. The check never quotes the value: webhook and ping URLs carry
@@ -196,6 +201,25 @@ export function defineConfigSchemas(z: typeof Zod) {
     organizations: z.record(z.string().min(1), maxAgeSchema).default({}),
   });
 
+  /** `ledger.keep`: the history policy (retention/history.ts). */
+  const ledgerKeepSchema = z.strictObject({
+    failedDays: z.number().int().min(0).default(LEDGER_KEEP_DEFAULTS.failedDays),
+    missingArchives: z.boolean().default(LEDGER_KEEP_DEFAULTS.missingArchives),
+  });
+
+  /**
+   * `ledger`: `json` (default; `<storage>/ledger.json` and `<storage>/ledger/`) or `database`: the
+   * `auto_backup_logs` table in the organizations database, or in `client` + `connection`.
+   */
+  const ledgerSchema = z.strictObject({
+    type: z.enum(LEDGER_TYPES).default(LEDGER_DEFAULTS.type),
+    client: client.optional(),
+    connection: connection.optional(),
+    table: tableName.default(LEDGER_DEFAULTS.table),
+    settingsTable: tableName.default(LEDGER_DEFAULTS.settingsTable),
+    keep: ledgerKeepSchema.default({ ...LEDGER_KEEP_DEFAULTS }),
+  });
+
   const configSchema = z.strictObject({
     /** Lets editors validate the file; ignored by the tool. */
     $schema: z.string().optional(),
@@ -238,7 +262,8 @@ export function defineConfigSchemas(z: typeof Zod) {
     auto: autoSchema.default({ superAdminRoles: ['super_admin'], allowedRoles: ['admin', 'owner'], logRetentionDays: 14 }),
     notifications: notificationsSchema.optional(),
     monitor: monitorSchema.optional(),
+    ledger: ledgerSchema.optional(),
   });
 
-  return { retentionSchema, encryptionSchema, tenantSchema, organizationsSchema, autoSchema, notificationsSchema, monitorSchema, configSchema };
+  return { retentionSchema, encryptionSchema, tenantSchema, organizationsSchema, autoSchema, notificationsSchema, monitorSchema, ledgerSchema, configSchema };
 }

@@ -13,6 +13,9 @@ import {
   DATABASE_CLIENTS,
   DEFAULT_MAX_AGE_HOURS,
   DEFAULT_STALL_TIMEOUT_SECONDS,
+  LEDGER_DEFAULTS,
+  LEDGER_KEEP_DEFAULTS,
+  LEDGER_TYPES,
   NOTIFICATION_DEFAULTS,
   NOTIFY_ON,
   PART_SIZE_MIB,
@@ -249,8 +252,23 @@ function monitor(value: unknown): NonNullable<ParsedConfig['monitor']> {
   };
 }
 
+function ledger(value: unknown): NonNullable<ParsedConfig['ledger']> {
+  const input = object(value, ['type', 'client', 'connection', 'table', 'settingsTable', 'keep']);
+  const out: Plain = { type: 'type' in input ? oneOf(input.type, LEDGER_TYPES) : LEDGER_DEFAULTS.type };
+  if ('client' in input) out.client = client(input.client);
+  if ('connection' in input) out.connection = connection(input.connection);
+  out.table = 'table' in input ? string(input.table, 1) : LEDGER_DEFAULTS.table;
+  out.settingsTable = 'settingsTable' in input ? string(input.settingsTable, 1) : LEDGER_DEFAULTS.settingsTable;
+  const keep = 'keep' in input ? object(input.keep, ['failedDays', 'missingArchives']) : {};
+  out.keep = {
+    failedDays: 'failedDays' in keep ? integer(keep.failedDays, 0) : LEDGER_KEEP_DEFAULTS.failedDays,
+    missingArchives: 'missingArchives' in keep ? boolean(keep.missingArchives) : LEDGER_KEEP_DEFAULTS.missingArchives,
+  };
+  return out as NonNullable<ParsedConfig['ledger']>;
+}
+
 function parseConfig(value: unknown): ParsedConfig {
-  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'encryption', 'organizations', 'auto', 'notifications', 'monitor']);
+  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'encryption', 'organizations', 'auto', 'notifications', 'monitor', 'ledger']);
   const out: Plain = {};
   if ('$schema' in input) out.$schema = string(input.$schema);
   out.storage = storage(input.storage);
@@ -276,5 +294,6 @@ function parseConfig(value: unknown): ParsedConfig {
   }
   if ('notifications' in input) out.notifications = notifications(input.notifications);
   if ('monitor' in input) out.monitor = monitor(input.monitor);
+  if ('ledger' in input) out.ledger = ledger(input.ledger);
   return out as ParsedConfig;
 }

@@ -128,8 +128,8 @@ function isLiteral(value: unknown): boolean {
 /** The connection settings of a configuration object, as written (unvalidated). */
 function connectionsOf(raw: unknown): unknown[] {
   if (!raw || typeof raw !== 'object') return [];
-  const { organizations, tenants } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }> };
-  const list: unknown[] = [organizations?.connection];
+  const { organizations, tenants, ledger } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }>; ledger?: { connection?: unknown } };
+  const list: unknown[] = [organizations?.connection, ledger?.connection];
   if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.connection);
   return list.filter((connection) => connection !== undefined);
 }
@@ -181,6 +181,13 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     organizations: config.organizations && {
       ...config.organizations,
       connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
+      exclude: withLedgerTables(config.organizations.exclude, config.ledger),
+    },
+    ledger: config.ledger && {
+      ...config.ledger,
+      ...(config.ledger.connection !== undefined
+        ? { connection: resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) }
+        : {}),
     },
     notifications: config.notifications?.email?.caFile
       ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
@@ -207,6 +214,16 @@ function resolveStorage(storage: ParsedConfig['storage'], baseDir: string): Reso
     uploadConcurrency: storage.uploadConcurrency ?? UPLOAD_CONCURRENCY.default,
     keepLocalCopy: storage.keepLocalCopy ?? false,
   };
+}
+
+/**
+ * The database ledger kept in the organizations database: its two tables have an
+ * `organization_id` column, yet they are never part of an organization's backup or restore
+ * (restoring an organization must not rewrite what the ledger knows). They join `exclude`.
+ */
+function withLedgerTables(exclude: string[], ledger: ParsedConfig['ledger']): string[] {
+  if (ledger?.type !== 'database' || ledger.connection !== undefined) return exclude;
+  return [...new Set([...exclude, ledger.table, ledger.settingsTable])];
 }
 
 let zodSchema: ReturnType<typeof defineConfigSchemas>['configSchema'] | undefined;
@@ -237,7 +254,7 @@ function resolveSqliteFile(client: string, connection: string | Record<string, u
 
 /** The section a connection setting belongs to (`organizations`, `tenants.<name>`), else null. */
 function connectionSection(at: string): string | null {
-  const match = /^(organizations|tenants\.[^.[\]]+)\.connection(?:[.[]|$)/.exec(at);
+  const match = /^(organizations|ledger|tenants\.[^.[\]]+)\.connection(?:[.[]|$)/.exec(at);
   return match ? match[1]! : null;
 }
 
@@ -267,12 +284,19 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string, defe
  * configuration errors (exit 2), raised before anything is recorded.
  */
 export function assertConnectionReady(
-  config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file' | 'organizations' | 'tenants'>,
+  config: Pick<ResolvedConfig, 'missingConnectionEnv' | 'file' | 'organizations' | 'tenants'> & { ledger?: ResolvedConfig['ledger'] },
   section: string,
 ): void {
   const missing = config.missingConnectionEnv[section];
   if (missing) throw ConfigError.missingEnv(missing.variable, missing.path);
-  const connection = section === 'organizations' ? config.organizations?.connection : section.startsWith('tenants.') ? config.tenants[section.slice('tenants.'.length)]?.connection : undefined;
+  const connection =
+    section === 'organizations'
+      ? config.organizations?.connection
+      : section === 'ledger'
+        ? config.ledger?.connection
+        : section.startsWith('tenants.')
+          ? config.tenants[section.slice('tenants.'.length)]?.connection
+          : undefined;
   assertConnectionUsable(connection, `${section}.connection`);
 }
 

@@ -20,6 +20,7 @@ export const organizationsSchema = schemas.organizationsSchema;
 export const autoSchema = schemas.autoSchema;
 export const notificationsSchema = schemas.notificationsSchema;
 export const monitorSchema = schemas.monitorSchema;
+export const ledgerSchema = schemas.ledgerSchema;
 export const configSchema = schemas.configSchema;
 
 export type RawConfig = z.input<typeof configSchema>;
@@ -30,3 +31,4 @@ export type RetentionConfig = z.output<typeof retentionSchema>;
 export type EncryptionConfig = z.output<typeof encryptionSchema>;
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
 export type MonitorConfig = z.output<typeof monitorSchema>;
+export type LedgerConfig = z.output<typeof ledgerSchema>;

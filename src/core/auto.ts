@@ -9,53 +9,14 @@
  * up under the organization's lock. Losing the race for the lock is a skip ("in progress"),
  * and the rule "done today" is checked again once the lock is held.
  */
-import type { LedgerRecord, OrganizationSettings } from '../ledger/types.js';
-import { LockedError, NotFoundError, describeCause } from '../errors.js';
+import type { OrganizationSettings } from '../ledger/types.js';
+import { DailySlotTakenError, LockedError, NotFoundError, describeCause } from '../errors.js';
 import { organizationLockKey } from './targets.js';
 import { localDate } from '../retention/clock.js';
-import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
+import { autoSkipReason, disabledMessage, judgeToday, type AutoOptions, type AutoResult } from './auto-rules.js';
 
-export type SkipReason = 'super_admin' | 'role_not_allowed' | 'disabled' | 'already_done' | 'in_progress';
-
-export interface AutoOptions {
-  organizationId: string;
-  userId?: string | null;
-  /** The caller's role; absent means an operator or cron call, which always proceeds. */
-  role?: string;
-  owner?: boolean;
-  signal?: AbortSignal;
-}
-
-export type AutoResult =
-  | { action: 'skipped'; organization_id: string; reason: SkipReason; message: string; record?: LedgerRecord }
-  | { action: 'created'; organization_id: string; record: LedgerRecord };
-
-/** The rules that need neither a database nor the lock. `null` means a backup is due. */
-export async function autoSkipReason(
-  deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>,
-  options: AutoOptions,
-): Promise<Extract<AutoResult, { action: 'skipped' }> | null> {
-  const { organizationId } = options;
-  const skip = (reason: SkipReason, message: string, record?: LedgerRecord) =>
-    ({ action: 'skipped', organization_id: organizationId, reason, message, ...(record ? { record } : {}) }) as const;
-  const rules = deps.config.auto;
-  if (options.role !== undefined) {
-    // Roles compare case-insensitively: `Admin` from one application is `admin` in the configuration.
-    const role = options.role.toLowerCase();
-    const among = (roles: readonly string[]) => roles.some((r) => r.toLowerCase() === role);
-    if (among(rules.superAdminRoles)) return skip('super_admin', 'Super admins manage all organizations; no automatic backup on their login.');
-    if (!options.owner && !among(rules.allowedRoles)) {
-      return skip('role_not_allowed', `Role "${options.role}" does not trigger automatic backups (allowed: ${rules.allowedRoles.join(', ')}, or --owner).`);
-    }
-  }
-  if (!(await deps.ledger.getOrganizationSettings(organizationId)).auto_backup_enabled) {
-    return skip('disabled', disabledMessage(organizationId, 'ledger', deps.config.organizations?.table));
-  }
-  const done = await doneToday(deps, organizationId);
-  if (done) return skip('already_done', `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, done);
-  return null;
-}
+export { autoSkipReason, disabledMessage, type AutoOptions, type AutoResult, type SkipReason } from './auto-rules.js';
 
 export async function autoBackup(deps: Deps, options: AutoOptions): Promise<AutoResult> {
   const early = await autoSkipReason(deps, options);
@@ -65,10 +26,16 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
   const lockKey = organizationLockKey(organizationId);
   try {
     return await deps.ledger.withLock(lockKey, async (): Promise<AutoResult> => {
-      const done = await doneToday(deps, organizationId);
+      // Runs that died (killed half-way) give today's slot back before it is judged.
+      await deps.ledger.recoverInterrupted();
+      const today = localDate(deps.clock.now(), deps.config.timezone);
+      const { done, stale } = await judgeToday(deps, (await deps.ledger.dayOfOrganization(organizationId, today)).successes);
       if (done) {
         return { action: 'skipped', organization_id: organizationId, reason: 'already_done', message: `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, record: done };
       }
+      // Today's successes whose archive is gone from this store: forgotten (as `prune` would), so
+      // that the ledger's once-a-day rule lets today's backup be made again.
+      for (const record of stale) await deps.ledger.remove(record.id);
       const result = await backupOrganizationLocked(
         deps,
         { organizationId, userId: options.userId ?? null, backupType: 'auto_daily', signal: options.signal, honourDisabledColumn: true },
@@ -77,6 +44,10 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
       return { action: 'created', organization_id: organizationId, record: result.record };
     });
   } catch (error) {
+    if (error instanceof DailySlotTakenError) {
+      const reason = error.existing.status === 'success' ? 'already_done' : 'in_progress';
+      return { action: 'skipped', organization_id: organizationId, reason, message: error.message };
+    }
     if (error instanceof LockedError) {
       return { action: 'skipped', organization_id: organizationId, reason: 'in_progress', message: `Another process is backing up organization ${organizationId} right now.` };
     }
@@ -85,28 +56,6 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
     }
     throw error;
   }
-}
-
-/** Today's successful record whose archive is still in the store (removed by hand: not done). */
-async function doneToday(deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>, organizationId: string): Promise<LedgerRecord | undefined> {
-  const today = localDate(deps.clock.now(), deps.config.timezone);
-  const records = await deps.ledger.find({ kind: 'organization', organization_id: organizationId, status: 'success', backup_date: today });
-  for (const record of records) {
-    if ((await deps.store.stat(ORGANIZATIONS_AREA, record.backup_filename).catch(() => null))?.bytes === record.backup_size) return record;
-  }
-  return undefined;
-}
-
-/**
- * Which of the two switches stops automatic backups, and what to change. The ledger's switch is
- * this tool's (`auto --enable/--disable`); the organizations table's `auto_backup_enabled`
- * column is the application's. Either one being off is enough to skip.
- */
-export function disabledMessage(organizationId: string, by: 'ledger' | 'column', table = 'organizations'): string {
-  return by === 'ledger'
-    ? `Automatic backups are disabled for organization ${organizationId} by tenant-backup's own switch (in the ledger); \`tenant-backup auto --org ${organizationId} --enable\` turns it back on.`
-    : `Automatic backups are disabled for organization ${organizationId} by the auto_backup_enabled column of table "${table}" (false there); ` +
-        `tenant-backup's own switch cannot override it: set that column to true in the application.`;
 }
 
 export interface SetAutoBackupOptions {

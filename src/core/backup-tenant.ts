@@ -37,6 +37,7 @@ import { pruneTenantLocked } from './prune.js';
 import { repairInterruptedRestore } from './restore-tenant-recovery.js';
 import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 import { recordFailedStart, writeVerifiedArchive, type ArchiveSpec } from './verified-archive.js';
+import { assertSameStore } from './archive-ownership.js';
 
 
 export interface TenantBackupOptions {
@@ -217,7 +218,10 @@ async function chooseName(deps: Deps, options: TenantBackupOptions, suffix: Ciph
   const { clock, config } = deps;
   if (options.rotate === 'weekday') {
     const startedAt = clock.now();
-    return { name: tenantWeekdayName(options.tenant, localWeekday(startedAt, config.timezone), suffix), startedAt };
+    const name = tenantWeekdayName(options.tenant, localWeekday(startedAt, config.timezone), suffix);
+    // Servers sharing a database ledger must share the store: see assertSameStore.
+    await assertSameStore(deps, TENANT_DATABASES_AREA, name, await deps.ledger.findEntries({ kind: 'database', tenant: options.tenant, backup_filename: name }));
+    return { name, startedAt };
   }
   const deadline = Date.now() + 1_500;
   for (;;) {

@@ -3,12 +3,17 @@
  * ledger and a progress reporter. The CLI builds it once per command; library callers may build
  * their own (e.g. with a frozen clock in tests).
  */
-import { loadConfig, resolveConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
+import path from 'node:path';
+import { assertConnectionReady, loadConfig, resolveConfig, type LoadConfigOptions, type ResolvedConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
-import { UsageError } from '../errors.js';
-import { JsonFileLedger } from '../ledger/json-file.js';
+import { ConfigError, UsageError } from '../errors.js';
+import type { LedgerTables } from '../ledger/database/dialect.js';
+import { assertTableName } from '../ledger/database/dialect.js';
+import type { SessionTarget } from '../ledger/database/session.js';
+import { sharedFileSystemOf } from '../ledger/host.js';
 import type { Ledger } from '../ledger/types.js';
 import { systemClock, type Clock } from '../retention/clock.js';
+import { DEFAULT_HISTORY_POLICY, type HistoryPolicy } from '../retention/history.js';
 import { LocalStore } from '../store/local.js';
 import { StoreGuard } from '../store/safety.js';
 import type { Store } from '../store/types.js';
@@ -57,7 +62,7 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
     config,
     clock,
     store: config.storage.type === 's3' ? await createS3Store(config.storage, local) : local,
-    ledger: new JsonFileLedger(config.storage.dir, clock, guard),
+    ledger: await createLedger(config, clock, guard),
     progress: options.progress ?? silentProgress,
   };
 }
@@ -66,6 +71,63 @@ export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps>
 async function createS3Store(settings: Extract<ResolvedConfig['storage'], { type: 's3' }>, staging: LocalStore): Promise<Store> {
   const { S3Store } = await import('../store/s3.js');
   return new S3Store(settings, staging);
+}
+
+/**
+ * The ledger kind the configuration names (`ledger.type`): the JSON ledger in the store (default),
+ * or the `auto_backup_logs` table of a database. Each is imported only when chosen: a command on
+ * the JSON ledger loads no database driver, and the other way round.
+ */
+async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGuard): Promise<Ledger> {
+  const keep = historyPolicyOf(config);
+  if (config.ledger?.type !== 'database') {
+    const { JsonFileLedger } = await import('../ledger/json-file.js');
+    return new JsonFileLedger(config.storage.dir, clock, guard, { keep });
+  }
+  const { DatabaseLedger } = await import('../ledger/database/index.js');
+  return new DatabaseLedger({ target: await databaseLedgerTarget(config), tables: ledgerTables(config), clock, keep });
+}
+
+/** The tables of the database ledger (`ledger.table`, `ledger.settingsTable`), checked. */
+export function ledgerTables(config: Pick<ResolvedConfig, 'ledger'>): LedgerTables {
+  const logs = config.ledger?.table ?? 'auto_backup_logs';
+  const settings = config.ledger?.settingsTable ?? 'auto_backup_settings';
+  for (const [key, name] of [['ledger.table', logs], ['ledger.settingsTable', settings]] as const) {
+    try {
+      assertTableName(name, key);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
+  return { logs, settings };
+}
+
+/**
+ * Where the database ledger lives: `ledger.client` + `ledger.connection`, else the organizations
+ * database. Its `${VAR}`s must be set and its URL readable (as for any connection). A SQLite ledger
+ * on a file system several machines share is refused (SQLite's locking is not safe there).
+ */
+export async function databaseLedgerTarget(config: ResolvedConfig): Promise<SessionTarget> {
+  const ledger = config.ledger;
+  const own = ledger?.connection !== undefined;
+  const client = ledger?.client ?? config.organizations?.client;
+  const connection = own ? ledger!.connection : ledger?.client === undefined || ledger.client === config.organizations?.client ? config.organizations?.connection : undefined;
+  if (client === undefined || connection === undefined) {
+    throw new ConfigError('ledger.type "database" keeps the ledger in a database: configure the organizations database (organizations.client and .connection), or ledger.client and ledger.connection.');
+  }
+  assertConnectionReady(config, own ? 'ledger' : 'organizations');
+  const target: SessionTarget = { client, connection, mayCreateFile: own, sharedWithOrganizations: !own };
+  if (client === 'better-sqlite3') {
+    const { sqliteFile } = await import('../ledger/database/session.js');
+    const shared = await sharedFileSystemOf(path.dirname(sqliteFile(connection)));
+    if (shared) throw new ConfigError(`The SQLite ledger ${sqliteFile(connection)} is on ${shared}, a file system several machines share, where SQLite's locking is not safe: use PostgreSQL or MariaDB for a ledger shared between servers.`);
+  }
+  return target;
+}
+
+/** `ledger.keep`, with its defaults. */
+export function historyPolicyOf(config: Pick<ResolvedConfig, 'ledger'>): HistoryPolicy {
+  return { ...DEFAULT_HISTORY_POLICY, ...config.ledger?.keep };
 }
 
 /** A resolved configuration carries what no `.backuprc` may contain (its strict schema refuses these keys). */

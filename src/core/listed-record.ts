@@ -8,7 +8,7 @@
 import { ArchiveReader } from '../archive/zip-reader.js';
 import { readKeysOf } from '../cipher/settings.js';
 import { wholeSeconds } from '../format.js';
-import type { LedgerBackupType, LedgerRecord } from '../ledger/types.js';
+import type { LedgerBackupType, LedgerEntry, LedgerRecord } from '../ledger/types.js';
 import { parseOrganizationArchiveName } from '../retention/naming.js';
 import type { Deps } from './context.js';
 
@@ -23,6 +23,18 @@ export interface ListedBackup extends LedgerRecord {
 
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
 export async function describeRecords(deps: Pick<Deps, 'ledger' | 'config'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
+  const describe = recordDescriber(deps);
+  // One at a time: thousands of records (status --all) must not read thousands of files at once.
+  const described: ListedBackup[] = [];
+  for (const record of records) described.push(await describe({ record, backup_type: await deps.ledger.backupTypeOf(record.id), host: null }));
+  return described;
+}
+
+/**
+ * Turns ledger entries into listed records one at a time (a stream of any length), reading each
+ * organization's newest archive once (its code and name are cached per organization).
+ */
+export function recordDescriber(deps: Pick<Deps, 'ledger' | 'config'>): (entry: LedgerEntry) => Promise<ListedBackup> {
   const organizations = new Map<string, Promise<{ code: string | null; name: string | null }>>();
   const organizationOf = (record: LedgerRecord) => {
     const id = record.organization_id;
@@ -34,19 +46,17 @@ export async function describeRecords(deps: Pick<Deps, 'ledger' | 'config'>, rec
     }
     return found;
   };
-  return Promise.all(
-    records.map(async (record): Promise<ListedBackup> => {
-      const [backupType, organization] = await Promise.all([deps.ledger.backupTypeOf(record.id), organizationOf(record)]);
-      return {
-        ...record,
-        created_at: wholeSeconds(record.created_at),
-        updated_at: wholeSeconds(record.updated_at),
-        backup_type: backupType,
-        organization_code: organization.code,
-        organization_name: organization.name,
-      };
-    }),
-  );
+  return async ({ record, backup_type }) => {
+    const organization = await organizationOf(record);
+    return {
+      ...record,
+      created_at: wholeSeconds(record.created_at),
+      updated_at: wholeSeconds(record.updated_at),
+      backup_type,
+      organization_code: organization.code,
+      organization_name: organization.name,
+    };
+  };
 }
 
 /** An encrypted archive is read when the configuration has its key; else code and name are null. */

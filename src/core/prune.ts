@@ -1,6 +1,8 @@
 /**
  * `prune [<tenant>] [--keep-last N] [--dry-run]`: applies the retention policy to the timestamped
- * backups of one tenant, or of every configured tenant. Also run after each successful backup.
+ * backups of one tenant, or of every configured tenant (also run after each successful backup),
+ * then the ledger's history policy (`ledger.keep`, retention/history.ts) to that tenant's records,
+ * or to every record of the ledger.
  *
  * Policy: `retention` at the top level of the configuration, overridden key by key by
  * `tenants.<name>.retention`, with `keepLast` overridden by the `--keep-last` option. Without any
@@ -13,10 +15,11 @@
  */
 import type { ResolvedConfig } from '../config/load.js';
 import { LockedError } from '../errors.js';
-import type { LedgerRecord } from '../ledger/types.js';
-import { TENANT_DATABASES_AREA } from '../retention/naming.js';
+import { hostIdentity } from '../ledger/host.js';
+import type { HistoryPruneResult, LedgerEntry, LedgerRecord } from '../ledger/types.js';
+import { ORGANIZATIONS_AREA, TENANT_DATABASES_AREA } from '../retention/naming.js';
 import { hasRetentionRules, isRetentionCandidate, selectForRemoval, type RetentionPolicy } from '../retention/policy.js';
-import type { Deps } from './context.js';
+import { historyPolicyOf, type Deps } from './context.js';
 import { assertKnownTenant, tenantLockKey } from './targets.js';
 
 export interface PruneOptions {
@@ -36,6 +39,8 @@ export interface PruneResult {
   kept: LedgerRecord[];
   /** Tenants not pruned this time (busy: another operation holds the lock). */
   skipped: Array<{ tenant: string; reason: string }>;
+  /** Records the ledger forgot (with dryRun: would forget) under its history policy. */
+  history: HistoryPruneResult;
 }
 
 
@@ -50,7 +55,7 @@ export function retentionPolicyFor(config: ResolvedConfig, tenant: string, keepL
 export async function pruneTenantBackups(deps: Deps, options: PruneOptions = {}): Promise<PruneResult> {
   if (options.tenant !== undefined) assertKnownTenant(deps.config, options.tenant);
   const tenants = options.tenant !== undefined ? [options.tenant] : Object.keys(deps.config.tenants).sort();
-  const result: PruneResult = { dry_run: options.dryRun === true, removed: [], kept: [], skipped: [] };
+  const result: PruneResult = { dry_run: options.dryRun === true, removed: [], kept: [], skipped: [], history: { failures: 0, missing_archives: 0 } };
   for (const tenant of tenants) {
     const run = () => pruneTenantLocked(deps, tenant, options);
     try {
@@ -63,7 +68,30 @@ export async function pruneTenantBackups(deps: Deps, options: PruneOptions = {})
       result.skipped.push({ tenant, reason: error.message });
     }
   }
+  result.history = await pruneLedgerHistory(deps, { tenant: options.tenant, dryRun: options.dryRun });
   return result;
+}
+
+/**
+ * The history policy (`ledger.keep`) over one tenant's records or the whole ledger. A success's
+ * archive is looked for in this store; one made on another host and not found here is kept.
+ */
+export async function pruneLedgerHistory(deps: Pick<Deps, 'config' | 'ledger' | 'store'>, options: { tenant?: string; dryRun?: boolean } = {}): Promise<HistoryPruneResult> {
+  const here = hostIdentity();
+  const archiveExists = async ({ record, host }: LedgerEntry): Promise<boolean | null> => {
+    const area = record.kind === 'organization' ? ORGANIZATIONS_AREA : TENANT_DATABASES_AREA;
+    const found = await deps.store.stat(area, record.backup_filename).then(
+      (file) => file !== null,
+      () => null,
+    );
+    return found === false && host !== null && host !== here ? null : found;
+  };
+  return deps.ledger.pruneHistory({
+    policy: historyPolicyOf(deps.config),
+    ...(options.tenant !== undefined ? { owner: { kind: 'database' as const, tenant: options.tenant } } : {}),
+    dryRun: options.dryRun === true,
+    archiveExists,
+  });
 }
 
 /** Prunes one tenant; the caller holds `tenant-<name>` (or runs a dry-run). */

@@ -112,17 +112,18 @@ export function assessRecords(records: readonly LedgerRecord[], now: Date, maxAg
 export async function healthReport(deps: Pick<Deps, 'config' | 'ledger' | 'clock'>, options: { maxAgeHours?: number } = {}): Promise<HealthReport> {
   await deps.ledger.recoverInterrupted();
   const now = deps.clock.now();
-  const records = await deps.ledger.find();
-  const { organizations, warnings } = await monitoredOrganizations(deps, records);
+  const { organizations, warnings } = await monitoredOrganizations(deps);
   const targets: Target[] = [
     ...Object.keys(deps.config.tenants).map((tenant) => ({ kind: 'database' as const, tenant })),
     ...organizations.map((organizationId) => ({ kind: 'organization' as const, organizationId })),
   ];
-  const assessed = targets.map((target) => {
-    const own = records.filter((r) => (target.kind === 'database' ? r.kind === 'database' && r.tenant === target.tenant : r.kind === 'organization' && r.organization_id === target.organizationId));
+  // One target's records at a time: memory follows the largest history, not the whole ledger.
+  const assessed: Array<{ target: Target; maxAge: number; verdict: ReturnType<typeof assessRecords> }> = [];
+  for (const target of targets) {
+    const own = await deps.ledger.find(target.kind === 'database' ? { kind: 'database', tenant: target.tenant } : { kind: 'organization', organization_id: target.organizationId });
     const maxAge = maxAgeHoursFor(deps.config, target, options.maxAgeHours);
-    return { target, maxAge, verdict: assessRecords(own, now, maxAge, describeTarget(target)) };
-  });
+    assessed.push({ target, maxAge, verdict: assessRecords(own, now, maxAge, describeTarget(target)) });
+  }
   const shown = assessed.flatMap(({ verdict }) => [verdict.newest, verdict.lastFailure]).filter((r): r is LedgerRecord => r !== null);
   const described = new Map((await describeRecords(deps, shown)).map((r) => [r.id, r]));
   const listed = (record: LedgerRecord | null) => (record ? described.get(record.id)! : null);
@@ -170,8 +171,8 @@ export async function notifyStale(deps: Pick<Deps, 'config' | 'clock'>, report: 
   for (const failed of reports.filter((r) => !r.ok)) hooks.onDeliveryFailure?.(notify.deliveryFailureText(failed), failed);
 }
 
-async function monitoredOrganizations(deps: Pick<Deps, 'config' | 'ledger'>, records: readonly LedgerRecord[]): Promise<{ organizations: string[]; warnings: string[] }> {
-  const ids = new Set(records.flatMap((r) => (r.kind === 'organization' && r.organization_id !== null ? [r.organization_id] : [])));
+async function monitoredOrganizations(deps: Pick<Deps, 'config' | 'ledger'>): Promise<{ organizations: string[]; warnings: string[] }> {
+  const ids = new Set((await deps.ledger.owners()).flatMap((owner) => (owner.kind === 'organization' ? [owner.organization_id] : [])));
   const off = new Set<string>();
   const warnings: string[] = [];
   if (deps.config.organizations) {

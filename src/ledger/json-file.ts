@@ -1,24 +1,41 @@
 /**
- * The embedded ledger: one JSON file (`<storage>/ledger.json`, 0600). Every change runs under a
- * cross-process lock and is written atomically (temp file, fsync, rename, fsync folder), so many
- * processes can record at once without losing or tearing a record. A file that does not parse is
- * never overwritten: it is reported (LedgerCorruptError) and left for a human.
+ * The embedded ledger, format 2: human-readable JSON whose cost follows one owner's history, not
+ * the whole ledger's. `<storage>/ledger.json` is a small head (format, host, next id); each
+ * organization and each tenant has its own file of records under `<storage>/ledger/` (layout in
+ * json/files.ts, file format in json/owner-file.ts). `auto`'s skip path reads the head and one
+ * owner's file; a backup rewrites its owner's file, never the others'.
+ *
+ * Writes are serialized by a kernel file lock (`locks/.ledger-write.lck`, file-lock.ts) and each
+ * file is replaced atomically; reads take no lock. Operation locks (`withLock`) are kernel locks
+ * too, and every `in_progress` record has a run lock its process holds until it finishes: a
+ * record whose run lock is free belongs to a process that ended (`recoverInterrupted`) — no pid,
+ * no clock is ever consulted.
+ *
+ * One machine: file locks are only as good as the file system's, so the JSON ledger refuses a
+ * storage folder on a file system that several machines share (NFS, SMB, …) and a ledger whose
+ * head names another host. Several servers use the database ledger (database.ts).
+ *
+ * A format-1 ledger (one `ledger.json` holding everything) is migrated on first use (json/migrate-v1.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { hostname } from 'node:os';
-import path from 'node:path';
-import type { z as Zod } from 'zod';
-import { LedgerCorruptError, NotFoundError, OperationError, describeCause, describeJsonError } from '../errors.js';
-import { WEEKDAYS } from '../retention/clock.js';
-import type { Clock } from '../retention/clock.js';
-import { fsyncPath, isProcessAlive, removeDeadTemps } from '../store/local.js';
-import { createExclusive, readFileNoFollow, StoreGuard } from '../store/safety.js';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { DailySlotTakenError, NotFoundError, OperationError, UsageError } from '../errors.js';
+import type { Clock, ZonedDay } from '../retention/clock.js';
+import { DEFAULT_HISTORY_POLICY, recordsToForget, type HistoryPolicy } from '../retention/history.js';
+import { StoreGuard } from '../store/safety.js';
+import { lockFile, probeLockFile, tryLockFile, type HeldLock } from './file-lock.js';
+import { hostIdentity } from './host.js';
+import { LEDGER_FILE_NAME, LedgerPaths, serializeHead, writeLedgerFile } from './json/files.js';
+import { writeDayCache } from './json/day-cache.js';
+import { JsonLedgerStore } from './json/store.js';
+import { newestFirst, ownerName, ownerOfRecord, type OwnerDoc } from './json/owner-file.js';
+import { assertOutcome, matchesFilter } from './records.js';
 import type {
   BeginOptions,
+  HistoryPruneOptions,
+  HistoryPruneResult,
   Ledger,
+  LedgerEntry,
+  LedgerOwner,
   LedgerRecord,
   NewRecord,
   OrganizationSettings,
@@ -27,373 +44,342 @@ import type {
   RecordId,
 } from './types.js';
 
-export const LEDGER_FILE_NAME = 'ledger.json';
-const LEDGER_FORMAT = 'tenant-backup-ledger';
+export { LEDGER_FILE_NAME };
 
-/**
- * The file's schema (zod), as a function of `z`: reads validate with `fastParseLedger` below
- * (zod-free, same result), and zod is loaded only when that check declines, to word the error.
- * Start-up cost matters here: `auto` reads the ledger on every login. KEEP THE TWO IN STEP.
- * @internal Exported for test/unit/startup-fast-paths.test.ts.
- */
-export function defineLedgerSchema(z: typeof Zod) {
-  const recordSchema = z.strictObject({
-    id: z.number().int().positive(),
-    kind: z.enum(['organization', 'database']),
-    organization_id: z.string().nullable(),
-    tenant: z.string().nullable(),
-    user_id: z.string().nullable(),
-    day_of_week: z.enum(WEEKDAYS),
-    backup_filename: z.string(),
-    backup_path: z.string(),
-    backup_size: z.number().int().nonnegative(),
-    sha256: z.string().nullable(),
-    status: z.enum(['success', 'failed', 'in_progress']),
-    error_message: z.string().nullable(),
-    backup_date: z.string(),
-    created_at: z.string(),
-    updated_at: z.string(),
-  });
+const OPERATION_WAIT_MS = 60_000;
+/** Ids whose owner is remembered (the most recent ones). */
+const REMEMBERED_IDS = 100_000;
 
-  /** Who is running an `in_progress` record: kept beside the records, not in them (they mirror a table). */
-  const runSchema = z.object({ pid: z.number().int(), host: z.string(), lock: z.string().nullable(), started_at: z.string() });
-
-  return z.object({
-    format: z.literal(LEDGER_FORMAT),
-    version: z.literal(1),
-    next_id: z.number().int().positive(),
-    records: z.array(recordSchema),
-    runs: z.record(z.string(), runSchema).default({}),
-    /** Facts about a record that are not `auto_backup_logs` columns (backup type). */
-    record_meta: z.record(z.string(), z.object({ backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']) })).default({}),
-    organizations: z
-      .record(z.string(), z.object({ auto_backup_enabled: z.boolean(), updated_at: z.string().nullable() }))
-      .default({}),
-  });
-}
-
-type LedgerFile = Zod.infer<ReturnType<typeof defineLedgerSchema>>;
-
-let zodLedgerSchema: ReturnType<typeof defineLedgerSchema> | undefined;
-function ledgerSchema(): ReturnType<typeof defineLedgerSchema> {
-  zodLedgerSchema ??= defineLedgerSchema((createRequire(import.meta.url)('zod') as typeof import('zod')).z);
-  return zodLedgerSchema;
-}
-
-const RECORD_KEYS = [
-  'id', 'kind', 'organization_id', 'tenant', 'user_id', 'day_of_week', 'backup_filename', 'backup_path',
-  'backup_size', 'sha256', 'status', 'error_message', 'backup_date', 'created_at', 'updated_at',
-] as const;
-const KINDS: readonly string[] = ['organization', 'database'];
-const STATUSES: readonly string[] = ['success', 'failed', 'in_progress'];
-const BACKUP_TYPES: readonly string[] = ['manual', 'auto_daily', 'pre_restore'];
-const DAYS: readonly string[] = WEEKDAYS;
-
-/**
- * The zod-free check of a ledger file: accepts only what the schema above certainly accepts and
- * returns what zod would (keys in schema order, defaults filled, fresh objects); anything else —
- * an unknown key (zod would strip or refuse it), a wrong type — gives undefined and zod decides.
- * @internal Exported for test/unit/startup-fast-paths.test.ts.
- */
-export function fastParseLedger(value: unknown): LedgerFile | undefined {
-  type Plain = Record<string, unknown>;
-  const isObject = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const onlyKeys = (v: Plain, keys: readonly string[]) => Object.keys(v).every((key) => keys.includes(key) && v[key] !== undefined);
-  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-  const str = (v: unknown) => typeof v === 'string';
-  const strOrNull = (v: unknown) => v === null || typeof v === 'string';
-  /** A record keyed by string (`__proto__` declined), its values checked and copied by `each`. */
-  const map = <T>(v: unknown, each: (item: unknown) => T | undefined): Record<string, T> | undefined => {
-    if (v === undefined) return {};
-    if (!isObject(v)) return undefined;
-    const out: Record<string, T> = {};
-    for (const [key, item] of Object.entries(v)) {
-      const parsed = key === '__proto__' ? undefined : each(item);
-      if (parsed === undefined) return undefined;
-      out[key] = parsed;
-    }
-    return out;
-  };
-
-  if (!isObject(value) || !onlyKeys(value, ['format', 'version', 'next_id', 'records', 'runs', 'record_meta', 'organizations'])) return undefined;
-  if (value.format !== LEDGER_FORMAT || value.version !== 1 || !int(value.next_id, 1) || !Array.isArray(value.records)) return undefined;
-  const records: LedgerRecord[] = [];
-  for (const r of value.records as unknown[]) {
-    if (!isObject(r) || !onlyKeys(r, RECORD_KEYS)) return undefined;
-    const ok =
-      int(r.id, 1) && KINDS.includes(r.kind as string) && strOrNull(r.organization_id) && strOrNull(r.tenant) && strOrNull(r.user_id) &&
-      DAYS.includes(r.day_of_week as string) && str(r.backup_filename) && str(r.backup_path) && int(r.backup_size, 0) && strOrNull(r.sha256) &&
-      STATUSES.includes(r.status as string) && strOrNull(r.error_message) && str(r.backup_date) && str(r.created_at) && str(r.updated_at);
-    if (!ok) return undefined;
-    const copy: Plain = {};
-    for (const key of RECORD_KEYS) copy[key] = r[key];
-    records.push(copy as unknown as LedgerRecord);
-  }
-  const runs = map((value as Plain).runs, (run) =>
-    isObject(run) && onlyKeys(run, ['pid', 'host', 'lock', 'started_at']) && int(run.pid, Number.MIN_SAFE_INTEGER) && str(run.host) && strOrNull(run.lock) && str(run.started_at)
-      ? { pid: run.pid as number, host: run.host as string, lock: run.lock as string | null, started_at: run.started_at as string }
-      : undefined,
-  );
-  const recordMeta = map((value as Plain).record_meta, (meta) =>
-    isObject(meta) && onlyKeys(meta, ['backup_type']) && BACKUP_TYPES.includes(meta.backup_type as string)
-      ? { backup_type: meta.backup_type as 'manual' | 'auto_daily' | 'pre_restore' }
-      : undefined,
-  );
-  const organizations = map((value as Plain).organizations, (settings) =>
-    isObject(settings) && onlyKeys(settings, ['auto_backup_enabled', 'updated_at']) && typeof settings.auto_backup_enabled === 'boolean' && strOrNull(settings.updated_at)
-      ? { auto_backup_enabled: settings.auto_backup_enabled, updated_at: settings.updated_at as string | null }
-      : undefined,
-  );
-  if (!runs || !recordMeta || !organizations) return undefined;
-  return { format: LEDGER_FORMAT, version: 1, next_id: value.next_id as number, records, runs, record_meta: recordMeta, organizations };
-}
-
-/** Locks (proper-lockfile) are loaded on first need: reading the ledger takes none. */
-let locksModule: Promise<typeof import('./locks.js')> | undefined;
-const locks = () => (locksModule ??= import('./locks.js'));
-
-function emptyLedger(): LedgerFile {
-  return { format: LEDGER_FORMAT, version: 1, next_id: 1, records: [], runs: {}, record_meta: {}, organizations: {} };
+export interface JsonLedgerOptions {
+  /** The history policy (`ledger.keep`); its failure limit applies whenever an owner's file is written. */
+  keep?: HistoryPolicy;
+  /** The host name recorded and checked (default: hostIdentity()). */
+  host?: string;
 }
 
 export class JsonFileLedger implements Ledger {
+  /** The head, `<storage>/ledger.json`. */
   readonly file: string;
-  private readonly locksDir: string;
+  readonly paths: LedgerPaths;
+  private readonly files: JsonLedgerStore;
+  private readonly ownerOfId = new Map<RecordId, LedgerOwner>();
+  private readonly runLocks = new Map<RecordId, HeldLock>();
 
   constructor(
     storageDir: string,
     private readonly clock: Clock,
     /** The store's ownership check (shared with the LocalStore of the same Deps). */
-    private readonly guard: StoreGuard = new StoreGuard(storageDir),
+    guard: StoreGuard = new StoreGuard(storageDir),
+    options: JsonLedgerOptions = {},
   ) {
-    this.file = path.join(storageDir, LEDGER_FILE_NAME);
-    this.locksDir = path.join(storageDir, 'locks');
+    this.paths = new LedgerPaths(storageDir);
+    this.file = this.paths.head;
+    this.files = new JsonLedgerStore(this.paths, clock, guard, options.host ?? hostIdentity(), options.keep ?? DEFAULT_HISTORY_POLICY);
   }
 
   async begin(record: NewRecord, options: BeginOptions = {}): Promise<LedgerRecord> {
-    const { lockPathFor } = await locks();
-    return this.mutate((data) => {
-      const now = this.clock.now().toISOString();
-      const created: LedgerRecord = {
-        id: data.next_id,
-        ...record,
-        backup_size: 0,
-        sha256: null,
-        status: 'in_progress',
-        error_message: null,
-        created_at: now,
-        updated_at: now,
-      };
-      data.next_id += 1;
-      data.records.push(created);
-      data.runs[String(created.id)] = {
-        pid: process.pid,
-        host: hostname(),
-        lock: options.lockKey ? lockPathFor(this.locksDir, options.lockKey) : null,
-        started_at: now,
-      };
-      if (options.backupType) data.record_meta[String(created.id)] = { backup_type: options.backupType };
-      return created;
+    const owner = ownerOfRecord(record);
+    if (!owner) throw new UsageError('A ledger record needs its organization_id (organizations) or tenant (tenant databases).');
+    this.paths.owner(owner);
+    await this.files.ensureWritable();
+    return this.files.write(async () => {
+      const doc = await this.files.readOwnerFresh(owner);
+      if (options.backupType === 'auto_daily') {
+        const taken = doc.records.find(
+          (r) => r.backup_date === record.backup_date && (r.status === 'success' || r.status === 'in_progress') && doc.meta[String(r.id)]?.backup_type === 'auto_daily',
+        );
+        if (taken) throw new DailySlotTakenError(ownerName(owner), record.backup_date, taken);
+      }
+      const head = await this.files.readHeadFresh();
+      const id = head.next_id;
+      await writeLedgerFile(this.paths, this.paths.head, serializeHead({ ...head, next_id: id + 1 }));
+      await this.files.indexName(record.kind, record.backup_filename, ownerName(owner));
+      // The run's lock first, then its file, then the record: an `in_progress` record that
+      // anyone can see always has a run lock that tells whether its process lives.
+      await mkdir(this.paths.runs, { recursive: true, mode: 0o700 });
+      const runLock = await tryLockFile(this.paths.runLock(id));
+      if (!runLock || runLock === 'missing') throw new OperationError(`Cannot take the run lock ${this.paths.runLock(id)}.`);
+      try {
+        const now = this.clock.now().toISOString();
+        const run = { pid: process.pid, host: this.files.host, lock: options.lockKey ?? null, started_at: now };
+        await writeLedgerFile(this.paths, this.paths.runInfo(id), `${JSON.stringify({ id, kind: owner.kind, owner: ownerName(owner), ...run })}\n`);
+        const created: LedgerRecord = { id, ...record, backup_size: 0, sha256: null, status: 'in_progress', error_message: null, created_at: now, updated_at: now };
+        doc.records.push(created);
+        doc.meta[String(id)] = { ...(options.backupType ? { backup_type: options.backupType } : {}), run };
+        await this.files.writeOwner(doc);
+        this.runLocks.set(id, runLock);
+        this.rememberOwner(id, owner);
+        return { ...created };
+      } catch (error) {
+        await rm(this.paths.runInfo(id), { force: true }).catch(() => undefined);
+        await runLock.release({ remove: true });
+        throw error;
+      }
     });
   }
 
   async finish(id: RecordId, outcome: Outcome): Promise<LedgerRecord> {
-    return this.mutate((data) => {
-      const record = data.records.find((r) => r.id === id);
-      if (!record) throw new NotFoundError(`Ledger record ${id} does not exist (was it deleted meanwhile?).`);
+    assertOutcome(outcome);
+    const finished = await this.changeRecord(id, (record, doc) => {
       record.status = outcome.status;
       record.updated_at = this.clock.now().toISOString();
       if (outcome.status === 'success') {
         record.backup_size = outcome.backup_size;
         record.sha256 = outcome.sha256;
         record.error_message = null;
-        // The committed file replaced whatever had this name before: so does its record.
-        // Only the same owner's records: another owner's record of that path is never dropped silently.
-        const replaced = data.records.filter(
-          (r) =>
-            r.id !== id &&
-            r.kind === record.kind &&
-            r.backup_path === record.backup_path &&
-            r.organization_id === record.organization_id &&
-            r.tenant === record.tenant,
-        );
-        for (const old of replaced) delete data.record_meta[String(old.id)];
-        data.records = data.records.filter((r) => !replaced.includes(r));
+        // The committed file replaced the archive that had this name before: so does its record.
+        // Failed attempts stay (the history policy forgets them after ledger.keep.failedDays).
+        const replaced = doc.records.filter((r) => r.id !== id && r.status === 'success' && r.backup_filename === record.backup_filename);
+        for (const old of replaced) delete doc.meta[String(old.id)];
+        doc.records = doc.records.filter((r) => !replaced.includes(r));
       } else {
         record.error_message = outcome.error_message;
       }
-      delete data.runs[String(id)];
-      return { ...record };
+      const meta = doc.meta[String(id)];
+      if (meta) delete meta.run;
     });
-  }
-
-  async find(filter: RecordFilter = {}): Promise<LedgerRecord[]> {
-    const data = await this.read();
-    return data.records.filter((r) => matches(r, filter)).sort(newestFirst);
-  }
-
-  async remove(id: RecordId): Promise<void> {
-    await this.mutate((data) => {
-      data.records = data.records.filter((r) => r.id !== id);
-      delete data.runs[String(id)];
-      delete data.record_meta[String(id)];
-    });
+    await this.endRun(id);
+    return finished;
   }
 
   async annotate(id: RecordId, note: string): Promise<LedgerRecord> {
-    return this.mutate((data) => {
-      const record = data.records.find((r) => r.id === id);
-      if (!record) throw new NotFoundError(`Ledger record ${id} does not exist (was it deleted meanwhile?).`);
+    return this.changeRecord(id, (record) => {
       record.error_message = record.error_message ? `${record.error_message}; ${note}` : note;
-      return { ...record };
     });
+  }
+
+  async remove(id: RecordId): Promise<void> {
+    const owner = await this.ownerOf(id);
+    if (!owner) return;
+    await this.files.ensureWritable();
+    await this.files.write(async () => {
+      const doc = await this.files.readOwnerFresh(owner);
+      if (!doc.records.some((r) => r.id === id)) return;
+      doc.records = doc.records.filter((r) => r.id !== id);
+      delete doc.meta[String(id)];
+      await this.files.writeOwner(doc);
+    });
+    await this.endRun(id);
+  }
+
+  async find(filter: RecordFilter = {}): Promise<LedgerRecord[]> {
+    return (await this.findEntries(filter)).map((entry) => entry.record);
+  }
+
+  async findEntries(filter: RecordFilter = {}): Promise<LedgerEntry[]> {
+    await this.files.ensureReadable();
+    const entries: LedgerEntry[] = [];
+    const owners = await this.files.ownersFor(filter);
+    for (const owner of owners) {
+      const doc = await this.files.readOwner(owner);
+      if (doc) entries.push(...this.entriesOf(doc, filter, true));
+    }
+    return owners.length > 1 ? entries.sort((a, b) => newestFirst(a.record, b.record)) : entries;
+  }
+
+  async *scan(filter: RecordFilter = {}): AsyncGenerator<LedgerEntry> {
+    await this.files.ensureReadable();
+    const owners = await this.files.ownersFor(filter);
+    const batches = async function* (this: JsonFileLedger) {
+      for (const owner of owners) {
+        const doc = await this.files.readOwner(owner, { cache: false });
+        if (doc) yield this.entriesOf(doc, filter, false);
+      }
+    }.call(this);
+    // Loaded here: readline and the temp-file merge are for listings, not for `auto`'s start-up.
+    const { mergeNewestFirst } = await import('./json/merge.js');
+    yield* mergeNewestFirst(batches);
+  }
+
+  async owners(): Promise<LedgerOwner[]> {
+    await this.files.ensureReadable();
+    return this.files.owners();
   }
 
   async backupTypeOf(id: RecordId) {
-    return (await this.read()).record_meta[String(id)]?.backup_type ?? null;
+    const owner = await this.ownerOf(id);
+    const doc = owner ? await this.files.readOwner(owner) : null;
+    return doc?.meta[String(id)]?.backup_type ?? null;
   }
 
   async recoverInterrupted(): Promise<LedgerRecord[]> {
-    // Cheap read first: most runs find nothing to recover and should not take the ledger lock.
-    const snapshot = await this.read();
-    const candidates = await this.interruptedIds(snapshot);
-    if (candidates.size === 0) return [];
-    return this.mutate(async (data) => {
-      const confirmed = await this.interruptedIds(data);
-      const now = this.clock.now().toISOString();
-      const recovered: LedgerRecord[] = [];
-      for (const record of data.records) {
-        if (!confirmed.has(record.id)) continue;
-        const run = data.runs[String(record.id)];
-        record.status = 'failed';
-        record.error_message = `Interrupted: the process that ran this backup${run ? ` (pid ${run.pid} on ${run.host})` : ''} ended before it finished.`;
-        record.updated_at = now;
-        delete data.runs[String(record.id)];
-        recovered.push({ ...record });
+    await this.files.ensureReadable();
+    const names = await readdir(this.paths.runs).catch(() => [] as string[]);
+    const dead: number[] = [];
+    for (const name of names) {
+      const match = /^(\d+)\.(json|lck)$/.exec(name);
+      if (!match) continue;
+      const id = Number(match[1]);
+      if (this.runLocks.has(id) || (match[2] === 'lck' && names.includes(`${id}.json`))) continue;
+      // A run lock without its file: the end of a run that finished, or was recovered, or died in begin.
+      if (match[2] === 'lck') {
+        if ((await probeLockFile(this.paths.runLock(id))) === false) await rm(this.paths.runLock(id), { force: true });
+        continue;
       }
-      return recovered;
+      if ((await probeLockFile(this.paths.runLock(id))) !== true) dead.push(id);
+    }
+    // Another host's runs cannot be judged from here (and that host is refused anyway).
+    if (dead.length === 0 || (await this.files.writeProblem())) return [];
+    await this.files.ensureWritable();
+    const recovered: LedgerRecord[] = [];
+    await this.files.write(async () => {
+      for (const id of dead) {
+        const info = await this.files.readRunInfo(id);
+        if (info) {
+          const doc = await this.files.readOwnerFresh(info.owner);
+          const record = doc.records.find((r) => r.id === id);
+          if (record?.status === 'in_progress') {
+            const run = doc.meta[String(id)]?.run;
+            record.status = 'failed';
+            record.error_message = `Interrupted: the process that ran this backup${run ? ` (pid ${run.pid} on ${run.host})` : ''} ended before it finished.`;
+            record.updated_at = this.clock.now().toISOString();
+            delete doc.meta[String(id)]?.run;
+            await this.files.writeOwner(doc);
+            recovered.push({ ...record });
+          }
+        }
+        await rm(this.paths.runInfo(id), { force: true });
+        await rm(this.paths.runLock(id), { force: true });
+      }
     });
+    return recovered;
   }
 
   async getOrganizationSettings(organizationId: string): Promise<OrganizationSettings> {
-    const data = await this.read();
-    return data.organizations[organizationId] ?? { auto_backup_enabled: true, updated_at: null };
+    await this.files.ensureReadable();
+    const doc = await this.files.readOwner({ kind: 'organization', organization_id: organizationId });
+    return doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null };
+  }
+
+  async dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }> {
+    await this.files.ensureReadable();
+    const doc = await this.files.readOwner({ kind: 'organization', organization_id: organizationId });
+    return {
+      settings: doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null },
+      successes: doc ? this.entriesOf(doc, { status: 'success', backup_date: backupDate }, true) : [],
+    };
   }
 
   async setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings> {
-    return this.mutate((data) => {
-      const settings = { auto_backup_enabled: patch.auto_backup_enabled, updated_at: this.clock.now().toISOString() };
-      data.organizations[organizationId] = settings;
-      return settings;
+    const owner: LedgerOwner = { kind: 'organization', organization_id: organizationId };
+    this.paths.owner(owner);
+    await this.files.ensureWritable();
+    return this.files.write(async () => {
+      const doc = await this.files.readOwnerFresh(owner);
+      doc.settings = { auto_backup_enabled: patch.auto_backup_enabled, updated_at: this.clock.now().toISOString() };
+      await this.files.writeOwner(doc);
+      return { ...doc.settings };
     });
   }
 
   async withLock<T>(key: string, fn: () => Promise<T>, options: { wait?: boolean } = {}): Promise<T> {
-    await this.guard.check();
-    const { lockPathFor, withFileLock } = await locks();
-    return withFileLock(lockPathFor(this.locksDir, key), { wait: options.wait ?? false }, fn);
+    const file = this.paths.operationLock(key);
+    await this.files.ensureWritable();
+    await mkdir(this.paths.locks, { recursive: true, mode: 0o700 });
+    const held = await lockFile(file, { waitMs: options.wait ? OPERATION_WAIT_MS : 0, describe: `the lock ${key}` });
+    try {
+      return await fn();
+    } finally {
+      await held.release();
+    }
   }
 
-  private async interruptedIds(data: LedgerFile): Promise<Set<RecordId>> {
-    const ids = new Set<RecordId>();
-    for (const record of data.records) {
-      if (record.status !== 'in_progress') continue;
-      const run = data.runs[String(record.id)];
-      if (!run) {
-        ids.add(record.id);
-        continue;
+  async pruneHistory(options: HistoryPruneOptions): Promise<HistoryPruneResult> {
+    if (options.dryRun) await this.files.ensureReadable();
+    else await this.files.ensureWritable();
+    const result: HistoryPruneResult = { failures: 0, missing_archives: 0 };
+    const now = this.clock.now();
+    for (const owner of options.owner ? [options.owner] : await this.owners()) {
+      const doc = await this.files.readOwner(owner, { cache: false });
+      if (!doc) continue;
+      const missing = new Set<RecordId>();
+      for (const entry of this.entriesOf(doc, { status: 'success' }, false)) {
+        if ((await options.archiveExists(entry)) === false) missing.add(entry.record.id);
       }
-      const deadHere = run.host === hostname() && !isProcessAlive(run.pid);
-      const lockGone = run.lock !== null && !(await (await locks()).isLockHeld(run.lock));
-      if (deadHere || lockGone) ids.add(record.id);
+      const doomed = new Set(recordsToForget(doc.records, options.policy, now, (record) => !missing.has(record.id)).map((r) => r.id));
+      if (doomed.size === 0) continue;
+      for (const record of doc.records) if (doomed.has(record.id)) result[record.status === 'failed' ? 'failures' : 'missing_archives'] += 1;
+      if (options.dryRun) continue;
+      await this.files.write(async () => {
+        const fresh = await this.files.readOwnerFresh(owner);
+        const gone = fresh.records.filter((r) => doomed.has(r.id) && r.status !== 'in_progress');
+        fresh.records = fresh.records.filter((r) => !gone.includes(r));
+        for (const record of gone) delete fresh.meta[String(record.id)];
+        await this.files.writeOwner(fresh);
+        await this.files.unindexNames(gone, fresh);
+      });
     }
-    return ids;
+    return result;
   }
 
   /**
-   * Reads the ledger without locking: writes are atomic renames, so a read sees a whole version.
-   * Never through a symbolic link, and an error never quotes the file's contents.
+   * Keeps today's bounds for `auto`'s nothing-to-do path (json/day-cache.ts); only on a ledger this
+   * process may write (a refused host changes nothing, not even a cache). Never throws.
    */
-  private async read(): Promise<LedgerFile> {
-    await this.guard.check();
-    const text = await readFileNoFollow(this.file);
-    if (text === null) return emptyLedger();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw new LedgerCorruptError(this.file, new Error(describeJsonError(error, text)));
-    }
-    const fast = fastParseLedger(parsed);
-    if (fast) return fast;
-    const result = ledgerSchema().safeParse(parsed);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      const at = issue?.path.map(String).join('.').slice(0, 200) || 'top level';
-      throw new LedgerCorruptError(this.file, new Error(`${at}: ${issue?.message}`));
-    }
-    return result.data;
+  async cacheDay(day: ZonedDay): Promise<void> {
+    if ((await this.files.writeProblem().catch(() => true)) === null) await writeDayCache(this.paths.storageDir, day);
   }
 
-  /** Read-modify-write under the ledger lock; `change` edits `data` in place and returns a result. */
-  private async mutate<T>(change: (data: LedgerFile) => T | Promise<T>): Promise<T> {
-    await this.guard.check();
-    const dir = path.dirname(this.file);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const { withFileLock } = await locks();
-    return withFileLock(path.join(dir, `${LEDGER_FILE_NAME}.lock`), { wait: true, waitMs: 120_000 }, async () => {
-      const data = await this.read();
-      const result = await change(data);
-      await removeDeadTemps(dir);
-      await this.write(data);
-      return result;
+  async close(): Promise<void> {
+    // Nothing is held open between calls; run locks belong to their runs (finish releases them).
+  }
+
+  private entriesOf(doc: OwnerDoc, filter: RecordFilter, remember: boolean): LedgerEntry[] {
+    const entries: LedgerEntry[] = [];
+    for (const record of doc.records) {
+      if (!matchesFilter(record, filter)) continue;
+      if (remember) this.rememberOwner(record.id, doc.owner);
+      entries.push({ record: { ...record }, backup_type: doc.meta[String(record.id)]?.backup_type ?? null, host: this.files.host });
+    }
+    return entries;
+  }
+
+  /**
+   * Which owner an id belongs to, for the calls that take only an id (finish, annotate, remove,
+   * backupTypeOf). Bounded: a walk over a million records must not keep a million entries.
+   */
+  private rememberOwner(id: RecordId, owner: LedgerOwner): void {
+    if (this.ownerOfId.size >= REMEMBERED_IDS) this.ownerOfId.clear();
+    this.ownerOfId.set(id, owner);
+  }
+
+  /** Changes one record under the write lock; returns a copy of it. */
+  private async changeRecord(id: RecordId, change: (record: LedgerRecord, doc: OwnerDoc) => void): Promise<LedgerRecord> {
+    const owner = await this.ownerOf(id);
+    const missing = () => new NotFoundError(`Ledger record ${id} does not exist (was it deleted meanwhile?).`);
+    if (!owner) throw missing();
+    await this.files.ensureWritable();
+    return this.files.write(async () => {
+      const doc = await this.files.readOwnerFresh(owner);
+      const record = doc.records.find((r) => r.id === id);
+      if (!record) throw missing();
+      change(record, doc);
+      await this.files.writeOwner(doc);
+      return { ...record };
     });
   }
 
-  /**
-   * Temp file (created exclusively, never through a link), fsync, rename, fsync the folder. Any
-   * failure removes the temp file and is reported as an OperationError naming the ledger (a full
-   * disk says so): the ledger itself is then unchanged.
-   */
-  private async write(data: LedgerFile): Promise<void> {
-    const temp = path.join(path.dirname(this.file), `.${LEDGER_FILE_NAME}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    let created = false;
-    let renamed = false;
-    try {
-      const handle = await createExclusive(temp, constants.O_WRONLY);
-      created = true;
-      try {
-        await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.file);
-      created = false;
-      renamed = true;
-      await fsyncPath(path.dirname(this.file));
-    } catch (error) {
-      if (created) await rm(temp, { force: true }).catch(() => undefined);
-      const outcome = renamed ? 'The new version was written but may not survive a crash.' : 'The ledger was left as it was.';
-      throw new OperationError(`Could not write the ledger ${this.file}: ${describeCause(error)}. ${outcome}`, {
-        cause: error,
-        details: { file: this.file },
-      });
-    }
+  /** After finish/remove: the run's file and lock go (the lock released if this process held it). */
+  private async endRun(id: RecordId): Promise<void> {
+    await rm(this.paths.runInfo(id), { force: true }).catch(() => undefined);
+    const held = this.runLocks.get(id);
+    this.runLocks.delete(id);
+    if (held) await held.release({ remove: true });
   }
-}
 
-function matches(record: LedgerRecord, filter: RecordFilter): boolean {
-  return (
-    (filter.kind === undefined || record.kind === filter.kind) &&
-    (filter.organization_id === undefined || record.organization_id === filter.organization_id) &&
-    (filter.tenant === undefined || record.tenant === filter.tenant) &&
-    (filter.status === undefined || record.status === filter.status) &&
-    (filter.backup_filename === undefined || record.backup_filename === filter.backup_filename) &&
-    (filter.backup_date === undefined || record.backup_date === filter.backup_date)
-  );
-}
+  private async ownerOf(id: RecordId): Promise<LedgerOwner | null> {
+    const known = this.ownerOfId.get(id) ?? (await this.files.readRunInfo(id))?.owner;
+    if (known) return known;
+    // A record this instance has not seen: look in every owner's file (rare: ids come from find).
+    for (const owner of await this.files.owners()) {
+      const doc = await this.files.readOwner(owner, { cache: false });
+      if (doc?.records.some((r) => r.id === id)) {
+        this.rememberOwner(id, owner);
+        return owner;
+      }
+    }
+    return null;
+  }
 
-function newestFirst(a: LedgerRecord, b: LedgerRecord): number {
-  return b.created_at.localeCompare(a.created_at) || b.id - a.id;
+
 }

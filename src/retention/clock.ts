@@ -54,8 +54,61 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
-/** True when `timeZone` is an IANA name this Node runtime knows. */
+/**
+ * One calendar day of a zone: its date, weekday, and the instants it starts and ends. Days the
+ * process already knows (`rememberDay`, from a cache written by an earlier run) answer `localDate`
+ * and `localWeekday` without ICU: setting up ICU's formatter costs ~10 ms, which is most of what
+ * `auto`'s nothing-to-do path would cost beyond Node's own start.
+ */
+export interface ZonedDay {
+  timeZone: string;
+  date: string;
+  weekday: Weekday;
+  /** Epoch milliseconds of the day's first instant, and of the next day's. */
+  from: number;
+  until: number;
+}
+
+const knownDays: ZonedDay[] = [];
+
+export function rememberDay(day: ZonedDay): void {
+  knownDays.push(day);
+}
+
+function knownDay(instant: Date, timeZone: string): ZonedDay | undefined {
+  const at = instant.getTime();
+  return knownDays.find((day) => day.timeZone === timeZone && day.from <= at && at < day.until);
+}
+
+/** The day `instant` falls on in `timeZone`, with its bounds. */
+export function dayOf(instant: Date, timeZone: string): ZonedDay {
+  const known = knownDay(instant, timeZone);
+  if (known) return known;
+  const p = zonedParts(instant, timeZone);
+  const from = localMidnight(Number(p.year), Number(p.month), Number(p.day), timeZone)!;
+  const next = new Date(Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day) + 1));
+  const until = localMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone)!;
+  return { timeZone, date: `${p.year}-${p.month}-${p.day}`, weekday: p.weekday, from: from.getTime(), until: until.getTime() };
+}
+
+/** The instant of midnight starting `year-month-day` in `timeZone` (null for an impossible date). */
+export function localMidnight(year: number, month: number, day: number, timeZone: string): Date | null {
+  const naive = Date.UTC(year, month - 1, day);
+  const check = new Date(naive);
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return null;
+  // Twice: the second pass corrects for an offset that differs at the first guess (DST change).
+  let guess = naive;
+  for (let i = 0; i < 2; i += 1) {
+    const p = zonedParts(new Date(guess), timeZone);
+    const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour) % 24, Number(p.minute), Number(p.second));
+    guess -= wall - naive;
+  }
+  return new Date(guess);
+}
+
+/** True when `timeZone` is an IANA name this Node runtime knows (a remembered day's zone was checked by ICU). */
 export function isValidTimeZone(timeZone: string): boolean {
+  if (knownDays.some((day) => day.timeZone === timeZone)) return true;
   try {
     formatterFor(timeZone);
     return true;
@@ -86,12 +139,14 @@ export function zonedParts(instant: Date, timeZone: string): ZonedParts {
 
 /** `YYYY-MM-DD` of `instant` in `timeZone`: the `backup_date` of a ledger record. */
 export function localDate(instant: Date, timeZone: string): string {
+  const known = knownDay(instant, timeZone);
+  if (known) return known.date;
   const p = zonedParts(instant, timeZone);
   return `${p.year}-${p.month}-${p.day}`;
 }
 
 export function localWeekday(instant: Date, timeZone: string): Weekday {
-  return zonedParts(instant, timeZone).weekday;
+  return knownDay(instant, timeZone)?.weekday ?? zonedParts(instant, timeZone).weekday;
 }
 
 /** `YYYY-MM-DD_HH-mm-ss` of `instant` in `timeZone`, used in timestamped archive names. */

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 
 /** Folders and files of the store that tenant-backup itself creates, by the type they must have. */
-const OWN_DIRECTORIES = ['organizations', 'tenant-databases', 'locks', 'logs', 'ledger.json.lock'];
+const OWN_DIRECTORIES = ['organizations', 'tenant-databases', 'locks', 'logs', 'ledger', 'ledger.json.lock'];
 const OWN_FILES = ['ledger.json'];
 
 const ROOT_UID = 0;

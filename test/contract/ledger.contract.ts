@@ -86,7 +86,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       await expect(ledger.annotate(999, 'x')).rejects.toThrow(/does not exist/);
     });
 
-    it("replaces last week's record of the same file on success, keeps it on failure", async () => {
+    it("replaces last week's success of the same file on success, keeps it on failure; failed attempts stay", async () => {
       clock.set('2026-11-16T08:00:00Z');
       const lastWeek = await ledger.begin(newRecord({ backup_date: '2026-11-16' }));
       await ledger.finish(lastWeek.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
@@ -104,7 +104,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
 
       const thisWeek = await ledger.begin(newRecord());
       await ledger.finish(thisWeek.id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
-      expect((await ledger.find({ organization_id: '42' })).map((r) => r.id)).toEqual([thisWeek.id, tuesday.id]);
+      expect((await ledger.find({ organization_id: '42' })).map((r) => r.id)).toEqual([thisWeek.id, failed.id, tuesday.id]);
     });
 
     it("never drops another owner's record of the same path", async () => {
@@ -142,6 +142,20 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       expect(await ledger.setOrganizationSettings('42', { auto_backup_enabled: false })).toEqual({ auto_backup_enabled: false, updated_at: '2026-11-23T08:00:00.000Z' });
       expect((await ledger.getOrganizationSettings('42')).auto_backup_enabled).toBe(false);
       expect((await ledger.getOrganizationSettings('7')).auto_backup_enabled).toBe(true);
+    });
+
+    it("reads an organization's day in one call: its settings and that day's successes, newest first", async () => {
+      expect(await ledger.dayOfOrganization('42', '2026-11-23')).toEqual({ settings: { auto_backup_enabled: true, updated_at: null }, successes: [] });
+      const first = await ledger.finish((await ledger.begin(newRecord(), { backupType: 'auto_daily' })).id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
+      clock.set('2026-11-23T09:00:00Z');
+      const second = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, { status: 'success', backup_size: 2, sha256: 'b'.repeat(64) });
+      await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'c.zip', backup_path: '/b/c.zip' }))).id, { status: 'failed', error_message: 'x' });
+      await ledger.finish((await ledger.begin(newRecord({ backup_date: '2026-11-22', backup_filename: 'd.zip', backup_path: '/b/d.zip' }))).id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
+      await ledger.finish((await ledger.begin(newRecord({ organization_id: '7' }))).id, { status: 'success', backup_size: 4, sha256: 'd'.repeat(64) });
+      await ledger.setOrganizationSettings('42', { auto_backup_enabled: false });
+      const day = await ledger.dayOfOrganization('42', '2026-11-23');
+      expect(day.settings).toEqual({ auto_backup_enabled: false, updated_at: '2026-11-23T09:00:00.000Z' });
+      expect(day.successes.map((e) => [e.record, e.backup_type])).toEqual([[second, null], [first, 'auto_daily']]);
     });
 
     it('gives an operation lock to exactly one holder at a time', async () => {

@@ -39,3 +39,16 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     });
   });
 }
+
+/** Any program (faketime, unshare, …) with the CLI's environment rules: no TENANT_BACKUP_CONFIG unless given. */
+export function runProgram(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, TENANT_BACKUP_CONFIG: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

@@ -1,7 +1,8 @@
 /**
  * The archive and its ledger record always agree (issue 18, point 10). The ledger becomes
- * unwritable after the backup's record was begun (a file bind-mounted over ledger.json: it reads,
- * but nothing can be renamed over it — as root, as CI runs): the new archive is written and
+ * unwritable after the backup's record was begun (a file bind-mounted over the organization's
+ * ledger file, `ledger/organizations/1.json`, which `finish` replaces: it reads, but nothing can be
+ * renamed over it — as root, as CI runs): the new archive is written and
  * verified, but must not stay in place of last week's, whose record still describes it; and with
  * no previous archive, no unrecorded file is left. The error says exactly what happened.
  */
@@ -13,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backupOrganization } from '../../src/core/backup-organization.js';
 import type { Deps } from '../../src/core/context.js';
 import { OperationError } from '../../src/errors.js';
+import { LedgerPaths } from '../../src/ledger/json/files.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { createOrgBed, type OrgBed } from '../helpers/org-setup.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
@@ -24,14 +26,14 @@ afterEach(() => {
 
 const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
-/** The real ledger, made unwritable right after `begin` by a copy of it mounted over it. */
+/** The real ledger, made unwritable right after `begin` by a copy of the owner's file mounted over it. */
 function ledgerBrokenAfterBegin(real: Ledger, file: string): Ledger {
   return new Proxy(real, {
     get(target, property) {
       if (property === 'begin') {
         return async (...args: Parameters<Ledger['begin']>) => {
           const record = await target.begin(...args);
-          const copy = path.join(await makeTempDir('tb-ledger-copy-'), 'ledger.json');
+          const copy = path.join(await makeTempDir('tb-ledger-copy-'), path.basename(file));
           await writeFile(copy, await readFile(file), { mode: 0o600 });
           execFileSync('mount', ['--bind', copy, file]);
           mounted.push(file);
@@ -49,7 +51,8 @@ describe('a ledger that cannot be written once the backup has begun', () => {
   let broken: Deps;
   beforeAll(async () => {
     bed = await createOrgBed('sqlite');
-    broken = { ...bed.deps, ledger: ledgerBrokenAfterBegin(bed.deps.ledger, path.join(bed.deps.config.storage.dir, 'ledger.json')) };
+    const ownerFile = new LedgerPaths(bed.deps.config.storage.dir).owner({ kind: 'organization', organization_id: '1' });
+    broken = { ...bed.deps, ledger: ledgerBrokenAfterBegin(bed.deps.ledger, ownerFile) };
   });
   afterAll(async () => {
     await bed?.db.drop();

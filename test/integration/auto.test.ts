@@ -13,6 +13,7 @@ import { createDeps, type Deps } from '../../src/core/context.js';
 import { frozenClock } from '../../src/retention/clock.js';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 const DRIVERS = /node_modules\/(pg|pg-copy-streams|mysql2|better-sqlite3|knex)\//;
 const DEMO = path.join(ROOT, 'fixtures/demo/demo.sqlite');
@@ -102,9 +103,9 @@ describe('auto from many processes', () => {
     expect(outcomes.filter((o) => o.action === 'skipped')).toHaveLength(19);
     for (const o of outcomes.filter((o) => o.action === 'skipped')) expect(['in_progress', 'already_done']).toContain(o.reason);
     expect(await archives()).toHaveLength(1);
-    const ledger = JSON.parse(await readFile(path.join(dir, 'backups/ledger.json'), 'utf8'));
-    expect(ledger.records).toHaveLength(1);
-    expect(ledger.records[0].status).toBe('success');
+    const records = await ledgerRecords(path.join(dir, 'backups'));
+    expect(records).toHaveLength(1);
+    expect(records[0]!.status).toBe('success');
   }, 120_000);
 
   it('recovers after a process holding the organization\'s lock was killed', async () => {
@@ -173,7 +174,9 @@ describe('auto from many processes', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout).action).toBe('skipped');
       const loaded = await readFile(trace, 'utf8');
-      expect(loaded).toContain('dist/core/auto.js');
+      // The launcher's shortcut answered (one bundle), not the full CLI.
+      expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+      expect(loaded).not.toContain('dist/cli/main.js');
       expect(loaded).not.toMatch(DRIVERS);
     }
   });
@@ -197,7 +200,8 @@ describe('auto from many processes', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout).action).toBe('skipped');
       const loaded = await readFile(trace, 'utf8');
-      expect(loaded).toContain('dist/core/notified-run.js');
+      expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+      expect(loaded).not.toContain('dist/cli/main.js');
       expect(loaded).not.toMatch(/dist\/notify\/|node_modules\/nodemailer\//);
       expect(loaded).not.toMatch(DRIVERS);
     }

@@ -18,6 +18,7 @@ import { checksumOrganization } from '../helpers/checksums.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { loadBillingFixture } from '../helpers/fixtures.js';
+import { ledgerText } from '../helpers/ledger-files.js';
 import { startEmulator, type Emulator } from '../helpers/s3.js';
 import { sqliteExec, sqliteRows } from '../helpers/sqlite-file.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
@@ -233,7 +234,9 @@ describe('encrypted archives on an S3 store (s3rver, an emulator)', () => {
     const identity = /AGE-SECRET-KEY-1[0-9A-Z]+/.exec(await readFile(key.identityFile, 'utf8'))![0];
     expect(outputs.length).toBeGreaterThan(20);
     for (const output of outputs) expect(output).not.toContain(identity);
-    expect(await readFile(path.join(dir, 'staging/ledger.json'), 'utf8')).not.toContain(identity);
+    const ledger = await ledgerText(path.join(dir, 'staging'));
+    expect(ledger).toContain('.zip.age');
+    expect(ledger).not.toContain(identity);
   });
 });
 

@@ -20,6 +20,7 @@ import { ArchiveError, ConfigError } from '../../src/errors.js';
 import { ageDecrypt, ageEncrypt, ageKeygen } from '../helpers/age.js';
 import { checksumOrganization } from '../helpers/checksums.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { ledgerText } from '../helpers/ledger-files.js';
 import { createOrgBed, type OrgBed } from '../helpers/org-setup.js';
 import { watchCommandLines } from '../helpers/processes.js';
 import { createTenantBed, type TenantBed } from '../helpers/tenant.js';
@@ -132,8 +133,11 @@ describe('encrypted organization backups on PostgreSQL', () => {
 
   it('keeps the identity out of the ledger and the store', async () => {
     const identity = (await readFile(key.identityFile, 'utf8')).match(/AGE-SECRET-KEY-1\S+/)![0];
-    expect(await readFile(path.join(bed.dir, 'backups/ledger.json'), 'utf8')).not.toContain(identity);
-    expect(await readFile(path.join(bed.dir, 'backups/ledger.json'), 'utf8')).not.toContain('AGE-SECRET-KEY');
+    // Every ledger file (head, owner files, names index): the records are there, the key is not.
+    const ledger = await ledgerText(path.join(bed.dir, 'backups'));
+    expect(ledger).toContain('org_acme_monday_backup.zip.age');
+    expect(ledger).not.toContain(identity);
+    expect(ledger).not.toContain('AGE-SECRET-KEY');
   });
 });
 
@@ -178,7 +182,9 @@ describe('encrypted tenant backups on PostgreSQL (pg_dump / psql)', () => {
     expect((restored as { safety_backup: { backup_filename: string } }).safety_backup.backup_filename).toBe('acme_2026-11-21_19-05-00.zip.age');
     expect(await fingerprint()).toEqual(before);
     expect(seen).toEqual([]);
-    expect(await readFile(path.join(bed.storage, 'ledger.json'), 'utf8')).not.toContain('AGE-SECRET-KEY');
+    const ledger = await ledgerText(bed.storage);
+    expect(ledger).toContain('acme_2026-11-21_19-05-00.zip.age');
+    expect(ledger).not.toContain('AGE-SECRET-KEY');
   });
 
   it('refuses a restore without the key before touching the database', async () => {

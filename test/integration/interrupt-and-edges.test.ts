@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords, ledgerRuns } from '../helpers/ledger-files.js';
 
 afterAll(removeTempDirs);
 
@@ -49,9 +50,8 @@ describe('Ctrl-C during a tenant dump', () => {
     expect(code).toBe(130);
     expect(stderr).toMatch(/Interrupted/);
     expect((await readdir(folder)).filter((name) => name.endsWith('.tmp') || name.endsWith('.zip'))).toEqual([]);
-    const ledger = JSON.parse(await readFile(path.join(dir, 'backups/ledger.json'), 'utf8')) as { records: { status: string }[] };
-    expect(ledger.records.map((r) => r.status)).toEqual(['failed']);
-    expect((await readdir(path.join(dir, 'backups/locks'))).filter((name) => name.endsWith('.lock'))).toEqual([]);
+    expect((await ledgerRecords(path.join(dir, 'backups'))).map((r) => r.status)).toEqual(['failed']);
+    expect(await ledgerRuns(path.join(dir, 'backups'))).toEqual([]);
     // And the next backup runs at once.
     const again = await runCli(['backup', 'acme', '--json'], { cwd: dir, env });
     expect(again.code, again.stderr).toBe(0);

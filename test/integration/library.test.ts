@@ -12,6 +12,7 @@ import { JsonFileLedger } from '../../src/ledger/json-file.js';
 import { systemClock } from '../../src/retention/clock.js';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 const run = promisify(execFile);
 let app: string;
@@ -66,8 +67,7 @@ console.log(JSON.stringify(results));
     expect(results.fresh.ok).toMatchObject({ ok: false, organization_id: '1', age_hours: null });
     expect(results.list.ok.records).toHaveLength(1);
     // The ledger stays valid for every command (a numeric id used to make them all fail with exit 6).
-    const ledger = JSON.parse(await readFile(path.join(app, 'backups/ledger.json'), 'utf8'));
-    expect(ledger.records[0]).toMatchObject({ organization_id: '2', user_id: '7' });
+    expect((await ledgerRecords(path.join(app, 'backups')))[0]).toMatchObject({ organization_id: '2', user_id: '7' });
     await writeFile(path.join(app, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC' }));
     const list = await runCli(['list', '--json'], { cwd: app });
     expect(list.code, list.stderr).toBe(0);

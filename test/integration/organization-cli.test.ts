@@ -11,6 +11,7 @@ import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { loadBillingFixture } from '../helpers/fixtures.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerText } from '../helpers/ledger-files.js';
 
 afterAll(removeTempDirs);
 
@@ -143,7 +144,7 @@ describe('organization backups on PostgreSQL through the CLI', () => {
     const wrong = await runCli(['backup', '--org', '2', '--json'], { cwd: dir, env: { APP_DB_PASSWORD: `${password}-wrong` } });
     expect(wrong.code).toBe(8);
     expect(JSON.parse(wrong.stderr.trim()).error.code).toBe('CONNECTION');
-    for (const text of [ok.stdout, ok.stderr, wrong.stdout, wrong.stderr, await readFile(path.join(dir, 'backups/ledger.json'), 'utf8')]) {
+    for (const text of [ok.stdout, ok.stderr, wrong.stdout, wrong.stderr, await ledgerText(path.join(dir, 'backups'))]) {
       expect(text).not.toContain(password);
     }
     // The refused attempt is recorded as failed (cron's failures show in list and status).

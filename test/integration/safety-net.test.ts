@@ -4,11 +4,12 @@
  * not complete", its ledger record marked failed and its temp file removed.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 afterAll(removeTempDirs);
 
@@ -24,7 +25,6 @@ it('turns an emptied event loop with an unfinished command into exit 1, record f
   expect(stdout).toMatch(/begun record 1, temp /);
   expect(code).toBe(1);
   expect(stderr).toMatch(/^error: internal error: operation did not complete/);
-  const ledger = JSON.parse(await readFile(path.join(storage, 'ledger.json'), 'utf8')) as { records: { status: string; error_message: string }[] };
-  expect(ledger.records).toMatchObject([{ status: 'failed', error_message: 'internal error: operation did not complete.' }]);
+  expect(await ledgerRecords(storage)).toMatchObject([{ status: 'failed', error_message: 'internal error: operation did not complete.' }]);
   expect(await readdir(path.join(storage, 'tenant-databases'))).toEqual([]);
 }, 60_000);

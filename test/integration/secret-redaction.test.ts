@@ -7,7 +7,7 @@
  * - a `.backuprc` holding a password in clear and readable by others gets one warning;
  * - a server message quoting a 2 MiB value back is redacted in linear time and shown capped.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
@@ -19,6 +19,7 @@ import { runCli } from '../helpers/cli.js';
 import { type ServerConnection } from '../helpers/databases.js';
 import { createOrgBed, type OrgBed } from '../helpers/org-setup.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords as storedRecords } from '../helpers/ledger-files.js';
 
 /** Pieces a driver could take for a host, a path or a fragment: none may show anywhere. */
 const PIECES = ['Zq7xAlpha', 'evilhostKp9', 'Wx3zFrag'];
@@ -52,8 +53,7 @@ describe('secrets of connection URLs', () => {
     return dir;
   }
 
-  const ledgerRecords = async (dir: string) =>
-    JSON.parse(await readFile(path.join(dir, 'store/ledger.json'), 'utf8').catch(() => '{"records":[]}')).records as unknown[];
+  const ledgerRecords = async (dir: string) => storedRecords(path.join(dir, 'store'));
 
   it('refuses a URL whose password holds unencoded @ / # (exit 2), showing no piece of it, recording nothing', async () => {
     const url = `postgres://${server.user}:\${DB_PW}@${server.host}:${server.port}/${server.database}`;

@@ -94,16 +94,17 @@ describe('a ledger write that fails', () => {
       kind: 'organization', organization_id: '1', tenant: null, user_id: null, day_of_week: 'monday',
       backup_filename: 'org_1_monday_backup.zip', backup_path: path.join(dir, 'organizations/org_1_monday_backup.zip'), backup_date: '2026-11-23',
     });
-    const file = path.join(dir, 'ledger.json');
+    // The organization's own file of the ledger (format 2: one file per organization).
+    const file = path.join(dir, 'ledger', 'organizations', '1.json');
     const text = await readFile(file, 'utf8');
-    // A file mounted over the ledger: it reads, but nothing can be renamed over it (EBUSY).
+    // A file mounted over it: it reads, but nothing can be renamed over it (EBUSY).
     const copy = path.join(await makeTempDir('tb-fail-'), 'ledger-copy.json');
     await writeFile(copy, text, { mode: 0o600 });
     mount(['--bind', copy], file);
     await expect(ledger.finish(record.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) })).rejects.toThrow(
-      /^Could not write the ledger .*ledger\.json: EBUSY.*The ledger was left as it was\.$/,
+      /^Could not write the ledger file .*organizations\/1\.json: EBUSY.*The ledger was left as it was\.$/,
     );
-    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect((await readdir(path.join(dir, 'ledger', 'tmp'))).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     expect(await readFile(file, 'utf8')).toBe(text);
   });
 });
@@ -117,13 +118,14 @@ describe('temp files of killed runs', () => {
     const killed = [`.t_2026-01-01_00-00-00.zip.${dead}.0123456789ab.tmp`, `.t_monday_backup.zip.${dead}.0123456789ab.tmp`];
     const live = `.t_2026-01-02_00-00-00.zip.${process.pid}.0123456789ab.tmp`;
     for (const name of [...killed, live]) await writeFile(path.join(area, name), 'partial', { mode: 0o600 });
-    const ledgerTemp = `.ledger.json.${dead}.abcdef012345.tmp`;
-    await writeFile(path.join(bed.store, ledgerTemp), '{', { mode: 0o600 });
+    // The ledger writes only under its write lock: any temp file of its own found then is a dead writer's.
+    const ledgerTemp = `.1.json.${dead}.abcdef01.tmp`;
+    await writeFile(path.join(bed.store, 'ledger', 'tmp', ledgerTemp), '{', { mode: 0o600 });
 
     const next = await runCli(['backup', 't'], { cwd: bed.dir });
     expect(next.code, next.stderr).toBe(0);
     expect((await readdir(area)).filter((name) => name.endsWith('.tmp'))).toEqual([live]);
-    expect(await readdir(bed.store)).not.toContain(ledgerTemp);
+    expect(await readdir(path.join(bed.store, 'ledger', 'tmp'))).toEqual([]);
   }, 60_000);
 });
 

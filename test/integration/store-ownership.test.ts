@@ -88,12 +88,12 @@ describe('a store another user owns, full of planted links', () => {
     await mkdir(path.join(store, 'tenant-databases'));
     await symlink(victim, path.join(store, 'ledger.json'));
     await symlink(outside, path.join(store, 'organizations'));
-    for (const key of ['org-1', 'tenant-t']) await symlink(victim, path.join(store, 'locks', `${key}.lock.owner`));
-    await symlink(outside, path.join(store, 'locks', 'org-1.lock'));
+    for (const key of ['org-1', 'tenant-t']) await symlink(victim, path.join(store, 'locks', `${key}.lck`));
+    await symlink(victim, path.join(store, 'locks', '.ledger-write.lck'));
     await symlink(victim, path.join(store, 'logs', `auto-org-1-${TODAY}.log`));
     await symlink(victim, path.join(store, 'tenant-databases', 't_2026-01-01_00-00-00.zip'));
     for (const entry of ['', 'locks', 'logs', 'tenant-databases']) await chown(path.join(store, entry), OTHER_UID, OTHER_UID);
-    for (const link of ['ledger.json', 'organizations', 'locks/org-1.lock.owner', 'locks/tenant-t.lock.owner', 'locks/org-1.lock', `logs/auto-org-1-${TODAY}.log`, 'tenant-databases/t_2026-01-01_00-00-00.zip']) {
+    for (const link of ['ledger.json', 'organizations', 'locks/org-1.lck', 'locks/tenant-t.lck', 'locks/.ledger-write.lck', `logs/auto-org-1-${TODAY}.log`, 'tenant-databases/t_2026-01-01_00-00-00.zip']) {
       await lchown(path.join(store, link), OTHER_UID, OTHER_UID);
     }
   });
@@ -168,21 +168,28 @@ describe('a store of ours with links planted before it was ours', () => {
     for (const folder of ['locks', 'logs', 'organizations']) await mkdir(path.join(bed.store, folder), { recursive: true, mode: 0o700 });
   });
 
-  it('replaces a planted lock owner link instead of writing through it', async () => {
-    const before = await snapshot(bed);
-    await symlink(bed.victim, path.join(bed.store, 'locks', 'org-1.lock.owner'));
-    await symlink(bed.victim, path.join(bed.store, 'ledger.json.lock.owner'));
-    const result = await runCli(['backup', '--org', '1'], { cwd: bed.dir });
-    expect(result.code, result.stderr).toBe(0);
-    expect(await snapshot(bed)).toEqual(before);
-  });
+  it.each([['an operation lock', 'locks/org-1.lck'], ['the ledger write lock', 'locks/.ledger-write.lck']])(
+    'refuses %s that is a link (its target is never touched)',
+    async (_what, lock) => {
+      const before = await snapshot(bed);
+      await symlink(bed.victim, path.join(bed.store, lock));
+      const result = await runCli(['backup', '--org', '1'], { cwd: bed.dir });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`${path.basename(lock)} is not a lock file (a symbolic link)`);
+      expect(await snapshot(bed)).toEqual(before);
+    },
+  );
 
-  it('refuses a lock folder that is a link (its target is never touched)', async () => {
+  it('refuses an owner file of the ledger that is a link', async () => {
     const before = await snapshot(bed);
-    await symlink(bed.outside, path.join(bed.store, 'locks', 'org-1.lock'));
-    const result = await runCli(['backup', '--org', '1'], { cwd: bed.dir });
-    expect(result.code, result.stderr).toBe(2);
-    expect(result.stderr).toMatch(/org-1\.lock is not a lock folder \(a symbolic link\)/);
+    await mkdir(path.join(bed.store, 'ledger', 'organizations'), { recursive: true, mode: 0o700 });
+    await symlink(bed.victim, path.join(bed.store, 'ledger', 'organizations', '1.json'));
+    for (const args of [['backup', '--org', '1'], ['list', '--org', '1'], ['auto', '--org', '1']]) {
+      const result = await runCli(args, { cwd: bed.dir });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(/1\.json is a symbolic link/);
+      expect(result.stderr).not.toContain('not-for-anyone');
+    }
     expect(await snapshot(bed)).toEqual(before);
   });
 

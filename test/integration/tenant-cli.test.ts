@@ -2,12 +2,13 @@
  * Tenant-database commands through the real CLI on a SQLite tenant: backup, list, restore with
  * its safety backup, retention (--keep-last, prune), and refusals with their exit codes.
  */
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 let dir: string;
 const db = () => new Database(path.join(dir, 'acme.sqlite'));
@@ -90,7 +91,7 @@ describe('tenant commands', () => {
     const backup = await runCli(['backup', 'acme', '--keep-last', '2', '--json'], { cwd: dir });
     expect(backup.code, backup.stderr).toBe(0);
     expect(JSON.parse(backup.stdout).pruned.length).toBeGreaterThan(0);
-    const ledger = JSON.parse(await readFile(path.join(dir, 'backups/ledger.json'), 'utf8')) as { records: { backup_filename: string }[] };
+    const ledger = { records: await ledgerRecords(path.join(dir, 'backups')) };
     const files = (await readdir(path.join(dir, 'backups/tenant-databases'))).filter((n) => n.endsWith('.zip')).sort();
     // Timestamped manual backups: the newest two stay; pre_restore safety backups are never pruned.
     expect(files.length).toBe(3);

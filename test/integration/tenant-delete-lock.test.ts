@@ -53,7 +53,9 @@ describe('delete and a restore of the same tenant', () => {
   it('delete while the restore holds the lock: exit 7, nothing deleted; the restore finishes with its JSON', async () => {
     tick();
     const archive = (await backupTenant(deps, { tenant: 'acme' })).record;
-    const lock = path.join(dir, 'storage/locks/tenant-acme.lock');
+    // The restore is inside its locked section while its safety backup runs (a run file in ledger/runs).
+    const runs = path.join(dir, 'storage/ledger/runs');
+    const running = () => fs.existsSync(runs) && fs.readdirSync(runs).some((name) => name.endsWith('.json'));
     const restore = spawn(process.execPath, [BIN, 'restore', 'acme', archive.backup_filename, '--yes', '--json', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TENANT_BACKUP_CONFIG: '' },
@@ -65,8 +67,8 @@ describe('delete and a restore of the same tenant', () => {
     const exited = new Promise<number | null>((resolve) => restore.on('close', (code) => resolve(code)));
     // Hold the restore inside its locked section (SIGSTOP) while delete runs: no timing luck needed.
     const deadline = Date.now() + 30_000;
-    while (!fs.existsSync(lock) && restore.exitCode === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(fs.existsSync(lock), 'the restore never took its lock').toBe(true);
+    while (!running() && restore.exitCode === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(running(), 'the restore never took its lock').toBe(true);
     restore.kill('SIGSTOP');
     let deleted;
     try {

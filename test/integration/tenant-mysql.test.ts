@@ -23,6 +23,7 @@ import { adminKnex, createTestDatabase, serverInfo, type ServerConnection, type 
 import { watchCommandLines } from '../helpers/processes.js';
 import { freePort } from '../helpers/servers.js';
 import { backupChangeRestore, serverTenantDatabases, tenantBedPerTest, type TenantBed } from '../helpers/tenant.js';
+import { ledgerText } from '../helpers/ledger-files.js';
 
 async function createSchema(k: Knex): Promise<void> {
   for (const sql of [
@@ -197,7 +198,7 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     expect([...optionFileModes]).toEqual(['600/700']);
     expect(optionDirs.size).toBeGreaterThan(0);
     for (const optionDir of optionDirs) expect(fs.existsSync(optionDir), optionDir).toBe(false); // removed afterwards
-    expect(fs.readFileSync(path.join(bed.storage, 'ledger.json'), 'utf8')).not.toContain(secret);
+    expect(await ledgerText(bed.storage)).not.toContain(secret);
     const reader = await ArchiveReader.open(backup.record.backup_path);
     expect(JSON.stringify(reader.manifest)).not.toContain(secret);
     await reader.close();

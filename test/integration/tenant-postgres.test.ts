@@ -23,6 +23,7 @@ import { serverInfo, type ServerConnection, type TestDatabase } from '../helpers
 import { watchCommandLines } from '../helpers/processes.js';
 import { freePort } from '../helpers/servers.js';
 import { backupChangeRestore, entryBytes, serverTenantDatabases, tenantBedPerTest, type TenantBed } from '../helpers/tenant.js';
+import { ledgerText } from '../helpers/ledger-files.js';
 
 const password = () => serverInfo('postgres').password;
 
@@ -172,7 +173,7 @@ describe('PostgreSQL tenant backup and restore', () => {
     expect(leaks).toEqual([]);
     expect(sawDump).toBeGreaterThan(0); // the sampler did see pg_dump running
     expect(sweeps).toBeGreaterThan(1);
-    expect(fs.readFileSync(path.join(bed.storage, 'ledger.json'), 'utf8')).not.toContain(secret);
+    expect(await ledgerText(bed.storage)).not.toContain(secret);
     const reader = await ArchiveReader.open(backup.record.backup_path);
     expect(JSON.stringify(reader.manifest)).not.toContain(secret);
     await reader.close();
@@ -203,7 +204,7 @@ describe('PostgreSQL tenant backup and restore', () => {
     const deps = await bed.deps({ acme: { client: 'pg', connection: url } });
     const ok = await backupTenant(deps, { tenant: 'acme' });
     expect(ok.record.status).toBe('success');
-    expect(fs.readFileSync(path.join(bed.storage, 'ledger.json'), 'utf8')).not.toContain(c.password);
+    expect(await ledgerText(bed.storage)).not.toContain(c.password);
 
     const wrong = `Wr0ng-${Math.random().toString(36).slice(2)}-pässword`;
     for (const connection of [{ ...c, password: wrong }, `postgres://${c.user}:${encodeURIComponent(wrong)}@${c.host}:${c.port}/${c.database}`]) {
@@ -252,12 +253,13 @@ describe('PostgreSQL tenant backup and restore', () => {
     expect((old as Error).message).toMatch(/older than the PostgreSQL 15\.[^\n]* server.*postgresql-client-15/);
 
     expect(await bed.files()).toEqual(snapshot);
-    // The backups that could not start are recorded failed (the first one's record was replaced
-    // by the successful backup of the same name); the restore is not.
+    // The backups that could not start are recorded failed (a failed attempt stays beside the
+    // successful backup of the same name, until the history policy forgets it); the restore is not.
     const records = await deps.ledger.find();
     expect(records.map((r) => [r.status, r.error_message])).toEqual([
       ['failed', (old as Error).message],
       ['success', null],
+      ['failed', (missing as Error).message],
     ]);
     expect(JSON.stringify(records)).not.toContain(password());
     expect(await fingerprint(acme.knex())).toEqual(before);

@@ -5,27 +5,25 @@
  * signal leaves nothing on stderr but the JSON error object.
  */
 import { spawn } from 'node:child_process';
-import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { runOnTerminal } from '../helpers/pty.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { ledgerRecords } from '../helpers/ledger-files.js';
 
 afterAll(removeTempDirs);
 
 const SGR_COLOUR = /\x1b\[(3\d|9\d|38;)[\d;]*m/;
 
-interface LedgerFile {
-  records: { status: string; error_message: string | null; backup_filename: string }[];
-}
 
 describe('Ctrl-C on a terminal, spinner spinning (PostgreSQL tenant)', () => {
   let db: TestDatabase;
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  const ledger = async () => JSON.parse(await readFile(path.join(dir, 'backups/ledger.json'), 'utf8')) as LedgerFile;
+  const ledger = async () => ({ records: await ledgerRecords(path.join(dir, 'backups')) });
   const leftovers = async () => (await readdir(path.join(dir, 'backups/tenant-databases'))).filter((name) => name.endsWith('.tmp') || name.startsWith('.'));
 
   beforeAll(async () => {

@@ -1,15 +1,14 @@
 /**
- * The zod-free checks on the start-up path (configuration, ledger file, archive manifest) must
- * agree with the zod schemas they stand in for: for what they accept, the very same result (key
- * order included: the ledger is written back as parsed); for anything else, they decline, so that
- * zod decides and words the error.
+ * The zod-free checks on the start-up path (configuration, archive manifest) must agree with the
+ * zod schemas they stand in for: for what they accept, the very same result (key order included);
+ * for anything else, they decline, so that zod decides and words the error. (The ledger's files
+ * are checked without zod at all: test/unit/ledger.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineManifestSchema, fastCheckManifest, parseManifest } from '../../src/archive/manifest.js';
 import { fastParseConfig } from '../../src/config/fast-check.js';
 import { configSchema } from '../../src/config/schema.js';
-import { defineLedgerSchema, fastParseLedger } from '../../src/ledger/json-file.js';
 
 const same = (a: unknown, b: unknown) => {
   expect(a).toEqual(b);
@@ -70,6 +69,11 @@ describe('configuration fast path', () => {
       storage: { dir: 'b' },
     },
     { storage: { dir: 'b' }, encryption: {} },
+    { storage: { dir: 'b' }, ledger: {} },
+    { storage: { dir: 'b' }, ledger: { keep: { missingArchives: true } } },
+    { ledger: { keep: { failedDays: 0, missingArchives: false }, settingsTable: 's', table: 't', connection: 'postgres://u@h/db', client: 'pg', type: 'database' }, storage: { dir: 'b' } },
+    { storage: { dir: 'b' }, ledger: { type: 'json', keep: {} } },
+    { encryption: { recipients: ['age1x'] }, ledger: { type: 'database', keep: { failedDays: 7 } }, storage: { type: 's3', dir: './staging', bucket: 'my-backups' } },
   ];
   it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
     const fast = fastParseConfig(config);
@@ -98,6 +102,11 @@ describe('configuration fast path', () => {
     { storage: { dir: 'b' }, retention: { keepLast: 0 } },
     { storage: { dir: 'b' }, auto: { allowedRoles: [''] } },
     { storage: { dir: 'b' }, organisations: {} },
+    { storage: { dir: 'b' }, ledger: { type: 'sqlite' } },
+    { storage: { dir: 'b' }, ledger: { keep: { failedDays: -1 } } },
+    { storage: { dir: 'b' }, ledger: { keep: { failedDays: 90, forever: true } } },
+    { storage: { dir: 'b' }, ledger: { table: '' } },
+    { storage: { dir: 'b' }, ledger: { client: 'oracle' } },
     { storage: { dir: 'b' }, timezone: undefined },
     { storage: { dir: 'b' }, notifications: { webhook: { url: 'ftp://h/x' } } },
     { storage: { dir: 'b' }, notifications: { webhook: { url: 'not a url' } } },
@@ -141,61 +150,6 @@ describe('configuration fast path', () => {
   ];
   it.each(declined.map((v) => [JSON.stringify(v) ?? String(v), v]))('declines %s (zod decides)', (_name, config) => {
     expect(fastParseConfig(config)).toBeUndefined();
-  });
-});
-
-const record = (id: number, extra: Record<string, unknown> = {}) => ({
-  id,
-  kind: 'organization',
-  organization_id: '42',
-  tenant: null,
-  user_id: null,
-  day_of_week: 'monday',
-  backup_filename: 'org_a_monday_backup.zip',
-  backup_path: '/srv/organizations/org_a_monday_backup.zip',
-  backup_date: '2026-11-23',
-  backup_size: 10,
-  sha256: null,
-  status: 'success',
-  error_message: null,
-  created_at: '2026-11-23T08:00:00.000Z',
-  updated_at: '2026-11-23T08:00:00.000Z',
-  ...extra,
-});
-
-describe('ledger fast path', () => {
-  const schema = defineLedgerSchema(z);
-  const valid: unknown[] = [
-    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [] },
-    {
-      organizations: { '42': { updated_at: null, auto_backup_enabled: false } },
-      record_meta: { '1': { backup_type: 'auto_daily' } },
-      runs: { '2': { started_at: 'x', lock: null, host: 'h', pid: -1 } },
-      records: [record(1), record(2, { status: 'in_progress', kind: 'database', tenant: 'acme', organization_id: null, sha256: 'ab' })],
-      next_id: 3,
-      version: 1,
-      format: 'tenant-backup-ledger',
-    },
-  ];
-  it.each(valid.map((v, i) => [i, v]))('gives zod\'s result for ledger %i', (_i, file) => {
-    const fast = fastParseLedger(file);
-    expect(fast).toBeDefined();
-    same(fast, schema.parse(file));
-  });
-
-  const declined: unknown[] = [
-    { format: 'tenant-backup-ledger', version: 2, next_id: 1, records: [] },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 0, records: [] },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], extra: true },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { status: 'done' })] },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { surplus: 1 })] },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record(1, { backup_size: -1 })] },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], runs: { '1': { pid: 1, host: 'h', lock: null } } },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], record_meta: { '1': { backup_type: 'weekly' } } },
-    { format: 'tenant-backup-ledger', version: 1, next_id: 1, records: [], organizations: { '1': { auto_backup_enabled: 'yes', updated_at: null } } },
-  ];
-  it.each(declined.map((v, i) => [i, v]))('declines ledger %i (zod decides)', (_i, file) => {
-    expect(fastParseLedger(file)).toBeUndefined();
   });
 });
 

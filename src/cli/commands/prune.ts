@@ -6,7 +6,7 @@ import { printJson, printLine, printNote } from '../render.js';
 export function registerPrune(program: Command): void {
   program
     .command('prune')
-    .description('Apply the retention policy to timestamped tenant backups (config "retention", or --keep-last).')
+    .description('Apply the retention policy to timestamped tenant backups (config "retention", or --keep-last), then the ledger\'s history policy (config "ledger.keep").')
     .argument('[tenant]', 'only this tenant (default: every configured tenant)')
     .option('--keep-last <n>', 'keep the newest <n> timestamped backups (overrides retention.keepLast)')
     .option('--dry-run', 'show what would be removed, remove nothing', false)
@@ -26,6 +26,10 @@ export function registerPrune(program: Command): void {
         for (const record of result.removed) printLine(`${verb} ${record.backup_filename} (tenant ${record.tenant}, ${record.backup_date}).`, ctx.output);
         for (const skipped of result.skipped) printNote(`note: tenant ${skipped.tenant} skipped: ${skipped.reason}`, ctx.output);
         printLine(`${result.removed.length} ${result.dry_run ? 'to remove' : 'removed'}, ${result.kept.length} kept.`, ctx.output);
+        const { failures, missing_archives: missing } = result.history;
+        if (failures + missing > 0) {
+          printLine(`Ledger history: ${result.dry_run ? 'would forget' : 'forgot'} ${failures} failed record(s) older than the ledger.keep limit and ${missing} record(s) of archives that no longer exist.`, ctx.output);
+        }
       }),
     );
 }

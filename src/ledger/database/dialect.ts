@@ -1,0 +1,187 @@
+/**
+ * The SQL of the database ledger, per engine: the two tables, how their values are written and
+ * read back as the record's exact text forms, and how each engine reports a missing table, a
+ * refused privilege and a broken unique key.
+ *
+ * `auto_backup_logs` has exactly the record's columns (`id` … `updated_at`) plus what the JSON
+ * ledger keeps beside them: `backup_type`, `host` (where the archive was written), `run_pid` and
+ * `run_lock` (who runs an `in_progress` record, and the lock that proves it alive), and
+ * `daily_slot` — `<organization>/<date>` on an `auto_daily` record that is `in_progress` or
+ * `success`, NULL otherwise — under a unique key: the second automatic backup of a day cannot be
+ * recorded even if an operation lock was lost. `auto_backup_settings` holds the enable switch.
+ */
+export type DialectName = 'pg' | 'mysql' | 'sqlite';
+
+export interface LedgerTables {
+  logs: string;
+  settings: string;
+}
+
+export interface Dialect {
+  readonly name: DialectName;
+  quote(identifier: string): string;
+  /** `?` placeholders in the driver's form. */
+  sql(text: string): string;
+  createStatements(tables: LedgerTables): string[];
+  /** The columns of a record (and its extras) as text in the record's forms, from table alias `alias`. */
+  selectList(alias: string): string;
+  /** A settings row's `updated_at` as the record's text form. */
+  timestampText(column: string): string;
+  /** An ISO instant (`2026-11-23T08:00:00.000Z`) as the engine takes it. */
+  timestamp(iso: string): string;
+  /** `RETURNING id` where the engine has it. */
+  returningId: string;
+  upsertSettings(tables: LedgerTables): string;
+  isMissingTable(error: unknown): boolean;
+  isPermissionDenied(error: unknown): boolean;
+  isUniqueViolation(error: unknown): boolean;
+}
+
+/** The driver's error under the session's OperationError (session.ts keeps it as `cause`). */
+const driverError = (error: unknown) => ((error as { cause?: unknown })?.cause ?? error) as { code?: unknown; errno?: unknown; message?: unknown };
+const codeOf = (error: unknown) => driverError(error).code;
+const errnoOf = (error: unknown) => driverError(error).errno;
+const messageOf = (error: unknown) => String(driverError(error).message ?? '');
+
+/** An identifier the ledger's tables may be called (no quoting games: letters, digits, _). */
+export function assertTableName(name: string, key: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) {
+    throw new Error(`${key} "${name}" is not a plain table name (letters, digits and _, at most 63).`);
+  }
+}
+
+function columns(types: {
+  id: string;
+  text: (length: number) => string;
+  longText: string;
+  bigint: string;
+  date: string;
+  timestamp: string;
+  integer: string;
+}): string {
+  const t = types;
+  return [
+    `id ${t.id}`,
+    `kind ${t.text(16)} NOT NULL`,
+    `organization_id ${t.text(191)} NULL`,
+    `tenant ${t.text(191)} NULL`,
+    `user_id ${t.text(191)} NULL`,
+    `day_of_week ${t.text(9)} NOT NULL`,
+    `backup_filename ${t.text(255)} NOT NULL`,
+    `backup_path ${t.longText} NOT NULL`,
+    `backup_size ${t.bigint} NOT NULL DEFAULT 0`,
+    `sha256 ${t.text(64)} NULL`,
+    `status ${t.text(16)} NOT NULL`,
+    `error_message ${t.longText} NULL`,
+    `backup_date ${t.date} NOT NULL`,
+    `created_at ${t.timestamp} NOT NULL`,
+    `updated_at ${t.timestamp} NOT NULL`,
+    `backup_type ${t.text(16)} NULL`,
+    `host ${t.text(191)} NULL`,
+    `run_pid ${t.integer} NULL`,
+    `run_lock ${t.text(191)} NULL`,
+    `daily_slot ${t.text(255)} NULL`,
+  ].join(',\n  ');
+}
+
+function indexes(tables: LedgerTables, quote: (name: string) => string, create: string): string[] {
+  const { logs } = tables;
+  return [
+    `CREATE UNIQUE INDEX ${create}${quote(`${logs}_daily_slot`)} ON ${quote(logs)} (daily_slot)`,
+    `CREATE INDEX ${create}${quote(`${logs}_organization`)} ON ${quote(logs)} (organization_id, created_at, id)`,
+    `CREATE INDEX ${create}${quote(`${logs}_tenant`)} ON ${quote(logs)} (tenant, created_at, id)`,
+    `CREATE INDEX ${create}${quote(`${logs}_created`)} ON ${quote(logs)} (created_at, id)`,
+    `CREATE INDEX ${create}${quote(`${logs}_filename`)} ON ${quote(logs)} (backup_filename)`,
+    `CREATE INDEX ${create}${quote(`${logs}_status`)} ON ${quote(logs)} (status)`,
+  ];
+}
+
+const POSTGRES: Dialect = {
+  name: 'pg',
+  quote: (name) => `"${name.replaceAll('"', '""')}"`,
+  sql: (text) => {
+    let n = 0;
+    return text.replace(/\?/g, () => `$${++n}`);
+  },
+  createStatements(tables) {
+    const q = POSTGRES.quote;
+    return [
+      `CREATE TABLE IF NOT EXISTS ${q(tables.logs)} (\n  ${columns({ id: 'bigserial PRIMARY KEY', text: (n) => `varchar(${n})`, longText: 'text', bigint: 'bigint', date: 'date', timestamp: 'timestamptz(3)', integer: 'integer' })}\n)`,
+      ...indexes(tables, q, 'IF NOT EXISTS '),
+      `CREATE TABLE IF NOT EXISTS ${q(tables.settings)} (\n  organization_id varchar(191) PRIMARY KEY,\n  auto_backup_enabled boolean NOT NULL,\n  updated_at timestamptz(3) NULL\n)`,
+    ];
+  },
+  selectList: (a) =>
+    `${a}.id::text AS id, ${a}.kind, ${a}.organization_id, ${a}.tenant, ${a}.user_id, ${a}.day_of_week, ${a}.backup_filename, ${a}.backup_path, ` +
+    `${a}.backup_size::text AS backup_size, ${a}.sha256, ${a}.status, ${a}.error_message, to_char(${a}.backup_date, 'YYYY-MM-DD') AS backup_date, ` +
+    `${POSTGRES.timestampText(`${a}.created_at`)} AS created_at, ${POSTGRES.timestampText(`${a}.updated_at`)} AS updated_at, ` +
+    `${a}.backup_type, ${a}.host, ${a}.run_lock, ${a}.run_pid::text AS run_pid`,
+  timestampText: (column) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  timestamp: (iso) => iso,
+  returningId: ' RETURNING id',
+  upsertSettings: (tables) =>
+    `INSERT INTO ${POSTGRES.quote(tables.settings)} (organization_id, auto_backup_enabled, updated_at) VALUES (?, ?, ?) ` +
+    'ON CONFLICT (organization_id) DO UPDATE SET auto_backup_enabled = EXCLUDED.auto_backup_enabled, updated_at = EXCLUDED.updated_at',
+  isMissingTable: (error) => codeOf(error) === '42P01',
+  isPermissionDenied: (error) => codeOf(error) === '42501',
+  isUniqueViolation: (error) => codeOf(error) === '23505',
+};
+
+const MYSQL: Dialect = {
+  name: 'mysql',
+  quote: (name) => `\`${name.replaceAll('`', '``')}\``,
+  sql: (text) => text,
+  createStatements(tables) {
+    const q = MYSQL.quote;
+    const { logs } = tables;
+    return [
+      `CREATE TABLE IF NOT EXISTS ${q(logs)} (\n  ${columns({ id: 'BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY', text: (n) => `VARCHAR(${n})`, longText: 'MEDIUMTEXT', bigint: 'BIGINT', date: 'DATE', timestamp: 'DATETIME(3)', integer: 'INT' })},\n` +
+        `  UNIQUE KEY ${q(`${logs}_daily_slot`)} (daily_slot),\n  KEY ${q(`${logs}_organization`)} (organization_id, created_at, id),\n` +
+        `  KEY ${q(`${logs}_tenant`)} (tenant, created_at, id),\n  KEY ${q(`${logs}_created`)} (created_at, id),\n` +
+        `  KEY ${q(`${logs}_filename`)} (backup_filename),\n  KEY ${q(`${logs}_status`)} (status)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      `CREATE TABLE IF NOT EXISTS ${q(tables.settings)} (\n  organization_id VARCHAR(191) NOT NULL PRIMARY KEY,\n  auto_backup_enabled BOOLEAN NOT NULL,\n  updated_at DATETIME(3) NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ];
+  },
+  selectList: (a) =>
+    `${a}.id, ${a}.kind, ${a}.organization_id, ${a}.tenant, ${a}.user_id, ${a}.day_of_week, ${a}.backup_filename, ${a}.backup_path, ${a}.backup_size, ` +
+    `${a}.sha256, ${a}.status, ${a}.error_message, DATE_FORMAT(${a}.backup_date, '%Y-%m-%d') AS backup_date, ` +
+    `${MYSQL.timestampText(`${a}.created_at`)} AS created_at, ${MYSQL.timestampText(`${a}.updated_at`)} AS updated_at, ${a}.backup_type, ${a}.host, ${a}.run_lock, ${a}.run_pid`,
+  timestampText: (column) => `CONCAT(REPLACE(CAST(${column} AS CHAR(23)), ' ', 'T'), 'Z')`,
+  // Sessions run with time_zone +00:00 (engines/mysql/driver.ts): DATETIME holds UTC.
+  timestamp: (iso) => iso.slice(0, 23).replace('T', ' '),
+  returningId: '',
+  upsertSettings: (tables) =>
+    `INSERT INTO ${MYSQL.quote(tables.settings)} (organization_id, auto_backup_enabled, updated_at) VALUES (?, ?, ?) ` +
+    'ON DUPLICATE KEY UPDATE auto_backup_enabled = VALUES(auto_backup_enabled), updated_at = VALUES(updated_at)',
+  isMissingTable: (error) => codeOf(error) === 'ER_NO_SUCH_TABLE' || errnoOf(error) === 1146,
+  isPermissionDenied: (error) => ['ER_TABLEACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR'].includes(String(codeOf(error))),
+  isUniqueViolation: (error) => codeOf(error) === 'ER_DUP_ENTRY' || errnoOf(error) === 1062,
+};
+
+const SQLITE: Dialect = {
+  name: 'sqlite',
+  quote: POSTGRES.quote,
+  sql: (text) => text,
+  createStatements(tables) {
+    const q = SQLITE.quote;
+    return [
+      `CREATE TABLE IF NOT EXISTS ${q(tables.logs)} (\n  ${columns({ id: 'INTEGER PRIMARY KEY AUTOINCREMENT', text: () => 'TEXT', longText: 'TEXT', bigint: 'INTEGER', date: 'TEXT', timestamp: 'TEXT', integer: 'INTEGER' })}\n)`,
+      ...indexes(tables, q, 'IF NOT EXISTS '),
+      `CREATE TABLE IF NOT EXISTS ${q(tables.settings)} (\n  organization_id TEXT PRIMARY KEY,\n  auto_backup_enabled INTEGER NOT NULL,\n  updated_at TEXT NULL\n)`,
+    ];
+  },
+  selectList: (a) =>
+    `${a}.id, ${a}.kind, ${a}.organization_id, ${a}.tenant, ${a}.user_id, ${a}.day_of_week, ${a}.backup_filename, ${a}.backup_path, ${a}.backup_size, ` +
+    `${a}.sha256, ${a}.status, ${a}.error_message, ${a}.backup_date, ${a}.created_at, ${a}.updated_at, ${a}.backup_type, ${a}.host, ${a}.run_lock, ${a}.run_pid`,
+  timestampText: (column) => column,
+  timestamp: (iso) => iso,
+  returningId: ' RETURNING id',
+  upsertSettings: (tables) =>
+    `INSERT INTO ${SQLITE.quote(tables.settings)} (organization_id, auto_backup_enabled, updated_at) VALUES (?, ?, ?) ` +
+    'ON CONFLICT (organization_id) DO UPDATE SET auto_backup_enabled = excluded.auto_backup_enabled, updated_at = excluded.updated_at',
+  isMissingTable: (error) => /no such table/i.test(messageOf(error)),
+  isPermissionDenied: (error) => ['SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_AUTH'].includes(String(codeOf(error))),
+  isUniqueViolation: (error) => String(codeOf(error)).startsWith('SQLITE_CONSTRAINT_UNIQUE'),
+};
+
+export const DIALECTS: Record<DialectName, Dialect> = { pg: POSTGRES, mysql: MYSQL, sqlite: SQLITE };
