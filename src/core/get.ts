@@ -6,13 +6,13 @@
  * needed only to verify it): to a new file (never over an existing one: written to a temp name
  * beside it, renamed at the end, 0600), or to a stream (stdout).
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveError, UsageError } from '../errors.js';
+import { tempFileName } from '../store/local.js';
 import type { Deps } from './context.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { areaOf, type Target } from './targets.js';
@@ -76,7 +76,7 @@ async function assertAbsent(file: string): Promise<void> {
 
 /** A temp file beside `file` (O_EXCL, 0600), renamed to `file` once complete; removed on failure. */
 async function writeNewFile(file: string, reader: { openFile(): NodeJS.ReadableStream }, signal: AbortSignal | undefined): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = path.join(path.dirname(file), tempFileName(path.basename(file)));
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
   try {
     await pipeline(reader.openFile(), handle.createWriteStream(), { signal });

@@ -23,14 +23,13 @@
  *    stays, so every later command tries again; nothing ever backs up a half-loaded database.
  * `delete` refuses to remove the archive a marker names (see delete.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, open, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { OperationError, describeCause, redactSecrets } from '../errors.js';
+import { hostIdentity } from '../host.js';
 import { assertArchiveFileName, TENANT_DATABASES_AREA } from '../retention/naming.js';
-import { fsyncPath } from '../store/local.js';
+import { fsyncPath, tempFileName } from '../store/local.js';
 import type { DatabaseEngine, DatabaseTarget } from '../engines/types.js';
 import type { Deps } from './context.js';
 import { openVerifiedArchive } from './open-archive.js';
@@ -77,14 +76,14 @@ export async function writeRestoreMarker(
     ...fields,
     started_at: deps.clock.now().toISOString(),
     pid: process.pid,
-    host: hostname(),
+    host: hostIdentity(),
   };
   await deps.store.ensureArea(TENANT_DATABASES_AREA);
   const file = restoreMarkerPath(deps, fields.tenant);
   // Written whole to a temp file first, then linked to its name: a kill at any moment leaves either
   // no marker or a complete one (never an empty file). link() refuses an existing marker, as O_EXCL
-  // did; a killed run's temp file is removed like any other (`.<name>.<pid>.<random>.tmp`).
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // did; a killed run's temp file is removed like any other of this host (store/local.ts).
+  const temp = path.join(path.dirname(file), tempFileName(path.basename(file)));
   try {
     const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
     try {

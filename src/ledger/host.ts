@@ -3,17 +3,9 @@
  * system that several machines share (where the JSON ledger refuses to work: see json-file.ts).
  */
 import { statfs } from 'node:fs/promises';
-import { hostname } from 'node:os';
 
-/**
- * The host name written into records and checked by the JSON ledger: `TENANT_BACKUP_HOST` when
- * set (containers whose host names change at every start; tests that simulate several servers),
- * else the system's host name.
- */
-export function hostIdentity(env: NodeJS.ProcessEnv = process.env): string {
-  const override = env.TENANT_BACKUP_HOST?.trim();
-  return override ? override : hostname();
-}
+/** The host name written into records and checked by the JSON ledger (see src/host.ts). */
+export { hostIdentity } from '../host.js';
 
 /**
  * statfs(2) magic numbers of file systems that several machines mount at once: NFS, SMB/CIFS,

@@ -1,18 +1,20 @@
 /**
  * The local-directory store: `<dir>/organizations/` and `<dir>/tenant-databases/`, folders 0700,
- * archives 0600. Temp files are dot-files beside their final name (`.<name>.<pid>.<random>.tmp`),
- * so a rename replaces the old archive atomically and listings never show half-written files.
+ * archives 0600. Temp files are dot-files beside their final name
+ * (`.<name>.@<host>.<pid>.<random>.tmp`, see `tempFileName`), so a rename replaces the old archive
+ * atomically and listings never show half-written files.
  *
  * Every operation first checks the store's ownership rules (safety.ts: ours, nobody else may
  * write into it) and never follows a symbolic link inside the store: an archive name that is a
  * link is refused, listings skip links.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidNameError, NotFoundError } from '../errors.js';
+import { hostIdentity } from '../host.js';
 import { assertArchiveFileName, hasArchiveExtension, type StoreArea } from '../retention/naming.js';
 import { openDirectoryNoFollow, openNoFollow, StoreGuard, unsafeStore } from './safety.js';
 import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
@@ -54,7 +56,7 @@ export class LocalStore implements Store {
     assertArchiveFileName(finalName);
     const dir = await this.ensureArea(area);
     await removeDeadTemps(dir);
-    return path.join(dir, `.${finalName}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    return path.join(dir, tempFileName(finalName));
   }
 
   async commit(temp: string, area: StoreArea, finalName: string, options: CommitOptions = {}): Promise<StoredFile> {
@@ -202,24 +204,44 @@ async function ensurePrivateDir(dir: string): Promise<string> {
 }
 
 /**
- * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files
- * `.<name>.<pid>.<random>.tmp`; whatever their name (timestamped backups never reuse one), those
- * whose process is gone are removed. Live runs' temps are never touched. Assumes, like the
- * locks, that the store is used from one host.
+ * The name of a temp file for `finalName` in the same folder: `.<finalName>.@<host>.<pid>.<12 hex>.tmp`.
+ * The host (`hostIdentity`, percent-encoded without dots; a long one as `~<hash>`) says whose it is
+ * in a store several servers share (the database ledger's setting), so that only this host judges
+ * whether its pid is still running.
  */
-export async function removeDeadTemps(dir: string): Promise<void> {
+export function tempFileName(finalName: string, host = hostIdentity()): string {
+  return `.${finalName}.@${hostToken(host)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+function hostToken(host: string): string {
+  const encoded = encodeURIComponent(host).replaceAll('.', '%2E');
+  return encoded.length <= 64 ? encoded : `~${createHash('sha256').update(host).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files; whatever
+ * their name (timestamped backups never reuse one), those of this host whose process is gone are
+ * removed. Another host's temp files are never touched (its pids mean nothing here), nor are live
+ * runs'. The names of earlier versions, without a host (`.<name>.<pid>.<random>.tmp`), are still
+ * removed by pid, as those versions did (they assumed one host).
+ */
+export async function removeDeadTemps(dir: string, host = hostIdentity()): Promise<void> {
+  const here = hostToken(host);
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const match = TEMP_NAME.exec(name);
-    if (!match) continue;
-    const pid = Number(match[1]);
+    const hosted = TEMP_NAME.exec(name);
+    const match = hosted ?? OLD_TEMP_NAME.exec(name);
+    if (!match || (hosted && hosted[1] !== here)) continue;
+    const pid = Number(hosted ? hosted[2] : match[1]);
     if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) {
       await rm(path.join(dir, name), { force: true }).catch(() => undefined);
     }
   }
 }
 
-/** `.<name>.<pid>.<12 hex>.tmp`, as `tempPath` and the ledger write them. */
-const TEMP_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
+/** `.<name>.@<host>.<pid>.<12 hex>.tmp`, as `tempFileName` writes them (names never hold ".@"). */
+const TEMP_NAME = /^\..+\.@([^.]+)\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
+/** Earlier versions' `.<name>.<pid>.<12 hex>.tmp` (no host). */
+const OLD_TEMP_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
 
 /** fsync a file or a directory (directories need it so a rename survives a crash); links are not followed. */
 export async function fsyncPath(target: string): Promise<void> {

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import { ArchiveReader } from '../../src/archive/zip-reader.js';
+import { hostIdentity } from '../../src/host.js';
 import { JsonFileLedger } from '../../src/ledger/json-file.js';
 import { frozenClock } from '../../src/retention/clock.js';
 import { ROOT, runCli } from '../helpers/cli.js';
@@ -115,16 +116,20 @@ describe('temp files of killed runs', () => {
     expect((await runCli(['backup', 't'], { cwd: bed.dir })).code).toBe(0);
     const dead = await deadPid();
     const area = path.join(bed.store, 'tenant-databases');
-    const killed = [`.t_2026-01-01_00-00-00.zip.${dead}.0123456789ab.tmp`, `.t_monday_backup.zip.${dead}.0123456789ab.tmp`];
+    const host = encodeURIComponent(hostIdentity()).replaceAll('.', '%2E');
+    // Earlier versions' names (no host), and this host's.
+    const killed = [`.t_2026-01-01_00-00-00.zip.${dead}.0123456789ab.tmp`, `.t_monday_backup.zip.${dead}.0123456789ab.tmp`, `.t_2026-01-03_00-00-00.zip.@${host}.${dead}.0123456789ab.tmp`];
     const live = `.t_2026-01-02_00-00-00.zip.${process.pid}.0123456789ab.tmp`;
-    for (const name of [...killed, live]) await writeFile(path.join(area, name), 'partial', { mode: 0o600 });
+    // Another server's (a store several servers share): its pid means nothing here.
+    const otherHost = `.t_2026-01-04_00-00-00.zip.@another-server.${dead}.0123456789ab.tmp`;
+    for (const name of [...killed, live, otherHost]) await writeFile(path.join(area, name), 'partial', { mode: 0o600 });
     // The ledger writes only under its write lock: any temp file of its own found then is a dead writer's.
     const ledgerTemp = `.1.json.${dead}.abcdef01.tmp`;
     await writeFile(path.join(bed.store, 'ledger', 'tmp', ledgerTemp), '{', { mode: 0o600 });
 
     const next = await runCli(['backup', 't'], { cwd: bed.dir });
     expect(next.code, next.stderr).toBe(0);
-    expect((await readdir(area)).filter((name) => name.endsWith('.tmp'))).toEqual([live]);
+    expect((await readdir(area)).filter((name) => name.endsWith('.tmp')).sort()).toEqual([live, otherHost].sort());
     expect(await readdir(path.join(bed.store, 'ledger', 'tmp'))).toEqual([]);
   }, 60_000);
 });

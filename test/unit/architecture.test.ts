@@ -16,6 +16,7 @@ const LAYERS: Array<[prefix: string, rank: number]> = [
   ['format.ts', 0],
   ['version.ts', 0],
   ['memory.ts', 0],
+  ['host.ts', 0],
   ['retention/', 1],
   // The record's shape is domain vocabulary (retention reads statuses); the ledger itself is higher.
   ['ledger/types.ts', 1],

@@ -1,14 +1,15 @@
 /**
  * The local-folder store: the Store contract (test/contract/store.contract.ts), plus what is the
  * folder's own — private modes, temp files as dot-files beside their final name, a killed run's
- * temp file removed, no commit across folders.
+ * temp file removed (this host's only: the name carries the host), no commit across folders.
  */
 import { spawnSync } from 'node:child_process';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidNameError } from '../../src/errors.js';
-import { LocalStore } from '../../src/store/local.js';
+import { hostIdentity } from '../../src/host.js';
+import { LocalStore, removeDeadTemps, tempFileName } from '../../src/store/local.js';
 import { describeStoreContract } from '../contract/store.contract.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -33,16 +34,40 @@ describe('local folder store', () => {
     const store = new LocalStore(path.join(await makeTempDir('tb-store-'), 'storage'));
     const live = await store.tempPath('tenant-databases', 'acme_saturday_backup.zip');
     expect(path.dirname(live)).toBe(path.dirname(store.localPath('tenant-databases', 'acme_saturday_backup.zip')));
-    expect(path.basename(live)).toMatch(new RegExp(`^\\.acme_saturday_backup\\.zip\\.${process.pid}\\.[0-9a-f]+\\.tmp$`));
+    const host = encodeURIComponent(hostIdentity()).replaceAll('.', '%2E');
+    expect(path.basename(live)).toBe(`.acme_saturday_backup.zip.@${host}.${process.pid}.${path.basename(live).split('.').at(-2)}.tmp`);
+    expect(path.basename(live)).toMatch(/\.[0-9a-f]{12}\.tmp$/);
     await writeFile(live, 'being written');
     // A process that has exited: its temp file is left over, as after SIGKILL.
     const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
-    const leftover = path.join(path.dirname(live), `.acme_saturday_backup.zip.${deadPid}.abcdef012345.tmp`);
+    const leftover = path.join(path.dirname(live), `.acme_saturday_backup.zip.@${host}.${deadPid}.abcdef012345.tmp`);
     await writeFile(leftover, 'killed half-way');
     await store.tempPath('tenant-databases', 'acme_saturday_backup.zip');
     const names = await readdir(path.dirname(live));
     expect(names).toContain(path.basename(live)); // a live run's temp is never touched
     expect(names).not.toContain(path.basename(leftover));
+  });
+
+  it("never removes another host's temp files (a store several servers share); earlier versions' names are still cleaned by pid", async () => {
+    const dir = await makeTempDir('tb-store-hosts-');
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    const mine = (pid: number) => `.org_a_monday_backup.zip.@web-1%2Eexample%2Ecom.${pid}.abcdef012345.tmp`;
+    // Another server's live upload: its pid may be dead here, or be a different process here: never ours to judge.
+    const theirs = [`.org_a_monday_backup.zip.@web-2.${deadPid}.abcdef012345.tmp`, `.org_a_monday_backup.zip.@web-2.${process.pid}.abcdef012345.tmp`];
+    const oldStyle = `.org_a_monday_backup.zip.${deadPid}.abcdef012345.tmp`;
+    for (const name of [mine(deadPid), mine(process.pid), ...theirs, oldStyle]) await writeFile(path.join(dir, name), 'x');
+
+    await removeDeadTemps(dir, 'web-1.example.com');
+    expect((await readdir(dir)).sort()).toEqual([mine(process.pid), ...theirs].sort());
+    // Seen from web-2, the same folder: its dead run's file goes, web-1's live one stays.
+    await removeDeadTemps(dir, 'web-2');
+    expect((await readdir(dir)).sort()).toEqual([mine(process.pid), theirs[1]!].sort());
+  });
+
+  it('names temp files by a long host name without exceeding file name limits, and never reads a dot in a host as a separator', () => {
+    const long = tempFileName('org_a_monday_backup.zip', 'h'.repeat(300));
+    expect(long).toMatch(/^\.org_a_monday_backup\.zip\.@~[0-9a-f]{16}\.\d+\.[0-9a-f]{12}\.tmp$/);
+    expect(tempFileName('x.zip', 'a.b.c')).toMatch(/^\.x\.zip\.@a%2Eb%2Ec\.\d+\.[0-9a-f]{12}\.tmp$/);
   });
 
   it('refuses to commit a temp file from another folder (it would not be an atomic rename)', async () => {
