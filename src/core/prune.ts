@@ -17,7 +17,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { LockedError } from '../errors.js';
 import { hostIdentity } from '../ledger/host.js';
 import type { HistoryPruneResult, LedgerEntry, LedgerRecord } from '../ledger/types.js';
-import { ORGANIZATIONS_AREA, TENANT_DATABASES_AREA } from '../retention/naming.js';
+import { ORGANIZATIONS_AREA, TENANT_DATABASES_AREA, type StoreArea } from '../retention/naming.js';
 import { hasRetentionRules, isRetentionCandidate, selectForRemoval, type RetentionPolicy } from '../retention/policy.js';
 import { historyPolicyOf, type Deps } from './context.js';
 import { assertKnownTenant, tenantLockKey } from './targets.js';
@@ -74,12 +74,30 @@ export async function pruneTenantBackups(deps: Deps, options: PruneOptions = {})
 
 /**
  * The history policy (`ledger.keep`) over one tenant's records or the whole ledger. A success's
- * archive is looked for in this store; one made on another host and not found here is kept.
+ * archive is looked for in this store; on a local store, one made on another host and not found
+ * here is kept (that host's disk may have it). A bucket is the same from every host: it is listed
+ * once per area (not one request per record), and what it lacks is gone. Unknown (the store
+ * could not be asked) keeps the record.
  */
 export async function pruneLedgerHistory(deps: Pick<Deps, 'config' | 'ledger' | 'store'>, options: { tenant?: string; dryRun?: boolean } = {}): Promise<HistoryPruneResult> {
   const here = hostIdentity();
+  const listings = new Map<StoreArea, Promise<Set<string>>>();
+  const listed = (area: StoreArea) => {
+    let names = listings.get(area);
+    if (!names) {
+      names = deps.store.list(area).then((files) => new Set(files.map((file) => file.name)));
+      listings.set(area, names);
+    }
+    return names;
+  };
   const archiveExists = async ({ record, host }: LedgerEntry): Promise<boolean | null> => {
     const area = record.kind === 'organization' ? ORGANIZATIONS_AREA : TENANT_DATABASES_AREA;
+    if (deps.store.kind !== 'local') {
+      return listed(area).then(
+        (names) => names.has(record.backup_filename),
+        () => null,
+      );
+    }
     const found = await deps.store.stat(area, record.backup_filename).then(
       (file) => file !== null,
       () => null,

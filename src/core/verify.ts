@@ -14,10 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { ArchiveError, TenantBackupError } from '../errors.js';
-import type { LedgerRecord } from '../ledger/types.js';
+import type { LedgerOwner, LedgerRecord } from '../ledger/types.js';
 import type { Deps } from './context.js';
 import { resolveBackupReference } from './backup-reference.js';
-import { areaOf, describeTarget, type Target } from './targets.js';
+import { areaOf, type Target } from './targets.js';
 import { openVerifiedArchive } from './open-archive.js';
 import type { ArchiveReader } from '../archive/zip-reader.js';
 
@@ -65,8 +65,8 @@ export async function verifyBackups(deps: Pick<Deps, 'store' | 'ledger' | 'progr
     // One named archive: a refusal (not found, another owner's) is the command's error.
     results.push(await verifyOne(deps, options.target, name, record, options.signal, true));
   } else {
-    for (const [target, records] of await successesByTarget(deps, options.target)) {
-      for (const record of options.all ? records : records.slice(0, 1)) {
+    for (const [target, records] of await successesByTarget(deps, options.target, options.all === true)) {
+      for (const record of records) {
         options.signal?.throwIfAborted();
         results.push(await verifyOne(deps, target, record.backup_filename, record, options.signal, false));
       }
@@ -81,18 +81,23 @@ function filterOf(target: Target) {
   return target.kind === 'database' ? { kind: 'database' as const, tenant: target.tenant } : { kind: 'organization' as const, organization_id: target.organizationId };
 }
 
-/** Successful records, newest first, grouped by target (in the order the ledger lists them). */
-async function successesByTarget(deps: Pick<Deps, 'ledger'>, only: Target | undefined): Promise<Map<Target, LedgerRecord[]>> {
-  const records = await deps.ledger.find({ ...(only ? filterOf(only) : {}), status: 'success' });
-  const groups = new Map<string, { target: Target; records: LedgerRecord[] }>();
-  for (const record of records) {
-    const target: Target = record.kind === 'database' ? { kind: 'database', tenant: record.tenant! } : { kind: 'organization', organizationId: record.organization_id! };
-    const key = `${target.kind}:${describeTarget(target)}`;
-    const group = groups.get(key) ?? { target, records: [] };
-    group.records.push(record);
-    groups.set(key, group);
+/**
+ * Successful records, newest first, grouped by target, the target of the newest record first (as
+ * the ledger lists them). One owner's records at a time: without `all`, only each target's newest
+ * is kept, so a ledger of a million records is never held whole.
+ */
+async function successesByTarget(deps: Pick<Deps, 'ledger'>, only: Target | undefined, all: boolean): Promise<Map<Target, LedgerRecord[]>> {
+  const owners: LedgerOwner[] = only
+    ? [only.kind === 'database' ? { kind: 'database', tenant: only.tenant } : { kind: 'organization', organization_id: only.organizationId }]
+    : await deps.ledger.owners();
+  const groups: Array<{ target: Target; records: LedgerRecord[] }> = [];
+  for (const owner of owners) {
+    const target: Target = owner.kind === 'database' ? { kind: 'database', tenant: owner.tenant } : { kind: 'organization', organizationId: owner.organization_id };
+    const records = await deps.ledger.find({ ...filterOf(target), status: 'success' });
+    if (records.length > 0) groups.push({ target, records: all ? records : records.slice(0, 1) });
   }
-  return new Map([...groups.values()].map((group) => [group.target, group.records]));
+  groups.sort((a, b) => b.records[0]!.created_at.localeCompare(a.records[0]!.created_at) || b.records[0]!.id - a.records[0]!.id);
+  return new Map(groups.map((group) => [group.target, group.records]));
 }
 
 async function verifyOne(
