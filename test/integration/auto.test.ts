@@ -178,6 +178,8 @@ describe('auto from many processes', () => {
       expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
       expect(loaded).not.toContain('dist/cli/main.js');
       expect(loaded).not.toMatch(DRIVERS);
+      // Nor the S3 store and its SDK (a local store): the bundle leaves them outside.
+      expect(loaded).not.toMatch(/node_modules\/@aws-sdk\/|dist\/store\/s3/);
     }
   });
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksumOrganization } from '../helpers/checksums.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { loadBillingFixture } from '../helpers/fixtures.js';
 import { EMULATORS, startEmulator, type Emulator } from '../helpers/s3.js';
@@ -150,6 +150,22 @@ for (const kind of EMULATORS) describe(`an S3 store through the CLI (${kind}, an
     const restored = await runCli(['restore', 'acme', 'latest', '--yes', '--no-safety-backup', '--json'], { cwd: dir, env });
     expect(restored.code, restored.stderr).toBe(0);
     expect(rows()).toEqual(before);
+  }, 120_000);
+
+  it("auto makes today's backup into the bucket once; the next call is answered by the launcher's shortcut, which loads the S3 store from dist/ (outside its bundle)", async () => {
+    const first = await runCli(['auto', '--org', '2', '--json'], { cwd: dir, env });
+    expect(first.code, first.stderr).toBe(0);
+    const created = JSON.parse(first.stdout) as { action: string; record: { backup_filename: string } };
+    expect(created.action).toBe('created');
+    expect(await keys()).toContain(`prod/backups/organizations/${created.record.backup_filename}`);
+    const trace = path.join(dir, 'trace-auto.txt');
+    const second = await runCli(['auto', '--org', '2', '--role', 'admin', '--json'], { cwd: dir, env: { ...env, TB_TRACE_FILE: trace }, nodeArgs: ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs')] });
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ action: 'skipped', reason: 'already_done', record: { backup_filename: created.record.backup_filename } });
+    const loaded = await readFile(trace, 'utf8');
+    expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
+    expect(loaded).toContain('dist/store/s3.js');
+    expect(loaded).not.toContain('dist/cli/main.js');
   }, 120_000);
 
   it('without credentials: exit 8 with where they are looked for, nothing in the bucket, the attempt recorded failed', async () => {
