@@ -249,7 +249,9 @@ export async function backupOrganizationLocked(
     };
   } catch (error) {
     if (error instanceof DisabledInDatabase) throw error;
-    throw archive ? await archive.fail(error) : backupFailure(error, secrets);
+    // Before the record was begun (the store could not be asked whether the file is ours: no S3
+    // credentials; the connection lost while planning): a failed attempt is recorded all the same.
+    throw archive ? await archive.fail(error) : await recordUnstartedBackup(deps, options, weekday, backupDate, backupFailure(error, secrets));
   } finally {
     stopAborting();
     progress.stop();
@@ -269,8 +271,9 @@ function throttled(update: (rows: number) => void): (rows: number) => void {
 }
 
 /**
- * Records a backup that failed before its archive had a name (connecting failed): under the name of
- * the organization's last archive for this weekday, else its id-based name. Returns the error.
+ * Records a backup that failed before its record was begun (connecting failed, the store could not
+ * be asked about the archive's name, …) when that is a failed attempt: under the name of the
+ * organization's last archive for this weekday, else its id-based name. Returns the error.
  */
 async function recordUnstartedBackup(
   deps: Deps,
