@@ -21,9 +21,14 @@ const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
 
 export function runOnTerminal(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): PtyRun {
   const command = `stty cols 100 rows 40; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
+  // A person's terminal: the CI runner's own markers are not passed on (ora, like most terminal
+  // libraries, turns its spinner off when CI is set; NO_COLOR/FORCE_COLOR only when a test sets them).
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !['CI', 'CONTINUOUS_INTEGRATION', 'NO_COLOR', 'FORCE_COLOR'].includes(name)),
+  );
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: options.cwd,
-    env: { ...process.env, TENANT_BACKUP_CONFIG: '', TERM: 'xterm-256color', ...options.env },
+    env: { ...inherited, TENANT_BACKUP_CONFIG: '', TERM: 'xterm-256color', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
