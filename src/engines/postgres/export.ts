@@ -20,7 +20,7 @@ import { OperationError } from '../../errors.js';
 import { firstFailure } from '../streams.js';
 import type { ColumnInfo, ExportResult, OrganizationRow, SnapshotReader, TablePlan } from '../types.js';
 import { findOrganizationRows } from './organizations.js';
-import { OID, readCatalog, type LiveColumn, type SnapshotCatalog } from './catalog.js';
+import { OID, TransactionCatalog, type LiveColumn } from './catalog.js';
 import { destroySocket, type SessionContext } from './client.js';
 import { CopyToNdjson } from './copy-out.js';
 import { q } from './dialect.js';
@@ -69,31 +69,22 @@ function copyExpression(column: ColumnInfo, live: LiveColumn): string {
 
 export class PostgresSnapshotReader implements SnapshotReader {
   /** The schema's columns and relation kinds as this snapshot sees them, read once (two queries). */
-  private catalog: Promise<SnapshotCatalog> | undefined;
+  private readonly catalog: TransactionCatalog;
 
   constructor(
     private readonly session: SessionContext,
     private readonly client: pg.Client,
     private readonly state: { broken: boolean },
-  ) {}
-
-  private loadCatalog(): Promise<SnapshotCatalog> {
-    this.catalog ??= readCatalog(this.client, this.session.schema);
-    return this.catalog;
+  ) {
+    this.catalog = new TransactionCatalog(client, session.schema);
   }
 
-  /** Like catalog.ts's liveColumns, from this snapshot's catalog. */
-  private async liveColumns(table: string): Promise<Map<string, LiveColumn>> {
-    const columns = (await this.loadCatalog()).columns.get(table);
-    if (!columns) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
-    return columns;
+  private liveColumns(table: string): Promise<Map<string, LiveColumn>> {
+    return this.catalog.liveColumns(table);
   }
 
-  /** Like catalog.ts's ownRows, from this snapshot's catalog. */
-  private async ownRows(table: string): Promise<string> {
-    const kind = (await this.loadCatalog()).kinds.get(table);
-    if (kind === undefined) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
-    return kind === 'p' ? q(table) : `ONLY ${q(table)}`;
+  private ownRows(table: string): Promise<string> {
+    return this.catalog.ownRows(table);
   }
 
   async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {

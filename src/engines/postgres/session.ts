@@ -194,7 +194,7 @@ export class PostgresSession implements OrganizationSession, SessionContext {
         await this.run(client, 'SET CONSTRAINTS ALL DEFERRED', 'Deferring foreign-key checks');
         const replica = needsReplicationRole(plan);
         if (replica) await this.disableForeignKeyTriggers(client, plan);
-        const writer = new PostgresRestoreWriter(this, client, !replica);
+        const writer = new PostgresRestoreWriter(this, client, !replica, plan);
         const result = await fn(writer);
         await writer.checkReferences();
         try {
