@@ -54,7 +54,7 @@ export class MysqlSession implements OrganizationSession {
     });
   }
 
-  async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+  async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>): Promise<T> {
     const connection = this.connection;
     try {
       await run(connection, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -85,7 +85,7 @@ export class MysqlSession implements OrganizationSession {
     };
     let result: T;
     try {
-      result = await fn(reader);
+      result = await fn(reader, []);
     } catch (error) {
       if (!this.broken) await run(connection, 'ROLLBACK').catch(() => undefined);
       throw error;

@@ -69,14 +69,16 @@ function copyExpression(column: ColumnInfo, live: LiveColumn): string {
 
 export class PostgresSnapshotReader implements SnapshotReader {
   /** The schema's columns and relation kinds as this snapshot sees them, read once (two queries). */
-  private readonly catalog: TransactionCatalog;
+  readonly catalog: TransactionCatalog;
 
+  /** `catalog`: the one of another reader of the same snapshot (it is the same). */
   constructor(
     private readonly session: SessionContext,
     private readonly client: pg.Client,
     private readonly state: { broken: boolean },
+    catalog?: TransactionCatalog,
   ) {
-    this.catalog = new TransactionCatalog(client, session.schema);
+    this.catalog = catalog ?? new TransactionCatalog(client, session.schema);
   }
 
   private liveColumns(table: string): Promise<Map<string, LiveColumn>> {
@@ -93,6 +95,10 @@ export class PostgresSnapshotReader implements SnapshotReader {
     });
     const rows = await findOrganizationRows(this.client, this.session, config, columns, id, false);
     return rows[0] ?? null;
+  }
+
+  tableSizes(): Promise<Map<string, number>> {
+    return this.catalog.sizes();
   }
 
   async countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number> {
