@@ -155,6 +155,51 @@ export function run(connection: Connection, sql: string, values?: unknown[]): Pr
   });
 }
 
+/** Bytes a statement built for runStatement leaves unused at its start (COM_QUERY's header goes there). */
+export const STATEMENT_HEADROOM = 7;
+
+/** mysql2's Query command and packet, as far as runStatement uses them. */
+interface QueryCommand {
+  start(packet: unknown, connection: PacketWriter): unknown;
+}
+interface PacketWriter {
+  writePacket(packet: { buffer: Buffer; constructor: new (id: number, buffer: Buffer, start: number, end: number) => unknown }): void;
+}
+
+/**
+ * Runs one statement given as UTF-8 bytes — after STATEMENT_HEADROOM unused bytes — instead of a
+ * string: for statements too large to be a JavaScript string (~512 MiB), or to be copied again
+ * into a packet (a restore's row holding one large value). mysql2 runs it as one of its own
+ * queries (queue, errors, result, the stall guard), except that the packet it would write for an
+ * empty statement is replaced by these bytes, with that packet's own header and command bytes
+ * (COM_QUERY, and the query-attribute bytes where the server uses them) written into the headroom.
+ * mysql2 splits it into 16 MiB protocol packets itself, without copying.
+ */
+export function runStatement(connection: Connection, statement: Buffer): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const Base = connection.constructor as unknown as { createQuery(sql: QueryOptions, values: undefined, cb: (err: QueryError | null, result: unknown) => void, config: unknown): QueryCommand };
+    const command = Base.createQuery({ sql: '' }, undefined, (err, result) => (err ? reject(err) : resolve(result)), (connection as unknown as { config: unknown }).config);
+    const start = command.start;
+    command.start = function (packet, conn) {
+      const write = conn.writePacket;
+      conn.writePacket = (empty) => {
+        conn.writePacket = write;
+        const head = empty.buffer.length;
+        if (head > STATEMENT_HEADROOM) throw new OperationError(`MySQL/MariaDB: unexpected query packet header (${head} bytes).`);
+        const bytes = statement.subarray(STATEMENT_HEADROOM - head);
+        empty.buffer.copy(bytes, 0, 0, head);
+        write.call(conn, new empty.constructor(0, bytes, 0, bytes.length) as typeof empty);
+      };
+      try {
+        return start.call(this, packet, conn);
+      } finally {
+        conn.writePacket = write;
+      }
+    };
+    connection.query(command as unknown as QueryOptions);
+  });
+}
+
 /** Raw query: every value is a Buffer (text-protocol bytes) or null, rows are arrays. */
 export function runRaw(connection: Connection, sql: string): Promise<Array<Array<Buffer | null>>> {
   return new Promise((resolve, reject) => {
