@@ -100,17 +100,30 @@ export function transcodeJsonString(bytes: Buffer, from: number, to: number, esc
   return out.subarray(0, transcodeJsonStringInto(out, 0, bytes, from, to, escapes, fail));
 }
 
-/** The length transcodeJsonString's result would have, without making it. */
-export function transcodedLength(bytes: Buffer, from: number, to: number, escapes: Uint8Array, fail: Fail): number {
-  return transcodeJsonStringInto(null, 0, bytes, from, to, escapes, fail);
-}
-
 /**
- * transcodeJsonString into `out` from `at` (room for transcodedLength bytes); returns the index
+ * transcodeJsonString into `out` from `at` (room for 2 × (to − from) + 8 bytes); returns the index
  * after the last byte written. `out` null: only counts.
  */
 export function transcodeJsonStringInto(out: Buffer | null, at: number, bytes: Buffer, from: number, to: number, escapes: Uint8Array, fail: Fail): number {
-  let w = at;
+  return transcodeJsonStringStep(out, at, bytes, from, to, escapes, fail, to).end;
+}
+
+/**
+ * As transcodeJsonStringInto, stopping at the first escape boundary at or after `stopAt` (input
+ * index): `next` is where to go on, `end` the index after the last byte written. A slice of input
+ * [from, stopAt) writes at most 2 × its length + 12 bytes.
+ */
+export function transcodeJsonStringStep(
+  out: Buffer | null,
+  outAt: number,
+  bytes: Buffer,
+  from: number,
+  to: number,
+  escapes: Uint8Array,
+  fail: Fail,
+  stopAt: number,
+): { next: number; end: number } {
+  let w = outAt;
   const put = (code: number) => {
     if (code < 0x80) {
       const letter = escapes[code]!;
@@ -156,7 +169,8 @@ export function transcodeJsonStringInto(out: Buffer | null, at: number, bytes: B
     }
     return value;
   };
-  for (let at = from; at < to; ) {
+  let at = from;
+  while (at < to && at < stopAt) {
     const b = bytes[at]!;
     if (b !== BACKSLASH) {
       // Multi-byte UTF-8 is copied as it is; only ASCII can need escaping.
@@ -209,5 +223,5 @@ export function transcodeJsonStringInto(out: Buffer | null, at: number, bytes: B
         throw fail('is not valid JSON (a bad escape in a string)');
     }
   }
-  return w;
+  return { next: at, end: w };
 }

@@ -23,7 +23,9 @@
  * - JSON stays a string: MariaDB keeps the text verbatim, MySQL normalizes it anyway, and a JS
  *   round trip through JSON.parse would lose 64-bit integers inside documents.
  */
+import { isUtf8 } from 'node:buffer';
 import { OperationError } from '../../errors.js';
+import { escapeText, HEX_DIGITS, readValues, SHORT_ESCAPES, writeShortValue } from './export-large-row.js';
 import type { ColumnInfo } from '../types.js';
 
 /**
@@ -49,15 +51,15 @@ export function kindOf(column: ColumnInfo): Kind {
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-/** JSON.stringify's short escapes for control characters (0 = use \u00xx). */
-const SHORT_ESCAPES = new Uint8Array(32);
-SHORT_ESCAPES[0x08] = 0x62; // \b
-SHORT_ESCAPES[0x09] = 0x74; // \t
-SHORT_ESCAPES[0x0a] = 0x6e; // \n
-SHORT_ESCAPES[0x0c] = 0x66; // \f
-SHORT_ESCAPES[0x0d] = 0x72; // \r
 const NULL_JSON = Buffer.from('null', 'latin1');
+/** Rows of at least this many bytes are converted in bounded steps (convertLarge). */
+export const LARGE_ROW_BYTES = 1024 * 1024;
+/** A large row's text is escaped this many bytes at a time (at most 6 × as many out). */
+const LARGE_SLICE = 64 * 1024;
+/** A large row's binary is encoded this many bytes at a time (a multiple of 3: base64 joins up). */
+const BASE64_SLICE = 48 * 1024;
+/** A large row's output goes downstream in pieces of about this size. */
+const FLUSH_BYTES = 1024 * 1024;
 const OUTPUT_CHUNK = 2 * 1024 * 1024;
 /**
  * The first output buffer of a table; each next one doubles, up to OUTPUT_CHUNK. A wide schema's
@@ -96,8 +98,16 @@ export class MysqlRowEncoder {
     return this.at - this.taken;
   }
 
-  /** Converts one row packet's payload buf[pos, end). */
-  convert(buf: Buffer, pos: number, end: number): void {
+  /**
+   * Converts one row packet's payload buf[pos, end). A row of LARGE_ROW_BYTES or more is written
+   * in bounded steps, `flush` handing the output downstream between them (convertLarge), when
+   * the caller gives one.
+   */
+  convert(buf: Buffer, pos: number, end: number, flush?: () => void): void {
+    if (flush && end - pos >= LARGE_ROW_BYTES) {
+      for (const _step of this.convertLarge(buf, pos, end)) flush();
+      return;
+    }
     const kinds = this.kinds;
     const width = kinds.length;
     // Worst case: every byte a control character (6 bytes), base64 (4/3), plus per-value overhead.
@@ -192,6 +202,68 @@ export class MysqlRowEncoder {
     out[o++] = 0x5d; // ]
     out[o++] = 0x0a;
     this.at = o;
+    this.rows += 1;
+  }
+
+  /**
+   * A large row, in bounded steps: each value in slices of LARGE_SLICE bytes, each slice written
+   * into room it is sure to fit (no 6 × row-size buffer), yielding whenever FLUSH_BYTES of output
+   * are pending (the caller takes them, and may wait for its reader before going on) — a value
+   * never becomes one string or one output buffer, whatever its size. The bytes are those `convert`
+   * writes; text is checked to be UTF-8 first (before anything of the row is handed on), so a row
+   * that needs the slow path takes it whole.
+   */
+  *convertLarge(buf: Buffer, pos: number, end: number): Generator<void> {
+    const values = readValues(buf, pos, end, this.kinds.length, (what) => this.bad(what));
+    if (values.some((value, column) => value !== null && this.kinds[column] === KIND.text && !isUtf8(buf.subarray(value[0], value[1])))) {
+      this.convertSlowly(buf, pos, end);
+      return;
+    }
+    /** Room for `bytes` more (the output is taken at each yield, so the buffer stays small). */
+    const room = (bytes: number) => {
+      if (this.at + bytes > this.out.length) this.grow(bytes);
+    };
+    room(1);
+    this.out[this.at++] = 0x5b; // [
+    for (const [column, value] of values.entries()) {
+      room(16);
+      if (column > 0) this.out[this.at++] = 0x2c;
+      if (value === null) {
+        this.at += NULL_JSON.copy(this.out, this.at);
+        continue;
+      }
+      const [from, to] = value;
+      const kind = this.kinds[column]!;
+      if (kind !== KIND.text && kind !== KIND.base64) {
+        // Numbers and the server's own date/time/decimal text: short; written as the usual path writes them.
+        room((to - from) * 6 + 16);
+        this.at = writeShortValue(this.out, this.at, kind === KIND.ascii ? 'ascii' : kind === KIND.zerofill ? 'zerofill' : 'number', buf, from, to, () =>
+          this.bad(`has an empty number in column ${column + 1}`),
+        );
+        continue;
+      }
+      this.out[this.at++] = QUOTE;
+      for (let at = from; at < to; ) {
+        if (this.pending() >= FLUSH_BYTES) yield;
+        const sliceEnd = Math.min(to, at + (kind === KIND.text ? LARGE_SLICE : BASE64_SLICE));
+        room((sliceEnd - at) * 6 + 16);
+        if (kind === KIND.base64) {
+          this.at += this.out.write(buf.toString('base64', at, sliceEnd), this.at, 'latin1');
+          at = sliceEnd;
+        } else {
+          // A UTF-8 sequence cut by the slice's end is finished first (at most 3 more bytes).
+          let stop = sliceEnd;
+          while (stop < to && (buf[stop]! & 0xc0) === 0x80) stop += 1;
+          this.at = escapeText(this.out, this.at, buf, at, stop);
+          at = stop;
+        }
+      }
+      room(1);
+      this.out[this.at++] = QUOTE;
+    }
+    room(2);
+    this.out[this.at++] = 0x5d; // ]
+    this.out[this.at++] = 0x0a;
     this.rows += 1;
   }
 

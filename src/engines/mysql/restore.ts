@@ -13,7 +13,7 @@ import { LARGE_ROW_BYTES, largeRowStatement } from './insert-large-row.js';
 import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
-import { fail, run, runRaw, runStatement, STATEMENT_HEADROOM, type MysqlModule } from './driver.js';
+import { fail, run, runRaw, runStatement, type MysqlModule } from './driver.js';
 
 /** Largest multi-row INSERT, in rows and in characters of SQL (kept well under max_allowed_packet). */
 const BATCH_ROWS = 1000;
@@ -85,7 +85,7 @@ export async function importRows(
   // surfaces at the next flush (or at the end), never later.
   let inflight: Promise<void> | undefined;
 
-  const send = async (sql: string | Buffer, rows: number, keys: string[]) => {
+  const send = async (sql: string | Buffer[], rows: number, keys: string[]) => {
     const first = sent + 1;
     sent += rows;
     if (inflight) await inflight;
@@ -116,15 +116,15 @@ export async function importRows(
     lineNumber += 1;
     await flush();
     const bytes = lines[index]!;
-    lines[index] = EMPTY; // free once the statement is made
-    const { statement, parts } = largeRowStatement(
+    lines[index] = EMPTY; // held by the statement's pieces until it is sent
+    const { pieces, bytes: length, parts } = largeRowStatement(
       bytes,
       columns,
       (i, value) => encoders[i]!(value),
       (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows ${what}.`),
-      { prefix, headroom: STATEMENT_HEADROOM },
+      { prefix },
     );
-    const size = statement.length - STATEMENT_HEADROOM + 1;
+    const size = length + 1;
     if (size > maxPacket) {
       throw new OperationError(
         `Cannot restore table "${plan.table}": line ${lineNumber} of its rows needs a statement of ${size.toLocaleString('en-US')} bytes, more than the server's max_allowed_packet ` +
@@ -134,7 +134,7 @@ export async function importRows(
     }
     const keyParts = keyIndexes.map((i) => parts[i]);
     const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];
-    await send(statement, 1, keys);
+    await send(pieces, 1, keys);
   };
   const addLine = async (line: string) => {
     lineNumber += 1;

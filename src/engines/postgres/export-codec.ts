@@ -82,7 +82,7 @@ export class NdjsonEncoder {
 
   constructor(
     private readonly table: string,
-    private readonly wires: readonly Wire[],
+    readonly wires: readonly Wire[],
   ) {}
 
   /** Bytes written since the last take(). */
