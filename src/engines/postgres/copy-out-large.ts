@@ -75,19 +75,29 @@ export class LargeCopyRow {
     return end;
   }
 
-  /** Decodes the hex digit pairs from `pos` (the value's end and a cut pair are left to byteaByte). */
+  /**
+   * Decodes the hex digit pairs from `pos` up to the value's end or the piece's (natively, a run
+   * at a time); a cut pair, the value's end and anything that is not hex are left to byteaByte.
+   */
   private hexRun(buf: Buffer, pos: number, to: number): number {
     if (this.nibble !== -1) return pos;
-    while (pos + 1 < to) {
-      const high = hexValue(buf[pos]!);
-      const low = hexValue(buf[pos + 1]!);
-      if (high < 0 || low < 0) break;
-      this.decoded[this.decodedBytes++] = (high << 4) | low;
+    let end = to;
+    const tab = buf.indexOf(TAB, pos);
+    if (tab !== -1 && tab < end) end = tab;
+    const lf = buf.indexOf(LF, pos);
+    if (lf !== -1 && lf < end) end = lf;
+    end -= (end - pos) % 2;
+    while (pos < end) {
+      const run = Math.min(end - pos, 2 * (BASE64_RUN - this.decodedBytes));
+      const decoded = this.decoded.write(buf.toString('latin1', pos, pos + run), this.decodedBytes, 'hex');
+      this.decodedBytes += decoded;
+      if (decoded * 2 !== run) return pos + 2 * decoded; // not hex: byteaByte refuses it
+      pos += run;
       if (this.decodedBytes === BASE64_RUN) this.encodeDecoded(false);
-      pos += 2;
     }
     return pos;
   }
+
 
   /** The row's last byte was fed: checks it ended where a row ends, hands the rest on. */
   end(): void {
