@@ -19,6 +19,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startMariadb, startPostgres, type RunningServer } from '../test/helpers/servers.js';
@@ -28,19 +29,15 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/tenant-backup.js');
 const RESULTS_DIR = path.join(ROOT, 'bench/results');
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => {
-  const at = argv.indexOf(name);
-  return at === -1 ? undefined : argv[at + 1];
-};
-const VALUE_MB = Number(flag('--mb') ?? 50);
-const KIND = (flag('--kind') ?? 'text') as 'text' | 'binary';
-const only = flag('--only');
-const VALUE_BYTES = VALUE_MB * 1024 * 1024;
-if (!['text', 'binary'].includes(KIND)) throw new Error('--kind is text or binary');
+export interface LargeValueOptions {
+  /** The value's size, MiB. */
+  mb: number;
+  kind: 'text' | 'binary';
+}
 
 /** Creates the tables; with `big`, one more row holding the large value. Returns the value's md5. */
-async function prepare(server: RunningServer, big: boolean): Promise<string | null> {
+async function prepare(server: RunningServer, big: boolean, { mb, kind: KIND }: LargeValueOptions): Promise<string | null> {
+  const VALUE_BYTES = mb * 1024 * 1024;
   if (server.engine === 'postgres') {
     const client = new pg.Client({ host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres' });
     await client.connect();
@@ -99,14 +96,19 @@ async function md5After(server: RunningServer): Promise<string | null> {
   }
 }
 
-interface Run {
+export interface LargeValueRun {
   with_value: boolean;
   backup: Measurement;
   restore: Measurement;
   exact: boolean | null;
 }
 
-async function run(server: RunningServer): Promise<Run[]> {
+/**
+ * Backs organization 1 up and restores it through the CLI under GNU time, without and then with
+ * the large value; prints a line for each. MariaDB's max_allowed_packet must allow the value.
+ */
+export async function measureLargeValue(server: RunningServer, options: LargeValueOptions): Promise<LargeValueRun[]> {
+  const { mb: VALUE_MB, kind: KIND } = options;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tb-bench-large-'));
   try {
     const connection = {
@@ -120,9 +122,9 @@ async function run(server: RunningServer): Promise<Run[]> {
     await writeFile(path.join(dir, '.backuprc'), JSON.stringify(config));
     await chmod(path.join(dir, '.backuprc'), 0o600);
     const env = { ...process.env, BENCH_DB_PASSWORD: server.password, TENANT_BACKUP_CONFIG: '' };
-    const runs: Run[] = [];
+    const runs: LargeValueRun[] = [];
     for (const big of [false, true]) {
-      const before = await prepare(server, big);
+      const before = await prepare(server, big, options);
       const prefix = logPrefix(dir, `${server.engine}-${big ? 'big' : 'small'}`);
       const backup = await measure(['node', BIN, 'backup', '--org', '1', '--quiet'], { env, cwd: dir, logPrefix: `${prefix}-backup` });
       const restore = await measure(['node', BIN, 'restore', '--org', '1', `org_big_${weekday()}_backup.zip`, '--yes', '--quiet'], { env, cwd: dir, logPrefix: `${prefix}-restore` });
@@ -145,22 +147,39 @@ function weekday(): string {
   return new Date().toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' }).toLowerCase();
 }
 
-const servers: RunningServer[] = [];
-try {
-  if (only !== 'mysql') servers.push(await startPostgres());
-  if (only !== 'postgres') {
-    const server = await startMariadb();
-    servers.push(server);
-    const admin = await mysql.createConnection({ host: server.host, port: server.port, user: server.user, password: server.password });
-    await admin.query('SET GLOBAL max_allowed_packet = 1073741824');
-    await admin.end();
-  }
-  await mkdir(RESULTS_DIR, { recursive: true });
-  for (const server of servers) {
-    const runs = await run(server);
-    const report = { generated_at: new Date().toISOString(), engine: server.engine, server_version: server.version, kind: KIND, value_mib: VALUE_MB, node: process.version, runs };
-    await writeFile(path.join(RESULTS_DIR, `large-value-${server.engine}-${KIND}-${VALUE_MB}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  }
-} finally {
-  await Promise.allSettled(servers.map((s) => s.stop()));
+/** MariaDB takes values up to max_allowed_packet: the largest it allows (1 GiB). */
+export async function allowLargePackets(server: RunningServer): Promise<void> {
+  const admin = await mysql.createConnection({ host: server.host, port: server.port, user: server.user, password: server.password });
+  await admin.query('SET GLOBAL max_allowed_packet = 1073741824');
+  await admin.end();
 }
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flag = (name: string) => {
+    const at = argv.indexOf(name);
+    return at === -1 ? undefined : argv[at + 1];
+  };
+  const options: LargeValueOptions = { mb: Number(flag('--mb') ?? 50), kind: (flag('--kind') ?? 'text') as LargeValueOptions['kind'] };
+  if (!['text', 'binary'].includes(options.kind)) throw new Error('--kind is text or binary');
+  const only = flag('--only');
+  const servers: RunningServer[] = [];
+  try {
+    if (only !== 'mysql') servers.push(await startPostgres());
+    if (only !== 'postgres') {
+      const server = await startMariadb();
+      servers.push(server);
+      await allowLargePackets(server);
+    }
+    await mkdir(RESULTS_DIR, { recursive: true });
+    for (const server of servers) {
+      const runs = await measureLargeValue(server, options);
+      const report = { generated_at: new Date().toISOString(), engine: server.engine, server_version: server.version, kind: options.kind, value_mib: options.mb, node: process.version, runs };
+      await writeFile(path.join(RESULTS_DIR, `large-value-${server.engine}-${options.kind}-${options.mb}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    }
+  } finally {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
