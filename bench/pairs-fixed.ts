@@ -86,14 +86,23 @@ async function wideReference(ctx: Context): Promise<{ backup: string; restore: s
   return scripts;
 }
 
+/** Runs `fn` with psql pointed at the wide schema's database. */
+async function inWideDatabase(ctx: Context, fn: () => Promise<void>): Promise<void> {
+  const saved = ctx.env;
+  ctx.env = { ...ctx.env, PGDATABASE: 'wide' };
+  try {
+    await fn();
+  } finally {
+    ctx.env = saved;
+  }
+}
+
 /** Pair 9: `backup --org` of a small organization in a 130-table schema. */
 export async function pair9(ctx: Context): Promise<PairResult> {
   const result: PairResult = { id: '9', title: `backup --org, ~3k rows in a ${WIDE_TABLES}-table schema (PostgreSQL)`, target: '≤ 1.5', status: 'info' };
   const scripts = await wideReference(ctx);
-  const saved = ctx.env;
-  ctx.env = { ...ctx.env, PGDATABASE: 'wide' };
-  try {
-    await alternate(
+  await inWideDatabase(ctx, () =>
+    alternate(
       ctx,
       result,
       { name: 'p9-ours', command: ours(['backup', '--org', MEASURED_ORG, '--json'], ctx.wide!.configFile) },
@@ -104,10 +113,8 @@ export async function pair9(ctx: Context): Promise<PairResult> {
           ctx.archives.wide = (JSON.parse(readFileSync(warm.stdoutFile, 'utf8')) as { record: { backup_path: string } }).record.backup_path;
         },
       },
-    );
-  } finally {
-    ctx.env = saved;
-  }
+    ),
+  );
   judge(result, 1.5);
   return result;
 }
@@ -117,19 +124,16 @@ export async function pair9r(ctx: Context): Promise<PairResult> {
   const result: PairResult = { id: '9r', title: `restore --org --yes, ~3k rows in a ${WIDE_TABLES}-table schema (PostgreSQL)`, target: '≤ 1.5', status: 'info' };
   if (!ctx.archives.wide) return { ...result, status: 'pending', note: 'needs pair 9 in the same run' };
   const scripts = await wideReference(ctx);
-  const saved = ctx.env;
-  ctx.env = { ...ctx.env, PGDATABASE: 'wide' };
-  try {
-    await alternate(
+  const archive = path.basename(ctx.archives.wide);
+  await inWideDatabase(ctx, () =>
+    alternate(
       ctx,
       result,
-      { name: 'p9r-ours', command: ours(['restore', '--org', MEASURED_ORG, path.basename(ctx.archives.wide), '--yes', '--json'], ctx.wide!.configFile) },
+      { name: 'p9r-ours', command: ours(['restore', '--org', MEASURED_ORG, archive, '--yes', '--json'], ctx.wide!.configFile) },
       { name: 'p9r-ref', command: ['psql', '-X', '-q', '-f', scripts.restore] },
       ctx.wide!.pid,
-    );
-  } finally {
-    ctx.env = saved;
-  }
+    ),
+  );
   judge(result, 1.5);
   return result;
 }

@@ -269,32 +269,16 @@ export class MysqlRowEncoder {
 
   /** The reference behaviour, for rows with bytes that are not UTF-8. */
   private convertSlowly(buf: Buffer, pos: number, end: number): void {
-    const values: string[] = [];
-    for (const kind of this.kinds) {
-      let length = buf[pos++]!;
-      if (length === 0xfb) {
-        values.push('null');
-        continue;
-      }
-      if (length === 0xfc) {
-        length = buf.readUInt16LE(pos);
-        pos += 2;
-      } else if (length === 0xfd) {
-        length = buf.readUIntLE(pos, 3);
-        pos += 3;
-      } else if (length === 0xfe) {
-        length = Number(buf.readBigUInt64LE(pos));
-        pos += 8;
-      }
-      const raw = buf.subarray(pos, pos + length);
-      pos += length;
-      if (kind === KIND.number) values.push(raw.toString('latin1'));
-      else if (kind === KIND.zerofill) values.push(String(Number(raw.toString('latin1'))));
-      else if (kind === KIND.ascii) values.push(`"${raw.toString('latin1')}"`);
-      else if (kind === KIND.text) values.push(JSON.stringify(raw.toString('utf8')));
-      else values.push(`"${raw.toString('base64')}"`);
-    }
-    if (pos !== end) throw this.bad(`does not have ${this.kinds.length} columns`);
+    const values = readValues(buf, pos, end, this.kinds.length, (what) => this.bad(what)).map((value, column) => {
+      if (value === null) return 'null';
+      const kind = this.kinds[column];
+      const raw = buf.subarray(value[0], value[1]);
+      if (kind === KIND.number) return raw.toString('latin1');
+      if (kind === KIND.zerofill) return String(Number(raw.toString('latin1')));
+      if (kind === KIND.ascii) return `"${raw.toString('latin1')}"`;
+      if (kind === KIND.text) return JSON.stringify(raw.toString('utf8'));
+      return `"${raw.toString('base64')}"`;
+    });
     const line = Buffer.from(`[${values.join(',')}]\n`, 'utf8');
     if (this.at + line.length > this.out.length) this.grow(line.length);
     this.at += line.copy(this.out, this.at);
