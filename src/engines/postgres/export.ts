@@ -67,6 +67,20 @@ function copyExpression(column: ColumnInfo, live: LiveColumn): string {
   return column.encoding === 'string' && live.textCast ? `${ref}::text` : ref;
 }
 
+/**
+ * The server builds each row's COPY text in one piece of at most 1 GB: a row beyond that (a bytea
+ * over ~512 MiB, whose hex form is twice its size, or text near 1 GB) fails on the server with
+ * "invalid memory alloc request size" or "out of memory" — as it fails for pg_dump.
+ */
+const ROW_LIMIT_HINT =
+  ' (a row of this table is too large for PostgreSQL to send: the server writes each row\'s COPY text in one piece of at most 1 GB, ' +
+  'so a bytea value over ~512 MiB — its hex form is twice its size — or a text value near 1 GB cannot be exported; pg_dump has the same limit)';
+
+function tooLargeForCopy(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /invalid memory alloc request size|out of memory|Cannot enlarge string buffer/i.test(message);
+}
+
 export class PostgresSnapshotReader implements SnapshotReader {
   /** The schema's columns and relation kinds as this snapshot sees them, read once (two queries). */
   readonly catalog: TransactionCatalog;
@@ -143,7 +157,7 @@ export class PostgresSnapshotReader implements SnapshotReader {
       if (!out.destroyed) out.destroy(error as Error);
       // The caller's own stream failing is the caller's error.
       if (failure?.origin === out) throw error;
-      throw this.session.operationError(`Exporting table "${plan.table}" failed`, error);
+      throw this.session.operationError(`Exporting table "${plan.table}" failed${tooLargeForCopy(error) ? ROW_LIMIT_HINT : ''}`, error);
     }
   }
 }
