@@ -269,3 +269,26 @@ function formatIssuePath(path: readonly PropertyKey[]): string {
     .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
     .join('');
 }
+
+/**
+ * A manifest must list exactly the entries written, with their sizes and sha256 (ArchiveWriter.finish):
+ * catches a caller bug when writing instead of at verification time.
+ */
+export function assertManifestMatchesEntries(filePath: string, manifest: Manifest, written: ReadonlyMap<string, { bytes: number; sha256: string }>): void {
+  const listed = new Set(manifest.entries.map((entry) => entry.path));
+  const unlisted = [...written.keys()].filter((path) => !listed.has(path));
+  const unwritten = [...listed].filter((path) => !written.has(path));
+  if (unlisted.length > 0 || unwritten.length > 0) {
+    throw new ArchiveError(
+      `Manifest for ${filePath} does not match the written entries: not in manifest: [${unlisted.join(', ')}]; never written: [${unwritten.join(', ')}].`,
+    );
+  }
+  for (const entry of manifest.entries) {
+    const actual = written.get(entry.path);
+    if (actual !== undefined && (actual.bytes !== entry.bytes || actual.sha256 !== entry.sha256)) {
+      throw new ArchiveError(
+        `Manifest for ${filePath} lists "${entry.path}" as ${entry.bytes} bytes / ${entry.sha256}, but ${actual.bytes} bytes / ${actual.sha256} were written.`,
+      );
+    }
+  }
+}

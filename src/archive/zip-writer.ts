@@ -21,7 +21,7 @@
  * its sizes in the local header. Names are UTF-8 (bit 11); entries carry mode 0600 and an
  * Info-ZIP universal timestamp in the central directory.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,9 +30,10 @@ import { noneCipher } from '../cipher/none.js';
 import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
 import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
-import { isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
+import { assertManifestMatchesEntries, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
-import { crc32, DEFLATE_CHUNK, EntryHasher, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
+import { discardStaged, isStaged, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
+import { crc32, EntryHasher, entryDeflate, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
   /**
@@ -53,6 +54,7 @@ export interface ArchiveWriterOptions {
 }
 
 export type { EntrySource } from './zip-streams.js';
+export type { StagedEntry } from './zip-staged.js';
 
 export interface WrittenEntry {
   /** Uncompressed size. */
@@ -103,6 +105,8 @@ export class ArchiveWriter {
   private readonly failed: Promise<never>;
   private current: Array<Readable | Writable> | undefined;
   private result: FinishedArchive | undefined;
+  /** Part files of staged entries not yet added (removed by abort). */
+  private readonly parts = new Set<string>();
 
   private constructor(filePath: string, handle: FileHandle, level: number, checkWhileWriting: boolean, encryption: FileEncryption) {
     this.filePath = filePath;
@@ -149,18 +153,17 @@ export class ArchiveWriter {
    * error (so an engine's typed error keeps its type); zlib and file errors reject with
    * ArchiveError.
    */
-  async addEntry(path: string, source: EntrySource): Promise<WrittenEntry> {
+  async addEntry(path: string, source: EntrySource | StagedEntry): Promise<WrittenEntry> {
     this.assertOpen(`add entry "${path}"`);
-    if (!isSafeEntryPath(path)) throw new ArchiveError(`Refusing entry path ${JSON.stringify(path)}: not a safe relative path.`);
-    if (path === MANIFEST_PATH) throw new ArchiveError(`Entry path "${MANIFEST_PATH}" is reserved for the manifest.`);
-    if (this.written.has(path)) throw new ArchiveError(`Entry "${path}" was already added to ${this.filePath}.`);
-
-    const input = toReadable(source);
-    const hasher = new EntryHasher();
-    // memLevel 9 (zlib's maximum hash memory, 256 KiB more than the default 8): ~6 % less CPU at
-    // level 1 on table data, same output size.
-    const compressor = this.level > 0 ? zlib.createDeflateRaw({ level: this.level, memLevel: 9, chunkSize: DEFLATE_CHUNK }) : undefined;
-    const check = compressor && this.checkWhileWriting ? new InflateCheck() : undefined;
+    this.assertNewPath(path);
+    const staged = isStaged(source) ? source : undefined;
+    if (staged && staged.method !== (this.level > 0 ? 8 : 0)) throw new ArchiveError(`Entry "${path}" was staged at another compression level.`);
+    const input = staged ? readStaged(staged) : toReadable(source as EntrySource);
+    // A staged entry's data was hashed and compressed already (zip-staged.ts).
+    const hasher = staged ? undefined : new EntryHasher();
+    const compressor = !staged && this.level > 0 ? entryDeflate(this.level) : undefined;
+    const method = staged?.method ?? (compressor ? 8 : 0);
+    const check = method === 8 && this.checkWhileWriting ? new InflateCheck() : undefined;
     const sink = new FileSink(this, check);
     // Errors of the source itself are rethrown as they are; zlib's own become ArchiveErrors (a
     // pipeline also destroys every stream with the source's error: that one is not zlib's).
@@ -172,11 +175,11 @@ export class ArchiveWriter {
     compressor?.on('error', (error) => {
       zipError ??= error;
     });
-    const streams: Array<Readable | Writable> = compressor ? [input, hasher, compressor, sink] : [input, hasher, sink];
+    const streams: Array<Readable | Writable> = [input, ...(hasher ? [hasher] : []), ...(compressor ? [compressor] : []), sink];
     this.state = 'writing';
     this.current = streams;
     const name = Buffer.from(path, 'utf8');
-    const entry: CentralEntry = { name, method: compressor ? 8 : 0, flags: FLAG_UTF8 | FLAG_DATA_DESCRIPTOR, crc32: 0, compressedSize: 0, uncompressedSize: 0, offset: this.position };
+    const entry: CentralEntry = { name, method, flags: FLAG_UTF8 | FLAG_DATA_DESCRIPTOR, crc32: 0, compressedSize: 0, uncompressedSize: 0, offset: this.position };
     let sha256: string;
     try {
       this.queueWrite(localHeader(entry, false, this.stamp));
@@ -185,15 +188,16 @@ export class ArchiveWriter {
       const done = pipeline(streams);
       done.catch(() => undefined); // raced below; a late rejection must not go unhandled
       await Promise.race([done, this.failed]);
-      entry.crc32 = hasher.crc32;
-      entry.uncompressedSize = hasher.bytes;
+      entry.crc32 = hasher?.crc32 ?? staged!.crc32;
+      entry.uncompressedSize = hasher?.bytes ?? staged!.bytes;
       entry.compressedSize = this.position - start;
-      sha256 = hasher.digest();
+      sha256 = hasher?.digest() ?? staged!.sha256;
+      if (staged && entry.compressedSize !== staged.compressedSize) throw new ArchiveError(`Entry "${path}": ${entry.compressedSize} bytes came back from its part file, ${staged.compressedSize} were staged.`);
       this.queueWrite(dataDescriptor(entry));
       await Promise.race([this.writing, this.failed]);
       if (check) {
         const inflated = await Promise.race([check.end(), this.failed]);
-        if (inflated.bytes !== hasher.bytes || inflated.sha256 !== sha256) {
+        if (inflated.bytes !== entry.uncompressedSize || inflated.sha256 !== sha256) {
           this.fail(new ArchiveError(`Entry "${path}" of ${this.filePath} does not inflate to the data written (${inflated.bytes} bytes, sha256 ${inflated.sha256}).`));
           throw this.failure;
         }
@@ -212,11 +216,42 @@ export class ArchiveWriter {
     } finally {
       this.current = undefined;
     }
+    if (staged) await this.discardPart(staged.file);
     this.central.push(entry);
-    const result = { bytes: hasher.bytes, sha256 };
+    const result = { bytes: entry.uncompressedSize, sha256 };
     this.written.set(path, result);
     this.state = 'open';
     return result;
+  }
+
+  /**
+   * Compresses `source` now, into a part file beside the archive, for `addEntry(path, staged)`
+   * later: entries can be compressed at the same time while the zip takes them one after another
+   * (zip-staged.ts). May run while another entry is being added.
+   */
+  async stage(path: string, source: EntrySource): Promise<StagedEntry> {
+    if (this.state === 'open' || this.state === 'writing') this.assertNewPath(path);
+    else this.assertOpen(`stage entry "${path}"`);
+    // The store's temp naming (`.<name>.<pid>.<12 hex>.tmp`): a part a crash left is a dead temp file.
+    const file = `${this.filePath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    this.parts.add(file);
+    try {
+      return await stageEntry(source, file, this.level);
+    } catch (error) {
+      this.parts.delete(file);
+      throw error;
+    }
+  }
+
+  private async discardPart(file: string): Promise<void> {
+    this.parts.delete(file);
+    await discardStaged({ file });
+  }
+
+  private assertNewPath(path: string): void {
+    if (!isSafeEntryPath(path)) throw new ArchiveError(`Refusing entry path ${JSON.stringify(path)}: not a safe relative path.`);
+    if (path === MANIFEST_PATH) throw new ArchiveError(`Entry path "${MANIFEST_PATH}" is reserved for the manifest.`);
+    if (this.written.has(path)) throw new ArchiveError(`Entry "${path}" was already added to ${this.filePath}.`);
   }
 
   /**
@@ -227,7 +262,7 @@ export class ArchiveWriter {
   async finish(manifest: Manifest): Promise<FinishedArchive> {
     this.assertOpen('finish');
     parseManifest(manifest, `Manifest for ${this.filePath}`);
-    this.assertManifestMatchesEntries(manifest);
+    assertManifestMatchesEntries(this.filePath, manifest, this.written);
     this.state = 'finishing';
     try {
       const json = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
@@ -309,6 +344,7 @@ export class ArchiveWriter {
     await this.writing.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await rm(this.filePath, { force: true }).catch(() => undefined);
+    await Promise.all([...this.parts].map((file) => this.discardPart(file).catch(() => undefined)));
   }
 
   /**
@@ -369,25 +405,5 @@ export class ArchiveWriter {
       throw new ArchiveError(`Cannot ${action}: ${this.failure.message}`, { cause: this.failure });
     }
     throw new ArchiveError(`Cannot ${action} in ${this.filePath}: the archive is already ${this.state}.`);
-  }
-
-  /** Catches a caller bug here instead of at verification time. */
-  private assertManifestMatchesEntries(manifest: Manifest): void {
-    const listed = new Set(manifest.entries.map((entry) => entry.path));
-    const unlisted = [...this.written.keys()].filter((path) => !listed.has(path));
-    const unwritten = [...listed].filter((path) => !this.written.has(path));
-    if (unlisted.length > 0 || unwritten.length > 0) {
-      throw new ArchiveError(
-        `Manifest for ${this.filePath} does not match the written entries: not in manifest: [${unlisted.join(', ')}]; never written: [${unwritten.join(', ')}].`,
-      );
-    }
-    for (const entry of manifest.entries) {
-      const actual = this.written.get(entry.path);
-      if (actual !== undefined && (actual.bytes !== entry.bytes || actual.sha256 !== entry.sha256)) {
-        throw new ArchiveError(
-          `Manifest for ${this.filePath} lists "${entry.path}" as ${entry.bytes} bytes / ${entry.sha256}, but ${actual.bytes} bytes / ${actual.sha256} were written.`,
-        );
-      }
-    }
   }
 }

@@ -7,10 +7,9 @@
  * untouched, and a failure — connecting included — records a `failed` entry. Only one backup of an
  * organization runs at a time (operation lock `org-<id>`).
  */
-import { PassThrough } from 'node:stream';
-import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
-import { NotFoundError, OperationError, TenantBackupError, asTypedError, describeCause } from '../errors.js';
+import { NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
 import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
@@ -24,7 +23,8 @@ import { planOrganizationTables } from './plan-organization.js';
 import { excludedReferenceWarnings } from './plan-reach.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { connectionSecrets } from '../engines/connection.js';
-import { abortSessionOn, connectOptions, organizationsConfig, tableEntryPath } from './organization-config.js';
+import { abortSessionOn, connectOptions, organizationsConfig } from './organization-config.js';
+import { exportTables } from './export-tables.js';
 import { PendingArchive, backupFailure, isFailedAttempt, recordFailedStart } from './verified-archive.js';
 
 export interface OrganizationBackupOptions {
@@ -38,7 +38,19 @@ export interface OrganizationBackupOptions {
    * is false the backup is skipped before anything is written or recorded.
    */
   honourDisabledColumn?: boolean;
+  /**
+   * Tables exported at a time, each on its own connection to the same snapshot (default
+   * DEFAULT_JOBS). Engines that cannot share a snapshot between connections use one.
+   */
+  jobs?: number;
 }
+
+/**
+ * Two tables at a time: the database's COPY, our conversion and the compression of one table run
+ * beside those of another, on a machine's second core (bench/PERFORMANCE.md, pair 1). More
+ * helps only with more cores, on both sides.
+ */
+export const DEFAULT_JOBS = 2;
 
 /** Thrown (and caught by `auto`) when the organizations table disables automatic backups. */
 export class DisabledInDatabase extends Error {
@@ -64,8 +76,6 @@ export interface OrganizationBackupResult {
   warnings: string[];
 }
 
-/** Rows of the next table waiting for the writer while the previous entry is finished. */
-const PIPE_BYTES = 1024 * 1024;
 
 export async function backupOrganization(deps: Deps, options: OrganizationBackupOptions): Promise<OrganizationBackupResult> {
   const lockKey = organizationLockKey(options.organizationId);
@@ -133,7 +143,7 @@ export async function backupOrganizationLocked(
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
     const warnings = excludedReferenceWarnings(schema, config, plans);
 
-    const { organization, entries, tables } = await session.withSnapshot(async (reader) => {
+    const { organization, entries, tables } = await session.withSnapshot(async (reader, more) => {
       const found = await reader.findOrganization(config, options.organizationId);
       if (!found) throw NotFoundError.organization(options.organizationId, config.table);
       assertExactId(found, options.organizationId, config.table);
@@ -160,63 +170,15 @@ export async function backupOrganizationLocked(
         compressionLevel: deps.config.compressionLevel,
         cipher,
       });
-      const currentWriter = archive.writer;
-      const written: ManifestEntry[] = [];
-      const summaries: TableSummary[] = [];
-      // Tables are exported one after another on the snapshot's connection, but the next table's
-      // export starts as soon as the previous one has sent its last row, while its entry is still
-      // being compressed and checked: its rows wait in a bounded pipe (back-pressure on the
-      // server) until the writer takes them, entries stay in plan order. Any failure destroys
-      // every pipe still open, which stops its export.
-      const open = new Set<PassThrough>();
-      const stopAll = (error: Error) => {
-        for (const pipe of open) pipe.destroy(error);
-      };
-      const abort = () => stopAll(new OperationError('Backup cancelled.'));
-      options.signal?.addEventListener('abort', abort, { once: true });
-      let entries: Promise<void> = Promise.resolve();
-      try {
-        for (const plan of plans) {
-          options.signal?.throwIfAborted();
-          const path = tableEntryPath(plan.table);
-          const pipe = new PassThrough({ highWaterMark: PIPE_BYTES });
-          pipe.on('error', () => undefined); // reported by the export and the entry (stopAll), never unhandled
-          open.add(pipe);
-          const exported = reader.exportTable(plan, pipe, throttled((rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)));
-          const entry = entries.then(() => currentWriter.addEntry(path, pipe));
-          entries = Promise.all([entry, exported]).then(
-            ([added, result]) => {
-              open.delete(pipe);
-              written.push({
-                path,
-                bytes: added.bytes,
-                sha256: added.sha256,
-                table: plan.table,
-                rows: result.rows,
-                columns: plan.columns.map((c) => ({ name: c.name, type: c.type, encoding: c.encoding })),
-              });
-              summaries.push({ table: plan.table, rows: result.rows, bytes: added.bytes });
-            },
-            (error: unknown) => {
-              stopAll(error instanceof Error ? error : new OperationError(describeCause(error)));
-              throw error;
-            },
-          );
-          entries.catch(() => undefined); // awaited below (or superseded by the export's own failure)
-          await exported;
-        }
-        await entries;
-      } catch (error) {
-        // The first failure wins (a writer failure reaches the export as its destroyed pipe's
-        // error, the very same error); whatever else is pending ends with the pipes destroyed.
-        stopAll(error instanceof Error ? error : new OperationError(describeCause(error)));
-        await entries.catch(() => undefined);
-        throw error;
-      } finally {
-        options.signal?.removeEventListener('abort', abort);
-      }
+      const exported = await exportTables([reader, ...more], archive.writer, plans, {
+        signal: options.signal,
+        sizes: more.length > 0 ? await reader.tableSizes?.() : undefined,
+        onRows: throttled((plan, rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)),
+      });
+      const written = exported.map((table) => table.entry);
+      const summaries = exported.map((table) => table.summary);
       return { organization: found, entries: written, tables: summaries };
-    });
+    }, { readers: jobsOf(options) });
 
     const manifest: Manifest = {
       format: ARCHIVE_FORMAT,
@@ -260,14 +222,19 @@ export async function backupOrganizationLocked(
 }
 
 /** At most one progress update per 100 ms: rendering one costs more than a chunk of rows. */
-function throttled(update: (rows: number) => void): (rows: number) => void {
+function throttled<A extends unknown[]>(update: (...args: A) => void): (...args: A) => void {
   let last = 0;
-  return (rows) => {
+  return (...args) => {
     const now = performance.now();
     if (now - last < 100) return;
     last = now;
-    update(rows);
+    update(...args);
   };
+}
+
+/** Tables exported at a time: `--jobs`, else DEFAULT_JOBS (see OrganizationBackupOptions.jobs). */
+function jobsOf(options: OrganizationBackupOptions): number {
+  return options.jobs ?? DEFAULT_JOBS;
 }
 
 /**

@@ -96,16 +96,32 @@ export async function prepareTenant(
 
 export async function backupTenant(deps: Deps, options: TenantBackupOptions): Promise<TenantBackupResult> {
   try {
-    // prepareTenant's errors are typed and redacted already.
-    const prepared = await prepareTenant(deps, options.tenant, 'backup', options).catch(async (error: unknown) => {
+    // Bad input (unknown tenant, invalid name) is refused before anything starts.
+    tenantConnectionConfig(deps.config, options.tenant);
+    assertTenantName(options.tenant);
+    // The preflight (tool, server, password: ~0.1–0.2 s) runs while the lock is taken; it is awaited
+    // under the lock before anything is written. prepareTenant's errors are typed and redacted already.
+    const preflight = prepareTenant(deps, options.tenant, 'backup', options).catch(async (error: unknown) => {
       throw await recordUnstartedBackup(deps, options, asTypedError(error, []));
     });
+    preflight.catch(() => undefined); // awaited under the lock, or below
     const lockKey = tenantLockKey(options.tenant);
-    return await deps.ledger.withLock(lockKey, async () => {
-      // A restore of this tenant killed midway is finished or undone before anything is dumped.
-      await repairInterruptedRestore(deps, prepared, options);
-      return backupTenantLocked(deps, options, lockKey, prepared);
-    });
+    try {
+      return await deps.ledger.withLock(lockKey, async () => {
+        const prepared = await preflight;
+        // A restore of this tenant killed midway is finished or undone before anything is dumped.
+        await repairInterruptedRestore(deps, prepared, options);
+        return backupTenantLocked(deps, options, lockKey, prepared);
+      });
+    } catch (error) {
+      // A failed preflight is what the run reports (and records), also when the lock was busy:
+      // as when the two ran one after the other.
+      const failedPreflight = await preflight.then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      throw failedPreflight ?? error;
+    }
   } finally {
     deps.progress.stop();
   }

@@ -97,28 +97,67 @@ export function transcodeJsonString(bytes: Buffer, from: number, to: number, esc
   // Worst case: a 2-byte JSON escape becoming 2 bytes, a plain byte becoming 2. The pages of the
   // unused rest of the allocation are never touched.
   const out = Buffer.allocUnsafe((to - from) * 2 + 8);
-  let w = 0;
+  return out.subarray(0, transcodeJsonStringInto(out, 0, bytes, from, to, escapes, fail));
+}
+
+/**
+ * transcodeJsonString into `out` from `at` (room for 2 × (to − from) + 8 bytes); returns the index
+ * after the last byte written. `out` null: only counts.
+ */
+export function transcodeJsonStringInto(out: Buffer | null, at: number, bytes: Buffer, from: number, to: number, escapes: Uint8Array, fail: Fail): number {
+  return transcodeJsonStringStep(out, at, bytes, from, to, escapes, fail, to).end;
+}
+
+/**
+ * As transcodeJsonStringInto, stopping at the first escape boundary at or after `stopAt` (input
+ * index): `next` is where to go on, `end` the index after the last byte written. A slice of input
+ * [from, stopAt) writes at most 2 × its length + 12 bytes.
+ */
+export function transcodeJsonStringStep(
+  out: Buffer | null,
+  outAt: number,
+  bytes: Buffer,
+  from: number,
+  to: number,
+  escapes: Uint8Array,
+  fail: Fail,
+  stopAt: number,
+): { next: number; end: number } {
+  let w = outAt;
   const put = (code: number) => {
     if (code < 0x80) {
       const letter = escapes[code]!;
       if (letter !== 0) {
-        out[w++] = BACKSLASH;
-        out[w++] = letter;
+        if (out) {
+          out[w] = BACKSLASH;
+          out[w + 1] = letter;
+        }
+        w += 2;
       } else {
-        out[w++] = code;
+        if (out) out[w] = code;
+        w += 1;
       }
     } else if (code < 0x800) {
-      out[w++] = 0xc0 | (code >> 6);
-      out[w++] = 0x80 | (code & 0x3f);
+      if (out) {
+        out[w] = 0xc0 | (code >> 6);
+        out[w + 1] = 0x80 | (code & 0x3f);
+      }
+      w += 2;
     } else if (code < 0x10000) {
-      out[w++] = 0xe0 | (code >> 12);
-      out[w++] = 0x80 | ((code >> 6) & 0x3f);
-      out[w++] = 0x80 | (code & 0x3f);
+      if (out) {
+        out[w] = 0xe0 | (code >> 12);
+        out[w + 1] = 0x80 | ((code >> 6) & 0x3f);
+        out[w + 2] = 0x80 | (code & 0x3f);
+      }
+      w += 3;
     } else {
-      out[w++] = 0xf0 | (code >> 18);
-      out[w++] = 0x80 | ((code >> 12) & 0x3f);
-      out[w++] = 0x80 | ((code >> 6) & 0x3f);
-      out[w++] = 0x80 | (code & 0x3f);
+      if (out) {
+        out[w] = 0xf0 | (code >> 18);
+        out[w + 1] = 0x80 | ((code >> 12) & 0x3f);
+        out[w + 2] = 0x80 | ((code >> 6) & 0x3f);
+        out[w + 3] = 0x80 | (code & 0x3f);
+      }
+      w += 4;
     }
   };
   const hex4 = (at: number): number => {
@@ -130,12 +169,16 @@ export function transcodeJsonString(bytes: Buffer, from: number, to: number, esc
     }
     return value;
   };
-  for (let at = from; at < to; ) {
+  let at = from;
+  while (at < to && at < stopAt) {
     const b = bytes[at]!;
     if (b !== BACKSLASH) {
       // Multi-byte UTF-8 is copied as it is; only ASCII can need escaping.
       if (b < 0x80 && escapes[b] !== 0) put(b);
-      else out[w++] = b;
+      else {
+        if (out) out[w] = b;
+        w += 1;
+      }
       at += 1;
       continue;
     }
@@ -180,5 +223,5 @@ export function transcodeJsonString(bytes: Buffer, from: number, to: number, esc
         throw fail('is not valid JSON (a bad escape in a string)');
     }
   }
-  return out.subarray(0, w);
+  return { next: at, end: w };
 }

@@ -3,9 +3,11 @@
  *
  * An archive is untrusted input: one line (one row) is bounded by `MAX_NDJSON_LINE_BYTES`, and a
  * longer one fails the restore (ArchiveError, exit 5) as soon as its bytes pass the bound — before
- * any string is built from it. The bound is larger than any row a backup writes: a row is parsed
- * as one JavaScript string, whose length V8 caps at 2^29 − 24 UTF-16 units (~512 MiB), so no
- * backup can write, nor any restore read, a longer line.
+ * anything is built from it. The bound is larger than any row a backup writes: a row holds values
+ * up to the database's own limits (PostgreSQL: a row's COPY text is at most 1 GB; MariaDB: a row
+ * fits max_allowed_packet, at most 1 GiB), and its NDJSON — base64 for binary (4/3), JSON escapes
+ * for text — stays under 1.5 GiB for any such row but text made mostly of control characters.
+ * Lines of 1 MiB or more are never made strings: the engines read them at byte level.
  *
  * Lines are cut at the byte 0x0A, which never occurs inside a multi-byte UTF-8 character, so no
  * decoder state is needed. A line wholly inside one chunk is decoded from it directly; a line
@@ -15,8 +17,8 @@
  */
 import { ArchiveError } from '../errors.js';
 
-/** The longest line (bytes, without its newline) a restore accepts: 512 MiB − 64 KiB. */
-export const MAX_NDJSON_LINE_BYTES = 512 * 1024 * 1024 - 64 * 1024;
+/** The longest line (bytes, without its newline) a restore accepts: 1.5 GiB. */
+export const MAX_NDJSON_LINE_BYTES = 1536 * 1024 * 1024;
 
 export class NdjsonLines {
   /** The unfinished line: its pieces (views of the chunks) and its length in bytes. */

@@ -137,6 +137,11 @@ export interface SnapshotReader {
    * database cannot run (unknown column or table, bad syntax) rejects with the database's message.
    */
   countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number>;
+  /**
+   * Each table's size on disk as the database estimates it (bytes; whole tables, not the
+   * organization's share): which exports to start first when several run at once. Optional.
+   */
+  tableSizes?(): Promise<Map<string, number>>;
 }
 
 /** Bounds on what one archive entry may hold (an archive is untrusted input). */
@@ -193,8 +198,14 @@ export interface OrganizationSession {
   findOrganizations(config: OrganizationsConfig, reference: string): Promise<OrganizationRow[]>;
   /** Every organization id in the organizations table, as exact text, in id order (`auto --all`). */
   listOrganizationIds(config: OrganizationsConfig): Promise<string[]>;
-  /** Runs `fn` inside one consistent read-only snapshot. */
-  withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` inside one consistent read-only snapshot. With `options.readers` > 1, `more` holds
+   * up to that many − 1 further readers of the very same snapshot, each on its own connection, so
+   * tables can be exported at the same time (`backup --org --jobs`). An engine that cannot share
+   * a snapshot between connections — or a server that refuses it — gives fewer (none at all), never
+   * readers of another snapshot.
+   */
+  withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>, options?: SnapshotOptions): Promise<T>;
   /**
    * Runs `fn` inside one transaction; commits when it resolves, rolls back when it rejects.
    * `plan` lets the engine prepare (e.g. defer or scope-disable FK checks for cycles, never
@@ -208,6 +219,11 @@ export interface OrganizationSession {
    * An open transaction is rolled back by the server when its connection goes.
    */
   abort(reason: Error): void;
+}
+
+export interface SnapshotOptions {
+  /** Readers wanted in the snapshot, the first included (default 1). */
+  readers?: number;
 }
 
 export interface ConnectOptions {

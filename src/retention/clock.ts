@@ -55,6 +55,16 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 }
 
 /**
+ * UTC under its usual names (compared as Intl compares zone names: case aside). Its parts come
+ * from the Date itself: no ICU time-zone data is loaded, which costs ~10 ms of every start-up
+ * (`auto`'s nothing-to-do path, bench/PERFORMANCE.md pair 7). Any other zone goes through Intl.
+ */
+const UTC_NAMES = new Set(['utc', 'etc/utc', 'gmt', 'etc/gmt']);
+const isUtc = (timeZone: string) => UTC_NAMES.has(timeZone.toLowerCase());
+const WEEKDAYS_FROM_SUNDAY: readonly Weekday[] = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
  * One calendar day of a zone: its date, weekday, and the instants it starts and ends. Days the
  * process already knows (`rememberDay`, from a cache written by an earlier run) answer `localDate`
  * and `localWeekday` without ICU: setting up ICU's formatter costs ~10 ms, which is most of what
@@ -108,6 +118,7 @@ export function localMidnight(year: number, month: number, day: number, timeZone
 
 /** True when `timeZone` is an IANA name this Node runtime knows (a remembered day's zone was checked by ICU). */
 export function isValidTimeZone(timeZone: string): boolean {
+  if (isUtc(timeZone)) return true;
   if (knownDays.some((day) => day.timeZone === timeZone)) return true;
   try {
     formatterFor(timeZone);
@@ -118,11 +129,23 @@ export function isValidTimeZone(timeZone: string): boolean {
 }
 
 export function systemTimeZone(): string {
+  if (process.env.TZ !== undefined && isUtc(process.env.TZ)) return 'UTC';
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
 /** The wall-clock parts of `instant` in `timeZone`. */
 export function zonedParts(instant: Date, timeZone: string): ZonedParts {
+  if (isUtc(timeZone)) {
+    return {
+      year: String(instant.getUTCFullYear()).padStart(4, '0'),
+      month: two(instant.getUTCMonth() + 1),
+      day: two(instant.getUTCDate()),
+      hour: two(instant.getUTCHours()),
+      minute: two(instant.getUTCMinutes()),
+      second: two(instant.getUTCSeconds()),
+      weekday: WEEKDAYS_FROM_SUNDAY[instant.getUTCDay()]!,
+    };
+  }
   const parts: Record<string, string> = {};
   for (const part of formatterFor(timeZone).formatToParts(instant)) parts[part.type] = part.value;
   const weekday = (parts.weekday ?? '').toLowerCase() as Weekday;

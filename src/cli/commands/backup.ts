@@ -14,6 +14,7 @@ interface BackupCommandOptions {
   user?: string;
   rotate?: 'weekday';
   keepLast?: string;
+  jobs?: string;
 }
 
 export function registerBackup(program: Command): void {
@@ -27,15 +28,18 @@ export function registerBackup(program: Command): void {
     .option('--user <id>', 'who triggered the backup (recorded in the ledger)')
     .addOption(new Option('--rotate <scheme>', 'tenant backups: name by weekday and replace last week\'s').choices(['weekday']))
     .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
+    .option('--jobs <n>', 'organization backups: tables exported at a time, each on its own connection to the same snapshot (default 2)')
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --all --concurrency 2', 'tenant-backup backup --org 42 --json']))
     .action(
       action(async (ctx, tenant: string | undefined, options: BackupCommandOptions) => {
         const keepLast = options.keepLast === undefined ? undefined : parsePositiveInteger(options.keepLast, '--keep-last');
         if (options.all) return backupAll(ctx, tenant, options, keepLast);
         if (options.concurrency !== undefined) throw new UsageError('--concurrency applies to --all.');
+        const jobs = options.jobs === undefined ? undefined : parsePositiveInteger(options.jobs, '--jobs');
         const target = await ctx.target({ tenant, org: options.org });
         const hooks = { onDeliveryFailure: warnDeliveryFailure };
         if (target.kind === 'database') {
+          if (jobs !== undefined) throw new UsageError('--jobs applies to organization backups (--org).');
           const { backupTenantNotified } = await import('../../core/notified.js');
           const deps = await ctx.deps();
           const result = await withInterrupt(ctx.output, (signal) =>
@@ -56,7 +60,7 @@ export function registerBackup(program: Command): void {
         const { backupOrganizationNotified } = await import('../../core/notified.js');
         const deps = await ctx.deps();
         const result = await withInterrupt(ctx.output, (signal) =>
-          backupOrganizationNotified(deps, { organizationId: target.organizationId, userId: options.user ?? null, backupType: 'manual', signal }, hooks),
+          backupOrganizationNotified(deps, { organizationId: target.organizationId, userId: options.user ?? null, backupType: 'manual', signal, jobs }, hooks),
         );
         printWarnings(result.warnings, ctx.output);
         if (ctx.output.json) printJson(result);
@@ -77,6 +81,7 @@ export function registerBackup(program: Command): void {
 /** `backup --all`: every configured tenant; exit 1 when any failed (each failure is in the ledger). */
 async function backupAll(ctx: CommandContext, tenant: string | undefined, options: BackupCommandOptions, keepLast: number | undefined): Promise<void> {
   if (tenant !== undefined || options.org !== undefined) throw new UsageError('--all backs up every configured tenant: give no tenant and no --org.');
+  if (options.jobs !== undefined) throw new UsageError('--jobs applies to organization backups (--org).');
   const concurrency = options.concurrency === undefined ? 1 : parsePositiveInteger(options.concurrency, '--concurrency');
   const { backupAllTenants } = await import('../../core/backup-all.js');
   const { backupAllLine, renderBackupAll } = await import('../render-monitor.js');

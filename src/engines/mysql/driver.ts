@@ -155,6 +155,75 @@ export function run(connection: Connection, sql: string, values?: unknown[]): Pr
   });
 }
 
+/** mysql2's Query command and connection, as far as runStatement uses them. */
+interface QueryCommand {
+  start(packet: unknown, connection: PacketWriter): unknown;
+}
+interface PacketWriter {
+  writePacket(packet: { buffer: Buffer }): void;
+  write(bytes: Buffer): void;
+  sequenceId: number;
+  _bumpSequenceId(packets: number): void;
+}
+
+/** The protocol's largest packet payload; a longer command goes in several. */
+const MAX_PACKET_PAYLOAD = 0xffffff;
+
+/**
+ * Runs one statement given as UTF-8 bytes in pieces instead of a string: for statements too large
+ * to be a JavaScript string (~512 MiB), or to be copied again into a packet (a restore's row
+ * holding one large value: its pieces are mostly views of the row's own bytes). mysql2 runs it as
+ * one of its own queries (queue, errors, result, the stall guard), except that where it would write
+ * the packet of an empty statement, the statement's packets are written instead: that packet's
+ * command bytes (COM_QUERY, and the query-attribute bytes where the server uses them), then the
+ * pieces, cut into 16 MiB protocol packets as mysql2 cuts its own — without copying them.
+ */
+export function runStatement(connection: Connection, pieces: readonly Buffer[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const Base = connection.constructor as unknown as { createQuery(sql: QueryOptions, values: undefined, cb: (err: QueryError | null, result: unknown) => void, config: unknown): QueryCommand };
+    const command = Base.createQuery({ sql: '' }, undefined, (err, result) => (err ? reject(err) : resolve(result)), (connection as unknown as { config: unknown }).config);
+    const start = command.start;
+    command.start = function (packet, conn) {
+      const write = conn.writePacket;
+      conn.writePacket = (empty) => {
+        conn.writePacket = write;
+        writePackets(conn, [empty.buffer.subarray(4), ...pieces]);
+      };
+      try {
+        return start.call(this, packet, conn);
+      } finally {
+        conn.writePacket = write;
+      }
+    };
+    connection.query(command as unknown as QueryOptions);
+  });
+}
+
+/** The payload `pieces` as protocol packets (a payload that fills its last packet is followed by an empty one). */
+function writePackets(conn: PacketWriter, pieces: readonly Buffer[]): void {
+  let left = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  let index = 0;
+  let offset = 0;
+  for (;;) {
+    const size = Math.min(MAX_PACKET_PAYLOAD, left);
+    conn.write(Buffer.from([size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, conn.sequenceId]));
+    conn._bumpSequenceId(1);
+    for (let need = size; need > 0; ) {
+      const piece = pieces[index]!;
+      const n = Math.min(need, piece.length - offset);
+      if (n > 0) conn.write(piece.subarray(offset, offset + n));
+      need -= n;
+      offset += n;
+      if (offset === piece.length) {
+        index += 1;
+        offset = 0;
+      }
+    }
+    left -= size;
+    if (size < MAX_PACKET_PAYLOAD) return;
+  }
+}
+
 /** Raw query: every value is a Buffer (text-protocol bytes) or null, rows are arrays. */
 export function runRaw(connection: Connection, sql: string): Promise<Array<Array<Buffer | null>>> {
   return new Promise((resolve, reject) => {

@@ -220,6 +220,10 @@ async function preflight(target: DatabaseTarget, purpose: 'backup' | 'restore', 
   const params = paramsOf(target);
   const dump = await requireTool(DUMP_TOOLS, options);
   if (purpose === 'restore') await safeClient(await requireTool(CLIENT_TOOLS, options), options);
+  // The tool's version while the server is asked (a child process and a connection at once); a
+  // server that cannot be reached is reported first, as before.
+  const toolAsked = toolVersion(dump, options);
+  toolAsked.catch(() => undefined); // awaited below, after the server's answer
   const connection = await connect(params, target.tenant);
   let serverVersion: string;
   try {
@@ -228,7 +232,7 @@ async function preflight(target: DatabaseTarget, purpose: 'backup' | 'restore', 
   } finally {
     await connection.end().catch(() => undefined);
   }
-  return { serverVersion, toolVersion: await toolVersion(dump, options) };
+  return { serverVersion, toolVersion: await toolAsked };
 }
 
 async function dumpDatabase(target: DatabaseTarget, out: Writable, options: EngineOptions = {}): Promise<{ bytes: number }> {

@@ -13,7 +13,7 @@ import type { Connection, QueryOptions } from 'mysql2';
 import type { ColumnInfo, ExportResult, TablePlan } from '../types.js';
 import { q } from './dialect.js';
 import { destroyConnection, fail, type MysqlInternals } from './driver.js';
-import { kindOf, MysqlRowEncoder } from './export-codec.js';
+import { kindOf, LARGE_ROW_BYTES, MysqlRowEncoder } from './export-codec.js';
 
 function selectExpression(column: ColumnInfo): string {
   const base = /^[a-z]+/.exec(column.type.toLowerCase())?.[0];
@@ -89,9 +89,18 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
       socket.off('close', onSocketClose);
     };
 
+    // The connection is paused while the output is full (`paused`) or a large row is converted
+    // (`largeRows`), and resumed once neither holds it.
+    let holds = 0;
+    const hold = () => {
+      if (holds++ === 0) connection.pause();
+    };
+    const release = () => {
+      if (--holds === 0 && !settled) connection.resume();
+    };
     const onDrain = () => {
       paused = false;
-      if (!settled) connection.resume();
+      release();
     };
     const flush = (last = false) => {
       const bytes = encoder.take();
@@ -99,10 +108,46 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
       // After the last row nothing is paused any more: the connection has other work to do.
       if (!out.write(bytes) && !paused && !last) {
         paused = true;
-        connection.pause();
+        hold();
         out.once('drain', onDrain);
       }
       onRows?.(encoder.rows);
+    };
+
+    // Large rows (LARGE_ROW_BYTES or more) are converted in steps, waiting for the reader between
+    // them, with the connection paused; rows that arrive meanwhile wait behind them, in order.
+    const waiting: Buffer[] = [];
+    let largeRows: Promise<void> | undefined;
+    const drained = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+    const convertWaiting = async () => {
+      hold();
+      try {
+        for (let row = waiting.shift(); row !== undefined && !settled; row = waiting.shift()) {
+          if (row.length < LARGE_ROW_BYTES) {
+            encoder.convert(row, 0, row.length);
+            continue;
+          }
+          for (const _step of encoder.convertLarge(row, 0, row.length)) {
+            const bytes = encoder.take();
+            if (bytes && !out.write(bytes) && !settled) await drained();
+            onRows?.(encoder.rows);
+          }
+        }
+      } catch (error) {
+        abandon(error);
+      } finally {
+        largeRows = undefined;
+        release();
+      }
     };
 
     const query = connection.query({ sql: exportSql(plan), rowsAsArray: true, typeCast: false } as QueryOptions) as unknown as Record<string, unknown> &
@@ -114,8 +159,14 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
     const rawRow: RowState = function (this: unknown, packet, conn) {
       if (packet.isEOF()) return ownRow.call(this, packet, conn);
       if (settled) return rawRow;
+      if (largeRows || packet.end - packet.offset >= LARGE_ROW_BYTES) {
+        // A view is kept: mysql2 reuses the packet object, never its bytes (a fresh buffer per read).
+        waiting.push(packet.buffer.subarray(packet.offset, packet.end));
+        largeRows ??= convertWaiting();
+        return rawRow;
+      }
       try {
-        encoder.convert(packet.buffer, packet.offset, packet.end);
+        encoder.convert(packet.buffer, packet.offset, packet.end, flush);
       } catch (error) {
         abandon(error);
         return rawRow;
@@ -126,7 +177,7 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
     };
     query.row = rawRow;
     query.on('error', (error: unknown) => settleError(error));
-    query.on('end', () => {
+    query.on('end', () => void (largeRows ?? Promise.resolve()).then(() => {
       if (settled) return;
       out.off('error', onOutError);
       out.off('close', onOutClose);
@@ -141,6 +192,6 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
         },
         (error: unknown) => settleError(error),
       );
-    });
+    }));
   });
 }

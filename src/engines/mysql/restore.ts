@@ -9,11 +9,11 @@ import type { Readable } from 'node:stream';
 import type { Connection } from 'mysql2';
 import { OperationError, describeCause } from '../../errors.js';
 import { NdjsonLines } from '../ndjson-lines.js';
-import { LARGE_ROW_BYTES, largeRowTuple } from './insert-large-row.js';
+import { LARGE_ROW_BYTES, largeRowStatement } from './insert-large-row.js';
 import { planRowColumns, strangerRowError } from '../restore-checks.js';
 import type { ColumnInfo, TablePlan } from '../types.js';
 import { q } from './dialect.js';
-import { fail, run, runRaw, type MysqlModule } from './driver.js';
+import { fail, run, runRaw, runStatement, type MysqlModule } from './driver.js';
 
 /** Largest multi-row INSERT, in rows and in characters of SQL (kept well under max_allowed_packet). */
 const BATCH_ROWS = 1000;
@@ -52,6 +52,8 @@ export async function importRows(
   input: Readable,
   onRows: ((rows: number) => void) | undefined,
   maxLineBytes?: number,
+  /** The server's max_allowed_packet: a statement larger than that is refused before it is sent. */
+  maxPacket = Number.MAX_SAFE_INTEGER,
 ): Promise<number> {
   const live = new Set(plan.columns.map((c) => c.name));
   for (const column of columns) {
@@ -83,11 +85,11 @@ export async function importRows(
   // surfaces at the next flush (or at the end), never later.
   let inflight: Promise<void> | undefined;
 
-  const send = async (sql: string, rows: number, keys: string[]) => {
+  const send = async (sql: string | Buffer[], rows: number, keys: string[]) => {
     const first = sent + 1;
     sent += rows;
     if (inflight) await inflight;
-    inflight = run(connection, sql).then(
+    inflight = (typeof sql === 'string' ? run(connection, sql) : runStatement(connection, sql)).then(
       async () => {
         if (checkKeys) await checkBatchOwnership(connection, plan, keyIndexes.map((i) => columns[i]!.name), keys);
         inserted += rows;
@@ -109,24 +111,30 @@ export async function importRows(
     batchKeys = [];
     await send(sql, rows, keys);
   };
-  // A large row goes alone, its statement built from bytes (insert-large-row.ts).
+  // A large row goes alone, its statement built from bytes and sent as bytes (insert-large-row.ts).
   const addLargeLine = async (lines: Buffer[], index: number) => {
     lineNumber += 1;
     await flush();
     const bytes = lines[index]!;
-    lines[index] = EMPTY; // free once its pieces are made
-    const { pieces, parts } = largeRowTuple(
+    lines[index] = EMPTY; // held by the statement's pieces until it is sent
+    const { pieces, bytes: length, parts } = largeRowStatement(
       bytes,
       columns,
       (i, value) => encoders[i]!(value),
       (what) => new OperationError(`Cannot restore table "${plan.table}": line ${lineNumber} of its rows ${what}.`),
+      { prefix },
     );
+    const size = length + 1;
+    if (size > maxPacket) {
+      throw new OperationError(
+        `Cannot restore table "${plan.table}": line ${lineNumber} of its rows needs a statement of ${size.toLocaleString('en-US')} bytes, more than the server's max_allowed_packet ` +
+          `(${maxPacket.toLocaleString('en-US')}); raise it (SET GLOBAL max_allowed_packet = …, at most 1 GiB), then run the restore again. Nothing was changed.`,
+        { details: { table: plan.table, line: lineNumber, statement_bytes: size, max_allowed_packet: maxPacket } },
+      );
+    }
     const keyParts = keyIndexes.map((i) => parts[i]);
     const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];
-    pieces.unshift(Buffer.from(prefix));
-    const statement = Buffer.concat(pieces);
-    pieces.length = 0;
-    await send(statement.toString('utf8'), 1, keys);
+    await send(pieces, 1, keys);
   };
   const addLine = async (line: string) => {
     lineNumber += 1;

@@ -54,7 +54,7 @@ export class MysqlSession implements OrganizationSession {
     });
   }
 
-  async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+  async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>): Promise<T> {
     const connection = this.connection;
     try {
       await run(connection, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -85,7 +85,7 @@ export class MysqlSession implements OrganizationSession {
     };
     let result: T;
     try {
-      result = await fn(reader);
+      result = await fn(reader, []);
     } catch (error) {
       if (!this.broken) await run(connection, 'ROLLBACK').catch(() => undefined);
       throw error;
@@ -125,11 +125,15 @@ export class MysqlSession implements OrganizationSession {
     this.restoring.add(connection);
     try {
       let batchChars = BATCH_CHARS;
+      let maxPacket: number | undefined;
       let schema: SchemaInfo;
       try {
         const packet = ((await run(connection, 'SELECT @@max_allowed_packet AS size')) as Array<{ size: string | number }>)[0]?.size;
         // JS string length × 3 bounds the UTF-8 bytes of the statement.
-        if (packet !== undefined) batchChars = Math.max(64 * 1024, Math.min(BATCH_CHARS, Math.floor(Number(packet) / 3) - 64 * 1024));
+        if (packet !== undefined) {
+          maxPacket = Number(packet);
+          batchChars = Math.max(64 * 1024, Math.min(BATCH_CHARS, Math.floor(maxPacket / 3) - 64 * 1024));
+        }
         schema = await introspectSchema(connection, /mariadb/i.test(await this.serverVersion()));
         await run(connection, 'SET FOREIGN_KEY_CHECKS = 0');
         await run(connection, 'START TRANSACTION');
@@ -162,7 +166,7 @@ export class MysqlSession implements OrganizationSession {
             throw fail(`deleting rows of table "${table.table}"`, error);
           }
         },
-        importTable: (table, columns, rows, onRows, limits) => importRows(this.mysql, connection, batchChars, table, columns, rows, onRows, limits?.maxLineBytes),
+        importTable: (table, columns, rows, onRows, limits) => importRows(this.mysql, connection, batchChars, table, columns, rows, onRows, limits?.maxLineBytes, maxPacket),
         // InnoDB moves AUTO_INCREMENT past every explicitly inserted id by itself (and MariaDB
         // 10.2+/MySQL 8 persist it), and ALTER TABLE … AUTO_INCREMENT would commit the restore
         // half-way. Nothing to do.

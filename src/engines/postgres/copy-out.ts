@@ -8,6 +8,7 @@
  * test/integration/postgres-copy-splits.test.ts and postgres-export-wire.test.ts gate a pg upgrade.
  */
 import { Readable } from 'node:stream';
+import { LARGE_MESSAGE_BYTES, LargeCopyRow } from './copy-out-large.js';
 import { LF, PUSH_BYTES, type NdjsonEncoder } from './export-codec.js';
 
 /** The pg connection internals a COPY stream takes over (as pg-copy-streams does). */
@@ -40,6 +41,8 @@ export class CopyToNdjson extends Readable {
   /** An incomplete message (header or payload) carried over to the next socket chunk(s). */
   private partial: Buffer[] = [];
   private partialLength = 0;
+  /** A large CopyData message being converted as its bytes arrive (copy-out-large.ts), and its bytes still to come. */
+  private large: { row: LargeCopyRow; remaining: number } | undefined;
   private settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Resolves once pg saw the COPY complete (ReadyForQuery), with `rowCount` set. */
   readonly completed = new Promise<void>((resolve, reject) => {
@@ -92,16 +95,28 @@ export class CopyToNdjson extends Readable {
   /** Walks the messages of one socket chunk; converts CopyData rows in place. */
   private parse(chunk: Buffer): void {
     let pos = 0;
+    if (this.large) {
+      pos = this.feedLarge(chunk, 0);
+      if (this.large) return;
+    }
     if (this.partialLength > 0) {
       // Complete the message cut by the previous chunk(s) with the head of this one — a small copy
       // (a message is one row); a large row's pieces are gathered and joined once.
-      this.partial.push(chunk);
-      this.partialLength += chunk.length;
+      this.partial.push(pos > 0 ? chunk.subarray(pos) : chunk);
+      this.partialLength += chunk.length - pos;
       if (this.partialLength < 5) return;
       const head = this.partial[0]!.length >= 5 ? this.partial[0]! : Buffer.concat(this.partial, this.partialLength);
       const total = 1 + head.readUInt32BE(1);
+      if (head[0] === MSG_COPY_DATA && total >= LARGE_MESSAGE_BYTES) {
+        // A large row: converted from what came so far, the rest as it comes.
+        const gathered = Buffer.concat(this.partial, this.partialLength);
+        this.partial = [];
+        this.partialLength = 0;
+        this.walk(gathered, 0);
+        return;
+      }
       if (head[0] !== MSG_ERROR && total > this.partialLength) return;
-      const before = this.partialLength - chunk.length;
+      const before = this.partialLength - (chunk.length - pos);
       const pieces = this.partial;
       const length = this.partialLength;
       this.partial = [];
@@ -114,9 +129,24 @@ export class CopyToNdjson extends Readable {
       }
       // Buffer.concat stops at `total`: only the message's own bytes are copied.
       if (this.walk(Buffer.concat(pieces, total), 0)) return;
-      pos = total - before;
+      pos += total - before;
     }
     this.walk(chunk, pos);
+  }
+
+  /** Feeds the large row its bytes from chunk[pos…]; returns where the rest of the chunk starts. */
+  private feedLarge(chunk: Buffer, pos: number): number {
+    const large = this.large!;
+    const end = Math.min(chunk.length, pos + large.remaining);
+    large.row.feed(chunk, pos, end);
+    large.remaining -= end - pos;
+    if (large.remaining === 0) {
+      this.large = undefined;
+      large.row.end();
+      this.encoder.rows += 1;
+      this.onRows?.(this.encoder.rows);
+    }
+    return end;
   }
 
   /**
@@ -134,6 +164,14 @@ export class CopyToNdjson extends Readable {
         // pg parses the error and calls handleError; everything from here on is its to read.
         this.detach(buf.subarray(pos));
         return true;
+      }
+      if (type === MSG_COPY_DATA && end - pos >= LARGE_MESSAGE_BYTES) {
+        // What was converted before goes first; then the large row, piece by piece.
+        this.emitOutput(true);
+        this.large = { row: new LargeCopyRow(encoder.wires, (piece) => (this.wanted = this.push(piece)), (what) => encoder.bad(what)), remaining: end - pos - 5 };
+        pos = this.feedLarge(buf, pos + 5);
+        if (this.large) return false;
+        continue;
       }
       if (end > length) break; // an incomplete message
       if (type === MSG_COPY_DATA) {
@@ -162,8 +200,8 @@ export class CopyToNdjson extends Readable {
   }
 
   /** Pushes the NDJSON converted so far — in large pieces (fewer hops downstream), or all of it at the end. */
-  private emitOutput(): void {
-    if (!this.finished && this.encoder.pending() < PUSH_BYTES) return;
+  private emitOutput(now = false): void {
+    if (!this.finished && !now && this.encoder.pending() < PUSH_BYTES) return;
     const bytes = this.encoder.take();
     if (!bytes) return;
     this.wanted = this.push(bytes);

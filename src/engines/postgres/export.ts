@@ -20,7 +20,7 @@ import { OperationError } from '../../errors.js';
 import { firstFailure } from '../streams.js';
 import type { ColumnInfo, ExportResult, OrganizationRow, SnapshotReader, TablePlan } from '../types.js';
 import { findOrganizationRows } from './organizations.js';
-import { OID, readCatalog, type LiveColumn, type SnapshotCatalog } from './catalog.js';
+import { OID, TransactionCatalog, type LiveColumn } from './catalog.js';
 import { destroySocket, type SessionContext } from './client.js';
 import { CopyToNdjson } from './copy-out.js';
 import { q } from './dialect.js';
@@ -67,33 +67,40 @@ function copyExpression(column: ColumnInfo, live: LiveColumn): string {
   return column.encoding === 'string' && live.textCast ? `${ref}::text` : ref;
 }
 
+/**
+ * The server builds each row's COPY text in one piece of at most 1 GB: a row beyond that (a bytea
+ * over ~512 MiB, whose hex form is twice its size, or text near 1 GB) fails on the server with
+ * "invalid memory alloc request size" or "out of memory" — as it fails for pg_dump.
+ */
+const ROW_LIMIT_HINT =
+  ' (a row of this table is too large for PostgreSQL to send: the server writes each row\'s COPY text in one piece of at most 1 GB, ' +
+  'so a bytea value over ~512 MiB — its hex form is twice its size — or a text value near 1 GB cannot be exported; pg_dump has the same limit)';
+
+function tooLargeForCopy(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /invalid memory alloc request size|out of memory|Cannot enlarge string buffer/i.test(message);
+}
+
 export class PostgresSnapshotReader implements SnapshotReader {
   /** The schema's columns and relation kinds as this snapshot sees them, read once (two queries). */
-  private catalog: Promise<SnapshotCatalog> | undefined;
+  readonly catalog: TransactionCatalog;
 
+  /** `catalog`: the one of another reader of the same snapshot (it is the same). */
   constructor(
     private readonly session: SessionContext,
     private readonly client: pg.Client,
     private readonly state: { broken: boolean },
-  ) {}
-
-  private loadCatalog(): Promise<SnapshotCatalog> {
-    this.catalog ??= readCatalog(this.client, this.session.schema);
-    return this.catalog;
+    catalog?: TransactionCatalog,
+  ) {
+    this.catalog = catalog ?? new TransactionCatalog(client, session.schema);
   }
 
-  /** Like catalog.ts's liveColumns, from this snapshot's catalog. */
-  private async liveColumns(table: string): Promise<Map<string, LiveColumn>> {
-    const columns = (await this.loadCatalog()).columns.get(table);
-    if (!columns) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
-    return columns;
+  private liveColumns(table: string): Promise<Map<string, LiveColumn>> {
+    return this.catalog.liveColumns(table);
   }
 
-  /** Like catalog.ts's ownRows, from this snapshot's catalog. */
-  private async ownRows(table: string): Promise<string> {
-    const kind = (await this.loadCatalog()).kinds.get(table);
-    if (kind === undefined) throw new OperationError(`Table "${table}" does not exist in schema "${this.session.schema}".`, { details: { table } });
-    return kind === 'p' ? q(table) : `ONLY ${q(table)}`;
+  private ownRows(table: string): Promise<string> {
+    return this.catalog.ownRows(table);
   }
 
   async findOrganization(config: OrganizationsConfig, id: string): Promise<OrganizationRow | null> {
@@ -102,6 +109,10 @@ export class PostgresSnapshotReader implements SnapshotReader {
     });
     const rows = await findOrganizationRows(this.client, this.session, config, columns, id, false);
     return rows[0] ?? null;
+  }
+
+  tableSizes(): Promise<Map<string, number>> {
+    return this.catalog.sizes();
   }
 
   async countRows(plan: Pick<TablePlan, 'table' | 'where'>): Promise<number> {
@@ -146,7 +157,7 @@ export class PostgresSnapshotReader implements SnapshotReader {
       if (!out.destroyed) out.destroy(error as Error);
       // The caller's own stream failing is the caller's error.
       if (failure?.origin === out) throw error;
-      throw this.session.operationError(`Exporting table "${plan.table}" failed`, error);
+      throw this.session.operationError(`Exporting table "${plan.table}" failed${tooLargeForCopy(error) ? ROW_LIMIT_HINT : ''}`, error);
     }
   }
 }

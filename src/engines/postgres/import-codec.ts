@@ -41,74 +41,107 @@ export class NdjsonToCopyText extends Transform {
   }
 
   override _transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let lines: Buffer[];
     try {
-      const lines = this.lines.cut(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      if (lines.length > 0) this.convert(lines);
-      callback();
+      lines = this.lines.cut(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     } catch (error) {
       callback(error as Error);
+      return;
     }
+    this.convert(lines, callback);
   }
 
   override _flush(callback: TransformCallback): void {
+    let last: Buffer | null;
     try {
-      const last = this.lines.finish();
-      if (last !== null && last.toString('utf8').trim() !== '') this.convert([last]);
-      callback();
+      last = this.lines.finish();
     } catch (error) {
       callback(error as Error);
+      return;
     }
+    this.convert(last !== null && !isBlank(last) ? [last] : [], callback);
   }
 
+  /** The reader wants more: a large row waiting to hand on its next piece goes on. */
+  override _read(size: number): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    super._read(size);
+  }
+
+  /** Set while a large row waits for the reader (see _read). */
+  private wake: (() => void) | undefined;
+
   /**
-   * Pushes the COPY text of `lines`. Memory: `lines` are emptied as they are read, a large value
-   * is pushed as its own chunk, and a large row is converted at byte level (copy-large-row.ts)
-   * without ever becoming a string.
+   * Pushes the COPY text of `lines`, then calls `done`. Memory: `lines` are emptied as they are
+   * read, and a large row is converted at byte level (copy-large-row.ts), its pieces handed on one
+   * at a time as the reader takes them — so a large value is never held twice, whatever its size.
    */
-  private convert(lines: Buffer[]): void {
+  private convert(lines: Buffer[], done: TransformCallback): void {
     const columns = this.columns;
     const width = columns.length;
     let out = '';
-    for (let index = 0; index < lines.length; index += 1) {
-      const lineNumber = this.lines.line - lines.length + index + 1;
-      const bytes = lines[index]!;
-      lines[index] = EMPTY;
-      if (bytes.length >= this.largeRowBytes) {
-        this.push(Buffer.from(out));
-        out = '';
-        largeRowToCopy(bytes, {
-          columns,
-          encodeValue: (column, value) => this.encodeValue(column, value, lineNumber),
-          emit: (chunk) => this.push(chunk),
-          fail: (what) => this.bad(what, lineNumber),
-        });
-        continue;
-      }
-      let values: unknown;
-      try {
-        values = JSON.parse(bytes.toString('utf8'));
-      } catch (error) {
-        throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
-      }
-      if (!Array.isArray(values) || values.length !== width) {
-        throw this.bad(`is not a JSON array of ${width} values`, lineNumber);
-      }
-      for (let i = 0; i < width; i += 1) {
-        if (i > 0) out += '\t';
-        const value: unknown = values[i];
-        if (typeof value === 'string' && value.length >= LARGE_VALUE_CHARS && columns[i]!.encoding === 'string') {
+    try {
+      for (let index = 0; index < lines.length; index += 1) {
+        const lineNumber = this.lines.line - lines.length + index + 1;
+        const bytes = lines[index]!;
+        lines[index] = EMPTY;
+        if (bytes.length >= this.largeRowBytes) {
           this.push(Buffer.from(out));
-          out = '';
-          this.push(Buffer.from(escapeCopyText(value)));
-        } else {
-          out += this.encodeValue(columns[i]!, value, lineNumber);
+          const pieces = largeRowToCopy(bytes, {
+            columns,
+            encodeValue: (column, value) => this.encodeValue(column, value, lineNumber),
+            fail: (what) => this.bad(what, lineNumber),
+          });
+          const rest = lines.slice(index + 1);
+          this.rows += index;
+          this.pushPieces(pieces).then(
+            () => {
+              this.rows += 1;
+              this.convert(rest, done);
+            },
+            (error: Error) => done(error),
+          );
+          return;
         }
+        let values: unknown;
+        try {
+          values = JSON.parse(bytes.toString('utf8'));
+        } catch (error) {
+          throw this.bad(`is not valid JSON (${describeCause(error)})`, lineNumber);
+        }
+        if (!Array.isArray(values) || values.length !== width) {
+          throw this.bad(`is not a JSON array of ${width} values`, lineNumber);
+        }
+        for (let i = 0; i < width; i += 1) {
+          if (i > 0) out += '\t';
+          const value: unknown = values[i];
+          if (typeof value === 'string' && value.length >= LARGE_VALUE_CHARS && columns[i]!.encoding === 'string') {
+            this.push(Buffer.from(out));
+            out = '';
+            this.push(Buffer.from(escapeCopyText(value)));
+          } else {
+            out += this.encodeValue(columns[i]!, value, lineNumber);
+          }
+        }
+        out += '\n';
       }
-      out += '\n';
+    } catch (error) {
+      done(error as Error);
+      return;
     }
     this.push(Buffer.from(out));
     this.rows += lines.length;
     this.onRows?.(this.rows);
+    done();
+  }
+
+  /** Hands on a large row's pieces, waiting for the reader whenever it has enough. */
+  private async pushPieces(pieces: Generator<Buffer>): Promise<void> {
+    for (const piece of pieces) {
+      if (!this.push(piece)) await new Promise<void>((resolve) => (this.wake = resolve));
+    }
   }
 
   /** One value's COPY text (`\N` for NULL), checked against its column's encoding. */
@@ -140,4 +173,10 @@ export class NdjsonToCopyText extends Transform {
   private badValue(column: ColumnInfo, value: unknown, line: number): OperationError {
     return this.bad(`has ${value === null ? 'null' : typeof value} for column "${column.name}", which is encoded as ${column.encoding}`, line);
   }
+}
+
+/** True when the bytes are only JSON white space (a last line that is no row). */
+function isBlank(bytes: Buffer): boolean {
+  for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return false;
+  return true;
 }

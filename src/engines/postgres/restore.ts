@@ -14,10 +14,13 @@ import { forwardForeignKeys, hasForeignKeyCycle } from '../plan-order.js';
 import { firstFailure } from '../streams.js';
 import { ReferenceChecks, planRowColumns } from '../restore-checks.js';
 import type { ColumnInfo, ImportLimits, RestoreWriter, SchemaInfo, TablePlan } from '../types.js';
-import { liveColumns, ownRows } from './catalog.js';
+import { TransactionCatalog } from './catalog.js';
 import type { SessionContext } from './client.js';
 import { q } from './dialect.js';
 import { NdjsonToCopyText } from './import-codec.js';
+
+/** Tables counted in one query (see PostgresRestoreWriter.countRows). */
+const COUNT_BATCH = 100;
 
 /** Deferring suffices unless a cycle runs through a foreign key that is not DEFERRABLE. */
 export function needsReplicationRole(plan: TablePlan[]): boolean {
@@ -26,13 +29,27 @@ export function needsReplicationRole(plan: TablePlan[]): boolean {
 
 export class PostgresRestoreWriter implements RestoreWriter {
   readonly references: ReferenceChecks;
+  /** The tables' columns and kinds, read once for the transaction (not per table and step). */
+  private readonly catalog: TransactionCatalog;
+  /** Sequences owned by serial/identity columns of the schema's tables, by table: read once. */
+  private counters: Promise<Map<string, Array<{ column: string; sequence: string }>>> | undefined;
+  /**
+   * The rows of every planned table, counted in one query when the first is asked for, and valid
+   * until this transaction first writes: a restore counts every table before it changes any.
+   */
+  private counts: Promise<Map<string, number>> | undefined;
 
-  /** `actionsRun`: false in replica mode, where foreign-key triggers (and ON DELETE actions) are off. */
+  /**
+   * `actionsRun`: false in replica mode, where foreign-key triggers (and ON DELETE actions) are off.
+   * `plans`: the tables this transaction restores (their counts are read together).
+   */
   constructor(
     private readonly session: SessionContext,
     private readonly client: pg.Client,
     actionsRun = true,
+    private readonly plans: TablePlan[] = [],
   ) {
+    this.catalog = new TransactionCatalog(client, session.schema);
     this.references = new ReferenceChecks({
       quote: q,
       actionsRun,
@@ -66,7 +83,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
   /** Rows this transaction wrote carry its transaction id in `xmin` (no savepoints are used). */
   async findStrangerRow(plan: TablePlan): Promise<string | null> {
     try {
-      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const table = await this.catalog.ownRows(plan.table);
       const columns = planRowColumns(plan);
       const result = await this.client.query<Record<string, string | null>>(
         `SELECT ${columns.map((c) => `t.${q(c)}::text AS ${q(c)}`).join(', ')} FROM ${table} t
@@ -80,8 +97,14 @@ export class PostgresRestoreWriter implements RestoreWriter {
   }
 
   async countRows(plan: TablePlan): Promise<number> {
+    const planned = this.plans.find((p) => p.table === plan.table);
+    if (planned && planned.where === plan.where) {
+      this.counts ??= this.countPlans();
+      const n = (await this.counts).get(plan.table);
+      if (n !== undefined) return n;
+    }
     try {
-      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const table = await this.catalog.ownRows(plan.table);
       const result = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} t WHERE ${plan.where}`);
       return Number(result.rows[0]!.n);
     } catch (error) {
@@ -89,9 +112,31 @@ export class PostgresRestoreWriter implements RestoreWriter {
     }
   }
 
+  private async countPlans(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (let start = 0; start < this.plans.length; start += COUNT_BATCH) {
+      const batch = this.plans.slice(start, start + COUNT_BATCH);
+      try {
+        const selects = await Promise.all(batch.map(async (p, i) => `(SELECT count(*) FROM ${await this.catalog.ownRows(p.table)} t WHERE ${p.where}) AS c${i}`));
+        const result = await this.client.query<unknown[]>({ text: `SELECT ${selects.join(', ')}`, rowMode: 'array' });
+        batch.forEach((p, i) => counts.set(p.table, Number(result.rows[0]![i])));
+      } catch (error) {
+        const names = batch.map((p) => `"${p.table}"`).join(', ');
+        throw this.session.operationError(`Counting the rows of tables ${names} failed`, error);
+      }
+    }
+    return counts;
+  }
+
+  /** Any write ends the validity of the counts read together. */
+  private wrote(): void {
+    this.counts = Promise.resolve(new Map());
+  }
+
   async deleteRows(plan: TablePlan): Promise<number> {
+    this.wrote();
     try {
-      const table = await ownRows(this.client, this.session.schema, plan.table);
+      const table = await this.catalog.ownRows(plan.table);
       const result = await this.client.query(`DELETE FROM ${table} t WHERE ${plan.where}`);
       return result.rowCount ?? 0;
     } catch (error) {
@@ -100,7 +145,8 @@ export class PostgresRestoreWriter implements RestoreWriter {
   }
 
   async importTable(plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, limits?: ImportLimits): Promise<number> {
-    const live = await liveColumns(this.client, this.session.schema, plan.table).catch((error: unknown) => {
+    this.wrote();
+    const live = await this.catalog.liveColumns(plan.table).catch((error: unknown) => {
       rows.destroy();
       throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
     });
@@ -162,28 +208,8 @@ export class PostgresRestoreWriter implements RestoreWriter {
 
   async resetCounters(plan: TablePlan): Promise<void> {
     try {
-      const result = await this.client.query<{ column_name: string; sequence: string }>(
-        `WITH tbl AS (
-           SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2
-         ), owned AS (
-           SELECT d.objid AS seq, d.refobjsubid AS attnum FROM pg_depend d, tbl
-           WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl.oid
-             AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
-           UNION
-           SELECT d.refobjid, ad.adnum FROM pg_attrdef ad JOIN tbl ON ad.adrelid = tbl.oid
-           JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-         )
-         SELECT a.attname AS column_name, s.oid::regclass::text AS sequence
-         FROM owned o
-         JOIN pg_class s ON s.oid = o.seq AND s.relkind = 'S'
-         JOIN pg_sequence ps ON ps.seqrelid = s.oid AND ps.seqincrement > 0
-         JOIN tbl ON true
-         JOIN pg_attribute a ON a.attrelid = tbl.oid AND a.attnum = o.attnum
-         WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-         ORDER BY a.attnum`,
-        [this.session.schema, plan.table],
-      );
-      for (const { column_name: column, sequence } of result.rows) {
+      this.counters ??= this.readCounters();
+      for (const { column, sequence } of (await this.counters).get(plan.table) ?? []) {
         // Only ever forward: next value = max(id) + 1 unless the sequence is already past it.
         // `sequence` is regclass output: already quoted and qualified as needed.
         await this.client.query(
@@ -196,5 +222,37 @@ export class PostgresRestoreWriter implements RestoreWriter {
     } catch (error) {
       throw this.session.operationError(`Moving the sequences of table "${plan.table}" past the restored ids failed`, error);
     }
+  }
+
+  /** Every integer column of the schema's tables fed by a sequence (owned, identity or default), by table. */
+  private async readCounters(): Promise<Map<string, Array<{ column: string; sequence: string }>>> {
+    const result = await this.client.query<{ table_name: string; column_name: string; sequence: string }>(
+      `WITH tbl AS (
+         SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+       ), owned AS (
+         SELECT d.objid AS seq, d.refobjid AS rel, d.refobjsubid AS attnum FROM pg_depend d JOIN tbl ON d.refobjid = tbl.oid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+         UNION
+         SELECT d.refobjid, ad.adrelid, ad.adnum FROM pg_attrdef ad JOIN tbl ON ad.adrelid = tbl.oid
+         JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+       )
+       SELECT tbl.relname AS table_name, a.attname AS column_name, s.oid::regclass::text AS sequence
+       FROM owned o
+       JOIN pg_class s ON s.oid = o.seq AND s.relkind = 'S'
+       JOIN pg_sequence ps ON ps.seqrelid = s.oid AND ps.seqincrement > 0
+       JOIN tbl ON tbl.oid = o.rel
+       JOIN pg_attribute a ON a.attrelid = o.rel AND a.attnum = o.attnum
+       WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+       ORDER BY tbl.relname, a.attnum`,
+      [this.session.schema],
+    );
+    const byTable = new Map<string, Array<{ column: string; sequence: string }>>();
+    for (const row of result.rows) {
+      const list = byTable.get(row.table_name) ?? [];
+      list.push({ column: row.column_name, sequence: row.sequence });
+      byTable.set(row.table_name, list);
+    }
+    return byTable;
   }
 }

@@ -19,7 +19,7 @@ import type pg from 'pg';
 import type { OrganizationsConfig } from '../../config/schema.js';
 import { ConnectionError, OperationError, TenantBackupError } from '../../errors.js';
 import { forwardForeignKeys } from '../plan-order.js';
-import type { ConnectOptions, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotReader, TablePlan } from '../types.js';
+import type { ConnectOptions, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotOptions, SnapshotReader, TablePlan } from '../types.js';
 import { liveColumns, readSchema } from './catalog.js';
 import { findOrganizationRows } from './organizations.js';
 import {
@@ -171,18 +171,67 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     }
   }
 
-  async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
-    const client = await this.openClient();
+  /**
+   * One `REPEATABLE READ READ ONLY` transaction; with `readers` > 1, further connections join its
+   * snapshot (`pg_export_snapshot()` here, `SET TRANSACTION SNAPSHOT` there) and their readers
+   * share its catalog. They are opened while the first connection starts.
+   */
+  async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>, options: SnapshotOptions = {}): Promise<T> {
+    const opening = Array.from({ length: Math.max(0, Math.floor(options.readers ?? 1) - 1) }, () => this.openClient());
+    for (const pending of opening) pending.catch(() => undefined); // a connection that fails is simply not used
+    const joined: Array<{ client: pg.Client; state: { broken: boolean } }> = [];
     const state = { broken: false };
+    let client: pg.Client | undefined;
     try {
+      client = await this.openClient();
       await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
-      const result = await fn(new PostgresSnapshotReader(this, client, state));
+      const reader = new PostgresSnapshotReader(this, client, state);
+      joined.push(...(await this.joinSnapshot(client, opening)));
+      const result = await fn(
+        reader,
+        joined.map((other) => new PostgresSnapshotReader(this, other.client, other.state, reader.catalog)),
+      );
+      for (const other of joined) await this.run(other.client, 'COMMIT', 'Ending the snapshot');
       await this.run(client, 'COMMIT', 'Ending the snapshot');
       return result;
     } finally {
-      // On failure the read-only transaction simply ends with its connection.
-      await this.closeClient(client, state.broken);
+      // On failure the read-only transactions simply end with their connections.
+      const opened = await Promise.allSettled(opening);
+      for (const other of opened) if (other.status === 'fulfilled' && !joined.some((j) => j.client === other.value)) await this.closeClient(other.value);
+      for (const other of joined) await this.closeClient(other.client, other.state.broken);
+      if (client) await this.closeClient(client, state.broken);
     }
+  }
+
+  /**
+   * The connections of `opening` that joined the snapshot of `client`'s transaction (nothing has
+   * been read in it yet). A server that cannot share it leaves the snapshot to `client` alone.
+   */
+  private async joinSnapshot(client: pg.Client, opening: Array<Promise<pg.Client>>): Promise<Array<{ client: pg.Client; state: { broken: boolean } }>> {
+    const opened = (await Promise.allSettled(opening)).flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    if (opened.length === 0) return [];
+    let id: string;
+    try {
+      id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    } catch {
+      // The failed call ended the transaction: start it again (nothing was read in it yet).
+      await this.run(client, 'ROLLBACK', 'Restarting the snapshot');
+      await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
+      return [];
+    }
+    // A snapshot id is hex digits and dashes (`00000003-0000001B-1`); anything else is not used.
+    if (!/^[0-9A-Fa-f-]+$/.test(id)) return [];
+    const joined = await Promise.all(
+      opened.map(async (other) => {
+        try {
+          await other.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${id}'`);
+          return [{ client: other, state: { broken: false } }];
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return joined.flat();
   }
 
   async withRestoreTransaction<T>(plan: TablePlan[], fn: (writer: RestoreWriter) => Promise<T>): Promise<T> {
@@ -194,7 +243,7 @@ export class PostgresSession implements OrganizationSession, SessionContext {
         await this.run(client, 'SET CONSTRAINTS ALL DEFERRED', 'Deferring foreign-key checks');
         const replica = needsReplicationRole(plan);
         if (replica) await this.disableForeignKeyTriggers(client, plan);
-        const writer = new PostgresRestoreWriter(this, client, !replica);
+        const writer = new PostgresRestoreWriter(this, client, !replica, plan);
         const result = await fn(writer);
         await writer.checkReferences();
         try {

@@ -72,7 +72,8 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
         }
       }),
 
-    async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    // One file, one process: a single reader (`options.readers` is not used).
+    async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>): Promise<T> {
       const db = openDatabase(Database, filename, true);
       const queue = createQueue();
       try {
@@ -85,7 +86,7 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
           exportTable: (plan, out, onRows) => queue(() => exportRows(db, plan, out, onRows)),
           countRows: (plan) => queue(() => countRows(db, plan)),
         };
-        const result = await fn(reader);
+        const result = await fn(reader, []);
         await queue(() => db.exec('COMMIT'));
         return result;
       } catch (error) {
