@@ -159,13 +159,16 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
     });
 
     it('gives an operation lock to exactly one holder at a time', async () => {
-      let release!: () => void;
-      const holding = ledger.withLock('org-42', () => new Promise<void>((resolve) => (release = resolve)));
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      let release: (() => void) | undefined;
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const holding = ledger.withLock('org-42', () => new Promise<void>((resolve) => ((release = resolve), entered())));
+      // The contenders come once the holder is inside (a fixed delay was too short on a loaded machine).
+      await inside;
       const contenders = await Promise.allSettled(Array.from({ length: 5 }, () => ledger.withLock('org-42', async () => 'second')));
       expect(contenders.every((c) => c.status === 'rejected' && c.reason instanceof LockedError)).toBe(true);
       expect(await ledger.withLock('org-7', async () => 'other key')).toBe('other key');
-      release();
+      release!();
       await holding;
       expect(await ledger.withLock('org-42', async () => 'after release')).toBe('after release');
     });

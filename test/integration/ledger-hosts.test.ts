@@ -56,7 +56,7 @@ describe('a live holder keeps its lock', () => {
     const holder = await startBlockedHolder(store, '1', 12_000);
     const started = Date.now();
     const attempts: string[] = [];
-    while (Date.now() - started < 11_000) {
+    while (Date.now() - started < 8_000) { // a margin of 4 s: an attempt started here ends while the holder holds
       const error = await ledger.withLock('org-1', async () => 'taken').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LockedError);
       // A contender whose clock is a day ahead: `auto` finds no backup "today" and must not get the lock either.
@@ -89,7 +89,9 @@ describe('a second machine on the same store', () => {
         'hostname host-b && mount --bind "$0" "$1" && shift && exec faketime -f +15s "$@"',
         store, path.join(other, 'mnt', 'backups'), process.execPath, BIN, ...args], { cwd: other });
 
-    const holder = await startBlockedHolder(store, '3', 4_000);
+    // Held long enough for host B's four commands even on a loaded machine: the ledger is compared
+    // with `before` while the holder still holds.
+    const holder = await startBlockedHolder(store, '3', 15_000);
     const before = await ledgerText(store);
     for (const args of [['auto', '--org', '3', '--json'], ['backup', '--org', '3', '--json'], ['auto', '--org', '3', '--disable', '--json']]) {
       const result = await onHostB(args);
