@@ -2,7 +2,9 @@
 /**
  * `npm run build` (and `prepare`, so `npm ci` builds too): dist/ from src/.
  *
- * 1. tsc checks the types and writes the declarations (dist/**\/*.d.ts) — the library's types.
+ * 1. tsc checks the types and writes the declarations (dist/**\/*.d.ts) — the library's types. It is
+ *    TypeScript 7, installed as `typescript7`: the name `typescript` is TypeScript 6, whose JavaScript
+ *    API typescript-eslint needs (README, Development).
  * 2. esbuild writes the JavaScript, one file per entry point, shared code in dist/chunks/: a command
  *    loads a handful of files instead of ~50 modules (module resolution and compilation were most
  *    of `auto`'s start-up: bench/PERFORMANCE.md, pair 7).
@@ -86,7 +88,7 @@ function entriesStayFiles(entries) {
 }
 
 rmSync(DIST, { recursive: true, force: true });
-execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--emitDeclarationOnly'], {
+execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript7/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--emitDeclarationOnly'], {
   cwd: ROOT,
   stdio: 'inherit',
 });

@@ -224,7 +224,7 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
 export function redactUrlCredentials(text: string): string {
   const parts: string[] = [];
   let copied = 0;
-  for (let from = 0, at = text.indexOf('://'); at !== -1; at = text.indexOf('://', from)) {
+  for (let at = text.indexOf('://'); at !== -1; ) {
     const start = at + 3;
     let end = start;
     let lastAt = -1;
@@ -235,7 +235,7 @@ export function redactUrlCredentials(text: string): string {
       parts.push(text.slice(copied, start), '***');
       copied = lastAt;
     }
-    from = Math.max(end, start); // the next URL starts after this one: one pass in all
+    at = text.indexOf('://', Math.max(end, start)); // the next URL starts after this one: one pass in all
   }
   if (parts.length === 0) return text;
   parts.push(text.slice(copied));

@@ -18,6 +18,6 @@ export default function setup(): void {
     });
   } catch (error) {
     const output = error as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`Building dist/ for the CLI tests failed:\n${String(output.stdout ?? '')}${String(output.stderr ?? '')}`);
+    throw new Error(`Building dist/ for the CLI tests failed:\n${String(output.stdout ?? '')}${String(output.stderr ?? '')}`, { cause: error });
   }
 }

@@ -28,14 +28,12 @@ interface SharedFd {
   unref(): void;
 }
 
-// yauzl's RandomAccessReader counts references (its typings omit them).
-interface ViewReader {
-  ref(): void;
-  unref(): void;
-}
-
 /** yauzl's random-access reader over a decrypted view; closes the descriptor with the last reference. */
 class ViewReader extends yauzl.RandomAccessReader {
+  // yauzl's RandomAccessReader counts references (its typings omit them).
+  declare ref: () => void;
+  declare unref: () => void;
+
   constructor(
     readonly view: PlainView,
     readonly fd: number,
@@ -82,7 +80,7 @@ export interface OpenedZip {
 export async function openZipSource(filePath: string, keys: KeySource | undefined, options: Options): Promise<OpenedZip> {
   const fd = await openFd(filePath, 'r');
   let zip: ZipFile;
-  let kind: CipherKind = 'none';
+  let kind: CipherKind;
   let size: number;
   try {
     ({ size } = await fstat(fd));

@@ -52,12 +52,10 @@ class StoredView implements PlainView {
   }
 
   stream(start: number, end: number): Readable {
-    const view = this;
-    return Readable.from(
-      (async function* () {
-        for (let at = start; at < end; at += 1024 * 1024) yield await view.read(at, Math.min(1024 * 1024, end - at));
-      })(),
-      { objectMode: false, highWaterMark: 1 },
-    );
+    return Readable.from(this.pieces(start, end), { objectMode: false, highWaterMark: 1 });
+  }
+
+  private async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
+    for (let at = start; at < end; at += 1024 * 1024) yield await this.read(at, Math.min(1024 * 1024, end - at));
   }
 }

@@ -57,7 +57,7 @@ export async function exportTables(
   const open = new Set<PassThrough>();
   const idle = [...readers];
   const slots: Array<Slot | undefined> = [];
-  let wake: Array<() => void> = [];
+  const wake: Array<() => void> = [];
   const changed = () => {
     for (const resolve of wake.splice(0)) resolve();
   };

@@ -24,7 +24,7 @@ export interface DeliverOptions {
 
 export async function deliver(notifier: Notifier, event: NotificationEvent, policy: DeliveryPolicy, options: DeliverOptions = {}): Promise<DeliveryReport> {
   let attempts = 0;
-  let error = 'not attempted';
+  let error: string;
   for (;;) {
     attempts += 1;
     try {

@@ -154,25 +154,23 @@ class AgeView implements PlainView {
   }
 
   stream(start: number, end: number): Readable {
-    const view = this;
-    return Readable.from(
-      (async function* () {
-        if (start < 0 || end > view.size || start > end) {
-          throw new ArchiveError(`${view.file}: bytes ${start}–${end} are past the end of its ${view.size} decrypted bytes (truncated?).`);
-        }
-        for (let at = start; at < end; ) {
-          const first = Math.floor(at / CHUNK_BYTES);
-          const last = Math.min(Math.floor((end - 1) / CHUNK_BYTES), first + BATCH_CHUNKS - 1);
-          // Each chunk as it is (no copy into one buffer), the first and last cut to the range.
-          for (const [i, plain] of (await view.decrypt(first, last)).entries()) {
-            const offset = i === 0 ? at - first * CHUNK_BYTES : 0;
-            const take = Math.min(plain.length - offset, end - at);
-            if (take > 0) yield plain.subarray(offset, offset + take);
-            at += take;
-          }
-        }
-      })(),
-      { objectMode: false, highWaterMark: 1024 * 1024 },
-    );
+    return Readable.from(this.pieces(start, end), { objectMode: false, highWaterMark: 1024 * 1024 });
+  }
+
+  private async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
+    if (start < 0 || end > this.size || start > end) {
+      throw new ArchiveError(`${this.file}: bytes ${start}–${end} are past the end of its ${this.size} decrypted bytes (truncated?).`);
+    }
+    for (let at = start; at < end; ) {
+      const first = Math.floor(at / CHUNK_BYTES);
+      const last = Math.min(Math.floor((end - 1) / CHUNK_BYTES), first + BATCH_CHUNKS - 1);
+      // Each chunk as it is (no copy into one buffer), the first and last cut to the range.
+      for (const [i, plain] of (await this.decrypt(first, last)).entries()) {
+        const offset = i === 0 ? at - first * CHUNK_BYTES : 0;
+        const take = Math.min(plain.length - offset, end - at);
+        if (take > 0) yield plain.subarray(offset, offset + take);
+        at += take;
+      }
+    }
   }
 }
