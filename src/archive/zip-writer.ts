@@ -21,8 +21,9 @@
  * its sizes in the local header. Names are UTF-8 (bit 11); entries carry mode 0600 and an
  * Info-ZIP universal timestamp in the central directory.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -30,6 +31,7 @@ import { noneCipher } from '../cipher/none.js';
 import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
 import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
+import { tempFileName, tempFileStem } from '../host.js';
 import { assertManifestMatchesEntries, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
 import { discardStaged, isStaged, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
@@ -232,8 +234,9 @@ export class ArchiveWriter {
   async stage(path: string, source: EntrySource): Promise<StagedEntry> {
     if (this.state === 'open' || this.state === 'writing') this.assertNewPath(path);
     else this.assertOpen(`stage entry "${path}"`);
-    // The store's temp naming (`.<name>.<pid>.<12 hex>.tmp`): a part a crash left is a dead temp file.
-    const file = `${this.filePath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    // The store's temp naming (`.<archive>.part.@<host>.<pid>.<12 hex>.tmp`, host.ts): a part a
+    // crash left is a dead temp file of this host, and no other host's store cleaning judges it.
+    const file = join(dirname(this.filePath), tempFileName(`${tempFileStem(basename(this.filePath))}.part`));
     this.parts.add(file);
     try {
       return await stageEntry(source, file, this.level);
