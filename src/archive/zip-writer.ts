@@ -23,7 +23,6 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -31,10 +30,9 @@ import { noneCipher } from '../cipher/none.js';
 import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
 import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
-import { tempFileName, tempFileStem } from '../host.js';
 import { assertManifestMatchesEntries, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
-import { discardStaged, isStaged, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
+import { discardStaged, isStaged, partFileName, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
 import { crc32, EntryHasher, entryDeflate, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
@@ -234,9 +232,7 @@ export class ArchiveWriter {
   async stage(path: string, source: EntrySource): Promise<StagedEntry> {
     if (this.state === 'open' || this.state === 'writing') this.assertNewPath(path);
     else this.assertOpen(`stage entry "${path}"`);
-    // The store's temp naming (`.<archive>.part.@<host>.<pid>.<12 hex>.tmp`, host.ts): a part a
-    // crash left is a dead temp file of this host, and no other host's store cleaning judges it.
-    const file = join(dirname(this.filePath), tempFileName(`${tempFileStem(basename(this.filePath))}.part`));
+    const file = partFileName(this.filePath);
     this.parts.add(file);
     try {
       return await stageEntry(source, file, this.level);
