@@ -234,17 +234,19 @@ export class ArchiveWriter {
     else this.assertOpen(`stage entry "${path}"`);
     const file = partFileName(this.filePath);
     this.parts.add(file);
-    try {
-      return await stageEntry(source, file, this.level);
-    } catch (error) {
+    const staged = await stageEntry(source, file, this.level).catch((error: unknown) => {
       this.parts.delete(file);
       throw error;
-    }
+    });
+    // Aborted meanwhile: abort() may have gone through the parts before this one's file existed.
+    if (this.state === 'aborted') throw await this.discardPart(file).then(() => this.failure!);
+    return staged;
   }
 
-  private async discardPart(file: string): Promise<void> {
+  /** Removes a staged entry's part file (a staged entry that will not be added; never throws). */
+  async discardPart(file: string): Promise<void> {
     this.parts.delete(file);
-    await discardStaged({ file });
+    await discardStaged({ file }).catch(() => undefined);
   }
 
   private assertNewPath(path: string): void {
