@@ -234,12 +234,10 @@ export class ArchiveWriter {
     else this.assertOpen(`stage entry "${path}"`);
     const file = partFileName(this.filePath);
     this.parts.add(file);
-    const staged = await stageEntry(source, file, this.level).catch((error: unknown) => {
-      this.parts.delete(file);
-      throw error;
-    });
+    const staged = await stageEntry(source, file, this.level).finally(() => this.parts.delete(file));
     // Aborted meanwhile: abort() may have gone through the parts before this one's file existed.
     if (this.state === 'aborted') throw await this.discardPart(file).then(() => this.failure!);
+    this.parts.add(file); // (abort() sets 'aborted' before it looks at the parts)
     return staged;
   }
 
