@@ -17,9 +17,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Readable, Writable as WritableStream } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveError, describeCause } from '../errors.js';
+import { tempFileName, tempFileStem } from '../host.js';
 import { EntryHasher, entryDeflate, toReadable, type EntrySource } from './zip-streams.js';
 
 /** An entry's data, compressed and waiting for its turn in the zip: in memory, or in a part file. */
@@ -47,6 +49,15 @@ const STAGED_IN_MEMORY = 1024 * 1024;
 
 export function isStaged(source: unknown): source is StagedEntry {
   return typeof source === 'object' && source !== null && (source as { kind?: unknown }).kind === 'staged';
+}
+
+/**
+ * A new part file's path for the archive at `archivePath`, beside it, in the store's temp naming
+ * (`.<archive>.part.@<host>.<pid>.<12 hex>.tmp`, host.ts): a part a crash left is a dead temp file
+ * of this host, and a store several servers share is cleaned of it by this host only.
+ */
+export function partFileName(archivePath: string): string {
+  return join(dirname(archivePath), tempFileName(`${tempFileStem(basename(archivePath))}.part`));
 }
 
 /** Compresses `source`, in memory or into `file` (created when needed; removed again on failure). */

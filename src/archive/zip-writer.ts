@@ -21,7 +21,7 @@
  * its sizes in the local header. Names are UTF-8 (bit 11); entries carry mode 0600 and an
  * Info-ZIP universal timestamp in the central directory.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,7 +32,7 @@ import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
 import { assertManifestMatchesEntries, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
 import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
-import { discardStaged, isStaged, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
+import { discardStaged, isStaged, partFileName, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
 import { crc32, EntryHasher, entryDeflate, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
@@ -232,20 +232,19 @@ export class ArchiveWriter {
   async stage(path: string, source: EntrySource): Promise<StagedEntry> {
     if (this.state === 'open' || this.state === 'writing') this.assertNewPath(path);
     else this.assertOpen(`stage entry "${path}"`);
-    // The store's temp naming (`.<name>.<pid>.<12 hex>.tmp`): a part a crash left is a dead temp file.
-    const file = `${this.filePath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const file = partFileName(this.filePath);
     this.parts.add(file);
-    try {
-      return await stageEntry(source, file, this.level);
-    } catch (error) {
-      this.parts.delete(file);
-      throw error;
-    }
+    const staged = await stageEntry(source, file, this.level).finally(() => this.parts.delete(file));
+    // Aborted meanwhile: abort() may have gone through the parts before this one's file existed.
+    if (this.state === 'aborted') throw await this.discardPart(file).then(() => this.failure!);
+    this.parts.add(file); // (abort() sets 'aborted' before it looks at the parts)
+    return staged;
   }
 
-  private async discardPart(file: string): Promise<void> {
+  /** Removes a staged entry's part file (a staged entry that will not be added; never throws). */
+  async discardPart(file: string): Promise<void> {
     this.parts.delete(file);
-    await discardStaged({ file });
+    await discardStaged({ file }).catch(() => undefined);
   }
 
   private assertNewPath(path: string): void {

@@ -70,9 +70,11 @@ export function plural(count: number, word: string): string {
   return `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
 }
 
-export function parsePositiveInteger(value: string, flag: string): number {
+/** `value` as an integer from 1 (to `max`, when given); anything else is a UsageError naming `flag`. */
+export function parsePositiveInteger(value: string, flag: string, max?: number): number {
   const number = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < 1) throw new UsageError(`${flag} must be a positive integer, not "${value}".`);
+  const valid = /^\d+$/.test(value.trim()) && Number.isSafeInteger(number) && number >= 1 && (max === undefined || number <= max);
+  if (!valid) throw new UsageError(`${flag} must be ${max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`}, not "${value}".`);
   return number;
 }
 

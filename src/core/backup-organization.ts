@@ -9,7 +9,7 @@
  */
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
 import { loadOrganizationEngine } from '../engines/registry.js';
-import { NotFoundError, TenantBackupError, asTypedError } from '../errors.js';
+import { NotFoundError, TenantBackupError, UsageError, asTypedError } from '../errors.js';
 import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
@@ -51,6 +51,8 @@ export interface OrganizationBackupOptions {
  * helps only with more cores, on both sides.
  */
 export const DEFAULT_JOBS = 2;
+/** Connections one backup may open to the production database at once (`--jobs` above is refused). */
+export const MAX_JOBS = 16;
 
 /** Thrown (and caught by `auto`) when the organizations table disables automatic backups. */
 export class DisabledInDatabase extends Error {
@@ -78,6 +80,7 @@ export interface OrganizationBackupResult {
 
 
 export async function backupOrganization(deps: Deps, options: OrganizationBackupOptions): Promise<OrganizationBackupResult> {
+  jobsOf(options); // a wrong `jobs` is refused before anything is connected or recorded
   const lockKey = organizationLockKey(options.organizationId);
   // Connecting — the driver's import, TCP, authentication: ~0.1 s — need not wait for the lock:
   // it starts now and is awaited where the backup connects, so every error still comes in the
@@ -178,7 +181,7 @@ export async function backupOrganizationLocked(
       const written = exported.map((table) => table.entry);
       const summaries = exported.map((table) => table.summary);
       return { organization: found, entries: written, tables: summaries };
-    }, { readers: jobsOf(options) });
+    }, { readers: Math.min(jobsOf(options), Math.max(1, plans.length)), onWarning: (warning) => warnings.push(warning) });
 
     const manifest: Manifest = {
       format: ARCHIVE_FORMAT,
@@ -232,9 +235,11 @@ function throttled<A extends unknown[]>(update: (...args: A) => void): (...args:
   };
 }
 
-/** Tables exported at a time: `--jobs`, else DEFAULT_JOBS (see OrganizationBackupOptions.jobs). */
+/** Tables exported at a time: `--jobs` (1 to MAX_JOBS), else DEFAULT_JOBS (see OrganizationBackupOptions.jobs). */
 function jobsOf(options: OrganizationBackupOptions): number {
-  return options.jobs ?? DEFAULT_JOBS;
+  const jobs = options.jobs ?? DEFAULT_JOBS;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > MAX_JOBS) throw new UsageError(`jobs must be an integer from 1 to ${MAX_JOBS}, not ${String(jobs)}.`);
+  return jobs;
 }
 
 /**

@@ -14,11 +14,13 @@
  *   most AHEAD_PER_READER × N tables are begun and not yet in the archive, which bounds the part
  *   files on disk.
  *
- * Any failure destroys every pipe still open, which stops its export; the first failure is thrown.
+ * Any failure destroys every pipe still open, which stops its export; the first failure is thrown
+ * once every export and every staging has ended and every staged part file is removed.
  */
 import { PassThrough } from 'node:stream';
 import type { ManifestEntry } from '../archive/manifest.js';
 import type { ArchiveWriter, StagedEntry } from '../archive/zip-writer.js';
+import { isStaged } from '../archive/zip-staged.js';
 import type { ExportResult, SnapshotReader, TablePlan } from '../engines/types.js';
 import { OperationError, describeCause } from '../errors.js';
 import { tableEntryPath } from './organization-config.js';
@@ -136,6 +138,10 @@ export async function exportTables(
     stopAll(error);
     await added.catch(() => undefined);
     await Promise.allSettled(slots.map((slot) => slot?.exported));
+    // Every staging still running ends (its pipe is destroyed, or it had all its rows) before the
+    // error goes on: a part file it made after the writer's abort() would otherwise stay behind.
+    const staged = await Promise.allSettled(slots.map((slot) => slot?.source));
+    await Promise.all(staged.map((s) => (s.status === 'fulfilled' && isStaged(s.value) ? writer.discardPart(s.value.file) : undefined)));
     throw failure ?? error;
   } finally {
     options.signal?.removeEventListener('abort', abort);

@@ -224,6 +224,8 @@ export interface OrganizationSession {
 export interface SnapshotOptions {
   /** Readers wanted in the snapshot, the first included (default 1). */
   readers?: number;
+  /** Told once when fewer readers than wanted could share the snapshot (why, secrets redacted). */
+  onWarning?: (message: string) => void;
 }
 
 export interface ConnectOptions {

@@ -8,16 +8,17 @@
  * write into it) and never follows a symbolic link inside the store: an archive name that is a
  * link is refused, listings skip links.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidNameError, NotFoundError } from '../errors.js';
-import { hostIdentity } from '../host.js';
+import { hostIdentity, hostToken, tempFileName } from '../host.js';
 import { assertArchiveFileName, hasArchiveExtension, type StoreArea } from '../retention/naming.js';
 import { openDirectoryNoFollow, openNoFollow, StoreGuard, unsafeStore } from './safety.js';
 import type { CommitOptions, LocalCopy, Store, StoredFile } from './types.js';
+
+export { tempFileName };
 
 export const DIRECTORY_MODE = 0o700;
 export const ARCHIVE_MODE = 0o600;
@@ -204,33 +205,21 @@ async function ensurePrivateDir(dir: string): Promise<string> {
 }
 
 /**
- * The name of a temp file for `finalName` in the same folder: `.<finalName>.@<host>.<pid>.<12 hex>.tmp`.
- * The host (`hostIdentity`, percent-encoded without dots; a long one as `~<hash>`) says whose it is
- * in a store several servers share (the database ledger's setting), so that only this host judges
- * whether its pid is still running.
- */
-export function tempFileName(finalName: string, host = hostIdentity()): string {
-  return `.${finalName}.@${hostToken(host)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-}
-
-function hostToken(host: string): string {
-  const encoded = encodeURIComponent(host).replaceAll('.', '%2E');
-  return encoded.length <= 64 ? encoded : `~${createHash('sha256').update(host).digest('hex').slice(0, 16)}`;
-}
-
-/**
  * Temp files of runs that were killed (SIGKILL, power loss) stay behind as dot-files; whatever
  * their name (timestamped backups never reuse one), those of this host whose process is gone are
  * removed. Another host's temp files are never touched (its pids mean nothing here), nor are live
  * runs'. The names of earlier versions, without a host (`.<name>.<pid>.<random>.tmp`), are still
- * removed by pid, as those versions did (they assumed one host).
+ * removed by pid, as those versions did (they assumed one host) — unless the name carries a host
+ * further in: the part files of a version that named them `<archive temp>.<pid>.<random>.tmp`
+ * are judged by that host too.
  */
 export async function removeDeadTemps(dir: string, host = hostIdentity()): Promise<void> {
   const here = hostToken(host);
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const hosted = TEMP_NAME.exec(name);
     const match = hosted ?? OLD_TEMP_NAME.exec(name);
-    if (!match || (hosted && hosted[1] !== here)) continue;
+    const owner = hosted ? hosted[1] : OLD_PART_HOST.exec(name)?.[1];
+    if (!match || (owner !== undefined && owner !== here)) continue;
     const pid = Number(hosted ? hosted[2] : match[1]);
     if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) {
       await rm(path.join(dir, name), { force: true }).catch(() => undefined);
@@ -242,6 +231,8 @@ export async function removeDeadTemps(dir: string, host = hostIdentity()): Promi
 const TEMP_NAME = /^\..+\.@([^.]+)\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
 /** Earlier versions' `.<name>.<pid>.<12 hex>.tmp` (no host). */
 const OLD_TEMP_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
+/** The host inside an earlier version's part file name, `.<name>.@<host>.<pid>.<12 hex>.tmp.<pid>.<12 hex>.tmp`. */
+const OLD_PART_HOST = /\.@([^.]+)\.\d{1,10}\.[0-9a-f]{12}\.tmp\.\d{1,10}\.[0-9a-f]{12}\.tmp$/;
 
 /** fsync a file or a directory (directories need it so a rename survives a crash); links are not followed. */
 export async function fsyncPath(target: string): Promise<void> {

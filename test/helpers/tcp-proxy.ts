@@ -13,28 +13,49 @@ export interface Piece {
   delayMs: number;
 }
 
-/** Cuts one server chunk into pieces. `offset`: the chunk's position in the connection's stream. */
-export type Shaper = (chunk: Buffer, offset: number) => Piece[] | 'hold';
+/**
+ * Cuts one server chunk into pieces. `offset`: the chunk's position in the connection's stream;
+ * `connection`: the connection's index (as in `recorded`). 'hold': nothing more reaches the client.
+ */
+export type Shaper = (chunk: Buffer, offset: number, connection: number) => Piece[] | 'hold';
+
+/** Sees each client → server chunk first; true drops the connection (both sides closed at once). */
+export type ClientFilter = (chunk: Buffer, connection: number) => boolean;
 
 export interface Proxy {
   port: number;
   /** Every byte the server sent, per connection, in order (what the client should have seen). */
   recorded: Buffer[][];
   setShaper(shaper: Shaper | undefined): void;
+  setClientFilter(filter: ClientFilter | undefined): void;
+  /** Closes connection `index` (both sides), as a network failure would. */
+  drop(index: number): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(target: { host: string; port: number }): Promise<Proxy> {
   let shaper: Shaper | undefined;
+  let clientFilter: ClientFilter | undefined;
   const recorded: Buffer[][] = [];
   const sockets = new Set<net.Socket>();
+  const pairs: Array<[net.Socket, net.Socket]> = [];
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
     const log: Buffer[] = [];
-    recorded.push(log);
+    const index = recorded.push(log) - 1;
+    pairs.push([client, upstream]);
     sockets.add(client).add(upstream);
     client.setNoDelay(true);
-    client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (clientFilter?.(chunk, index)) {
+        client.destroy();
+        upstream.destroy();
+      } else if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
+    });
+    client.on('end', () => upstream.end());
     let offset = 0;
     let queue = Promise.resolve();
     let held = false;
@@ -43,7 +64,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
       const at = offset;
       offset += chunk.length;
       if (held) return;
-      const pieces = shaper ? shaper(chunk, at) : [{ bytes: chunk, delayMs: -1 }];
+      const pieces = shaper ? shaper(chunk, at, index) : [{ bytes: chunk, delayMs: -1 }];
       if (pieces === 'hold') {
         held = true; // a stalled server: nothing more reaches the client
         return;
@@ -74,6 +95,12 @@ export async function startProxy(target: { host: string; port: number }): Promis
     recorded,
     setShaper: (next) => {
       shaper = next;
+    },
+    setClientFilter: (next) => {
+      clientFilter = next;
+    },
+    drop: (index) => {
+      for (const socket of pairs[index] ?? []) socket.destroy();
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();

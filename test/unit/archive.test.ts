@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -255,6 +255,22 @@ describe('ArchiveWriter refusals and failures', () => {
     await writer.abort();
     expect(existsSync(file)).toBe(false);
     await expectArchiveError(writer.addEntry('tables/b.ndjson', Buffer.from('b')), /aborted/);
+  });
+
+  it('a staging that spills to its part file only after abort() removes that part itself (nothing left beside the archive)', async () => {
+    const file = join(dir, 'staging.zip');
+    const writer = await ArchiveWriter.open(file);
+    const source = new Readable({ read() {} });
+    // Under the in-memory limit so far: no part file exists when abort() goes through the parts.
+    source.push(randomBytes(512 * 1024));
+    const staging = writer.stage('tables/big.ndjson', source);
+    await new Promise((resolve) => setImmediate(resolve));
+    await writer.abort();
+    // The rest arrives afterwards (rows already in the pipe): the part file is created now.
+    source.push(randomBytes(2 * 1024 * 1024));
+    source.push(null);
+    await expectArchiveError(staging, /aborted/);
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('abort rejects a pending addEntry instead of leaving it hanging', async () => {

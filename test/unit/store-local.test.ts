@@ -4,9 +4,11 @@
  * temp file removed (this host's only: the name carries the host), no commit across folders.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ArchiveWriter } from '../../src/archive/zip-writer.js';
 import { InvalidNameError } from '../../src/errors.js';
 import { hostIdentity } from '../../src/host.js';
 import { LocalStore, removeDeadTemps, tempFileName } from '../../src/store/local.js';
@@ -62,6 +64,47 @@ describe('local folder store', () => {
     // Seen from web-2, the same folder: its dead run's file goes, web-1's live one stays.
     await removeDeadTemps(dir, 'web-2');
     expect((await readdir(dir)).sort()).toEqual([mine(process.pid), theirs[1]!].sort());
+  });
+
+  it("names an archive's part files (staged entries) as this host's temp files: another host's cleaning leaves them alone", async () => {
+    const dir = await makeTempDir('tb-store-parts-');
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    const saved = process.env.TENANT_BACKUP_HOST;
+    process.env.TENANT_BACKUP_HOST = 'host-a';
+    let partName: string;
+    try {
+      const store = new LocalStore(path.join(dir, 'storage'));
+      const temp = await store.tempPath('organizations', 'org_acme_monday_backup.zip');
+      const writer = await ArchiveWriter.open(temp);
+      // Incompressible and over the in-memory limit: the entry goes to a part file beside the archive.
+      const staged = await writer.stage('data/big.ndjson', randomBytes(2 * 1024 * 1024));
+      expect(path.dirname(staged.file)).toBe(path.dirname(temp));
+      partName = path.basename(staged.file);
+      await writer.abort();
+    } finally {
+      if (saved === undefined) delete process.env.TENANT_BACKUP_HOST;
+      else process.env.TENANT_BACKUP_HOST = saved;
+    }
+    expect(partName).toMatch(new RegExp(`^\\.org_acme_monday_backup\\.zip\\.part\\.@host-a\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`));
+    // The same name as a run of host A whose pid happens to be dead here (on host B).
+    const part = partName.replace(`.${process.pid}.`, `.${deadPid}.`);
+    await writeFile(path.join(dir, part), 'encrypted part of a live backup on host A');
+    await removeDeadTemps(dir, 'host-b');
+    expect(await readdir(dir)).toContain(part);
+    // Host A itself, where that pid is dead: a crash's leftover, removed.
+    await removeDeadTemps(dir, 'host-a');
+    expect(await readdir(dir)).not.toContain(part);
+  });
+
+  it("judges an earlier version's part files (`<archive temp>.<pid>.<hex>.tmp`) by the host inside their name", async () => {
+    const dir = await makeTempDir('tb-store-old-parts-');
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    const oldPart = (host: string) => `.org_acme_monday_backup.zip.@${host}.${deadPid}.abcdef012345.tmp.${deadPid}.0123456789ab.tmp`;
+    for (const host of ['host-a', 'host-b']) await writeFile(path.join(dir, oldPart(host)), 'x');
+    await removeDeadTemps(dir, 'host-b');
+    expect(await readdir(dir)).toEqual([oldPart('host-a')]);
+    await removeDeadTemps(dir, 'host-a');
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('names temp files by a long host name without exceeding file name limits, and never reads a dot in a host as a separator', () => {

@@ -28,14 +28,14 @@ export function registerBackup(program: Command): void {
     .option('--user <id>', 'who triggered the backup (recorded in the ledger)')
     .addOption(new Option('--rotate <scheme>', 'tenant backups: name by weekday and replace last week\'s').choices(['weekday']))
     .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
-    .option('--jobs <n>', 'organization backups: tables exported at a time, each on its own connection to the same snapshot (default 2)')
+    .option('--jobs <n>', 'organization backups: tables exported at a time (1 to 16, default 2), each on its own connection to the same snapshot')
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --all --concurrency 2', 'tenant-backup backup --org 42 --json']))
     .action(
       action(async (ctx, tenant: string | undefined, options: BackupCommandOptions) => {
         const keepLast = options.keepLast === undefined ? undefined : parsePositiveInteger(options.keepLast, '--keep-last');
         if (options.all) return backupAll(ctx, tenant, options, keepLast);
         if (options.concurrency !== undefined) throw new UsageError('--concurrency applies to --all.');
-        const jobs = options.jobs === undefined ? undefined : parsePositiveInteger(options.jobs, '--jobs');
+        const jobs = options.jobs === undefined ? undefined : parsePositiveInteger(options.jobs, '--jobs', (await import('../../core/backup-organization.js')).MAX_JOBS);
         const target = await ctx.target({ tenant, org: options.org });
         const hooks = { onDeliveryFailure: warnDeliveryFailure };
         if (target.kind === 'database') {

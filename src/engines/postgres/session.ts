@@ -174,11 +174,13 @@ export class PostgresSession implements OrganizationSession, SessionContext {
   /**
    * One `REPEATABLE READ READ ONLY` transaction; with `readers` > 1, further connections join its
    * snapshot (`pg_export_snapshot()` here, `SET TRANSACTION SNAPSHOT` there) and their readers
-   * share its catalog. They are opened while the first connection starts.
+   * share its catalog. They are opened while the first connection starts. One that cannot be
+   * opened or cannot join is not used: `options.onWarning` hears of it once, with the first reason.
    */
   async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>, options: SnapshotOptions = {}): Promise<T> {
-    const opening = Array.from({ length: Math.max(0, Math.floor(options.readers ?? 1) - 1) }, () => this.openClient());
-    for (const pending of opening) pending.catch(() => undefined); // a connection that fails is simply not used
+    const wanted = Math.max(1, Math.floor(options.readers ?? 1));
+    const opening = Array.from({ length: wanted - 1 }, () => this.openClient());
+    for (const pending of opening) pending.catch(() => undefined); // reported once joined (below)
     const joined: Array<{ client: pg.Client; state: { broken: boolean } }> = [];
     const state = { broken: false };
     let client: pg.Client | undefined;
@@ -186,7 +188,13 @@ export class PostgresSession implements OrganizationSession, SessionContext {
       client = await this.openClient();
       await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
       const reader = new PostgresSnapshotReader(this, client, state);
-      joined.push(...(await this.joinSnapshot(client, opening)));
+      const reasons: string[] = [];
+      joined.push(...(await this.joinSnapshot(client, opening, reasons)));
+      if (joined.length < wanted - 1) {
+        options.onWarning?.(
+          `only ${joined.length + 1} of ${wanted} connections read the snapshot (${wanted - 1 - joined.length} could not be opened or join it: ${reasons[0] ?? 'unknown reason'}); the backup goes on with fewer tables at a time.`,
+        );
+      }
       const result = await fn(
         reader,
         joined.map((other) => new PostgresSnapshotReader(this, other.client, other.state, reader.catalog)),
@@ -207,26 +215,37 @@ export class PostgresSession implements OrganizationSession, SessionContext {
    * The connections of `opening` that joined the snapshot of `client`'s transaction (nothing has
    * been read in it yet). A server that cannot share it leaves the snapshot to `client` alone.
    */
-  private async joinSnapshot(client: pg.Client, opening: Array<Promise<pg.Client>>): Promise<Array<{ client: pg.Client; state: { broken: boolean } }>> {
-    const opened = (await Promise.allSettled(opening)).flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  private async joinSnapshot(
+    client: pg.Client,
+    opening: Array<Promise<pg.Client>>,
+    reasons: string[],
+  ): Promise<Array<{ client: pg.Client; state: { broken: boolean } }>> {
+    const settled = await Promise.allSettled(opening);
+    const opened = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    for (const result of settled) if (result.status === 'rejected') reasons.push(this.operationError('Opening a connection failed', result.reason).message);
     if (opened.length === 0) return [];
     let id: string;
     try {
       id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-    } catch {
+    } catch (error) {
+      reasons.push(this.operationError('pg_export_snapshot() failed', error).message);
       // The failed call ended the transaction: start it again (nothing was read in it yet).
       await this.run(client, 'ROLLBACK', 'Restarting the snapshot');
       await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
       return [];
     }
     // A snapshot id is hex digits and dashes (`00000003-0000001B-1`); anything else is not used.
-    if (!/^[0-9A-Fa-f-]+$/.test(id)) return [];
+    if (!/^[0-9A-Fa-f-]+$/.test(id)) {
+      reasons.push(`pg_export_snapshot() returned an unexpected id`);
+      return [];
+    }
     const joined = await Promise.all(
       opened.map(async (other) => {
         try {
           await other.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${id}'`);
           return [{ client: other, state: { broken: false } }];
-        } catch {
+        } catch (error) {
+          reasons.push(this.operationError('Joining the snapshot failed', error).message);
           return [];
         }
       }),
