@@ -1,6 +1,10 @@
 /**
  * A PostgreSQL session: one `pg.Client` for catalog reads, plus a dedicated connection per snapshot
- * and per restore transaction (closed after it, so no setting outlives it).
+ * and per restore transaction. A restore's connection is closed after it, so no setting outlives
+ * it. A snapshot's connection is kept for the session's next snapshot once its read-only
+ * transaction has ended cleanly (COMMIT or ROLLBACK: a snapshot sets nothing), so a session that
+ * serves many backups (`auto --all`) opens one connection per concurrent snapshot, not one per
+ * backup; a connection that broke or ended meanwhile is never reused.
  *
  * Every connection sets UTC, ISO DateStyle, the `postgres` IntervalStyle, shortest-exact floats,
  * hex bytea, search_path = the configured schema, no statement/lock/idle timeouts, row_security =
@@ -43,6 +47,8 @@ export class PostgresSession implements OrganizationSession, SessionContext {
   private readonly clientConfig: pg.ClientConfig;
   private main: pg.Client | undefined;
   private readonly open = new Set<pg.Client>();
+  /** Snapshot connections whose transaction ended cleanly, ready for the next snapshot. */
+  private readonly spare: pg.Client[] = [];
 
   constructor(
     private readonly driver: Driver,
@@ -84,6 +90,11 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     const client = new this.driver.pg.Client(this.clientConfig);
     // A connection lost while idle is reported by the next query; never crash the process.
     client.on('error', () => undefined);
+    // A spare connection the server ended (restart, idle timeout) is not handed out again.
+    client.once('end', () => {
+      const at = this.spare.indexOf(client);
+      if (at !== -1) this.spare.splice(at, 1);
+    });
     try {
       await client.connect();
     } catch (error) {
@@ -107,6 +118,8 @@ export class PostgresSession implements OrganizationSession, SessionContext {
 
   /** Ends a connection; `broken` (e.g. a COPY abandoned mid-stream) closes the socket at once. */
   private async closeClient(client: pg.Client, broken = false): Promise<void> {
+    const at = this.spare.indexOf(client);
+    if (at !== -1) this.spare.splice(at, 1);
     if (!this.open.delete(client)) return;
     if (broken) {
       destroySocket(client);
@@ -172,16 +185,23 @@ export class PostgresSession implements OrganizationSession, SessionContext {
   }
 
   async withSnapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
-    const client = await this.openClient();
+    const client = this.spare.pop() ?? (await this.openClient());
     const state = { broken: false };
+    let ended = false;
     try {
       await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
       const result = await fn(new PostgresSnapshotReader(this, client, state));
       await this.run(client, 'COMMIT', 'Ending the snapshot');
+      ended = true;
       return result;
+    } catch (error) {
+      // A failure that left the connection usable (an organization not found, a refused
+      // condition): the read-only transaction is rolled back and the connection kept.
+      if (!state.broken) ended = await client.query('ROLLBACK').then(() => true, () => false);
+      throw error;
     } finally {
-      // On failure the read-only transaction simply ends with its connection.
-      await this.closeClient(client, state.broken);
+      if (ended && !state.broken && this.open.has(client) && this.main !== undefined) this.spare.push(client);
+      else await this.closeClient(client, state.broken || !ended);
     }
   }
 
@@ -235,11 +255,13 @@ export class PostgresSession implements OrganizationSession, SessionContext {
 
   async close(): Promise<void> {
     this.main = undefined;
+    this.spare.length = 0;
     await Promise.all([...this.open].map((client) => this.closeClient(client)));
   }
 
   abort(reason: Error): void {
     this.main = undefined;
+    this.spare.length = 0;
     for (const client of this.open) destroySocket(client, reason);
     this.open.clear();
   }
