@@ -144,6 +144,27 @@ describe('auto --all: per run, not per organization', () => {
     expect(successes.map((r) => r.organization_id).sort()).toEqual(ALL_IDS);
   }, 120_000);
 
+  it('a column changing type under the run fails one organization, never encodes rows by the old type, and the run goes on with the new one', async () => {
+    const introspect = vi.spyOn(PostgresSession.prototype, 'introspect');
+    let finished = 0;
+    let altering: Promise<unknown> | undefined;
+    const deps = await depsAt();
+    const result = await autoBackupAll(deps, {
+      concurrency: 1,
+      onResult: () => {
+        finished += 1;
+        if (finished === 3) altering = withClient((client) => client.query('ALTER TABLE products ALTER COLUMN price TYPE numeric(14,3)'));
+      },
+    });
+    await altering;
+    expect(result.summary).toEqual({ created: ORGANIZATIONS - 1, skipped: 0, failed: 1 });
+    const failed = result.results.find((r) => r.action === 'failed');
+    expect(failed).toMatchObject({ error: { message: expect.stringMatching(/"price" of table "products" changed type since the backup was planned \(numeric\(12,2\) → numeric\(14,3\)\)/) } });
+    expect(introspect).toHaveBeenCalledTimes(2);
+    const verified = await verifyBackups(deps);
+    expect(verified).toMatchObject({ ok: true, checked: ORGANIZATIONS - 1 });
+  }, 120_000);
+
   it('makes exactly one backup per organization when login hooks run auto --org during auto --all', async () => {
     const hooks = ALL_IDS.flatMap((id) => [id, id]).map((id) => runCli(['auto', '--org', id, '--user', '7', '--role', 'admin', '--json'], { cwd: dir }));
     const all = runCli(['auto', '--all', '--concurrency', '2', '--json'], { cwd: dir });
