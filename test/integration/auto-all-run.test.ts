@@ -12,12 +12,14 @@ import { resolveConfig } from '../../src/config/load.js';
 import { autoBackupAll } from '../../src/core/auto-all.js';
 import { createDeps, type Deps } from '../../src/core/context.js';
 import { verifyBackups } from '../../src/core/verify.js';
+import { loadOrganizationEngine } from '../../src/engines/registry.js';
 import { PostgresSession } from '../../src/engines/postgres/session.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { frozenClock } from '../../src/retention/clock.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type ServerConnection, type TestDatabase } from '../helpers/databases.js';
 import { ledgerRecords } from '../helpers/ledger-files.js';
+import { createOrgBed } from '../helpers/org-setup.js';
 import { generateOrganizations } from '../helpers/many-organizations.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -40,19 +42,6 @@ async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> 
   }
 }
 
-beforeEach(async () => {
-  db = await createTestDatabase('postgres', 'tb_auto_all');
-  await withClient((client) => generateOrganizations(client, ORGANIZATIONS));
-  dir = await makeTempDir('tb-auto-all-');
-  raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'pg', connection: db.connection } };
-  await writeFile(path.join(dir, '.backuprc'), JSON.stringify(raw), { mode: 0o600 });
-});
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await db.drop();
-  await removeTempDirs();
-});
-
 async function depsAt(iso = '2026-11-23T08:00:00Z'): Promise<Deps> {
   return createDeps({ config: resolveConfig(raw, path.join(dir, '.backuprc'), {}), clock: frozenClock(iso) });
 }
@@ -71,6 +60,19 @@ function countLedgerCalls(ledger: Ledger): Map<string, number> {
 }
 
 describe('auto --all: per run, not per organization', () => {
+  beforeEach(async () => {
+    db = await createTestDatabase('postgres', 'tb_auto_all');
+    await withClient((client) => generateOrganizations(client, ORGANIZATIONS));
+    dir = await makeTempDir('tb-auto-all-');
+    raw = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'pg', connection: db.connection } };
+    await writeFile(path.join(dir, '.backuprc'), JSON.stringify(raw), { mode: 0o600 });
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await db.drop();
+    await removeTempDirs();
+  });
+
   it('opens at most concurrency + 1 connections, reads the catalogue once, and the ledger once when all is done', async () => {
     const connects = vi.spyOn(pg.Client.prototype, 'connect');
     const introspect = vi.spyOn(PostgresSession.prototype, 'introspect');
@@ -179,4 +181,42 @@ describe('auto --all: per run, not per organization', () => {
     expect(records.filter((r) => r.status !== 'success')).toEqual([]);
     expect(records.map((r) => r.organization_id).sort()).toEqual(ALL_IDS);
   }, 180_000);
+});
+
+describe('auto --all on the other engines', () => {
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await removeTempDirs();
+  });
+
+  for (const engine of ['mysql', 'sqlite'] as const) {
+    it(`${engine}: reuses its sessions (${engine === 'mysql' ? 'one per concurrent backup' : 'one in all'}) and reads the catalogue once`, async () => {
+      const bed = await createOrgBed(engine);
+      try {
+        const loaded = await loadOrganizationEngine(bed.db.client);
+        const connect = loaded.connect.bind(loaded);
+        let sessions = 0;
+        let catalogueReads = 0;
+        vi.spyOn(loaded, 'connect').mockImplementation(async (config, options) => {
+          sessions += 1;
+          const session = await connect(config, options);
+          const introspect = session.introspect.bind(session);
+          session.introspect = () => {
+            catalogueReads += 1;
+            return introspect();
+          };
+          return session;
+        });
+        const result = await autoBackupAll(bed.deps, { concurrency: 2 });
+        expect(result.summary.failed, JSON.stringify(result.results)).toBe(0);
+        expect(result.summary.created).toBeGreaterThanOrEqual(4);
+        expect(sessions).toBeGreaterThanOrEqual(1);
+        expect(sessions).toBeLessThanOrEqual(engine === 'mysql' ? 2 : 1);
+        expect(catalogueReads).toBe(1);
+        expect(await verifyBackups(bed.deps)).toMatchObject({ ok: true, checked: result.summary.created });
+      } finally {
+        await bed.db.drop();
+      }
+    }, 120_000);
+  }
 });
