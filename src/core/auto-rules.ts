@@ -4,7 +4,7 @@
  * shortcut (core/auto-fast.ts) loads nothing of the backup machinery.
  */
 import { hostIdentity } from '../ledger/host.js';
-import type { LedgerEntry, LedgerRecord } from '../ledger/types.js';
+import type { LedgerEntry, LedgerRecord, OrganizationDay } from '../ledger/types.js';
 import { localDate } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA } from '../retention/naming.js';
 import type { Deps } from './context.js';
@@ -24,10 +24,15 @@ export type AutoResult =
   | { action: 'skipped'; organization_id: string; reason: SkipReason; message: string; record?: LedgerRecord }
   | { action: 'created'; organization_id: string; record: LedgerRecord };
 
-/** The rules that need neither a database nor the lock. `null` means a backup is due. */
+/**
+ * The rules that need neither a database nor the lock. `null` means a backup is due. `known`: the
+ * organization's day as a run has read it already (auto --all's one read of the ledger), used
+ * when it is of today.
+ */
 export async function autoSkipReason(
   deps: Pick<Deps, 'config' | 'ledger' | 'clock' | 'store'>,
   options: AutoOptions,
+  known?: { date: string; day: OrganizationDay },
 ): Promise<Extract<AutoResult, { action: 'skipped' }> | null> {
   const { organizationId } = options;
   const skip = (reason: SkipReason, message: string, record?: LedgerRecord) =>
@@ -43,7 +48,7 @@ export async function autoSkipReason(
     }
   }
   const today = localDate(deps.clock.now(), deps.config.timezone);
-  const { settings, successes } = await deps.ledger.dayOfOrganization(organizationId, today);
+  const { settings, successes } = known?.date === today ? known.day : await deps.ledger.dayOfOrganization(organizationId, today);
   if (!settings.auto_backup_enabled) return skip('disabled', disabledMessage(organizationId, 'ledger', deps.config.organizations?.table));
   const { done } = await judgeToday(deps, successes);
   if (done) return skip('already_done', `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, done);

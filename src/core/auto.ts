@@ -9,7 +9,8 @@
  * up under the organization's lock. Losing the race for the lock is a skip ("in progress"),
  * and the rule "done today" is checked again once the lock is held.
  */
-import type { OrganizationSettings } from '../ledger/types.js';
+import type { OrganizationDay, OrganizationSettings } from '../ledger/types.js';
+import type { ConnectionSource } from './organization-run.js';
 import { DailySlotTakenError, LockedError, NotFoundError, describeCause } from '../errors.js';
 import { organizationLockKey } from './targets.js';
 import { localDate } from '../retention/clock.js';
@@ -18,8 +19,18 @@ import { autoSkipReason, disabledMessage, judgeToday, type AutoOptions, type Aut
 
 export { autoSkipReason, disabledMessage, type AutoOptions, type AutoResult, type SkipReason } from './auto-rules.js';
 
-export async function autoBackup(deps: Deps, options: AutoOptions): Promise<AutoResult> {
-  const early = await autoSkipReason(deps, options);
+/**
+ * What an `auto --all` run shares with each of its organizations: the organization's day from the
+ * run's one read of the ledger (the skip rules use it; once the lock is held the day is read
+ * again, exactly), and the run's sessions and catalogue.
+ */
+export interface AutoInRun {
+  known?: { date: string; day: OrganizationDay };
+  connections: ConnectionSource;
+}
+
+export async function autoBackup(deps: Deps, options: AutoOptions, run?: AutoInRun): Promise<AutoResult> {
+  const early = await autoSkipReason(deps, options, run?.known);
   if (early) return early;
   const { organizationId } = options;
   const { backupOrganizationLocked, DisabledInDatabase } = await import('./backup-organization.js');
@@ -38,8 +49,11 @@ export async function autoBackup(deps: Deps, options: AutoOptions): Promise<Auto
       for (const record of stale) await deps.ledger.remove(record.id);
       const result = await backupOrganizationLocked(
         deps,
-        { organizationId, userId: options.userId ?? null, backupType: 'auto_daily', signal: options.signal, honourDisabledColumn: true },
+        // Within `auto --all`, organizations already run `concurrency` at a time on the run's
+        // connections: one table at a time each keeps the run at concurrency + 1 connections.
+        { organizationId, userId: options.userId ?? null, backupType: 'auto_daily', signal: options.signal, honourDisabledColumn: true, ...(run ? { jobs: 1 } : {}) },
         lockKey,
+        run?.connections,
       );
       return { action: 'created', organization_id: organizationId, record: result.record };
     });

@@ -8,9 +8,7 @@
  * organization runs at a time (operation lock `org-<id>`).
  */
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, type BackupType, type Manifest } from '../archive/manifest.js';
-import { loadOrganizationEngine } from '../engines/registry.js';
 import { NotFoundError, TenantBackupError, UsageError, asTypedError } from '../errors.js';
-import type { OrganizationSession } from '../engines/types.js';
 import type { LedgerRecord } from '../ledger/types.js';
 import { localDate, localWeekday, type Weekday } from '../retention/clock.js';
 import { ORGANIZATIONS_AREA, organizationArchiveName, rotationSibling } from '../retention/naming.js';
@@ -23,8 +21,9 @@ import { planOrganizationTables } from './plan-organization.js';
 import { excludedReferenceWarnings } from './plan-reach.js';
 import { assertArchiveNameIsOurs } from './archive-ownership.js';
 import { connectionSecrets } from '../engines/connection.js';
-import { abortSessionOn, connectOptions, organizationsConfig } from './organization-config.js';
+import { abortSessionOn, organizationsConfig } from './organization-config.js';
 import { exportTables } from './export-tables.js';
+import { connectNow, type ConnectionSource } from './organization-run.js';
 import { PendingArchive, backupFailure, isFailedAttempt, recordFailedStart } from './verified-archive.js';
 
 export interface OrganizationBackupOptions {
@@ -85,38 +84,24 @@ export async function backupOrganization(deps: Deps, options: OrganizationBackup
   // Connecting — the driver's import, TCP, authentication: ~0.1 s — need not wait for the lock:
   // it starts now and is awaited where the backup connects, so every error still comes in the
   // same order. A connection left unused (the lock is held elsewhere) is closed.
-  const early = connectEarly(deps);
+  const early = connectNow(deps);
   try {
     return await deps.ledger.withLock(lockKey, () => backupOrganizationLocked(deps, options, lockKey, early));
   } finally {
-    if (!early.taken) void early.session.then((session) => session.close()).catch(() => undefined);
+    early.dispose();
   }
 }
 
-interface EarlyConnection {
-  engine: Promise<Awaited<ReturnType<typeof loadOrganizationEngine>>>;
-  session: Promise<OrganizationSession>;
-  /** Set once the backup owns the session (and closes it). */
-  taken: boolean;
-}
-
-function connectEarly(deps: Deps): EarlyConnection {
-  const engine = (async () => loadOrganizationEngine(organizationsConfig(deps).client))();
-  const session = engine.then((loaded) => loaded.connect(organizationsConfig(deps), connectOptions(organizationsConfig(deps))));
-  engine.catch(() => undefined); // awaited (or dropped) by the caller
-  session.catch(() => undefined);
-  return { engine, session, taken: false };
-}
-
 /**
- * The backup itself; the caller holds the organization's operation lock. `early`: a connection
- * already under way (see backupOrganization).
+ * The backup itself; the caller holds the organization's operation lock. `connections`: where
+ * its session and catalogue come from — a connection already under way (see backupOrganization),
+ * an `auto --all` run's (organization-run.ts), or by default one of its own.
  */
 export async function backupOrganizationLocked(
   deps: Deps,
   options: OrganizationBackupOptions,
   lockKey: string,
-  early?: EarlyConnection,
+  connections?: ConnectionSource,
 ): Promise<OrganizationBackupResult> {
   const config = organizationsConfig(deps);
   const { clock, progress } = deps;
@@ -128,21 +113,22 @@ export async function backupOrganizationLocked(
 
   // An unusable key is a configuration error, found before anything is recorded or connected.
   const cipher = await writeCipherOf(deps.config);
-  const engine = await (early?.engine ?? loadOrganizationEngine(config.client));
+  const source = connections ?? connectNow(deps);
+  const engine = await source.engine;
   progress.update(`Connecting to the shared database (${engine.name})…`);
   // An unreachable server or a refused password is a failed backup too: cron's failures must show
   // in the ledger and `status`, not only in a mail nobody reads.
   const unstarted = (error: unknown) => recordUnstartedBackup(deps, options, weekday, backupDate, asTypedError(error, secrets));
-  const session = await (early?.session ?? engine.connect(config, connectOptions(config))).catch(async (error: unknown) => {
-    if (early) early.taken = true;
+  const connection = await source.acquire().catch(async (error: unknown) => {
     throw await unstarted(error);
   });
-  if (early) early.taken = true;
+  const { session } = connection;
   // Ctrl-C / SIGTERM end the session's connections: no wait on the server outlives the signal.
   const stopAborting = abortSessionOn(session, options.signal, 'Backup');
   let archive: PendingArchive | undefined;
+  let failed = true;
   try {
-    const [schema, serverVersion] = await Promise.all([session.introspect(), session.serverVersion()]);
+    const { schema, serverVersion } = await connection.catalogue();
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
     const warnings = excludedReferenceWarnings(schema, config, plans);
 
@@ -204,6 +190,7 @@ export async function backupOrganizationLocked(
       ...(await deps.ledger.find({ kind: 'organization', backup_filename: rotationSibling(name)!, status: 'success' })),
     ].filter((record) => record.organization_id === options.organizationId);
     const finished = await archive!.commit(manifest);
+    failed = false;
     return {
       action: 'created',
       record: finished,
@@ -213,14 +200,17 @@ export async function backupOrganizationLocked(
       warnings,
     };
   } catch (error) {
-    if (error instanceof DisabledInDatabase) throw error;
+    if (error instanceof DisabledInDatabase) {
+      failed = false;
+      throw error;
+    }
     // Before the record was begun (the store could not be asked whether the file is ours: no S3
     // credentials; the connection lost while planning): a failed attempt is recorded all the same.
     throw archive ? await archive.fail(error) : await recordUnstartedBackup(deps, options, weekday, backupDate, backupFailure(error, secrets));
   } finally {
     stopAborting();
     progress.stop();
-    await session.close().catch(() => undefined);
+    await connection.release(failed);
   }
 }
 

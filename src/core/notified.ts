@@ -3,7 +3,7 @@
  * `auto` child and the library's exports run. The use cases themselves know nothing of
  * notifications; these wrappers add them around each call.
  */
-import { autoBackup, type AutoOptions, type AutoResult } from './auto.js';
+import { autoBackup, type AutoInRun, type AutoOptions, type AutoResult } from './auto.js';
 import type { OrganizationBackupOptions, OrganizationBackupResult } from './backup-organization.js';
 import type { TenantBackupOptions, TenantBackupResult } from './backup-tenant.js';
 import type { Deps } from './context.js';
@@ -41,11 +41,11 @@ export async function backupOrganizationNotified(deps: Deps, options: Organizati
  * `auto`: notified only when it made or failed a backup; a skip (the login hook's usual answer)
  * sends nothing and loads nothing. No `start`: most calls end in a skip.
  */
-export async function autoBackupNotified(deps: Deps, options: AutoOptions, hooks: NotifyHooks = {}, inRun?: NotifiedTarget['inRun']): Promise<AutoResult> {
+export async function autoBackupNotified(deps: Deps, options: AutoOptions, hooks: NotifyHooks = {}, inRun?: NotifiedTarget['inRun'], run?: AutoInRun): Promise<AutoResult> {
   return runNotified(
     deps,
     { subject: { kind: 'organization', organizationId: options.organizationId }, retry: retryCommand(deps, `auto --org ${options.organizationId}`), start: false, ...(inRun ? { inRun } : {}) },
-    (work) => autoBackup(work, options),
+    (work) => autoBackup(work, options, run),
     (result) => (result.action === 'created' ? result.record : null),
     { signal: options.signal, ...hooks },
   );

@@ -238,6 +238,12 @@ export interface ConnectOptions {
 
 export interface OrganizationEngine {
   readonly name: EngineName;
+  /**
+   * True when a session's `withSnapshot` may run several times at once, each snapshot on a connection of its
+   * own: one session then serves every concurrent backup of a run (`auto --all`). Otherwise a run
+   * gives each concurrent backup a session of its own.
+   */
+  readonly concurrentSnapshots?: boolean;
   /** Connects to the shared database; drivers are imported here, lazily. */
   connect(config: OrganizationsConfig, options?: ConnectOptions): Promise<OrganizationSession>;
 }

@@ -38,6 +38,7 @@ import type {
   LedgerOwner,
   LedgerRecord,
   NewRecord,
+  OrganizationDay,
   OrganizationSettings,
   Outcome,
   RecordFilter,
@@ -246,18 +247,26 @@ export class JsonFileLedger implements Ledger {
   }
 
   async getOrganizationSettings(organizationId: string): Promise<OrganizationSettings> {
-    await this.files.ensureReadable();
-    const doc = await this.files.readOwner({ kind: 'organization', organization_id: organizationId });
-    return doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null };
+    return (await this.dayOfOrganization(organizationId, '')).settings;
   }
 
-  async dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }> {
+  async dayOfOrganization(organizationId: string, backupDate: string): Promise<OrganizationDay> {
     await this.files.ensureReadable();
-    const doc = await this.files.readOwner({ kind: 'organization', organization_id: organizationId });
-    return {
-      settings: doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null },
-      successes: doc ? this.entriesOf(doc, { status: 'success', backup_date: backupDate }, true) : [],
-    };
+    return this.dayOf(await this.files.readOwner({ kind: 'organization', organization_id: organizationId }), backupDate);
+  }
+
+  async organizationDays(backupDate: string): Promise<Map<string, OrganizationDay | null>> {
+    await this.files.ensureReadable();
+    const days = new Map<string, OrganizationDay | null>();
+    const owners = (await this.files.owners()).filter((owner) => owner.kind === 'organization');
+    // A few files read at once (the disk's latency overlaps; memory stays bounded). A damaged file is null.
+    for (let i = 0; i < owners.length; i += 16) {
+      await Promise.all(owners.slice(i, i + 16).map(async (owner) => {
+        const doc = await this.files.readOwner(owner, { cache: false }).catch(() => undefined);
+        if (owner.kind === 'organization' && doc !== null) days.set(owner.organization_id, doc ? this.dayOf(doc, backupDate) : null);
+      }));
+    }
+    return days;
   }
 
   async setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings> {
@@ -324,6 +333,13 @@ export class JsonFileLedger implements Ledger {
     // Nothing is held open between calls; run locks belong to their runs (finish releases them).
   }
 
+  private dayOf(doc: OwnerDoc | null, backupDate: string): OrganizationDay {
+    return {
+      settings: doc?.settings ? { ...doc.settings } : { auto_backup_enabled: true, updated_at: null },
+      successes: doc ? this.entriesOf(doc, { status: 'success', backup_date: backupDate }, true) : [],
+    };
+  }
+
   private entriesOf(doc: OwnerDoc, filter: RecordFilter, remember: boolean): LedgerEntry[] {
     const entries: LedgerEntry[] = [];
     for (const record of doc.records) {
@@ -380,6 +396,4 @@ export class JsonFileLedger implements Ledger {
     }
     return null;
   }
-
-
 }

@@ -71,6 +71,12 @@ export interface OrganizationSettings {
   updated_at: string | null;
 }
 
+/** What `auto` decides on: an organization's settings and its `success` records of one day (newest first). */
+export interface OrganizationDay {
+  settings: OrganizationSettings;
+  successes: LedgerEntry[];
+}
+
 /** Why a backup was made; also in the archive's manifest. Kept beside the record (not a column). */
 export type LedgerBackupType = 'manual' | 'auto_daily' | 'pre_restore';
 
@@ -146,7 +152,14 @@ export interface Ledger {
    * `backupDate` (newest first). The JSON ledger reads one file; the database ledger runs one
    * indexed query.
    */
-  dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }>;
+  dayOfOrganization(organizationId: string, backupDate: string): Promise<OrganizationDay>;
+  /**
+   * `dayOfOrganization` of every organization at once, in one read of the ledger (`auto --all`
+   * decides its skips on it): the organizations with settings or successes of `backupDate`; any
+   * other organization has the defaults (enabled, no success). An organization whose records
+   * could not be read (a damaged file) is null: its own `dayOfOrganization` says why.
+   */
+  organizationDays(backupDate: string): Promise<Map<string, OrganizationDay | null>>;
   setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings>;
   /**
    * Runs `fn` while holding a cross-process lock named `key`. With `wait: false` a held lock is a

@@ -156,6 +156,13 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       const day = await ledger.dayOfOrganization('42', '2026-11-23');
       expect(day.settings).toEqual({ auto_backup_enabled: false, updated_at: '2026-11-23T09:00:00.000Z' });
       expect(day.successes.map((e) => [e.record, e.backup_type])).toEqual([[second, null], [first, 'auto_daily']]);
+      // Every organization's day in one read says exactly what each one's own read says.
+      await ledger.setOrganizationSettings('9', { auto_backup_enabled: true });
+      await ledger.finish((await ledger.begin(tenantRecord({ backup_date: '2026-11-23' }))).id, { status: 'success', backup_size: 5, sha256: 'e'.repeat(64) });
+      const days = await ledger.organizationDays('2026-11-23');
+      expect([...days.keys()].sort()).toEqual(['42', '7', '9']);
+      for (const id of ['42', '7', '9']) expect(days.get(id), id).toEqual(await ledger.dayOfOrganization(id, '2026-11-23'));
+      expect((await ledger.organizationDays('2026-11-22')).get('42')?.successes.map((e) => e.record.backup_filename)).toEqual(['d.zip']);
     });
 
     it('gives an operation lock to exactly one holder at a time', async () => {

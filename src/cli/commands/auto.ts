@@ -19,7 +19,7 @@ export function registerAuto(program: Command): void {
     .option('--enable', 'enable automatic backups for the organization', false)
     .option('--disable', 'disable automatic backups for the organization', false)
     .option('--detach', 'start the backup in the background and return at once', false)
-    .option('--concurrency <n>', 'with --all: organizations backed up at once', '1')
+    .option('--concurrency <n>', 'with --all: organizations backed up at once (default 2)')
     .addHelpText('after', examples(['tenant-backup auto --org 42 --user 7 --role admin', 'tenant-backup auto --org 42 --disable', 'tenant-backup auto --all --concurrency 2']))
     .action(
       action(async (ctx, options: AutoCommandOptions) => {
@@ -62,7 +62,7 @@ interface AutoCommandOptions {
   enable: boolean;
   disable: boolean;
   detach: boolean;
-  concurrency: string;
+  concurrency?: string;
 }
 
 /** `auto --all` (see run-output.ts for its output). */
@@ -70,13 +70,13 @@ async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise
   if (options.org !== undefined || options.enable || options.disable || options.detach || options.role !== undefined) {
     throw new UsageError('--all runs every organization as cron would: it takes only --user and --concurrency.');
   }
-  const concurrency = parsePositiveInteger(options.concurrency, '--concurrency');
+  const concurrency = options.concurrency === undefined ? undefined : parsePositiveInteger(options.concurrency, '--concurrency');
   const { autoBackupAll } = await import('../../core/auto-all.js');
   const deps = await ctx.deps();
   const result = await printAllRun<AutoAllItem, AutoAllResult>(
     ctx,
     (signal, onResult) =>
-      autoBackupAll(deps, { concurrency, userId: options.user ?? null, signal, onDeliveryFailure: warnDeliveryFailure, ...(onResult ? { onResult } : {}) }),
+      autoBackupAll(deps, { ...(concurrency ? { concurrency } : {}), userId: options.user ?? null, signal, onDeliveryFailure: warnDeliveryFailure, ...(onResult ? { onResult } : {}) }),
     { line: (item) => autoAllLine(item), table: renderAutoAll, summary: ({ summary: s }) => `${s.created} created, ${s.skipped} skipped, ${s.failed} failed` },
   );
   const { failed } = result.summary;

@@ -132,6 +132,13 @@ export class PostgresSnapshotReader implements SnapshotReader {
       const found = plan.columns.map((column) => {
         const current = live.get(column.name);
         if (!current) throw new OperationError(`Column "${column.name}" of table "${plan.table}" no longer exists.`, { details: { table: plan.table, column: column.name } });
+        // A plan made from an earlier read of the catalogue (auto --all reads it once a run): rows
+        // are never encoded by a type the snapshot does not have.
+        if (current.type !== column.type) {
+          throw new OperationError(`Column "${column.name}" of table "${plan.table}" changed type since the backup was planned (${column.type} → ${current.type}); try again.`, {
+            details: { table: plan.table, column: column.name },
+          });
+        }
         return current;
       });
       const select = plan.columns.map((column, i) => copyExpression(column, found[i]!)).join(', ');

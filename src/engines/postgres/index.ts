@@ -18,6 +18,8 @@ import { PostgresSession } from './session.js';
 
 export const postgresEngine = {
   name: 'postgres',
+  // Each snapshot runs on a connection of its own (kept for the session's next one).
+  concurrentSnapshots: true,
   async connect(config: OrganizationsConfig, options?: ConnectOptions): Promise<OrganizationSession> {
     if (config.client !== 'pg') {
       throw new ConfigError(`The PostgreSQL engine needs organizations.client "pg", not "${config.client}".`);

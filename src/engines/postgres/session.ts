@@ -1,6 +1,10 @@
 /**
  * A PostgreSQL session: one `pg.Client` for catalog reads, plus a dedicated connection per snapshot
- * and per restore transaction (closed after it, so no setting outlives it).
+ * and per restore transaction. A restore's connection is closed after it, so no setting outlives
+ * it. A snapshot's connections are kept for the session's next snapshot once their read-only
+ * transactions have ended cleanly (COMMIT or ROLLBACK: a snapshot sets nothing), so a session that
+ * serves many backups (`auto --all`) opens one connection per concurrent reader, not one per
+ * backup; a connection that broke or ended meanwhile is never reused.
  *
  * Every connection sets UTC, ISO DateStyle, the `postgres` IntervalStyle, shortest-exact floats,
  * hex bytea, search_path = the configured schema, no statement/lock/idle timeouts, row_security =
@@ -43,6 +47,8 @@ export class PostgresSession implements OrganizationSession, SessionContext {
   private readonly clientConfig: pg.ClientConfig;
   private main: pg.Client | undefined;
   private readonly open = new Set<pg.Client>();
+  /** Snapshot connections whose transaction ended cleanly, ready for the next snapshot. */
+  private readonly spare: pg.Client[] = [];
 
   constructor(
     private readonly driver: Driver,
@@ -84,6 +90,11 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     const client = new this.driver.pg.Client(this.clientConfig);
     // A connection lost while idle is reported by the next query; never crash the process.
     client.on('error', () => undefined);
+    // A spare connection the server ended (restart, idle timeout) is not handed out again.
+    client.once('end', () => {
+      const at = this.spare.indexOf(client);
+      if (at !== -1) this.spare.splice(at, 1);
+    });
     try {
       await client.connect();
     } catch (error) {
@@ -107,6 +118,8 @@ export class PostgresSession implements OrganizationSession, SessionContext {
 
   /** Ends a connection; `broken` (e.g. a COPY abandoned mid-stream) closes the socket at once. */
   private async closeClient(client: pg.Client, broken = false): Promise<void> {
+    const at = this.spare.indexOf(client);
+    if (at !== -1) this.spare.splice(at, 1);
     if (!this.open.delete(client)) return;
     if (broken) {
       destroySocket(client);
@@ -179,13 +192,15 @@ export class PostgresSession implements OrganizationSession, SessionContext {
    */
   async withSnapshot<T>(fn: (reader: SnapshotReader, more: readonly SnapshotReader[]) => Promise<T>, options: SnapshotOptions = {}): Promise<T> {
     const wanted = Math.max(1, Math.floor(options.readers ?? 1));
-    const opening = Array.from({ length: wanted - 1 }, () => this.openClient());
+    const opening = Array.from({ length: wanted - 1 }, () => this.reuseOrOpen());
     for (const pending of opening) pending.catch(() => undefined); // reported once joined (below)
     const joined: Array<{ client: pg.Client; state: { broken: boolean } }> = [];
     const state = { broken: false };
     let client: pg.Client | undefined;
+    let ended = false;
+    let committed = false;
     try {
-      client = await this.openClient();
+      client = await this.reuseOrOpen();
       await this.run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', 'Starting the snapshot');
       const reader = new PostgresSnapshotReader(this, client, state);
       const reasons: string[] = [];
@@ -201,14 +216,30 @@ export class PostgresSession implements OrganizationSession, SessionContext {
       );
       for (const other of joined) await this.run(other.client, 'COMMIT', 'Ending the snapshot');
       await this.run(client, 'COMMIT', 'Ending the snapshot');
+      ended = committed = true;
       return result;
+    } catch (error) {
+      // A failure that left the first connection usable (an organization not found, a refused
+      // condition): its read-only transaction is rolled back and the connection kept.
+      if (client && !state.broken) ended = await client.query('ROLLBACK').then(() => true, () => false);
+      throw error;
     } finally {
-      // On failure the read-only transactions simply end with their connections.
       const opened = await Promise.allSettled(opening);
       for (const other of opened) if (other.status === 'fulfilled' && !joined.some((j) => j.client === other.value)) await this.closeClient(other.value);
-      for (const other of joined) await this.closeClient(other.client, other.state.broken);
-      if (client) await this.closeClient(client, state.broken);
+      // The joined readers are kept only after a clean COMMIT of all; on failure they end with their connections.
+      for (const other of joined) await this.keepOrClose(other.client, committed && !other.state.broken);
+      if (client) await this.keepOrClose(client, ended && !state.broken);
     }
+  }
+
+  /** A spare snapshot connection (still open, session not closed), else a new one. */
+  private async reuseOrOpen(): Promise<pg.Client> {
+    return this.spare.pop() ?? (await this.openClient());
+  }
+
+  private async keepOrClose(client: pg.Client, clean: boolean): Promise<void> {
+    if (clean && this.open.has(client) && this.main !== undefined) this.spare.push(client);
+    else await this.closeClient(client, !clean);
   }
 
   /**
@@ -303,11 +334,13 @@ export class PostgresSession implements OrganizationSession, SessionContext {
 
   async close(): Promise<void> {
     this.main = undefined;
+    this.spare.length = 0;
     await Promise.all([...this.open].map((client) => this.closeClient(client)));
   }
 
   abort(reason: Error): void {
     this.main = undefined;
+    this.spare.length = 0;
     for (const client of this.open) destroySocket(client, reason);
     this.open.clear();
   }

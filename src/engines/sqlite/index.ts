@@ -18,4 +18,5 @@
 import type { OrganizationEngine } from '../types.js';
 import { connect } from './session.js';
 
-export const sqliteEngine = { name: 'sqlite', connect } satisfies OrganizationEngine;
+// Each snapshot opens a read-only handle of its own.
+export const sqliteEngine = { name: 'sqlite', connect, concurrentSnapshots: true } satisfies OrganizationEngine;

@@ -30,6 +30,7 @@ import type {
   LedgerOwner,
   LedgerRecord,
   NewRecord,
+  OrganizationDay,
   OrganizationSettings,
   Outcome,
   RecordFilter,
@@ -40,6 +41,7 @@ import { createLockManager, type LockManager } from './locks.js';
 import { entryOfRow, ownerColumn, ownerFilter, selectRecords, whereOf } from './rows.js';
 import { importBatch, importSettings } from './import.js';
 import { createLedgerTables } from './schema.js';
+import { dayOfOrganization, organizationDays } from './days.js';
 import { openSession, type SessionTarget, type SqlSession } from './session.js';
 
 const PAGE = 500;
@@ -219,25 +221,12 @@ export class DatabaseLedger implements Ledger {
     });
   }
 
-  async dayOfOrganization(organizationId: string, backupDate: string): Promise<{ settings: OrganizationSettings; successes: LedgerEntry[] }> {
-    return this.run(async (db) => {
-      const { dialect } = db;
-      const { logs, settings } = this.options.tables;
-      // One indexed query: the settings row (if any) joined with the day's successes (if any).
-      const rows = await db.query(
-        `SELECT CASE WHEN s.auto_backup_enabled THEN 1 ELSE 0 END AS s_enabled, ${dialect.timestampText('s.updated_at')} AS s_updated, s.organization_id AS s_id, ${dialect.selectList('l')} ` +
-          `FROM (SELECT 1 AS one) x LEFT JOIN ${dialect.quote(settings)} s ON s.organization_id = ? ` +
-          `LEFT JOIN ${dialect.quote(logs)} l ON l.organization_id = ? AND l.kind = 'organization' AND ${dialect.name === 'sqlite' ? '+' : ''}l.status = 'success' AND l.backup_date = ? ` +
-          'ORDER BY l.created_at DESC, l.id DESC',
-        [organizationId, organizationId, backupDate],
-      );
-      const first = rows[0];
-      const found = first && first.s_id !== null && first.s_id !== undefined;
-      return {
-        settings: found ? { auto_backup_enabled: Number(first.s_enabled) === 1, updated_at: first.s_updated === null ? null : String(first.s_updated) } : { auto_backup_enabled: true, updated_at: null },
-        successes: rows.filter((row) => row.id !== null && row.id !== undefined).map(entryOfRow),
-      };
-    });
+  async dayOfOrganization(organizationId: string, backupDate: string): Promise<OrganizationDay> {
+    return this.run((db) => dayOfOrganization(db, this.options.tables, organizationId, backupDate));
+  }
+
+  async organizationDays(backupDate: string): Promise<Map<string, OrganizationDay | null>> {
+    return this.run((db) => organizationDays(db, this.options.tables, backupDate));
   }
 
   async setOrganizationSettings(organizationId: string, patch: { auto_backup_enabled: boolean }): Promise<OrganizationSettings> {
