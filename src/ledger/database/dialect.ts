@@ -47,10 +47,24 @@ const codeOf = (error: unknown) => driverError(error).code;
 const errnoOf = (error: unknown) => driverError(error).errno;
 const messageOf = (error: unknown) => String(driverError(error).message ?? '');
 
-/** An identifier the ledger's tables may be called (no quoting games: letters, digits, _). */
-export function assertTableName(name: string, key: string): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) {
-    throw new Error(`${key} "${name}" is not a plain table name (letters, digits and _, at most 63).`);
+/** What the records table's index names add to its name (`<table>_organization` …). */
+const INDEX_SUFFIXES = ['_daily_slot', '_organization', '_tenant', '_created', '_filename', '_status'];
+/** Identifiers: PostgreSQL keeps 63 bytes (and cuts longer ones silently), MariaDB refuses beyond 64. */
+const MAX_IDENTIFIER = 63;
+/** The longest records table name whose index names all fit. */
+export const MAX_LOGS_TABLE = MAX_IDENTIFIER - Math.max(...INDEX_SUFFIXES.map((suffix) => suffix.length));
+
+/**
+ * An identifier the ledger's tables may be called (no quoting games: letters, digits, _), at most
+ * `maxLength` characters — for the records table, short enough that every index name derived
+ * from it fits: a name PostgreSQL cut short could meet another index's, which CREATE INDEX IF NOT
+ * EXISTS would then skip without a word.
+ */
+export function assertTableName(name: string, key: string, maxLength = MAX_IDENTIFIER): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.length > maxLength) {
+    throw new Error(
+      `${key} "${name}" is not a plain table name (letters, digits and _, at most ${maxLength}${maxLength < MAX_IDENTIFIER ? ': its index names add up to 13 more' : ''}).`,
+    );
   }
 }
 
