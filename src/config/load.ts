@@ -10,6 +10,7 @@ import { ConfigError, describeJsonError, registerSecrets } from '../errors.js';
 import { systemTimeZone } from '../retention/clock.js';
 import { defineConfigSchemas, PART_SIZE_MIB, UPLOAD_CONCURRENCY, type SERVER_SIDE_ENCRYPTIONS, type STORAGE_CLASSES } from './define.js';
 import { fastParseConfig } from './fast-check.js';
+import { sameDatabase } from './same-database.js';
 import type { ParsedConfig } from './schema.js';
 import { assertConnectionUsable, connectionSecretValues, encryptionSecretValues, holdsLiteralPassword, notificationSecretValues } from './secrets.js';
 
@@ -165,6 +166,8 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
   registerSecrets(connectionsOf(config).flatMap(connectionSecretValues));
   registerSecrets(notificationSecretValues(config.notifications));
   registerSecrets(encryptionSecretValues(config));
+  const organizationsConnection = config.organizations && resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir);
+  const ledgerConnection = config.ledger?.connection !== undefined ? resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) : undefined;
   return {
     ...config,
     file,
@@ -180,14 +183,12 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
     encryption: resolveIdentityFile(config.encryption, baseDir),
     organizations: config.organizations && {
       ...config.organizations,
-      connection: resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir),
-      exclude: withLedgerTables(config.organizations.exclude, config.ledger),
+      connection: organizationsConnection!,
+      exclude: withLedgerTables(config.organizations.exclude, config.ledger, { client: config.organizations.client, connection: organizationsConnection }, ledgerConnection),
     },
     ledger: config.ledger && {
       ...config.ledger,
-      ...(config.ledger.connection !== undefined
-        ? { connection: resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) }
-        : {}),
+      ...(ledgerConnection !== undefined ? { connection: ledgerConnection } : {}),
     },
     notifications: config.notifications?.email?.caFile
       ? { ...config.notifications, email: { ...config.notifications.email, caFile: path.resolve(baseDir, config.notifications.email.caFile) } }
@@ -217,12 +218,14 @@ function resolveStorage(storage: ParsedConfig['storage'], baseDir: string): Reso
 }
 
 /**
- * The database ledger kept in the organizations database: its two tables have an
- * `organization_id` column, yet they are never part of an organization's backup or restore
- * (restoring an organization must not rewrite what the ledger knows). They join `exclude`.
+ * The database ledger kept in the organizations database — no `ledger.connection`, or one that
+ * reaches the same database (same host, port and database, whatever the user): its two tables
+ * have an `organization_id` column, yet they are never part of an organization's backup or
+ * restore (restoring an organization must not rewrite what the ledger knows). They join `exclude`.
  */
-function withLedgerTables(exclude: string[], ledger: ParsedConfig['ledger']): string[] {
-  if (ledger?.type !== 'database' || ledger.connection !== undefined) return exclude;
+function withLedgerTables(exclude: string[], ledger: ParsedConfig['ledger'], organizations: { client: string; connection: unknown }, ledgerConnection: unknown): string[] {
+  if (ledger?.type !== 'database') return exclude;
+  if (ledgerConnection !== undefined && !sameDatabase(organizations, { client: ledger.client ?? organizations.client, connection: ledgerConnection })) return exclude;
   return [...new Set([...exclude, ledger.table, ledger.settingsTable])];
 }
 

@@ -8,7 +8,7 @@ import { assertConnectionReady, loadConfig, resolveConfig, type LoadConfigOption
 import type { RawConfig } from '../config/schema.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { LedgerTables } from '../ledger/database/dialect.js';
-import { assertTableName } from '../ledger/database/dialect.js';
+import { MAX_LOGS_TABLE, assertTableName } from '../ledger/database/dialect.js';
 import type { SessionTarget } from '../ledger/database/session.js';
 import { sharedFileSystemOf } from '../ledger/host.js';
 import type { Ledger } from '../ledger/types.js';
@@ -92,9 +92,9 @@ async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGu
 export function ledgerTables(config: Pick<ResolvedConfig, 'ledger'>): LedgerTables {
   const logs = config.ledger?.table ?? 'auto_backup_logs';
   const settings = config.ledger?.settingsTable ?? 'auto_backup_settings';
-  for (const [key, name] of [['ledger.table', logs], ['ledger.settingsTable', settings]] as const) {
+  for (const [key, name, max] of [['ledger.table', logs, MAX_LOGS_TABLE], ['ledger.settingsTable', settings, undefined]] as const) {
     try {
-      assertTableName(name, key);
+      assertTableName(name, key, max);
     } catch (error) {
       throw new ConfigError((error as Error).message);
     }

@@ -121,6 +121,20 @@ export async function probeLockFile(file: string): Promise<boolean | 'missing'> 
   return false;
 }
 
+/**
+ * Takes the lock of a new run-lock file, which nobody else takes but a probe (probeLockFile) —
+ * and a probe for an instant: a busy lock is tried again for up to `waitMs` before giving up.
+ */
+export async function takeNewRunLock(file: string, waitMs = 2000): Promise<HeldLock> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const held = await tryLockFile(file);
+    if (held && held !== 'missing') return held;
+    if (Date.now() >= deadline) throw new OperationError(`Cannot take the run lock ${file}.`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Runs `fn` while holding the lock of `file`. */
 export async function withFileLock<T>(file: string, options: LockWait, fn: () => Promise<T>): Promise<T> {
   const held = await lockFile(file, options);

@@ -17,12 +17,12 @@
  *
  * A format-1 ledger (one `ledger.json` holding everything) is migrated on first use (json/migrate-v1.ts).
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { DailySlotTakenError, NotFoundError, OperationError, UsageError } from '../errors.js';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
+import { DailySlotTakenError, NotFoundError, UsageError } from '../errors.js';
 import type { Clock, ZonedDay } from '../retention/clock.js';
 import { DEFAULT_HISTORY_POLICY, recordsToForget, type HistoryPolicy } from '../retention/history.js';
 import { StoreGuard } from '../store/safety.js';
-import { lockFile, probeLockFile, tryLockFile, type HeldLock } from './file-lock.js';
+import { lockFile, probeLockFile, takeNewRunLock, type HeldLock } from './file-lock.js';
 import { hostIdentity } from './host.js';
 import { LEDGER_FILE_NAME, LedgerPaths, serializeHead, writeLedgerFile } from './json/files.js';
 import { writeDayCache } from './json/day-cache.js';
@@ -98,8 +98,7 @@ export class JsonFileLedger implements Ledger {
       // The run's lock first, then its file, then the record: an `in_progress` record that
       // anyone can see always has a run lock that tells whether its process lives.
       await mkdir(this.paths.runs, { recursive: true, mode: 0o700 });
-      const runLock = await tryLockFile(this.paths.runLock(id));
-      if (!runLock || runLock === 'missing') throw new OperationError(`Cannot take the run lock ${this.paths.runLock(id)}.`);
+      const runLock = await takeNewRunLock(this.paths.runLock(id));
       try {
         const now = this.clock.now().toISOString();
         const run = { pid: process.pid, host: this.files.host, lock: options.lockKey ?? null, started_at: now };
@@ -205,26 +204,34 @@ export class JsonFileLedger implements Ledger {
 
   async recoverInterrupted(): Promise<LedgerRecord[]> {
     await this.files.ensureReadable();
+    // A first look without the write lock (`auto`'s start): runs whose lock looks free. A probe
+    // takes a run lock for an instant; begin retries its new lock for that instant (takeNewRunLock).
     const names = await readdir(this.paths.runs).catch(() => [] as string[]);
-    const dead: number[] = [];
+    const suspects: Array<{ id: number; lockOnly: boolean }> = [];
     for (const name of names) {
       const match = /^(\d+)\.(json|lck)$/.exec(name);
       if (!match) continue;
       const id = Number(match[1]);
       if (this.runLocks.has(id) || (match[2] === 'lck' && names.includes(`${id}.json`))) continue;
-      // A run lock without its file: the end of a run that finished, or was recovered, or died in begin.
-      if (match[2] === 'lck') {
-        if ((await probeLockFile(this.paths.runLock(id))) === false) await rm(this.paths.runLock(id), { force: true });
-        continue;
-      }
-      if ((await probeLockFile(this.paths.runLock(id))) !== true) dead.push(id);
+      const lockOnly = match[2] === 'lck';
+      const state = await probeLockFile(this.paths.runLock(id));
+      if (lockOnly ? state === false : state !== true) suspects.push({ id, lockOnly });
     }
     // Another host's runs cannot be judged from here (and that host is refused anyway).
-    if (dead.length === 0 || (await this.files.writeProblem())) return [];
+    if (suspects.length === 0 || (await this.files.writeProblem())) return [];
     await this.files.ensureWritable();
     const recovered: LedgerRecord[] = [];
+    // Judged again under the write lock, which a begin holds from its run lock's creation to its
+    // record: a lock file seen before its run existed is now that run's, held.
     await this.files.write(async () => {
-      for (const id of dead) {
+      for (const { id, lockOnly } of suspects) {
+        const state = await probeLockFile(this.paths.runLock(id));
+        if (state === true || this.runLocks.has(id)) continue;
+        // A run lock without its file: the end of a run that finished, or was recovered, or died in begin.
+        if (lockOnly) {
+          if (state === false && (await access(this.paths.runInfo(id)).then(() => false, () => true))) await rm(this.paths.runLock(id), { force: true });
+          continue;
+        }
         const info = await this.files.readRunInfo(id);
         if (info) {
           const doc = await this.files.readOwnerFresh(info.owner);

@@ -113,6 +113,24 @@ describe('configuration loading', () => {
     await expect(loadConfig({ configPath: file, env: {} })).rejects.toThrow(new RegExp(`${file}.*not valid JSON`));
   });
 
+  it('leaves the database ledger\'s tables out of organization backups when its connection reaches the organizations database', async () => {
+    const root = await makeTempDir();
+    const organizations = { client: 'pg', connection: { host: 'db.internal', user: 'app', database: 'app' }, exclude: ['sessions'] };
+    const excluded = async (ledger: object) =>
+      (await loadConfig({ configPath: await writeConfig(root, { storage: { dir: 'b' }, organizations, ledger: { type: 'database', ...ledger } }), env: {} })).organizations?.exclude;
+    const tables = ['sessions', 'auto_backup_logs', 'auto_backup_settings'];
+    expect(await excluded({})).toEqual(tables);
+    // The same database with other credentials (by object or URL): still the organizations database.
+    expect(await excluded({ connection: { host: 'DB.internal', port: 5432, user: 'ledger', database: 'app' } })).toEqual(tables);
+    expect(await excluded({ connection: 'postgres://ledger@db.internal/app' })).toEqual(tables);
+    expect(await excluded({ table: 'tb_logs', connection: { host: 'db.internal', database: 'app', user: 'x' } })).toEqual(['sessions', 'tb_logs', 'auto_backup_settings']);
+    // Another database, port, host or engine: the organizations database has no ledger tables.
+    for (const connection of [{ host: 'db.internal', database: 'ledger' }, { host: 'db.internal', port: 5433, database: 'app' }, { host: 'other', database: 'app' }]) {
+      expect(await excluded({ connection })).toEqual(['sessions']);
+    }
+    expect(await excluded({ client: 'mysql2', connection: { host: 'db.internal', database: 'app' } })).toEqual(['sessions']);
+  });
+
   it('accepts the shipped .backuprc.example when its variables are set', async () => {
     const example = path.resolve(import.meta.dirname, '../../.backuprc.example');
     const env = { ACME_DB_PASSWORD: 'a', GLOBEX_DB_PASSWORD: 'b', APP_DB_PASSWORD: 'c', SMTP_PASSWORD: 'd' };

@@ -44,6 +44,23 @@ describe('migration from format 1', () => {
     expect((await ledger.begin(newRecord({ organization_id: '1' }))).id).toBe(generated.nextId);
   });
 
+  it('converted by a reading command on another machine, belongs to the first host that writes (format 1 named none)', async () => {
+    const dir = await makeTempDir();
+    const generated = await generateFormat1Ledger(dir, { records: 50, organizations: 3, tenants: 2 });
+    const admin = new JsonFileLedger(dir, clock(), undefined, { host: 'admin-box' });
+    expect(await admin.find()).toHaveLength(50);
+    expect(await admin.recoverInterrupted()).toEqual([]);
+    expect(JSON.parse(await readFile(path.join(dir, 'ledger.json'), 'utf8'))).toMatchObject({ version: 2, host: '' });
+    const server = new JsonFileLedger(dir, clock(), undefined, { host: 'app-1' });
+    const started = await server.begin(newRecord({ organization_id: '1' }));
+    expect(started.id).toBe(generated.nextId);
+    expect((await server.finish(started.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) })).status).toBe('success');
+    expect(JSON.parse(await readFile(path.join(dir, 'ledger.json'), 'utf8'))).toMatchObject({ version: 2, host: 'app-1', next_id: generated.nextId + 1 });
+    // Claimed now: the other machine reads, and may not write.
+    expect(await admin.find()).toHaveLength(51);
+    await expect(new JsonFileLedger(dir, clock(), undefined, { host: 'admin-box' }).begin(newRecord())).rejects.toThrow(/belongs to host "app-1", and this is "admin-box"/);
+  });
+
   it('marks the records of runs of the older version failed', async () => {
     const dir = await makeTempDir();
     const record = { ...newRecord(), id: 1, backup_size: 0, sha256: null, status: 'in_progress', error_message: null, created_at: '2026-11-23T08:00:00.000Z', updated_at: '2026-11-23T08:00:00.000Z' };

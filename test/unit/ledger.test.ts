@@ -171,6 +171,40 @@ describe('JSON file ledger', () => {
     expect(ids).toEqual([6, 5, 4, 7, 3, 2, 1]);
   });
 
+  it('keeps non-ASCII text whole through the temp-file merge (a character cut at a read boundary is never garbled)', async () => {
+    // 3,000 entries of ~1 KiB of multi-byte text: the run files span many 64 KiB reads, and
+    // characters of 2 and 3 bytes land on the boundaries.
+    const text = 'é—…'.repeat(150);
+    const entries: LedgerEntry[] = Array.from({ length: 3000 }, (_, i) => {
+      const at = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
+      return { record: { ...newRecord(), id: i + 1, created_at: at, updated_at: at, backup_size: 0, sha256: null, status: 'failed', error_message: `${i}:${text.slice(0, (i % 300) + 1)}` }, backup_type: 'manual', host: 'h' };
+    });
+    async function* batches() {
+      for (let i = 0; i < entries.length; i += 97) yield entries.slice(i, i + 97);
+    }
+    const merged: LedgerEntry[] = [];
+    for await (const item of mergeNewestFirst(batches(), 500)) merged.push(item);
+    expect(merged).toEqual([...entries].reverse());
+  });
+
+  it('takes its run lock even while another process probes it (a probe holds a run lock for an instant)', async () => {
+    const dir = await makeTempDir();
+    const ledger = new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z'));
+    await ledger.setOrganizationSettings('1', { auto_backup_enabled: true });
+    const { mkdir } = await import('node:fs/promises');
+    const { tryLockFile } = await import('../../src/ledger/file-lock.js');
+    await mkdir(path.join(dir, 'ledger', 'runs'), { recursive: true });
+    // What recoverInterrupted's probe does in another process, caught in the middle: record 1's lock taken.
+    const probe = await tryLockFile(path.join(dir, 'ledger', 'runs', '1.lck'));
+    if (!probe || probe === 'missing') throw new Error('the probe could not take the lock');
+    const released = new Promise<void>((resolve) => setTimeout(() => void probe.release().then(resolve), 50));
+    const started = await ledger.begin(newRecord());
+    await released;
+    expect(started).toMatchObject({ id: 1, status: 'in_progress' });
+    expect(await ledger.recoverInterrupted()).toEqual([]);
+    expect((await ledger.finish(started.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) })).status).toBe('success');
+  });
+
   it('serves one host: another host (or a second machine on a shared store) is refused with a pointer to the database ledger', async () => {
     const dir = await makeTempDir();
     const here = new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z'), undefined, { host: 'web-1' });

@@ -15,7 +15,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DailySlotTakenError, LockedError, NotFoundError, OperationError, UsageError } from '../../errors.js';
-import { createQueue } from '../../engines/sqlite/database.js';
 import type { Clock } from '../../retention/clock.js';
 import { failureCutoff, recordsToForget, type HistoryPolicy } from '../../retention/history.js';
 import { isProcessAlive } from '../../store/local.js';
@@ -40,9 +39,10 @@ import type { LedgerTables } from './dialect.js';
 import { createLockManager, type LockManager } from './locks.js';
 import { entryOfRow, ownerColumn, ownerFilter, selectRecords, whereOf } from './rows.js';
 import { importBatch, importSettings } from './import.js';
+import { MainSession } from './main-session.js';
 import { createLedgerTables } from './schema.js';
 import { dayOfOrganization, organizationDays } from './days.js';
-import { openSession, type SessionTarget, type SqlSession } from './session.js';
+import type { SessionTarget, SqlSession } from './session.js';
 
 const PAGE = 500;
 const OPERATION_WAIT_MS = 60_000;
@@ -55,24 +55,28 @@ export interface DatabaseLedgerOptions {
   clock: Clock;
   keep: HistoryPolicy;
   host?: string;
+  /** How often both sessions are kept in use while a lock is held (locks.ts); tests make it short. */
+  keepaliveMs?: number;
 }
 
+const KEEPALIVE_MS = 30_000;
+
 export class DatabaseLedger implements Ledger {
-  private session: Promise<SqlSession> | undefined;
+  private readonly main: MainSession;
   private readonly locks: LockManager;
-  private readonly serial = createQueue();
   private readonly runKeys = new Map<RecordId, string>();
   private readonly host: string;
   private tablesReady: Promise<void> | undefined;
 
   constructor(private readonly options: DatabaseLedgerOptions) {
-    this.locks = createLockManager(options.target, options.tables.logs);
+    this.main = new MainSession(options.target, options.tables);
+    this.locks = createLockManager(options.target, options.tables.logs, { intervalMs: options.keepaliveMs ?? KEEPALIVE_MS, ping: () => this.main.ping() });
     this.host = options.host ?? hostIdentity();
   }
 
   /** `ledger init`: creates the tables if they are missing; true when it created them. */
   async init(): Promise<boolean> {
-    return this.serial(async () => createLedgerTables(await this.connect(), this.options.tables));
+    return this.main.serial(async () => createLedgerTables(await this.main.connect(), this.options.tables));
   }
 
   async begin(record: NewRecord, options: BeginOptions = {}): Promise<LedgerRecord> {
@@ -110,6 +114,11 @@ export class DatabaseLedger implements Ledger {
 
   async finish(id: RecordId, outcome: Outcome): Promise<LedgerRecord> {
     assertOutcome(outcome);
+    // A run whose lock session ended is no longer protected (another server may have judged it
+    // interrupted): it is not recorded as a success, and the caller puts the archive back.
+    const runKey = this.runKeys.get(id);
+    const lost = outcome.status === 'success' && runKey ? this.locks.lost(runKey) : null;
+    if (lost) throw new OperationError(`Lost the run lock of ledger record ${id} while working: ${lost.message}.`);
     const finished = await this.change(id, async (db, record, now) => {
       const logs = db.dialect.quote(this.options.tables.logs);
       if (outcome.status === 'success') {
@@ -195,7 +204,7 @@ export class DatabaseLedger implements Ledger {
     for (const { record, runLock, host, pid } of running) {
       if (this.runKeys.has(record.id)) continue;
       // Records without a run lock (copied from a JSON ledger) are judged by their pid, on their own host only.
-      const gone = runLock !== null ? !(await this.locks.isHeld(runLock, await this.connect())) : host === this.host && pid !== null && !isProcessAlive(pid);
+      const gone = runLock !== null ? !(await this.run((db) => this.locks.isHeld(runLock, db))) : host === this.host && pid !== null && !isProcessAlive(pid);
       if (!gone) continue;
       const message = `Interrupted: the process that ran this backup${pid !== null ? ` (pid ${pid} on ${host ?? 'an unknown host'})` : ''} ended before it finished.`;
       const changed = await this.run(async (db) => {
@@ -254,7 +263,7 @@ export class DatabaseLedger implements Ledger {
     }
     try {
       const result = await fn();
-      const lost = this.locks.lost();
+      const lost = this.locks.lost(key);
       if (lost) throw new OperationError(`Lost the lock ${key} while working: ${lost.message}.`);
       return result;
     } finally {
@@ -311,31 +320,11 @@ export class DatabaseLedger implements Ledger {
 
   async close(): Promise<void> {
     await this.locks.close();
-    const session = this.session;
-    this.session = undefined;
-    if (session) await (await session.catch(() => null))?.close();
+    await this.main.close();
   }
 
-  private connect(): Promise<SqlSession> {
-    this.session ??= openSession(this.options.target).catch((error: unknown) => {
-      this.session = undefined;
-      throw error;
-    });
-    return this.session;
-  }
-
-  /** One operation at a time on the connection; tables created (or named) the first time they are missed. */
   private run<T>(fn: (db: SqlSession) => Promise<T>): Promise<T> {
-    return this.serial(async () => {
-      const db = await this.connect();
-      try {
-        return await fn(db);
-      } catch (error) {
-        if (!db.dialect.isMissingTable(error)) throw error;
-        await createLedgerTables(db, this.options.tables);
-        return fn(db);
-      }
-    });
+    return this.main.run(fn);
   }
 
   /** Changes one record in a transaction (the history policy's failure limit applied to its owner); returns it. */

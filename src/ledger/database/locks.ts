@@ -9,6 +9,11 @@
  * checking a run never makes another process fail to take a lock. A lock session that ends by
  * itself (server restart, network) is reported (`lost`): the operation holding a lock on it fails
  * rather than finish unprotected.
+ *
+ * While any lock is held, the lock session and the ledger's main session (`keepalive.ping`) run a
+ * statement every `keepalive.intervalMs`: a long backup leaves both idle, and a server's idle limit
+ * (`idle_session_timeout`, `wait_timeout`) or a proxy would end them — on MariaDB, ending the lock
+ * session releases GET_LOCK and lets another server clear the run's daily slot.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -22,8 +27,8 @@ export interface LockManager {
   release(key: string): Promise<void>;
   /** Whether anybody holds `key` now. */
   isHeld(key: string, query: SqlSession): Promise<boolean>;
-  /** Why locks taken before may no longer be held (their session ended), or null. */
-  lost(): Error | null;
+  /** Why the lock `key`, taken before, may no longer be held (its session ended), or null. */
+  lost(key: string): Error | null;
   close(): Promise<void>;
 }
 
@@ -33,21 +38,41 @@ function keyPair(namespace: string, key: string): [number, number] {
   return [digest.readUInt32BE(0) & 0x7fffffff, digest.readUInt32BE(4) & 0x7fffffff];
 }
 
-export function createLockManager(target: SessionTarget, namespace: string): LockManager {
-  if (target.client === 'better-sqlite3') return fileLocks(target);
-  return target.client === 'pg' ? sessionLocks(target, namespace, 'pg') : sessionLocks(target, namespace, 'mysql');
+export interface Keepalive {
+  intervalMs: number;
+  /** Keeps the ledger's other session in use too. */
+  ping(): Promise<void>;
 }
 
-function sessionLocks(target: SessionTarget, namespace: string, kind: 'pg' | 'mysql'): LockManager {
+export function createLockManager(target: SessionTarget, namespace: string, keepalive: Keepalive): LockManager {
+  if (target.client === 'better-sqlite3') return fileLocks(target);
+  return target.client === 'pg' ? sessionLocks(target, namespace, 'pg', keepalive) : sessionLocks(target, namespace, 'mysql', keepalive);
+}
+
+function sessionLocks(target: SessionTarget, namespace: string, kind: 'pg' | 'mysql', keepalive: Keepalive): LockManager {
   let session: Promise<SqlSession> | undefined;
-  let lostBecause: Error | null = null;
+  const lostKeys = new Map<string, Error>();
   const held = new Set<string>();
   let database = '';
+  let timer: NodeJS.Timeout | undefined;
+  const beat = () => {
+    const current = session;
+    void Promise.all([current?.then((s) => s.query('SELECT 1')).catch(() => undefined), keepalive.ping()]);
+  };
+  /** The pings run while a lock is held, and never keep the process alive by themselves. */
+  const pace = () => {
+    if (held.size > 0 && !timer) (timer = setInterval(beat, keepalive.intervalMs)).unref();
+    if (held.size === 0 && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
   const open = () =>
     (session ??= openSession(target).then(async (opened) => {
       opened.onEnd((error) => {
-        if (held.size > 0) lostBecause = new Error(`the database session that held ${[...held].join(', ')} ended (${error.message})`);
+        for (const key of held) lostKeys.set(key, new Error(`the database session that held ${key} ended (${error.message})`));
         held.clear();
+        pace();
         session = undefined;
       });
       if (kind === 'mysql') database = String((await opened.query('SELECT DATABASE() AS db'))[0]?.db ?? '');
@@ -58,19 +83,29 @@ function sessionLocks(target: SessionTarget, namespace: string, kind: 'pg' | 'my
   return {
     async tryAcquire(key) {
       if (held.has(key)) return false;
+      const attempt = async (s: SqlSession) => {
+        if (kind === 'pg') {
+          const [a, b] = keyPair(namespace, key);
+          return Number((await s.query('SELECT pg_try_advisory_lock(?::int, ?::int)::int AS got', [a, b]))[0]?.got) === 1;
+        }
+        return Number((await s.query('SELECT GET_LOCK(?, 0) AS got', [mysqlName(key)]))[0]?.got) === 1;
+      };
       const s = await open();
-      let got: boolean;
-      if (kind === 'pg') {
-        const [a, b] = keyPair(namespace, key);
-        got = Number((await s.query('SELECT pg_try_advisory_lock(?::int, ?::int)::int AS got', [a, b]))[0]?.got) === 1;
-      } else {
-        got = Number((await s.query('SELECT GET_LOCK(?, 0) AS got', [mysqlName(key)]))[0]?.got) === 1;
-      }
+      // A session that ended while idle (no lock held, so no pings) is replaced: locks it held
+      // before are reported lost all the same (onEnd), never taken over silently.
+      const got = await attempt(s).catch(async (error: unknown) => {
+        if (s.alive()) throw error;
+        return attempt(await open());
+      });
       if (got) held.add(key);
+      pace();
       return got;
     },
     async release(key) {
-      if (!held.delete(key) || !session) return;
+      lostKeys.delete(key);
+      const had = held.delete(key);
+      pace();
+      if (!had || !session) return;
       const s = await session;
       if (kind === 'pg') {
         const [a, b] = keyPair(namespace, key);
@@ -93,9 +128,11 @@ function sessionLocks(target: SessionTarget, namespace: string, kind: 'pg' | 'my
       const rows = await query.query('SELECT IS_USED_LOCK(?) AS holder', [mysqlName(key)]);
       return rows[0]?.holder !== null && rows[0]?.holder !== undefined;
     },
-    lost: () => lostBecause,
+    lost: (key) => lostKeys.get(key) ?? null,
     async close() {
       held.clear();
+      lostKeys.clear();
+      pace();
       const s = session;
       session = undefined;
       if (s) await (await s).close();

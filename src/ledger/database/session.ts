@@ -23,6 +23,8 @@ export interface SqlSession {
   close(): Promise<void>;
   /** Called once if the session ends by itself (server gone, network): locks held on it are lost. */
   onEnd(listener: (error: Error) => void): void;
+  /** False once the session has ended by itself or a statement failed because the connection did. */
+  alive(): boolean;
 }
 
 export interface SessionTarget {
@@ -54,7 +56,10 @@ async function openPostgres(target: SessionTarget): Promise<SqlSession> {
   } catch (error) {
     throw new ConnectionError(`Cannot connect to the ledger's database (${where}${described.user ? ` as ${described.user}` : ''}): ${driverMessage(error, described.secrets)}`, error);
   }
-  const fail = (error: unknown) => new OperationError(`${where}: ${driverMessage(error, described.secrets)}`, { cause: error });
+  const fail = (error: unknown) => {
+    if (connectionLost(error)) end.ended(error as Error);
+    return new OperationError(`${where}: ${driverMessage(error, described.secrets)}`, { cause: error });
+  };
   return {
     dialect: DIALECTS.pg,
     where,
@@ -79,6 +84,7 @@ async function openPostgres(target: SessionTarget): Promise<SqlSession> {
       await client.end().catch(() => undefined);
     },
     onEnd: end.onEnd,
+    alive: end.alive,
   };
 }
 
@@ -91,7 +97,10 @@ async function openMysql(target: SessionTarget): Promise<SqlSession> {
   const end = endWatch();
   connection.on('error', end.ended);
   connection.on('end', () => end.ended(new Error('the connection ended')));
-  const fail = (error: unknown) => new OperationError(`${where}: ${redactSecrets(describeCause(scrub(error, connectTo.secrets)), connectTo.secrets)}`, { cause: error });
+  const fail = (error: unknown) => {
+    if (connectionLost(error)) end.ended(error as Error);
+    return new OperationError(`${where}: ${redactSecrets(describeCause(scrub(error, connectTo.secrets)), connectTo.secrets)}`, { cause: error });
+  };
   return {
     dialect: DIALECTS.mysql,
     where,
@@ -115,22 +124,39 @@ async function openMysql(target: SessionTarget): Promise<SqlSession> {
       await new Promise<void>((resolve) => connection.end(() => resolve()));
     },
     onEnd: end.onEnd,
+    alive: end.alive,
   };
+}
+
+/**
+ * A statement's error that means the connection itself is gone (the server ended the session —
+ * `idle_session_timeout`, `wait_timeout`, `pg_terminate_backend`, KILL, a restart — or the network
+ * or a proxy cut it), not that the statement was refused. mysql2 marks those `fatal`.
+ */
+function connectionLost(error: unknown): boolean {
+  const e = (error ?? {}) as { code?: unknown; fatal?: unknown; message?: unknown };
+  if (e.fatal === true) return true;
+  if (['57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST'].includes(String(e.code))) return true;
+  return /Connection terminated|not queryable|Client was closed|connection is in closed state/i.test(String(e.message ?? ''));
 }
 
 /** Tells `onEnd` listeners, once, that a connection ended by itself (not by `close`). */
 function endWatch() {
   const listeners: Array<(error: Error) => void> = [];
   let done = false;
+  let ended = false;
   return {
     ended(error: Error) {
+      ended = true;
       if (done) return;
       done = true;
       for (const listener of listeners.splice(0)) listener(error);
     },
     closing() {
       done = true;
+      ended = true;
     },
+    alive: () => !ended,
     onEnd(listener: (error: Error) => void) {
       listeners.push(listener);
     },
@@ -200,6 +226,7 @@ async function openSqlite(target: SessionTarget): Promise<SqlSession> {
       if (db.open) db.close();
     },
     onEnd: () => undefined,
+    alive: () => db.open,
   };
 }
 

@@ -7,6 +7,7 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { collectGarbage, garbageCollector } from '../../memory.js';
 import type { LedgerEntry } from '../types.js';
 import { newestFirst } from './owner-file.js';
@@ -97,9 +98,13 @@ async function* mergeRuns(files: string[], memory: LedgerEntry[]): AsyncGenerato
   }
 }
 
-/** Lines of a file, read on demand in 64 KiB pieces: one piece per run in memory, not more. */
+/**
+ * Lines of a file, read on demand in 64 KiB pieces: one piece per run in memory, not more. The
+ * decoder keeps a multi-byte character cut at a piece's end until its last bytes arrive.
+ */
 class LineReader {
   private pending = '';
+  private readonly decoder = new StringDecoder('utf8');
   private lines: string[] = [];
   private done = false;
   private readonly buffer = Buffer.alloc(64 * 1024);
@@ -115,11 +120,12 @@ class LineReader {
       const { bytesRead } = await this.handle.read(this.buffer, 0, this.buffer.length, null);
       if (bytesRead === 0) {
         this.done = true;
+        this.pending += this.decoder.end();
         if (this.pending !== '') this.lines.push(this.pending);
         this.pending = '';
         break;
       }
-      const parts = (this.pending + this.buffer.toString('utf8', 0, bytesRead)).split('\n');
+      const parts = (this.pending + this.decoder.write(this.buffer.subarray(0, bytesRead))).split('\n');
       this.pending = parts.pop()!;
       this.lines = parts.filter((line) => line !== '');
       this.lines.reverse();

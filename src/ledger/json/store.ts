@@ -30,6 +30,8 @@ import { emptyOwnerDoc, newestFirst, ownerName, parseOwnerDoc, serializeOwnerDoc
 
 /** A head larger than this is a format-1 ledger (format 2's head is a few hundred bytes). */
 const SMALL_HEAD_BYTES = 64 * 1024;
+/** The host of a head converted from format 1, which named none: the first writer claims it. */
+const UNCLAIMED = '';
 const WRITE_WAIT_MS = 120_000;
 const CACHED_OWNERS = 16;
 
@@ -206,16 +208,24 @@ export class JsonLedgerStore {
     return head.version === 1 ? 'format1' : head;
   }
 
-  /** Once per instance: the store is safe and the ledger is in format 2 (migrating a format-1 file). */
+  /**
+   * Once per instance: the store is safe and the ledger is in format 2 (migrating a format-1 file).
+   * Format 1 belonged to no host, and whatever command meets it first converts it — often a reading
+   * one, perhaps on an administrator's machine: the converted head names no host (UNCLAIMED) until
+   * the first command that writes claims it (ensureWritable), as a new ledger would be. A storage
+   * folder where writing is refused (a shared file system) is not converted at all.
+   */
   ensureReadable(): Promise<void> {
     this.readable ??= (async () => {
       await this.guard.check();
       if ((await this.readHead()) !== 'format1') return;
+      const problem = await this.writeProblem();
+      if (problem) throw problem;
       const { withFormat1Lock } = await import('./format1-lock.js');
       const { migrateFormat1 } = await import('./migrate-v1.js');
       await this.write(() =>
         withFormat1Lock(this.paths.storageDir, async () => {
-          if ((await this.readHead()) === 'format1') await migrateFormat1(this.paths, { host: this.host, now: this.clock.now() });
+          if ((await this.readHead()) === 'format1') await migrateFormat1(this.paths, { host: UNCLAIMED, now: this.clock.now() });
         }),
       );
     })().catch((error: unknown) => {
@@ -231,10 +241,14 @@ export class JsonLedgerStore {
       await this.ensureReadable();
       const problem = await this.writeProblem();
       if (problem) throw problem;
-      if ((await this.readHead()) !== null) return;
+      const claimed = (head: LedgerHead | 'format1' | null) => head !== null && (head === 'format1' || head.host !== UNCLAIMED);
+      if (claimed(await this.readHead())) return;
       await this.write(async () => {
-        if ((await this.readHead()) !== null) return;
-        const head: LedgerHead = { format: LEDGER_FORMAT, version: 2, host: this.host, next_id: await this.nextIdFromFiles(), created_at: this.clock.now().toISOString() };
+        const current = await this.readHead();
+        if (claimed(current)) return;
+        const head: LedgerHead = current && current !== 'format1'
+          ? { ...current, host: this.host }
+          : { format: LEDGER_FORMAT, version: 2, host: this.host, next_id: await this.nextIdFromFiles(), created_at: this.clock.now().toISOString() };
         await writeLedgerFile(this.paths, this.paths.head, serializeHead(head));
       });
     })().catch((error: unknown) => {
@@ -256,7 +270,7 @@ export class JsonLedgerStore {
       );
     }
     const head = await this.readHead();
-    if (head && head !== 'format1' && head.host !== this.host) {
+    if (head && head !== 'format1' && head.host !== UNCLAIMED && head.host !== this.host) {
       return new ConfigError(
         `The JSON ledger ${this.paths.head} belongs to host "${head.host}", and this is "${this.host}": a JSON ledger and its file locks serve one machine. ` +
           'Several servers need the database ledger ("ledger": { "type": "database" }; README, "Several servers"). ' +
