@@ -173,7 +173,14 @@ async function main(): Promise<void> {
 }
 
 function strip(m: RunFigures) {
-  return { wall_s: round(m.wall_ms / 1000, 2), max_rss_mib: round(m.max_rss_kib / 1024, 1), cpu_s: round(m.cpu_ms / 1000, 2), server_cpu_s: m.server_cpu_ms === null ? null : round(m.server_cpu_ms / 1000, 2), connections: m.connections, summary: m.summary };
+  return {
+    wall_s: round(m.wall_ms / 1000, 2),
+    max_rss_mib: round(m.max_rss_kib / 1024, 1),
+    cpu_s: round(m.cpu_ms / 1000, 2),
+    server_cpu_s: m.server_cpu_ms === null ? null : round(m.server_cpu_ms / 1000, 2),
+    connections: m.connections,
+    summary: m.summary,
+  };
 }
 
 function figures(m: RunFigures): string {

@@ -51,7 +51,10 @@ async function prepare(server: RunningServer, big: boolean, { mb, kind: KIND }: 
       await client.query(`INSERT INTO documents SELECT g, 1 + g % 2, ${small} FROM generate_series(1, 1000) g`);
       if (!big) return null;
       // Built server-side: a value this size never passes through this script.
-      const value = KIND === 'text' ? `repeat('x', ${VALUE_BYTES})` : `(SELECT substring(string_agg(sha256(int4send(g)), '' ORDER BY g) FROM 1 FOR ${VALUE_BYTES}) FROM generate_series(1, ${Math.ceil(VALUE_BYTES / 32)}) g)`;
+      const value =
+        KIND === 'text'
+          ? `repeat('x', ${VALUE_BYTES})`
+          : `(SELECT substring(string_agg(sha256(int4send(g)), '' ORDER BY g) FROM 1 FOR ${VALUE_BYTES}) FROM generate_series(1, ${Math.ceil(VALUE_BYTES / 32)}) g)`;
       await client.query(`INSERT INTO documents VALUES (100000, 1, ${value})`);
       return (await client.query<{ md5: string }>('SELECT md5(body) AS md5 FROM documents WHERE id = 100000')).rows[0]!.md5;
     } finally {
@@ -64,7 +67,9 @@ async function prepare(server: RunningServer, big: boolean, { mb, kind: KIND }: 
     await db.query('USE bench_large');
     await db.query('DROP TABLE IF EXISTS documents, organizations');
     await db.query('CREATE TABLE organizations (id INT PRIMARY KEY, code VARCHAR(20))');
-    await db.query(`CREATE TABLE documents (id INT PRIMARY KEY, organization_id INT NOT NULL, body ${KIND === 'text' ? 'LONGTEXT' : 'LONGBLOB'}, FOREIGN KEY (organization_id) REFERENCES organizations (id))`);
+    await db.query(
+      `CREATE TABLE documents (id INT PRIMARY KEY, organization_id INT NOT NULL, body ${KIND === 'text' ? 'LONGTEXT' : 'LONGBLOB'}, FOREIGN KEY (organization_id) REFERENCES organizations (id))`,
+    );
     await db.query("INSERT INTO organizations VALUES (1, 'big'), (2, 'other')");
     await db.query(`INSERT INTO documents SELECT seq, 1 + seq % 2, ${KIND === 'text' ? "REPEAT('d', 200)" : "UNHEX(REPEAT('ab', 200))"} FROM seq_1_to_1000`);
     if (!big) return null;
@@ -127,7 +132,11 @@ export async function measureLargeValue(server: RunningServer, options: LargeVal
       const before = await prepare(server, big, options);
       const prefix = logPrefix(dir, `${server.engine}-${big ? 'big' : 'small'}`);
       const backup = await measure(['node', BIN, 'backup', '--org', '1', '--quiet'], { env, cwd: dir, logPrefix: `${prefix}-backup` });
-      const restore = await measure(['node', BIN, 'restore', '--org', '1', `org_big_${weekday()}_backup.zip`, '--yes', '--quiet'], { env, cwd: dir, logPrefix: `${prefix}-restore` });
+      const restore = await measure(['node', BIN, 'restore', '--org', '1', `org_big_${weekday()}_backup.zip`, '--yes', '--quiet'], {
+        env,
+        cwd: dir,
+        logPrefix: `${prefix}-restore`,
+      });
       const exact = before === null ? null : (await md5After(server)) === before;
       runs.push({ with_value: big, backup, restore, exact });
       const mib = (m: Measurement) => `${(m.max_rss_kib / 1024).toFixed(0)} MiB (${(m.wall_ms / 1000).toFixed(1)} s)`;
@@ -136,7 +145,9 @@ export async function measureLargeValue(server: RunningServer, options: LargeVal
           `${exact === null ? '' : exact ? ', came back exactly' : ', DIFFERS after the restore'}`,
       );
     }
-    console.log(`${server.engine.padEnd(8)} targets: restore < ${2 * VALUE_MB + 150} MiB (2 × value + 150, pair 8); backup and restore < ${3 * VALUE_MB + 150} MiB (3 × value + 150, issue 17.5)`);
+    console.log(
+      `${server.engine.padEnd(8)} targets: restore < ${2 * VALUE_MB + 150} MiB (2 × value + 150, pair 8); backup and restore < ${3 * VALUE_MB + 150} MiB (3 × value + 150, issue 17.5)`,
+    );
     return runs;
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -174,7 +185,15 @@ async function main(): Promise<void> {
     await mkdir(RESULTS_DIR, { recursive: true });
     for (const server of servers) {
       const runs = await measureLargeValue(server, options);
-      const report = { generated_at: new Date().toISOString(), engine: server.engine, server_version: server.version, kind: options.kind, value_mib: options.mb, node: process.version, runs };
+      const report = {
+        generated_at: new Date().toISOString(),
+        engine: server.engine,
+        server_version: server.version,
+        kind: options.kind,
+        value_mib: options.mb,
+        node: process.version,
+        runs,
+      };
       await writeFile(path.join(RESULTS_DIR, `large-value-${server.engine}-${options.kind}-${options.mb}.json`), `${JSON.stringify(report, null, 2)}\n`);
     }
   } finally {

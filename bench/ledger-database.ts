@@ -50,7 +50,11 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
       for (const statement of SCHEMA) await client.query(statement);
       await client.end();
       ctx.env.BENCH_PG_PASSWORD = postgres.password;
-      configs.push(['PostgreSQL', 'pg', { client: 'pg', connection: { host: postgres.host, port: postgres.port, user: postgres.user, password: '${BENCH_PG_PASSWORD}', database: 'ledger_bench' } }]);
+      configs.push([
+        'PostgreSQL',
+        'pg',
+        { client: 'pg', connection: { host: postgres.host, port: postgres.port, user: postgres.user, password: '${BENCH_PG_PASSWORD}', database: 'ledger_bench' } },
+      ]);
     }
     {
       const admin = await mysql.createConnection({ host: mariadb.host, port: mariadb.port, user: mariadb.user, password: mariadb.password });
@@ -61,7 +65,11 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
       for (const statement of SCHEMA) await admin.query(statement);
       await admin.end();
       ctx.env.BENCH_MY_PASSWORD = mariadb.password;
-      configs.push(['MariaDB', 'mysql2', { client: 'mysql2', connection: { host: mariadb.host, port: mariadb.port, user: mariadb.user, password: '${BENCH_MY_PASSWORD}', database: 'ledger_bench' } }]);
+      configs.push([
+        'MariaDB',
+        'mysql2',
+        { client: 'mysql2', connection: { host: mariadb.host, port: mariadb.port, user: mariadb.user, password: '${BENCH_MY_PASSWORD}', database: 'ledger_bench' } },
+      ]);
     }
     configs.push(['SQLite', 'better-sqlite3', { client: 'better-sqlite3', connection: { filename: './demo.sqlite' } }]);
     // SQLite: the ledger in a file of its own (the demo database is not in WAL mode).
@@ -74,14 +82,29 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
       // The same ledger as the JSON pairs, copied in (from the generated store), then today's
       // backup of organization 1 made in this configuration's own store.
       const ledger = ledgerOf(client);
-      await writeFile(path.join(app, 'migrate.backuprc'), JSON.stringify({ storage: { dir: path.join(helpers.jsonApp, 'backups') }, timezone: 'Europe/Berlin', organizations, ledger }), { mode: 0o600 });
+      await writeFile(
+        path.join(app, 'migrate.backuprc'),
+        JSON.stringify({ storage: { dir: path.join(helpers.jsonApp, 'backups') }, timezone: 'Europe/Berlin', organizations, ledger }),
+        { mode: 0o600 },
+      );
       await writeFile(path.join(app, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'Europe/Berlin', organizations, ledger }), { mode: 0o600 });
       helpers.log(`D1 ${title}: copying the JSON ledger in…`);
       const started = Date.now();
-      const migrated = await run(process.execPath, [BIN, 'ledger', 'migrate', '--from', 'json', '--json', '--config', path.join(app, 'migrate.backuprc')], { cwd: app, env: { ...ctx.env, TENANT_BACKUP_CONFIG: '' }, maxBuffer: 1 << 20 });
+      const migrated = await run(process.execPath, [BIN, 'ledger', 'migrate', '--from', 'json', '--json', '--config', path.join(app, 'migrate.backuprc')], {
+        cwd: app,
+        env: { ...ctx.env, TENANT_BACKUP_CONFIG: '' },
+        maxBuffer: 1 << 20,
+      });
       helpers.log(`D1 ${title}: ${migrated.stdout.trim()} in ${Math.round((Date.now() - started) / 1000)} s`);
       await run(process.execPath, [BIN, 'backup', '--org', '1', '--json'], { cwd: app, env: ctx.env });
-      const figures = await helpers.alternate(ctx, `D1-${client}`, [process.execPath, BIN, 'auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'], [process.execPath, '-e', '0'], ctx.pairs * 5, app);
+      const figures = await helpers.alternate(
+        ctx,
+        `D1-${client}`,
+        [process.execPath, BIN, 'auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'],
+        [process.execPath, '-e', '0'],
+        ctx.pairs * 5,
+        app,
+      );
       results.push({
         id: `D1 ${title}`,
         title: `auto --org 1 with nothing to do, database ledger on ${title} (connection included)`,
@@ -91,8 +114,22 @@ export async function databaseLedgerPairs(ctx: LedgerBenchContext, helpers: Pair
         ...figures,
       });
     }
-    const json = await helpers.alternate(ctx, 'D1-json', [process.execPath, BIN, 'auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'], [process.execPath, '-e', '0'], ctx.pairs * 5, helpers.jsonApp);
-    results.push({ id: 'D1 JSON', title: 'the same on the JSON ledger (for comparison)', target: 'information', status: 'info', figure: `${json.ours_ms} / ${json.reference_ms} ms = ${json.ratio}`, ...json });
+    const json = await helpers.alternate(
+      ctx,
+      'D1-json',
+      [process.execPath, BIN, 'auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'],
+      [process.execPath, '-e', '0'],
+      ctx.pairs * 5,
+      helpers.jsonApp,
+    );
+    results.push({
+      id: 'D1 JSON',
+      title: 'the same on the JSON ledger (for comparison)',
+      target: 'information',
+      status: 'info',
+      figure: `${json.ours_ms} / ${json.reference_ms} ms = ${json.ratio}`,
+      ...json,
+    });
     return results;
   } finally {
     await Promise.allSettled(servers.map((server) => server.stop()));

@@ -127,17 +127,35 @@ async function main(): Promise<void> {
     if (flags.only.has('L1')) {
       log('L1 auto no-op…');
       const figures = await alternate(ctx, 'L1', cli(['auto', '--org', '1', '--user', '7', '--role', 'admin', '--json']), [process.execPath, '-e', '0'], flags.pairs * 5, app);
-      results.push({ id: 'L1', title: `auto --org 1 with nothing to do, ${flags.records.toLocaleString('en-US')} records`, target: '≤ 1.5 × node -e 0', status: figures.ratio <= 1.5 ? 'met' : 'not met', figure: `${figures.ours_ms} / ${figures.reference_ms} ms = ${figures.ratio}`, ...figures });
+      results.push({
+        id: 'L1',
+        title: `auto --org 1 with nothing to do, ${flags.records.toLocaleString('en-US')} records`,
+        target: '≤ 1.5 × node -e 0',
+        status: figures.ratio <= 1.5 ? 'met' : 'not met',
+        figure: `${figures.ours_ms} / ${figures.reference_ms} ms = ${figures.ratio}`,
+        ...figures,
+      });
     }
     if (flags.only.has('L2')) {
       log('L2 list --org…');
       const tenant = generated!.tenants[0]!;
-      for (const [id, args] of [['L2', ['list', '--org', '1', '--json']], ['L2t', ['list', tenant, '--json']]] as const) {
+      for (const [id, args] of [
+        ['L2', ['list', '--org', '1', '--json']],
+        ['L2t', ['list', tenant, '--json']],
+      ] as const) {
         const runs: Measurement[] = [];
         for (let i = 0; i <= flags.pairs; i += 1) runs.push(await measure(cli([...args]), { env: ctx.env, cwd: app, logPrefix: logPrefix(work, id) }));
         const ms = round(median(runs.slice(1).map((m) => m.wall_ms)));
         const count = (JSON.parse(await readFile(`${logPrefix(work, id)}.out`, 'utf8')) as unknown[]).length;
-        results.push({ id, title: `${args.slice(0, -1).join(' ')} (${count} records listed)`, target: '≤ 0.5 s', status: ms <= 500 ? 'met' : 'not met', figure: `${ms} ms`, wall_ms: ms, rss_mib: round(Math.max(...runs.map((m) => m.max_rss_kib)) / 1024, 1) });
+        results.push({
+          id,
+          title: `${args.slice(0, -1).join(' ')} (${count} records listed)`,
+          target: '≤ 0.5 s',
+          status: ms <= 500 ? 'met' : 'not met',
+          figure: `${ms} ms`,
+          wall_ms: ms,
+          rss_mib: round(Math.max(...runs.map((m) => m.max_rss_kib)) / 1024, 1),
+        });
       }
     }
     if (flags.only.has('L3')) {
@@ -156,19 +174,41 @@ async function main(): Promise<void> {
       ];
       const rows: Array<{ command: string; wall_ms: number; rss_mib: number }> = [];
       for (const args of commands) {
-        const m = await measure(cli(args), { env: ctx.env, cwd: app, logPrefix: logPrefix(work, `L3-${args.join('-')}`) }).catch((error: Error) => ({ wall_ms: -1, max_rss_kib: -1, error: error.message }));
+        const m = await measure(cli(args), { env: ctx.env, cwd: app, logPrefix: logPrefix(work, `L3-${args.join('-')}`) }).catch((error: Error) => ({
+          wall_ms: -1,
+          max_rss_kib: -1,
+          error: error.message,
+        }));
         rows.push({ command: args.join(' '), wall_ms: round(m.wall_ms), rss_mib: round(m.max_rss_kib / 1024, 1) });
         log(`  ${args.join(' ')}: ${round(m.max_rss_kib / 1024, 1)} MiB, ${round(m.wall_ms)} ms`);
       }
       const worst = Math.max(...rows.map((r) => r.rss_mib));
-      results.push({ id: 'L3', title: 'peak RSS, every command', target: '≤ 200 MiB', status: worst <= 200 && rows.every((r) => r.rss_mib > 0) ? 'met' : 'not met', figure: `highest ${worst} MiB`, commands: rows });
+      results.push({
+        id: 'L3',
+        title: 'peak RSS, every command',
+        target: '≤ 200 MiB',
+        status: worst <= 200 && rows.every((r) => r.rss_mib > 0) ? 'met' : 'not met',
+        figure: `highest ${worst} MiB`,
+        commands: rows,
+      });
     }
     if (flags.only.has('L4')) {
       log('L4 ledger work of a backup…');
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ledger-work.ts'), path.join(app, '.backuprc'), '1', String(flags.pairs + 1)], { cwd: ROOT, env: ctx.env, maxBuffer: 1 << 20 });
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ledger-work.ts'), path.join(app, '.backuprc'), '1', String(flags.pairs + 1)], {
+        cwd: ROOT,
+        env: ctx.env,
+        maxBuffer: 1 << 20,
+      });
       const out = JSON.parse(stdout) as { ledger_ms: number[]; total_ms: number[]; calls: Record<string, number> };
       const ms = median(out.ledger_ms.slice(1));
-      results.push({ id: 'L4', title: 'a backup --org, time inside ledger calls', target: '≤ 50 ms', status: ms <= 50 ? 'met' : 'not met', figure: `${ms} ms of ${median(out.total_ms.slice(1))} ms`, ...out });
+      results.push({
+        id: 'L4',
+        title: 'a backup --org, time inside ledger calls',
+        target: '≤ 50 ms',
+        status: ms <= 50 ? 'met' : 'not met',
+        figure: `${ms} ms of ${median(out.total_ms.slice(1))} ms`,
+        ...out,
+      });
     }
     if (flags.only.has('L5')) {
       log('L5 20 writers at once…');
@@ -186,7 +226,14 @@ async function main(): Promise<void> {
         const filter = /^\d/.test(owner) ? { organization_id: owner } : { tenant: owner };
         found += (await ledger.find(filter)).filter((r) => r.id >= before.next_id && r.status === 'success').length;
       }
-      results.push({ id: 'L5', title: '20 processes writing at once (10 into one tenant\'s file)', target: '0 records lost', status: found === 20 ? 'met' : 'not met', figure: `${20 - found} lost, ${wall} ms for all 20`, wall_ms: wall });
+      results.push({
+        id: 'L5',
+        title: "20 processes writing at once (10 into one tenant's file)",
+        target: '0 records lost',
+        status: found === 20 ? 'met' : 'not met',
+        figure: `${20 - found} lost, ${wall} ms for all 20`,
+        wall_ms: wall,
+      });
     }
     if (flags.only.has('L6')) {
       log(`L6 migration of a format-1 ledger of ${flags.migrateRecords.toLocaleString('en-US')} records…`);
@@ -197,7 +244,16 @@ async function main(): Promise<void> {
       await generateFormat1Ledger(path.join(old, 'backups'), { records: flags.migrateRecords });
       const m = await measure(cli(['list', '--org', '1', '--json']), { env: ctx.env, cwd: old, logPrefix: logPrefix(work, 'L6') });
       const after = await measure(cli(['list', '--org', '1', '--json']), { env: ctx.env, cwd: old, logPrefix: logPrefix(work, 'L6b') });
-      results.push({ id: 'L6', title: `first command on a format-1 ledger of ${flags.migrateRecords.toLocaleString('en-US')} records (it migrates)`, target: 'information', status: 'info', figure: `${round(m.wall_ms / 1000, 1)} s, ${round(m.max_rss_kib / 1024)} MiB; the next: ${round(after.wall_ms)} ms`, wall_ms: m.wall_ms, rss_mib: round(m.max_rss_kib / 1024, 1), next_ms: after.wall_ms });
+      results.push({
+        id: 'L6',
+        title: `first command on a format-1 ledger of ${flags.migrateRecords.toLocaleString('en-US')} records (it migrates)`,
+        target: 'information',
+        status: 'info',
+        figure: `${round(m.wall_ms / 1000, 1)} s, ${round(m.max_rss_kib / 1024)} MiB; the next: ${round(after.wall_ms)} ms`,
+        wall_ms: m.wall_ms,
+        rss_mib: round(m.max_rss_kib / 1024, 1),
+        next_ms: after.wall_ms,
+      });
     }
     if (flags.only.has('D1')) results.push(...(await databaseLedgerPairs(ctx, { alternate, log, jsonApp: app })));
 
@@ -206,7 +262,13 @@ async function main(): Promise<void> {
     const earlier = existsSync(file) ? ((JSON.parse(await readFile(file, 'utf8')) as { results?: Array<LedgerPair & { measured_at?: string }> }).results ?? []) : [];
     const now = new Date().toISOString();
     const merged = [...earlier.filter((r) => !results.some((n) => n.id === r.id)), ...results.map((r) => ({ ...r, measured_at: now }))];
-    const report = { generated_at: now, duration_s: round((Date.now() - started) / 1000), records: flags.records, machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? null, node: process.version }, results: merged };
+    const report = {
+      generated_at: now,
+      duration_s: round((Date.now() - started) / 1000),
+      records: flags.records,
+      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? null, node: process.version },
+      results: merged,
+    };
     await mkdir(RESULTS_DIR, { recursive: true });
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
     console.log('\n| # | what | figure | target | |\n|---|---|---|---|---|');

@@ -32,7 +32,10 @@ export interface RunOptions {
 }
 
 export class CommandFailed extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }

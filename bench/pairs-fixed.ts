@@ -18,21 +18,14 @@ export async function pair7(ctx: Context): Promise<PairResult> {
   const result: PairResult = { id: '7', title: "auto --org when today's backup exists (no-op)", target: '≤ 1.5', status: 'info' };
   await ensurePgArchive(ctx);
   const command = ours(['auto', '--org', MEASURED_ORG, '--user', '7', '--role', 'admin', '--json'], ctx.pg!.configFile);
-  await alternate(
-    ctx,
-    result,
-    { name: 'p7-ours', command },
-    { name: 'p7-ref', command: [process.execPath, '-e', '0'] },
-    undefined,
-    {
-      // Start-up times are short and noisy: five times as many pairs.
-      pairs: ctx.flags.pairs * 5,
-      afterWarmUp: async (warm) => {
-        const out = JSON.parse(readFileSync(warm.stdoutFile, 'utf8')) as { action: string; reason?: string };
-        if (out.action !== 'skipped' || out.reason !== 'already_done') throw new Error(`auto did not skip: ${JSON.stringify(out)}`);
-      },
+  await alternate(ctx, result, { name: 'p7-ours', command }, { name: 'p7-ref', command: [process.execPath, '-e', '0'] }, undefined, {
+    // Start-up times are short and noisy: five times as many pairs.
+    pairs: ctx.flags.pairs * 5,
+    afterWarmUp: async (warm) => {
+      const out = JSON.parse(readFileSync(warm.stdoutFile, 'utf8')) as { action: string; reason?: string };
+      if (out.action !== 'skipped' || out.reason !== 'already_done') throw new Error(`auto did not skip: ${JSON.stringify(out)}`);
     },
-  );
+  });
   judge(result, 1.5);
   return result;
 }
@@ -43,7 +36,12 @@ const LARGE_VALUE_MB = 50;
 export async function pair8(ctx: Context, engine: 'postgres' | 'mysql'): Promise<PairResult> {
   const id = engine === 'postgres' ? '8' : '8m';
   const limit = 2 * LARGE_VALUE_MB + 150;
-  const result: PairResult = { id, title: `peak RSS of restore --org with one ${LARGE_VALUE_MB} MiB value, ${engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`, target: `≤ ${limit} MiB (2 × value + 150)`, status: 'pending' };
+  const result: PairResult = {
+    id,
+    title: `peak RSS of restore --org with one ${LARGE_VALUE_MB} MiB value, ${engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`,
+    target: `≤ ${limit} MiB (2 × value + 150)`,
+    status: 'pending',
+  };
   const setup = engine === 'postgres' ? ctx.pg : ctx.my;
   if (!setup) return { ...result, note: 'needs its server' };
   if (engine === 'mysql') await allowLargePackets(setup.server);

@@ -87,7 +87,10 @@ export async function pair6(ctx: Context): Promise<PairResult> {
     return result;
   }
   const plans = ctx.my!.plans;
-  const deletes = [...plans].reverse().map((p) => `DELETE t FROM \`${p.table.replaceAll('`', '``')}\` t WHERE ${p.where};`).join(' ');
+  const deletes = [...plans]
+    .reverse()
+    .map((p) => `DELETE t FROM \`${p.table.replaceAll('`', '``')}\` t WHERE ${p.where};`)
+    .join(' ');
   const connection = mysqlConnectionArgs(ctx).map(shellQuote).join(' ');
   const script = path.join(ctx.work, 'ref-mysql-restore.sh');
   await writeFile(script, `set -euo pipefail\nmysql ${connection} bench -e ${shellQuote(deletes)}\ngzip -dc ${shellQuote(ctx.mysqlDumpFile)} | mysql ${connection} bench\n`);

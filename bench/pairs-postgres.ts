@@ -201,7 +201,12 @@ export async function pair4(ctx: Context): Promise<PairResult> {
  * the same machine is neither a network nor a real S3.
  */
 export async function pairS3(ctx: Context): Promise<PairResult> {
-  const result: PairResult = { id: 's3', title: 'backup --org on PostgreSQL into S3 (s3rver emulator, loopback) vs into a local folder', target: 'information (no target)', status: 'info' };
+  const result: PairResult = {
+    id: 's3',
+    title: 'backup --org on PostgreSQL into S3 (s3rver emulator, loopback) vs into a local folder',
+    target: 'information (no target)',
+    status: 'info',
+  };
   const emulator = await startEmulator('s3rver');
   const saved = ctx.env;
   try {

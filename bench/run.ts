@@ -52,7 +52,13 @@ function parseFlags(argv: string[]): Flags {
     };
     if (arg === '--rows') flags.rows = parseCount(value());
     else if (arg === '--pairs') flags.pairs = parseCount(value());
-    else if (arg === '--only') flags.only = new Set(value().split(',').map((s) => s.trim()).filter(Boolean));
+    else if (arg === '--only')
+      flags.only = new Set(
+        value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     else if (arg === '--keep') flags.keep = true;
     else if (arg === '--help') {
       console.log(`usage: npm run bench -- [--rows 1000000] [--pairs 3] [--only ${ALL_PAIRS.join(',')}] [--keep]`);
@@ -97,7 +103,14 @@ async function main(): Promise<void> {
       ['1', pair1],
       ['1j', pair1NoJit],
       ['1s', pair1Jobs],
-      ['2', async () => pair2(ctx, results.find((r) => r.id === '1'))],
+      [
+        '2',
+        async () =>
+          pair2(
+            ctx,
+            results.find((r) => r.id === '1'),
+          ),
+      ],
       ['3', pair3],
       ['4', pair4],
       ['4m', pair4m],
@@ -240,7 +253,10 @@ async function prepareMariadb(ctx: Context, server: RunningServer): Promise<void
 function machineInfo(servers: RunningServer[]) {
   const version = (argv: string[]) => {
     try {
-      return execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
+      return execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .split('\n')[0]!
+        .trim();
     } catch {
       return null;
     }
@@ -279,7 +295,18 @@ export function renderTable(results: PairResult[]): string {
     const s = r.summary;
     if (r.rss_mib && !s) {
       const rss = r.rss_mib as { restore_small: number; restore_large: number; backup_large: number };
-      return [r.id, r.title, `restore ${rss.restore_large} MiB`, `(without the value: ${rss.restore_small} MiB)`, '-', '', `backup ${rss.backup_large} MiB`, r.exact ? 'came back exactly' : 'DIFFERS', r.target, r.status];
+      return [
+        r.id,
+        r.title,
+        `restore ${rss.restore_large} MiB`,
+        `(without the value: ${rss.restore_small} MiB)`,
+        '-',
+        '',
+        `backup ${rss.backup_large} MiB`,
+        r.exact ? 'came back exactly' : 'DIFFERS',
+        r.target,
+        r.status,
+      ];
     }
     if (r.id === '2') {
       const sizes = Object.entries((r.rss_mib_by_rows as Record<string, number>) ?? {}).map(([rows, mib]) => `${Number(rows) / 1e6}M: ${mib} MiB`);
@@ -306,6 +333,6 @@ export function renderTable(results: PairResult[]): string {
 }
 
 await main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack ?? error.message : error);
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

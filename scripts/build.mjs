@@ -104,7 +104,9 @@ await build({
   target: 'node20',
   // Packages load by name — but commander, which every command needs: bundled, it is one file less
   // to resolve per module of it (its CommonJS requires get a `require` from the banner).
-  external: Object.keys(PACKAGE.dependencies).filter((name) => !BUNDLED.has(name)).flatMap((name) => [name, `${name}/*`]),
+  external: Object.keys(PACKAGE.dependencies)
+    .filter((name) => !BUNDLED.has(name))
+    .flatMap((name) => [name, `${name}/*`]),
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   sourcemap: true,
   chunkNames: 'chunks/[name]-[hash]',

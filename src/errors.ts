@@ -224,7 +224,7 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
 export function redactUrlCredentials(text: string): string {
   const parts: string[] = [];
   let copied = 0;
-  for (let at = text.indexOf('://'); at !== -1; ) {
+  for (let at = text.indexOf('://'); at !== -1;) {
     const start = at + 3;
     let end = start;
     let lastAt = -1;

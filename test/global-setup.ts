@@ -8,7 +8,11 @@ import type { TestProject } from 'vitest/node';
 import { startMariadb, startPostgres, type RunningServer, type ServerInfo } from './helpers/servers.js';
 
 const info = (s: RunningServer): ServerInfo => ({
-  host: s.host, port: s.port, user: s.user, password: s.password, version: s.version,
+  host: s.host,
+  port: s.port,
+  user: s.user,
+  password: s.password,
+  version: s.version,
 });
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -26,8 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const postgres = pgResult.value;
   const mysql = myResult.value;
   if (process.env.TB_TEST_VERBOSE) {
-    console.log(`test servers up in ${Date.now() - started} ms: postgres ${postgres.version} :${postgres.port}, ` +
-      `mariadb ${mysql.version} :${mysql.port}`);
+    console.log(`test servers up in ${Date.now() - started} ms: postgres ${postgres.version} :${postgres.port}, ` + `mariadb ${mysql.version} :${mysql.port}`);
   }
   project.provide('servers', { postgres: info(postgres), mysql: info(mysql) });
 

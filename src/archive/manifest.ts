@@ -120,13 +120,9 @@ export function defineManifestSchema(z: typeof Zod) {
       created_at: z.iso.datetime(), // UTC only: an offset is refused
       day_of_week: z.enum(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']),
       backup_type: z.enum(['manual', 'auto_daily', 'pre_restore']),
-      organization: z
-        .looseObject({ id: z.string(), name: z.string().nullable(), code: z.string().nullable() })
-        .optional(),
+      organization: z.looseObject({ id: z.string(), name: z.string().nullable(), code: z.string().nullable() }).optional(),
       tenant: z.string().optional(),
-      compression: z
-        .looseObject({ method: z.enum(['deflate', 'store']).optional(), level: z.number().int().min(0).max(9).optional() })
-        .optional(),
+      compression: z.looseObject({ method: z.enum(['deflate', 'store']).optional(), level: z.number().int().min(0).max(9).optional() }).optional(),
       entries: z.array(entrySchema),
     })
     .superRefine((manifest, ctx) => {
@@ -194,7 +190,8 @@ export function fastCheckManifest(m: Record<string, unknown>): boolean {
   const strOrNull = (v: unknown) => v === null || typeof v === 'string';
   if (!KINDS.includes(m.kind) || !ENGINES.includes(m.engine) || !DAYS.includes(m.day_of_week) || !BACKUP_TYPES.includes(m.backup_type)) return false;
   if (typeof m.server_version !== 'string' || typeof m.tool_version !== 'string') return false;
-  if (typeof m.created_at !== 'string' || !ISO_UTC.test(m.created_at) || Number.isNaN(Date.parse(m.created_at)) || new Date(m.created_at).toISOString() !== m.created_at) return false;
+  if (typeof m.created_at !== 'string' || !ISO_UTC.test(m.created_at) || Number.isNaN(Date.parse(m.created_at)) || new Date(m.created_at).toISOString() !== m.created_at)
+    return false;
   const org = m.organization;
   if (org !== undefined && !(isObject(org) && typeof org.id === 'string' && strOrNull(org.name) && strOrNull(org.code))) return false;
   if (m.tenant !== undefined && typeof m.tenant !== 'string') return false;
@@ -220,7 +217,8 @@ export function fastCheckManifest(m: Record<string, unknown>): boolean {
       if (!Array.isArray(entry.columns)) return false;
       const columns = new Set<string>();
       for (const column of entry.columns as unknown[]) {
-        if (!isObject(column) || typeof column.name !== 'string' || typeof column.type !== 'string' || typeof column.encoding !== 'string' || columns.has(column.name)) return false;
+        if (!isObject(column) || typeof column.name !== 'string' || typeof column.type !== 'string' || typeof column.encoding !== 'string' || columns.has(column.name))
+          return false;
         columns.add(column.name);
       }
     }
@@ -265,9 +263,7 @@ export function parseManifest(value: unknown, source: string): Manifest {
 /** ['entries', 2, 'sha256'] → "entries[2].sha256". */
 function formatIssuePath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(manifest)';
-  return path
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
-    .join('');
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('');
 }
 
 /**
@@ -279,9 +275,7 @@ export function assertManifestMatchesEntries(filePath: string, manifest: Manifes
   const unlisted = [...written.keys()].filter((path) => !listed.has(path));
   const unwritten = [...listed].filter((path) => !written.has(path));
   if (unlisted.length > 0 || unwritten.length > 0) {
-    throw new ArchiveError(
-      `Manifest for ${filePath} does not match the written entries: not in manifest: [${unlisted.join(', ')}]; never written: [${unwritten.join(', ')}].`,
-    );
+    throw new ArchiveError(`Manifest for ${filePath} does not match the written entries: not in manifest: [${unlisted.join(', ')}]; never written: [${unwritten.join(', ')}].`);
   }
   for (const entry of manifest.entries) {
     const actual = written.get(entry.path);

@@ -141,8 +141,7 @@ export class ArchiveReader {
     const source = await this.openEntryData(entry);
     const hash = createHash('sha256');
     let bytes = 0;
-    const mismatch = (what: string) =>
-      new ArchiveError(`Archive ${this.filePath}: entry "${expected.path}" is corrupt: ${what}.`, { details: { entry: expected.path } });
+    const mismatch = (what: string) => new ArchiveError(`Archive ${this.filePath}: entry "${expected.path}" is corrupt: ${what}.`, { details: { entry: expected.path } });
     try {
       await new Promise<void>((resolve, reject) => {
         source.on('data', (chunk: Buffer) => {

@@ -108,7 +108,10 @@ export class FileSink extends Writable {
       written.catch(() => undefined); // a failure reaches the writer's `failed`
       return;
     }
-    Promise.all([this.writer.saturated ? written : undefined, checked]).then(() => callback(), (error: Error) => callback(error));
+    Promise.all([this.writer.saturated ? written : undefined, checked]).then(
+      () => callback(),
+      (error: Error) => callback(error),
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {

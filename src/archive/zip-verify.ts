@@ -64,7 +64,9 @@ export async function verifyWrittenArchive(
       throw new ArchiveError(`Cannot read archive ${filePath} back: ${describeCause(error)}`, { cause: error });
     }
     if (found.bytes !== expected.bytes || found.sha256 !== expected.sha256) {
-      throw new ArchiveError(`Archive ${filePath} reads back as ${found.bytes} bytes with sha256 ${found.sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were written.`);
+      throw new ArchiveError(
+        `Archive ${filePath} reads back as ${found.bytes} bytes with sha256 ${found.sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were written.`,
+      );
     }
   })();
   fileHash.catch(() => undefined); // awaited below
@@ -86,14 +88,18 @@ export async function verifyWrittenArchive(
       const found = [entry.compressionMethod, entry.crc32, entry.compressedSize, entry.uncompressedSize, entry.relativeOffsetOfLocalHeader, start];
       const wanted = [written.method, written.crc32, written.compressedSize, written.uncompressedSize, written.localHeaderOffset, written.dataStart];
       if (found.some((value, i) => value !== wanted[i])) {
-        throw new ArchiveError(`Archive ${filePath}: entry "${written.path}" reads back as [${found.join(', ')}], written as [${wanted.join(', ')}] (method, crc32, sizes, offsets).`);
+        throw new ArchiveError(
+          `Archive ${filePath}: entry "${written.path}" reads back as [${found.join(', ')}], written as [${wanted.join(', ')}] (method, crc32, sizes, offsets).`,
+        );
       }
     }
     if (!options.entriesChecked) await reader.verify();
     if (zip && zipHash) {
       const decrypted = await zipHash;
       if (decrypted.bytes !== zip.bytes || decrypted.sha256 !== zip.sha256) {
-        throw new ArchiveError(`Archive ${filePath} decrypts to ${decrypted.bytes} bytes with sha256 ${decrypted.sha256}; a zip of ${zip.bytes} bytes with sha256 ${zip.sha256} was written.`);
+        throw new ArchiveError(
+          `Archive ${filePath} decrypts to ${decrypted.bytes} bytes with sha256 ${decrypted.sha256}; a zip of ${zip.bytes} bytes with sha256 ${zip.sha256} was written.`,
+        );
       }
     }
     await fileHash;

@@ -192,7 +192,8 @@ export class ArchiveWriter {
       entry.uncompressedSize = hasher?.bytes ?? staged!.bytes;
       entry.compressedSize = this.position - start;
       sha256 = hasher?.digest() ?? staged!.sha256;
-      if (staged && entry.compressedSize !== staged.compressedSize) throw new ArchiveError(`Entry "${path}": ${entry.compressedSize} bytes came back from its part file, ${staged.compressedSize} were staged.`);
+      if (staged && entry.compressedSize !== staged.compressedSize)
+        throw new ArchiveError(`Entry "${path}": ${entry.compressedSize} bytes came back from its part file, ${staged.compressedSize} were staged.`);
       this.queueWrite(dataDescriptor(entry));
       await Promise.race([this.writing, this.failed]);
       if (check) {
@@ -368,7 +369,7 @@ export class ArchiveWriter {
       await previous;
       if (this.failure !== undefined) throw this.failure;
       try {
-        for (let done = 0; done < bytes.length; ) {
+        for (let done = 0; done < bytes.length;) {
           const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, null);
           done += bytesWritten;
         }

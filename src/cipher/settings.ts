@@ -116,6 +116,11 @@ async function readIdentityFile(file: string): Promise<ReturnType<typeof parseId
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`Cannot read the identity file ${file} (encryption.identityFile): ${describeCause(error)}`, { identity_file: file });
   }
-  registerSecrets(text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.startsWith('AGE-SECRET-KEY-')));
+  registerSecrets(
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith('AGE-SECRET-KEY-')),
+  );
   return parseIdentityFile(text, file);
 }

@@ -32,10 +32,18 @@ export const EXIT_CODES: Record<ErrorCode | CliCode, number> = {
 export const EXIT_CODE_TABLE: readonly { code: number; meaning: string }[] = [
   { code: 0, meaning: 'success (also: `auto` skipped because nothing is due, cancelled at a prompt)' },
   { code: 1, meaning: 'the operation failed (the ledger records it as `failed` with the error), or did not complete' },
-  { code: 2, meaning: 'usage or configuration error, invalid name, unknown tenant, ambiguous organization code; an unsafe storage folder or an unusable connection URL (see the Security model); an encrypted archive to read and no key configured' },
+  {
+    code: 2,
+    meaning:
+      'usage or configuration error, invalid name, unknown tenant, ambiguous organization code; an unsafe storage folder or an unusable connection URL (see the Security model); an encrypted archive to read and no key configured',
+  },
   { code: 3, meaning: 'not found (backup, organization)' },
   { code: 4, meaning: 'the backup belongs to another tenant or organization' },
-  { code: 5, meaning: 'archive invalid (checksum mismatch, truncated, unknown format version, unsafe entry name, wrong kind/engine, a tenant dump holding client commands, an organization archive holding a row of another organization or a line over 1.5 GiB); cannot decrypt (a wrong key, or an encrypted archive damaged or truncated); `verify`: some archive damaged or missing' },
+  {
+    code: 5,
+    meaning:
+      'archive invalid (checksum mismatch, truncated, unknown format version, unsafe entry name, wrong kind/engine, a tenant dump holding client commands, an organization archive holding a row of another organization or a line over 1.5 GiB); cannot decrypt (a wrong key, or an encrypted archive damaged or truncated); `verify`: some archive damaged or missing',
+  },
   { code: 6, meaning: 'ledger file corrupt (it is left untouched)' },
   { code: 7, meaning: 'locked: another process is working on the same target' },
   { code: 8, meaning: 'database or object storage (S3) unreachable, or authentication failed (also: no S3 credentials found, or refused)' },

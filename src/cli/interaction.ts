@@ -21,9 +21,7 @@ export function confirmer(yes: boolean, action: string, progress: Progress = sil
     progress.stop();
     const { createInterface } = await import('node:readline/promises');
     const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const interrupted = new Promise<never>((_, reject) =>
-      rl.once('SIGINT', () => reject(new TenantBackupError('CANCELLED', `Interrupted at the prompt; nothing was changed.`))),
-    );
+    const interrupted = new Promise<never>((_, reject) => rl.once('SIGINT', () => reject(new TenantBackupError('CANCELLED', `Interrupted at the prompt; nothing was changed.`))));
     try {
       const answer = await Promise.race([rl.question(`${question} [y/N] `), interrupted]);
       return /^y(es)?$/i.test(answer.trim());

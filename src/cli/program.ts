@@ -36,6 +36,21 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42', 'tenant-backup list --org 42 --json']))
     .exitOverride();
 
-  for (const register of [registerBackup, registerRestore, registerPlan, registerList, registerDelete, registerAuto, registerStatus, registerPrune, registerNotify, registerVerify, registerGet, registerKey, registerLedger]) register(program);
+  for (const register of [
+    registerBackup,
+    registerRestore,
+    registerPlan,
+    registerList,
+    registerDelete,
+    registerAuto,
+    registerStatus,
+    registerPrune,
+    registerNotify,
+    registerVerify,
+    registerGet,
+    registerKey,
+    registerLedger,
+  ])
+    register(program);
   return program;
 }

@@ -14,9 +14,23 @@ export function renderHealth(report: HealthReport): string {
   const width = outputWidth();
   const notes: string[] = [];
   const now = Date.parse(report.checked_at);
-  const rows = report.targets.map((t) => [t.target, t.newest_success ? `${hours(t.age_hours!)} ago` : 'never', lastFailure(t, now), sizeTrend(t), formatBytes(t.storage_bytes), state(t, notes)]);
+  const rows = report.targets.map((t) => [
+    t.target,
+    t.newest_success ? `${hours(t.age_hours!)} ago` : 'never',
+    lastFailure(t, now),
+    sizeTrend(t),
+    formatBytes(t.storage_bytes),
+    state(t, notes),
+  ]);
   const table = formatColumns(
-    [{ header: 'Target', flex: true, min: 16 }, { header: 'Last success' }, { header: 'Last failure' }, { header: 'Size · trend' }, { header: 'Storage', align: 'right' }, { header: 'State' }],
+    [
+      { header: 'Target', flex: true, min: 16 },
+      { header: 'Last success' },
+      { header: 'Last failure' },
+      { header: 'Size · trend' },
+      { header: 'Storage', align: 'right' },
+      { header: 'State' },
+    ],
     rows,
     { width },
   );

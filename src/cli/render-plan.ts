@@ -27,7 +27,11 @@ export function renderPlan(report: OrganizationPlanReport): string {
     `Organization ${org.id}${names.length > 0 ? ` · ${names.join(' · ')}` : ''} (${report.engine}): a backup would take ${report.total_rows.toLocaleString('en-US')} rows in ${report.tables.length} tables (counted in one snapshot; nothing was written).`,
     '',
     formatColumns(
-      [{ header: 'Table', flex: true, min: 12 }, { header: 'Rows', align: 'right' }, { header: 'Taken because', flex: true, min: 20 }],
+      [
+        { header: 'Table', flex: true, min: 12 },
+        { header: 'Rows', align: 'right' },
+        { header: 'Taken because', flex: true, min: 20 },
+      ],
       report.tables.map((t) => [t.table, count(t.rows), t.detail]),
       { width },
     ),
@@ -43,7 +47,10 @@ export function renderPlan(report: OrganizationPlanReport): string {
         report.left_out.map((item, i) => [item.table, count(item.rows), label(item), `[${i + 1}]`]),
         { width },
       ),
-      footnotes(report.left_out.map((item) => `${item.table}: ${item.note}.`), width),
+      footnotes(
+        report.left_out.map((item) => `${item.table}: ${item.note}.`),
+        width,
+      ),
     );
   }
   return lines.join('\n');

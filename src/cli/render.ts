@@ -142,10 +142,15 @@ export function renderRestoreChanges(result: {
   // Tables with nothing to delete and nothing to insert are folded into one line.
   const changed = result.tables.filter((change) => change.current_rows > 0 || change.archive_rows > 0);
   const untouched = result.tables.filter((change) => change.current_rows === 0 && change.archive_rows === 0).map((change) => change.table);
-  const columns = [{ header: 'Table', flex: true, min: 12 }, { header: dry ? 'Would delete' : 'Deleted', align: 'right' as const }, { header: dry ? 'Would insert' : 'Inserted', align: 'right' as const }];
+  const columns = [
+    { header: 'Table', flex: true, min: 12 },
+    { header: dry ? 'Would delete' : 'Deleted', align: 'right' as const },
+    { header: dry ? 'Would insert' : 'Inserted', align: 'right' as const },
+  ];
   const rows = changed.map((change) => [change.in_archive ? change.table : `${change.table} (not in archive)`, count(change.current_rows), count(change.archive_rows)]);
   if (rows.length > 0) lines.push(formatColumns(columns, rows, { width }));
-  if (untouched.length > 0) lines.push(...wrap(`${untouched.length} more table${untouched.length > 1 ? 's' : ''} without rows of the organization, before or after: ${untouched.join(', ')}.`, width));
+  if (untouched.length > 0)
+    lines.push(...wrap(`${untouched.length} more table${untouched.length > 1 ? 's' : ''} without rows of the organization, before or after: ${untouched.join(', ')}.`, width));
   if (result.accepted_drift.length > 0) {
     lines.push(`Schema changes since the backup, accepted (every value stays exact):`);
     for (const drift of result.accepted_drift) lines.push(...wrap(`  ${drift.table}.${drift.column}: ${drift.change}`, width));
@@ -161,13 +166,19 @@ export function renderRestoreChanges(result: {
 export function renderStatus(status: BackupStatus): string {
   const header = status.week.map((slot) => `${capitalize(slot.weekday).slice(0, 3)} ${slot.date.slice(5)}${slot.is_today ? '*' : ''}`);
   const cells = status.week.map((slot) => {
-    const lines = slot.backup ? [formatBytes(slot.backup.backup_size), slot.backup.backup_date === slot.date ? 'this week' : `from ${slot.backup.backup_date.slice(5)}`] : ['no backup'];
+    const lines = slot.backup
+      ? [formatBytes(slot.backup.backup_size), slot.backup.backup_date === slot.date ? 'this week' : `from ${slot.backup.backup_date.slice(5)}`]
+      : ['no backup'];
     if (slot.latest_attempt) lines.push('latest:', slot.latest_attempt.status === 'in_progress' ? 'running' : slot.latest_attempt.status);
     return lines;
   });
   const height = Math.max(...cells.map((lines) => lines.length));
   const rows = Array.from({ length: height }, (_, line) => cells.map((lines) => lines[line] ?? ''));
-  const grid = formatColumns(header.map((h) => ({ header: h })), rows, { gap: ' ' });
+  const grid = formatColumns(
+    header.map((h) => ({ header: h })),
+    rows,
+    { gap: ' ' },
+  );
   const who = status.kind === 'organization' ? `Organization ${status.organization_id}${organizationNames(status)}` : `Tenant ${status.tenant}`;
   const auto = status.auto_backup_enabled === null ? '' : ` — automatic backups ${status.auto_backup_enabled ? 'enabled' : 'DISABLED'} (tenant-backup's switch)`;
   const history = status.history.length === 0 ? 'No history.' : renderRecordsTable(status.history, status.today.timezone, { headings: false });

@@ -22,11 +22,13 @@ export class OpenWork {
   /** Deps whose ledger and store report begun records and temp files to this tracker. */
   track(deps: Deps): Deps {
     const ledger = wrap<Ledger>(deps.ledger, {
-      begin: (call) => async (...args) => {
-        const record = await call(...args);
-        this.records.add(record.id);
-        return record;
-      },
+      begin:
+        (call) =>
+        async (...args) => {
+          const record = await call(...args);
+          this.records.add(record.id);
+          return record;
+        },
       finish: (call) => async (id, outcome) => {
         const record = await call(id, outcome);
         this.records.delete(id);
@@ -34,16 +36,20 @@ export class OpenWork {
       },
     });
     const store = wrap<Store>(deps.store, {
-      tempPath: (call) => async (...args) => {
-        const temp = await call(...args);
-        this.temps.add(temp);
-        return temp;
-      },
-      commit: (call) => async (temp, ...rest) => {
-        const stored = await call(temp, ...rest);
-        this.temps.delete(temp);
-        return stored;
-      },
+      tempPath:
+        (call) =>
+        async (...args) => {
+          const temp = await call(...args);
+          this.temps.add(temp);
+          return temp;
+        },
+      commit:
+        (call) =>
+        async (temp, ...rest) => {
+          const stored = await call(temp, ...rest);
+          this.temps.delete(temp);
+          return stored;
+        },
       discard: (call) => async (temp) => {
         await call(temp);
         this.temps.delete(temp);

@@ -58,7 +58,19 @@ export const SERVER_SIDE_ENCRYPTIONS = ['AES256', 'aws:kms', 'aws:kms:dsse'] as 
  */
 export const STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY'] as const;
 /** Keys of `storage` that only an S3 store takes. */
-export const S3_STORAGE_KEYS = ['bucket', 'prefix', 'region', 'endpoint', 'forcePathStyle', 'serverSideEncryption', 'sseKmsKeyId', 'storageClass', 'partSizeMiB', 'uploadConcurrency', 'keepLocalCopy'] as const;
+export const S3_STORAGE_KEYS = [
+  'bucket',
+  'prefix',
+  'region',
+  'endpoint',
+  'forcePathStyle',
+  'serverSideEncryption',
+  'sseKmsKeyId',
+  'storageClass',
+  'partSizeMiB',
+  'uploadConcurrency',
+  'keepLocalCopy',
+] as const;
 /** S3's own limits: parts of 5 MiB to 5 GiB. */
 export const PART_SIZE_MIB = { min: 5, max: 5120, default: 8 } as const;
 export const UPLOAD_CONCURRENCY = { min: 1, max: 16, default: 4 } as const;
@@ -231,7 +243,10 @@ export function defineConfigSchemas(z: typeof Zod) {
         bucket: z.string().refine(isBucketName, { error: 'expected an S3 bucket name (3-63 characters: a-z 0-9 . -)' }).optional(),
         prefix: z.string().refine(isSafeKeyPrefix, { error: 'expected a relative key prefix such as "backups/" (no leading "/", no empty, "." or ".." segment)' }).optional(),
         region: z.string().min(1).optional(),
-        endpoint: z.string().refine(isS3Endpoint, { error: 'expected an http:// or https:// URL without user or password (S3 credentials come from the environment, ~/.aws or an instance role)' }).optional(),
+        endpoint: z
+          .string()
+          .refine(isS3Endpoint, { error: 'expected an http:// or https:// URL without user or password (S3 credentials come from the environment, ~/.aws or an instance role)' })
+          .optional(),
         forcePathStyle: z.boolean().optional(),
         serverSideEncryption: z.enum(SERVER_SIDE_ENCRYPTIONS).optional(),
         sseKmsKeyId: z.string().min(1).optional(),

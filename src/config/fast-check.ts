@@ -130,7 +130,20 @@ function tenant(value: unknown): ParsedConfig['tenants'][string] {
 }
 
 function organizations(value: unknown): NonNullable<ParsedConfig['organizations']> {
-  const input = object(value, ['client', 'connection', 'table', 'tenantColumn', 'idColumn', 'codeColumn', 'nameColumn', 'tables', 'exclude', 'include', 'schema', 'stallTimeoutSeconds']);
+  const input = object(value, [
+    'client',
+    'connection',
+    'table',
+    'tenantColumn',
+    'idColumn',
+    'codeColumn',
+    'nameColumn',
+    'tables',
+    'exclude',
+    'include',
+    'schema',
+    'stallTimeoutSeconds',
+  ]);
   const text = (key: string, fallback: string) => (key in input ? string(input[key], 1) : fallback);
   const out: Plain = {
     client: client(input.client),
@@ -268,7 +281,20 @@ function ledger(value: unknown): NonNullable<ParsedConfig['ledger']> {
 }
 
 function parseConfig(value: unknown): ParsedConfig {
-  const input = object(value, ['$schema', 'storage', 'timezone', 'compressionLevel', 'tenants', 'retention', 'encryption', 'organizations', 'auto', 'notifications', 'monitor', 'ledger']);
+  const input = object(value, [
+    '$schema',
+    'storage',
+    'timezone',
+    'compressionLevel',
+    'tenants',
+    'retention',
+    'encryption',
+    'organizations',
+    'auto',
+    'notifications',
+    'monitor',
+    'ledger',
+  ]);
   const out: Plain = {};
   if ('$schema' in input) out.$schema = string(input.$schema);
   out.storage = storage(input.storage);

@@ -98,7 +98,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   }
   const config = resolveConfig(raw, file, options.env ?? process.env);
   if ((mode & 0o044) !== 0 && (connectionsOf(raw).some(holdsLiteralPassword) || passphrasesOf(raw).some(isLiteral))) {
-    warnOnce(file, `warning: ${file} holds a password in clear and is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 on it, or take the password from the environment with \${VAR}.`, options.warn);
+    warnOnce(
+      file,
+      `warning: ${file} holds a password in clear and is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 on it, or take the password from the environment with \${VAR}.`,
+      options.warn,
+    );
   }
   return config;
 }
@@ -129,7 +133,11 @@ function isLiteral(value: unknown): boolean {
 /** The connection settings of a configuration object, as written (unvalidated). */
 function connectionsOf(raw: unknown): unknown[] {
   if (!raw || typeof raw !== 'object') return [];
-  const { organizations, tenants, ledger } = raw as { organizations?: { connection?: unknown }; tenants?: Record<string, { connection?: unknown }>; ledger?: { connection?: unknown } };
+  const { organizations, tenants, ledger } = raw as {
+    organizations?: { connection?: unknown };
+    tenants?: Record<string, { connection?: unknown }>;
+    ledger?: { connection?: unknown };
+  };
   const list: unknown[] = [organizations?.connection, ledger?.connection];
   if (tenants && typeof tenants === 'object') for (const tenant of Object.values(tenants)) list.push(tenant?.connection);
   return list.filter((connection) => connection !== undefined);
@@ -167,7 +175,8 @@ export function resolveConfig(raw: unknown, source: string | { baseDir?: string 
   registerSecrets(notificationSecretValues(config.notifications));
   registerSecrets(encryptionSecretValues(config));
   const organizationsConnection = config.organizations && resolveSqliteFile(config.organizations.client, config.organizations.connection, baseDir);
-  const ledgerConnection = config.ledger?.connection !== undefined ? resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) : undefined;
+  const ledgerConnection =
+    config.ledger?.connection !== undefined ? resolveSqliteFile(config.ledger.client ?? config.organizations?.client ?? '', config.ledger.connection, baseDir) : undefined;
   return {
     ...config,
     file,
@@ -274,9 +283,7 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: string, defe
   }
   if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, `${at}[${index}]`, deferred));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, at ? `${at}.${key}` : key, deferred)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, at ? `${at}.${key}` : key, deferred)]));
   }
   return value;
 }
@@ -304,9 +311,7 @@ export function assertConnectionReady(
 }
 
 function formatPath(segments: readonly PropertyKey[]): string {
-  return segments
-    .map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? String(segment) : `.${String(segment)}`))
-    .join('');
+  return segments.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? String(segment) : `.${String(segment)}`)).join('');
 }
 
 async function isFile(candidate: string): Promise<boolean> {

@@ -16,7 +16,8 @@ function whereOf(client: string, connection: unknown): string | undefined {
   const port = DEFAULT_PORTS[client];
   if (!port) return undefined;
   let value = connection;
-  if (value && typeof value === 'object' && typeof (value as { connectionString?: unknown }).connectionString === 'string') value = (value as { connectionString: string }).connectionString;
+  if (value && typeof value === 'object' && typeof (value as { connectionString?: unknown }).connectionString === 'string')
+    value = (value as { connectionString: string }).connectionString;
   if (typeof value === 'string') {
     try {
       const url = new URL(value);

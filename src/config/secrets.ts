@@ -133,7 +133,9 @@ function assertUrlUsable(text: string, at: string): void {
   const atInFragment = hash !== -1 && rest.includes('@', hash);
   const atInQuery = rest.slice(pathEnd, beforeFragment).includes('@');
   if (atInPath || atInFragment || (!atInAuthority && atInQuery)) {
-    throw refuse('the user name or password holds an unencoded "/", "?" or "#" (an "@" follows it); percent-encode such characters (%2F, %3F, %23; "@" as %40, also in query values) or use the object form with a "password" key');
+    throw refuse(
+      'the user name or password holds an unencoded "/", "?" or "#" (an "@" follows it); percent-encode such characters (%2F, %3F, %23; "@" as %40, also in query values) or use the object form with a "password" key',
+    );
   }
   let url: URL;
   try {

@@ -61,7 +61,13 @@ export async function autoBackupAll(deps: Deps, options: AutoAllOptions = {}): P
             let item: AutoAllItem;
             try {
               const known = await days.of(organizationId);
-              item = await autoBackupNotified(deps, { organizationId, userId: options.userId ?? null, signal: options.signal }, hooks, { onRecord }, { ...(known ? { known } : {}), connections: run });
+              item = await autoBackupNotified(
+                deps,
+                { organizationId, userId: options.userId ?? null, signal: options.signal },
+                hooks,
+                { onRecord },
+                { ...(known ? { known } : {}), connections: run },
+              );
             } catch (error) {
               item = { action: 'failed', organization_id: organizationId, error: failureOf(error) };
             }

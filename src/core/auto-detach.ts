@@ -40,7 +40,12 @@ export async function autoBackupDetached(deps: Pick<Deps, 'config' | 'clock' | '
   await deps.ledger.recoverInterrupted();
   const [running] = await deps.ledger.find({ kind: 'organization', organization_id: organizationId, status: 'in_progress' });
   if (running) {
-    return { action: 'skipped', organization_id: organizationId, reason: 'in_progress', message: `Another process is backing up organization ${organizationId} right now (${running.backup_filename}).` };
+    return {
+      action: 'skipped',
+      organization_id: organizationId,
+      reason: 'in_progress',
+      message: `Another process is backing up organization ${organizationId} right now (${running.backup_filename}).`,
+    };
   }
   if (deps.config.organizations) {
     const { lookupOrganization } = await import('./organizations.js');
@@ -78,7 +83,9 @@ export async function startDetachedAuto(deps: Pick<Deps, 'config' | 'clock'>, op
     });
     child.stdin!.on('error', () => undefined); // a child that died at once: its own log line says why
     child.stdin!.end(JSON.stringify(job));
-    const who = [options.userId != null ? `user ${options.userId}` : '', options.role !== undefined ? `role ${options.role}` : '', options.owner ? 'owner' : ''].filter(Boolean).join(', ');
+    const who = [options.userId != null ? `user ${options.userId}` : '', options.role !== undefined ? `role ${options.role}` : '', options.owner ? 'owner' : '']
+      .filter(Boolean)
+      .join(', ');
     await log.write(`${logLine(process.pid, `detached the automatic backup of organization ${options.organizationId}${who ? ` (${who})` : ''} into child pid ${pid}`)}`);
     child.unref();
     return { action: 'started', organization_id: options.organizationId, pid, log_file: logFile };

@@ -21,8 +21,7 @@ export interface AutoOptions {
 }
 
 export type AutoResult =
-  | { action: 'skipped'; organization_id: string; reason: SkipReason; message: string; record?: LedgerRecord }
-  | { action: 'created'; organization_id: string; record: LedgerRecord };
+  { action: 'skipped'; organization_id: string; reason: SkipReason; message: string; record?: LedgerRecord } | { action: 'created'; organization_id: string; record: LedgerRecord };
 
 /**
  * The rules that need neither a database nor the lock. `null` means a backup is due. `known`: the

@@ -42,7 +42,13 @@ export async function autoBackup(deps: Deps, options: AutoOptions, run?: AutoInR
       const today = localDate(deps.clock.now(), deps.config.timezone);
       const { done, stale } = await judgeToday(deps, (await deps.ledger.dayOfOrganization(organizationId, today)).successes);
       if (done) {
-        return { action: 'skipped', organization_id: organizationId, reason: 'already_done', message: `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`, record: done };
+        return {
+          action: 'skipped',
+          organization_id: organizationId,
+          reason: 'already_done',
+          message: `Today's backup of organization ${organizationId} exists: ${done.backup_filename}.`,
+          record: done,
+        };
       }
       // Today's successes whose archive is gone from this store: forgotten (as `prune` would), so
       // that the ledger's once-a-day rule lets today's backup be made again.

@@ -72,12 +72,9 @@ async function backupOne(deps: Deps, tenant: string, options: BackupAllOptions, 
   };
   let item: BackupAllItem;
   try {
-    const result = await backupTenantNotified(
-      deps,
-      { tenant, userId: options.userId ?? null, rotate: options.rotate, keepLast: options.keepLast, signal: options.signal },
-      hooks,
-      { onRecord: track },
-    );
+    const result = await backupTenantNotified(deps, { tenant, userId: options.userId ?? null, rotate: options.rotate, keepLast: options.keepLast, signal: options.signal }, hooks, {
+      onRecord: track,
+    });
     item = { action: 'created', tenant, record: result.record, ...(result.prune_error ? { prune_error: result.prune_error } : {}) };
   } catch (error) {
     const failure = failureOf(error);

@@ -77,7 +77,6 @@ export interface OrganizationBackupResult {
   warnings: string[];
 }
 
-
 export async function backupOrganization(deps: Deps, options: OrganizationBackupOptions): Promise<OrganizationBackupResult> {
   jobsOf(options); // a wrong `jobs` is refused before anything is connected or recorded
   const lockKey = organizationLockKey(options.organizationId);
@@ -97,12 +96,7 @@ export async function backupOrganization(deps: Deps, options: OrganizationBackup
  * its session and catalogue come from — a connection already under way (see backupOrganization),
  * an `auto --all` run's (organization-run.ts), or by default one of its own.
  */
-export async function backupOrganizationLocked(
-  deps: Deps,
-  options: OrganizationBackupOptions,
-  lockKey: string,
-  connections?: ConnectionSource,
-): Promise<OrganizationBackupResult> {
+export async function backupOrganizationLocked(deps: Deps, options: OrganizationBackupOptions, lockKey: string, connections?: ConnectionSource): Promise<OrganizationBackupResult> {
   const config = organizationsConfig(deps);
   const { clock, progress } = deps;
   const secrets = connectionSecrets(config.connection);
@@ -132,42 +126,45 @@ export async function backupOrganizationLocked(
     const plans = planOrganizationTables(schema, config, session.dialect, options.organizationId);
     const warnings = excludedReferenceWarnings(schema, config, plans);
 
-    const { organization, entries, tables } = await session.withSnapshot(async (reader, more) => {
-      const found = await reader.findOrganization(config, options.organizationId);
-      if (!found) throw NotFoundError.organization(options.organizationId, config.table);
-      assertExactId(found, options.organizationId, config.table);
-      if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
-      // Before anything is written: a condition of organizations.include the database cannot run is a config error.
-      await checkConditions(reader, plans);
-      const archiveName = organizationArchiveName(found, weekday, cipher.suffix);
-      await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
-      archive = await PendingArchive.begin(deps, {
-        area: ORGANIZATIONS_AREA,
-        name: archiveName,
-        record: {
-          kind: 'organization',
-          organization_id: options.organizationId,
-          tenant: null,
-          user_id: options.userId ?? null,
-          day_of_week: weekday,
-          backup_date: backupDate,
-        },
-        backupType: options.backupType ?? 'manual',
-        lockKey,
-        secrets,
-        signal: options.signal,
-        compressionLevel: deps.config.compressionLevel,
-        cipher,
-      });
-      const exported = await exportTables([reader, ...more], archive.writer, plans, {
-        signal: options.signal,
-        sizes: more.length > 0 ? await reader.tableSizes?.() : undefined,
-        onRows: throttled((plan, rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)),
-      });
-      const written = exported.map((table) => table.entry);
-      const summaries = exported.map((table) => table.summary);
-      return { organization: found, entries: written, tables: summaries };
-    }, { readers: Math.min(jobsOf(options), Math.max(1, plans.length)), onWarning: (warning) => warnings.push(warning) });
+    const { organization, entries, tables } = await session.withSnapshot(
+      async (reader, more) => {
+        const found = await reader.findOrganization(config, options.organizationId);
+        if (!found) throw NotFoundError.organization(options.organizationId, config.table);
+        assertExactId(found, options.organizationId, config.table);
+        if (options.honourDisabledColumn && found.autoBackupEnabled === false) throw new DisabledInDatabase(options.organizationId);
+        // Before anything is written: a condition of organizations.include the database cannot run is a config error.
+        await checkConditions(reader, plans);
+        const archiveName = organizationArchiveName(found, weekday, cipher.suffix);
+        await assertArchiveNameIsOurs(deps, archiveName, options.organizationId);
+        archive = await PendingArchive.begin(deps, {
+          area: ORGANIZATIONS_AREA,
+          name: archiveName,
+          record: {
+            kind: 'organization',
+            organization_id: options.organizationId,
+            tenant: null,
+            user_id: options.userId ?? null,
+            day_of_week: weekday,
+            backup_date: backupDate,
+          },
+          backupType: options.backupType ?? 'manual',
+          lockKey,
+          secrets,
+          signal: options.signal,
+          compressionLevel: deps.config.compressionLevel,
+          cipher,
+        });
+        const exported = await exportTables([reader, ...more], archive.writer, plans, {
+          signal: options.signal,
+          sizes: more.length > 0 ? await reader.tableSizes?.() : undefined,
+          onRows: throttled((plan, rows) => progress.update(`Organization ${options.organizationId}: ${plan.table} — ${rows.toLocaleString('en-US')} rows`)),
+        });
+        const written = exported.map((table) => table.entry);
+        const summaries = exported.map((table) => table.summary);
+        return { organization: found, entries: written, tables: summaries };
+      },
+      { readers: Math.min(jobsOf(options), Math.max(1, plans.length)), onWarning: (warning) => warnings.push(warning) },
+    );
 
     const manifest: Manifest = {
       format: ARCHIVE_FORMAT,
@@ -237,13 +234,7 @@ function jobsOf(options: OrganizationBackupOptions): number {
  * be asked about the archive's name, …) when that is a failed attempt: under the name of the
  * organization's last archive for this weekday, else its id-based name. Returns the error.
  */
-async function recordUnstartedBackup(
-  deps: Deps,
-  options: OrganizationBackupOptions,
-  weekday: Weekday,
-  backupDate: string,
-  error: TenantBackupError,
-): Promise<TenantBackupError> {
+async function recordUnstartedBackup(deps: Deps, options: OrganizationBackupOptions, weekday: Weekday, backupDate: string, error: TenantBackupError): Promise<TenantBackupError> {
   if (!isFailedAttempt(error)) return error;
   const previous = (await deps.ledger.find({ kind: 'organization', organization_id: options.organizationId })).find((r) => r.day_of_week === weekday);
   await recordFailedStart(

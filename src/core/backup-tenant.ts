@@ -39,7 +39,6 @@ import { tenantConnectionConfig, tenantLockKey } from './targets.js';
 import { recordFailedStart, writeVerifiedArchive, type ArchiveSpec } from './verified-archive.js';
 import { assertSameStore } from './archive-ownership.js';
 
-
 export interface TenantBackupOptions {
   tenant: string;
   userId?: string | null;
@@ -128,12 +127,7 @@ export async function backupTenant(deps: Deps, options: TenantBackupOptions): Pr
 }
 
 /** The backup itself; the caller holds the tenant's operation lock `lockKey`. */
-export async function backupTenantLocked(
-  deps: Deps,
-  options: TenantBackupOptions,
-  lockKey: string,
-  prepared: PreparedTenant,
-): Promise<TenantBackupResult> {
+export async function backupTenantLocked(deps: Deps, options: TenantBackupOptions, lockKey: string, prepared: PreparedTenant): Promise<TenantBackupResult> {
   const { progress, config } = deps;
   const { engine, target, preflight } = prepared;
   const backupType = options.backupType ?? 'manual';
@@ -158,13 +152,8 @@ export async function backupTenantLocked(
     cipher,
   };
   const { record: finished, result: dumpBytes } = await writeVerifiedArchive(deps, spec, async (writer) => {
-    const meter = new ProgressMeter((bytes, seconds) =>
-      progress.update(`Tenant ${options.tenant}: ${formatBytes(bytes)} dumped, ${formatElapsed(seconds)} elapsed`),
-    );
-    const [entry] = await Promise.all([
-      writer.addEntry(engine.entryPath, meter),
-      engine.dumpDatabase(target, meter, { signal: options.signal, searchPath: options.searchPath }),
-    ]);
+    const meter = new ProgressMeter((bytes, seconds) => progress.update(`Tenant ${options.tenant}: ${formatBytes(bytes)} dumped, ${formatElapsed(seconds)} elapsed`));
+    const [entry] = await Promise.all([writer.addEntry(engine.entryPath, meter), engine.dumpDatabase(target, meter, { signal: options.signal, searchPath: options.searchPath })]);
     if (entry.bytes === 0) throw new OperationError(`${preflight.toolVersion} exited successfully but produced no output for tenant "${options.tenant}".`);
     const manifest: Manifest & { dump_tool: string } = {
       format: ARCHIVE_FORMAT,

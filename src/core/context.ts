@@ -51,7 +51,12 @@ export interface CreateDepsOptions extends LoadConfigOptions {
 
 export async function createDeps(options: CreateDepsOptions = {}): Promise<Deps> {
   if (options === null || typeof options !== 'object') throw new UsageError('createDeps takes an options object, e.g. createDeps({ configPath: ".backuprc" }).');
-  const config = options.config === undefined ? await loadConfig(options) : isResolved(options.config) ? options.config : resolveConfig(options.config, { baseDir: options.baseDir ?? options.cwd }, options.env);
+  const config =
+    options.config === undefined
+      ? await loadConfig(options)
+      : isResolved(options.config)
+        ? options.config
+        : resolveConfig(options.config, { baseDir: options.baseDir ?? options.cwd }, options.env);
   const clock = options.clock ?? systemClock;
   // The store's ownership rules (store/safety.ts), checked once per command before anything else:
   // every command refuses an unsafe store, even one that would only read it or report per item.
@@ -92,7 +97,10 @@ async function createLedger(config: ResolvedConfig, clock: Clock, guard: StoreGu
 export function ledgerTables(config: Pick<ResolvedConfig, 'ledger'>): LedgerTables {
   const logs = config.ledger?.table ?? 'auto_backup_logs';
   const settings = config.ledger?.settingsTable ?? 'auto_backup_settings';
-  for (const [key, name, max] of [['ledger.table', logs, MAX_LOGS_TABLE], ['ledger.settingsTable', settings, undefined]] as const) {
+  for (const [key, name, max] of [
+    ['ledger.table', logs, MAX_LOGS_TABLE],
+    ['ledger.settingsTable', settings, undefined],
+  ] as const) {
     try {
       assertTableName(name, key, max);
     } catch (error) {
@@ -113,14 +121,19 @@ export async function databaseLedgerTarget(config: ResolvedConfig): Promise<Sess
   const client = ledger?.client ?? config.organizations?.client;
   const connection = own ? ledger!.connection : ledger?.client === undefined || ledger.client === config.organizations?.client ? config.organizations?.connection : undefined;
   if (client === undefined || connection === undefined) {
-    throw new ConfigError('ledger.type "database" keeps the ledger in a database: configure the organizations database (organizations.client and .connection), or ledger.client and ledger.connection.');
+    throw new ConfigError(
+      'ledger.type "database" keeps the ledger in a database: configure the organizations database (organizations.client and .connection), or ledger.client and ledger.connection.',
+    );
   }
   assertConnectionReady(config, own ? 'ledger' : 'organizations');
   const target: SessionTarget = { client, connection, mayCreateFile: own, sharedWithOrganizations: !own };
   if (client === 'better-sqlite3') {
     const { sqliteFile } = await import('../ledger/database/session.js');
     const shared = await sharedFileSystemOf(path.dirname(sqliteFile(connection)));
-    if (shared) throw new ConfigError(`The SQLite ledger ${sqliteFile(connection)} is on ${shared}, a file system several machines share, where SQLite's locking is not safe: use PostgreSQL or MariaDB for a ledger shared between servers.`);
+    if (shared)
+      throw new ConfigError(
+        `The SQLite ledger ${sqliteFile(connection)} is on ${shared}, a file system several machines share, where SQLite's locking is not safe: use PostgreSQL or MariaDB for a ledger shared between servers.`,
+      );
   }
   return target;
 }

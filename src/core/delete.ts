@@ -28,8 +28,7 @@ export interface DeleteOptions {
 }
 
 export type DeleteResult =
-  | { action: 'deleted'; backup_filename: string; backup_path: string; removed_records: LedgerRecord[]; file_existed: boolean }
-  | { action: 'cancelled'; backup_filename: string };
+  { action: 'deleted'; backup_filename: string; backup_path: string; removed_records: LedgerRecord[]; file_existed: boolean } | { action: 'cancelled'; backup_filename: string };
 
 export async function deleteBackup(deps: Pick<Deps, 'store' | 'ledger' | 'config'>, options: DeleteOptions): Promise<DeleteResult> {
   const { target } = options;
@@ -58,10 +57,7 @@ export async function deleteBackup(deps: Pick<Deps, 'store' | 'ledger' | 'config
     });
   } catch (error) {
     if (error instanceof LockedError && !locked) {
-      throw new LockedError(
-        `A backup or restore of ${describeTarget(target)} is running right now; ${name} was not deleted. Try again once it has finished.`,
-        error.details,
-      );
+      throw new LockedError(`A backup or restore of ${describeTarget(target)} is running right now; ${name} was not deleted. Try again once it has finished.`, error.details);
     }
     throw error;
   }

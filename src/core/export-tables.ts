@@ -94,7 +94,14 @@ export async function exportTables(
       slots[next] = undefined;
       changed();
       done.push({
-        entry: { path: slot.path, bytes: entry.bytes, sha256: entry.sha256, table: plan.table, rows: result.rows, columns: plan.columns.map((c) => ({ name: c.name, type: c.type, encoding: c.encoding })) },
+        entry: {
+          path: slot.path,
+          bytes: entry.bytes,
+          sha256: entry.sha256,
+          table: plan.table,
+          rows: result.rows,
+          columns: plan.columns.map((c) => ({ name: c.name, type: c.type, encoding: c.encoding })),
+        },
         summary: { table: plan.table, rows: result.rows, bytes: entry.bytes },
       });
     }

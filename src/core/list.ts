@@ -104,7 +104,14 @@ export async function streamBackupGroups(deps: ListDeps, options: ListOptions = 
       byOwner.set(key, [...(byOwner.get(key) ?? []), record]);
       total += 1;
     }
-    return { recovered, total, groups: (async function* () { yield* byOwner.values(); })(), untracked };
+    return {
+      recovered,
+      total,
+      groups: (async function* () {
+        yield* byOwner.values();
+      })(),
+      untracked,
+    };
   }
   const { filter, since } = await prepare(deps, options);
   const recovered = await deps.ledger.recoverInterrupted();
@@ -151,7 +158,8 @@ function untrackedOf(deps: ListDeps, reconciler: StorageReconciler | null): () =
 async function prepare(deps: Pick<Deps, 'config' | 'clock'>, options: ListOptions): Promise<{ filter: RecordFilter; since: Date | undefined }> {
   const { target } = options;
   const since = options.since === undefined ? undefined : options.since instanceof Date ? options.since : parseSince(options.since, deps.clock.now(), deps.config.timezone);
-  const owner: RecordFilter = target === undefined ? {} : target.kind === 'database' ? { kind: 'database', tenant: target.tenant } : { kind: 'organization', organization_id: target.organizationId };
+  const owner: RecordFilter =
+    target === undefined ? {} : target.kind === 'database' ? { kind: 'database', tenant: target.tenant } : { kind: 'organization', organization_id: target.organizationId };
   return { filter: { ...owner, ...(options.status ? { status: options.status } : {}) }, since };
 }
 

@@ -20,7 +20,6 @@ export interface ListedBackup extends LedgerRecord {
   organization_name: string | null;
 }
 
-
 /** Adds type, code and name to records, in their order. Reads each organization's newest archive once. */
 export async function describeRecords(deps: Pick<Deps, 'ledger' | 'config'>, records: readonly LedgerRecord[]): Promise<ListedBackup[]> {
   const describe = recordDescriber(deps);

@@ -55,12 +55,14 @@ export async function runNotified<R>(
 ): Promise<R> {
   const begun: RecordId[] = [];
   const ledger = wrapMethods(deps.ledger, {
-    begin: (call) => async (...args) => {
-      const record = await call(...args);
-      begun.push(record.id);
-      target.inRun?.onRecord(record.id);
-      return record;
-    },
+    begin:
+      (call) =>
+      async (...args) => {
+        const record = await call(...args);
+        begun.push(record.id);
+        target.inRun?.onRecord(record.id);
+        return record;
+      },
   });
   const work: Deps = { ...deps, ledger };
   const notifications = deps.config.notifications;
@@ -99,7 +101,11 @@ export async function runNotified<R>(
   const record = recordOf(result);
   const reports = [...(await started)];
   if (record) {
-    reports.push(...(await safely(send((notify) => notify.backupEvent(target.subject, { event: 'success', file: record.backup_filename, size: record.backup_size }, target.retry, context(notify))))));
+    reports.push(
+      ...(await safely(
+        send((notify) => notify.backupEvent(target.subject, { event: 'success', file: record.backup_filename, size: record.backup_size }, target.retry, context(notify))),
+      )),
+    );
   }
   await reportFailures(deps, reports, record ? [record.id] : [], hooks);
   return result;

@@ -44,7 +44,12 @@ export async function backupOrganizationNotified(deps: Deps, options: Organizati
 export async function autoBackupNotified(deps: Deps, options: AutoOptions, hooks: NotifyHooks = {}, inRun?: NotifiedTarget['inRun'], run?: AutoInRun): Promise<AutoResult> {
   return runNotified(
     deps,
-    { subject: { kind: 'organization', organizationId: options.organizationId }, retry: retryCommand(deps, `auto --org ${options.organizationId}`), start: false, ...(inRun ? { inRun } : {}) },
+    {
+      subject: { kind: 'organization', organizationId: options.organizationId },
+      retry: retryCommand(deps, `auto --org ${options.organizationId}`),
+      start: false,
+      ...(inRun ? { inRun } : {}),
+    },
     (work) => autoBackup(work, options, run),
     (result) => (result.action === 'created' ? result.record : null),
     { signal: options.signal, ...hooks },

@@ -42,10 +42,7 @@ export interface OpenArchiveOptions {
  * Resolves, opens, checks and verifies an archive; the caller closes the reader. Nothing is read
  * beyond the manifest until the manifest is known to be the expected one.
  */
-export async function openVerifiedArchive(
-  deps: Pick<Deps, 'store' | 'progress' | 'config'>,
-  options: OpenArchiveOptions,
-): Promise<{ name: string; reader: ArchiveReader }> {
+export async function openVerifiedArchive(deps: Pick<Deps, 'store' | 'progress' | 'config'>, options: OpenArchiveOptions): Promise<{ name: string; reader: ArchiveReader }> {
   const source = options.file !== undefined ? await outsideFile(options.file, options.cwd) : await storedFile(deps, options);
   const { name } = source;
   deps.progress.update(`Verifying ${name}…`);
@@ -128,10 +125,9 @@ function checkManifest(manifest: Manifest, name: string, expected: ExpectedArchi
       throw new ArchiveError(`${name} is a ${manifest.kind} backup, not an organization backup.`);
     }
     if (manifest.organization.id !== expected.organizationId) {
-      throw new ForbiddenTargetError(
-        `${name} is a backup of organization ${manifest.organization.id}; refusing to restore it into organization ${expected.organizationId}.`,
-        { archive_organization_id: manifest.organization.id },
-      );
+      throw new ForbiddenTargetError(`${name} is a backup of organization ${manifest.organization.id}; refusing to restore it into organization ${expected.organizationId}.`, {
+        archive_organization_id: manifest.organization.id,
+      });
     }
     if (expected.engine !== undefined && manifest.engine !== expected.engine) {
       throw new ArchiveError(`${name} was made from a ${manifest.engine} database; the configured shared database is ${expected.engine}.`);

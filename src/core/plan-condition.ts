@@ -72,7 +72,7 @@ function scan(table: string, condition: string): Token {
   }
   if (depth !== 0) refuse('leaves a parenthesis open');
   if (placeholders.length === 0) {
-    refuse('does not use :org (it would select the same rows for every organization, and restoring one organization would replace the others\' rows)');
+    refuse("does not use :org (it would select the same rows for every organization, and restoring one organization would replace the others' rows)");
   }
   return { placeholders };
 }

@@ -59,7 +59,8 @@ export function planOrganizationTables(schema: SchemaInfo, config: PlanSettings,
   for (const [name, condition] of included) {
     const setting = includeSetting(name);
     if (!byName.has(name)) throw new ConfigError(`${setting}: "${name}" is not a table of the shared database.`, { setting });
-    if (name === orgTable.name) throw new ConfigError(`${setting}: the organizations table is always part of a backup; include is for tables the foreign keys cannot reach.`, { setting });
+    if (name === orgTable.name)
+      throw new ConfigError(`${setting}: the organizations table is always part of a backup; include is for tables the foreign keys cannot reach.`, { setting });
     if (excluded.has(name)) throw new ConfigError(`${setting}: "${name}" is also listed in organizations.exclude; choose one.`, { setting });
     checkConditionText(name, condition);
   }
@@ -97,9 +98,10 @@ export function planOrganizationTables(schema: SchemaInfo, config: PlanSettings,
   for (const [name, condition] of included) {
     const already = discovered.get(name);
     if (already) {
-      const how = already.plan.selection.kind === 'tenant-column'
-        ? `it has the tenant column "${config.tenantColumn}"`
-        : `foreign key ${(already.plan.selection as { via: ForeignKeyInfo[] }).via.map((fk) => `${fk.name} (${fk.columns.join(', ')} → ${fk.referencedTable})`).join(', ')} reaches it`;
+      const how =
+        already.plan.selection.kind === 'tenant-column'
+          ? `it has the tenant column "${config.tenantColumn}"`
+          : `foreign key ${(already.plan.selection as { via: ForeignKeyInfo[] }).via.map((fk) => `${fk.name} (${fk.columns.join(', ')} → ${fk.referencedTable})`).join(', ')} reaches it`;
       throw new ConfigError(`${includeSetting(name)}: "${name}" is already part of every backup (${how}); include is for tables the foreign keys cannot reach.`, {
         setting: includeSetting(name),
       });
@@ -127,7 +129,9 @@ export function planOrganizationTables(schema: SchemaInfo, config: PlanSettings,
         // A child whose every parent was narrowed away would select through tables not backed up.
         const via = d.plan.selection.via.filter((fk) => kept.has(fk.referencedTable));
         if (via.length === 0) {
-          throw new ConfigError(`organizations.tables lists "${d.info.name}" without any of the tables it is reached through (${d.plan.selection.via.map((fk) => fk.referencedTable).join(', ')}).`);
+          throw new ConfigError(
+            `organizations.tables lists "${d.info.name}" without any of the tables it is reached through (${d.plan.selection.via.map((fk) => fk.referencedTable).join(', ')}).`,
+          );
         }
         d.plan.selection = { kind: 'children', via };
       }
@@ -139,7 +143,10 @@ export function planOrganizationTables(schema: SchemaInfo, config: PlanSettings,
     d.plan.parents = d.info.foreignKeys.filter((fk) => selectedNames.has(fk.referencedTable) && fk.referencedTable !== d.info.name);
   }
   const plans = new Map(selected.map((d) => [d.info.name, d.plan]));
-  const idLiteral = dialect.literal(organizationId, orgTable.columns.find((c) => c.name === config.idColumn));
+  const idLiteral = dialect.literal(
+    organizationId,
+    orgTable.columns.find((c) => c.name === config.idColumn),
+  );
   const context: WhereContext = { plans, dialect, organizationId, idLiteral };
   return orderParentsFirst(selected).map((d) => ({ ...d.plan, where: buildWhere(context, d.info.name, 't', 0) }));
 }
@@ -157,7 +164,11 @@ function buildWhere(context: WhereContext, name: string, alias: string, depth: n
   const plan = plans.get(name)!;
   const q = dialect.quoteIdentifier;
   const selection = plan.selection;
-  const compare = (column: string) => `${alias}.${q(column)} = ${dialect.literal(organizationId, plan.columns.find((c) => c.name === column))}`;
+  const compare = (column: string) =>
+    `${alias}.${q(column)} = ${dialect.literal(
+      organizationId,
+      plan.columns.find((c) => c.name === column),
+    )}`;
   if (selection.kind === 'organization-row') return compare(selection.idColumn);
   if (selection.kind === 'tenant-column') return compare(selection.column);
   if (selection.kind === 'condition') {
@@ -198,8 +209,7 @@ function orderParentsFirst(selected: Discovered[]): Discovered[] {
   const ordered: Discovered[] = [];
   // The organization's own row first, tables found by a condition last (their conditions read the
   // others), then by discovery level and name: stable, readable plans.
-  const rank = (a: Discovered, b: Discovered) =>
-    a.group - b.group || a.level - b.level || (a.info.name < b.info.name ? -1 : a.info.name > b.info.name ? 1 : 0);
+  const rank = (a: Discovered, b: Discovered) => a.group - b.group || a.level - b.level || (a.info.name < b.info.name ? -1 : a.info.name > b.info.name ? 1 : 0);
   while (remaining.size > 0) {
     const ready = [...remaining.values()].filter((d) => d.plan.parents.every((fk) => !remaining.has(fk.referencedTable))).sort(rank);
     const next = ready[0] ?? [...remaining.values()].sort(rank)[0]!;

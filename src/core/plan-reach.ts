@@ -78,9 +78,10 @@ export function findReaches(schema: SchemaInfo, config: ReachSettings, plans: Ta
         columns: [column.name],
         foreign_key: null,
         related_table: null,
-        note: excluded.has(table.name) && column.name === config.tenantColumn
-          ? `has the tenant column "${column.name}" but is listed in organizations.exclude`
-          : `column "${column.name}" looks like a tenant column but has no foreign key to "${orgTable.name}"${comparable ? '' : ` (type ${column.type}, not ${idColumn.type}: rows not counted)`}`,
+        note:
+          excluded.has(table.name) && column.name === config.tenantColumn
+            ? `has the tenant column "${column.name}" but is listed in organizations.exclude`
+            : `column "${column.name}" looks like a tenant column but has no foreign key to "${orgTable.name}"${comparable ? '' : ` (type ${column.type}, not ${idColumn.type}: rows not counted)`}`,
         count: comparable ? { table: table.name, where: `t.${q(column.name)} = ${dialect.literal(organizationId, column)}` } : null,
       });
     }
@@ -162,6 +163,11 @@ function singular(name: string): string {
 
 /** Same base type (length, precision and `unsigned` aside): a comparison cannot fail on a cast. */
 function sameType(a: ColumnInfo, b: ColumnInfo): boolean {
-  const base = (column: ColumnInfo) => column.type.toLowerCase().replace(/\(.*?\)/g, '').replace(/\bunsigned\b/, '').trim();
+  const base = (column: ColumnInfo) =>
+    column.type
+      .toLowerCase()
+      .replace(/\(.*?\)/g, '')
+      .replace(/\bunsigned\b/, '')
+      .trim();
   return base(a) === base(b);
 }

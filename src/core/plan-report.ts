@@ -91,7 +91,15 @@ export async function planOrganizationReport(deps: Pick<Deps, 'config' | 'progre
             const rows = reach.count ? await reader.countRows(reach.count) : null;
             // NULL references matter only where there are some.
             if (reach.kind === 'null-reference' && rows === 0) continue;
-            leftOut.push({ kind: reach.kind, table: reach.table, columns: reach.columns, foreign_key: reach.foreign_key, related_table: reach.related_table, rows, note: reach.note });
+            leftOut.push({
+              kind: reach.kind,
+              table: reach.table,
+              columns: reach.columns,
+              foreign_key: reach.foreign_key,
+              related_table: reach.related_table,
+              rows,
+              note: reach.note,
+            });
           }
           return {
             organization: { id: found.id, name: found.name, code: found.code },
@@ -133,7 +141,7 @@ function pathUp(plan: TablePlan, plans: TablePlan[]): PathStep[] {
   const byName = new Map(plans.map((p) => [p.table, p]));
   const steps: PathStep[] = [];
   const seen = new Set<string>();
-  for (let current: TablePlan | undefined = plan; current && current.selection.kind === 'children' && !seen.has(current.table); ) {
+  for (let current: TablePlan | undefined = plan; current && current.selection.kind === 'children' && !seen.has(current.table);) {
     seen.add(current.table);
     const fk: ForeignKeyInfo = current.selection.via[0]!;
     steps.push({ table: current.table, foreign_key: fk.name, columns: fk.columns, referenced_table: fk.referencedTable, referenced_columns: fk.referencedColumns });

@@ -23,7 +23,9 @@ export function checkOrganizationSettings(schema: SchemaInfo, config: SettingsTo
     const like = tablesLikeOrganizations(schema, config.table);
     throw new ConfigError(
       `organizations.table is "${config.table}", but the shared database has no such table.` +
-        (like.length > 0 ? ` Tables that look like it: ${like.join(', ')}. Set organizations.table to the table with one row per organization.` : ' Set organizations.table to the table with one row per organization.'),
+        (like.length > 0
+          ? ` Tables that look like it: ${like.join(', ')}. Set organizations.table to the table with one row per organization.`
+          : ' Set organizations.table to the table with one row per organization.'),
       { setting: 'organizations.table', candidates: like },
     );
   }
@@ -45,9 +47,10 @@ export function checkOrganizationSettings(schema: SchemaInfo, config: SettingsTo
   const tagged = schema.tables.some((table) => table.name !== orgTable.name && table.columns.some((c) => c.name === config.tenantColumn));
   if (!tagged) {
     const candidates = tenantColumnCandidates(schema, orgTable);
-    const offer = candidates.length > 0
-      ? ` Columns that reference "${orgTable.name}": ${candidates.map((c) => `${c.column} (${c.tables} table${c.tables === 1 ? '' : 's'})`).join(', ')}. Set organizations.tenantColumn to the one that tags rows with their organization.`
-      : ` No column named like *_id references "${orgTable.name}" through a foreign key either: set organizations.tenantColumn to the column that tags rows with their organization.`;
+    const offer =
+      candidates.length > 0
+        ? ` Columns that reference "${orgTable.name}": ${candidates.map((c) => `${c.column} (${c.tables} table${c.tables === 1 ? '' : 's'})`).join(', ')}. Set organizations.tenantColumn to the one that tags rows with their organization.`
+        : ` No column named like *_id references "${orgTable.name}" through a foreign key either: set organizations.tenantColumn to the column that tags rows with their organization.`;
     throw new ConfigError(`organizations.tenantColumn is "${config.tenantColumn}", but no table of the shared database has such a column.${offer}`, {
       setting: 'organizations.tenantColumn',
       candidates: candidates.map((c) => c.column),

@@ -43,7 +43,6 @@ export interface PruneResult {
   history: HistoryPruneResult;
 }
 
-
 /** The effective policy of a tenant, or null when no rule applies. */
 export function retentionPolicyFor(config: ResolvedConfig, tenant: string, keepLast?: number): RetentionPolicy | null {
   const { retention, tenants } = config;

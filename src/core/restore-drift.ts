@@ -49,7 +49,15 @@ interface TimestampType {
 type ParsedType = IntegerType | DecimalType | TextType | TimestampType | { kind: 'other'; text: string };
 
 const INTEGER_BITS: Record<string, number> = {
-  tinyint: 8, smallint: 16, int2: 16, mediumint: 24, int: 32, integer: 32, int4: 32, bigint: 64, int8: 64,
+  tinyint: 8,
+  smallint: 16,
+  int2: 16,
+  mediumint: 24,
+  int: 32,
+  integer: 32,
+  int4: 32,
+  bigint: 64,
+  int8: 64,
 };
 const MYSQL_TEXT_BYTES: Record<string, number> = { tinytext: 255, text: 65_535, mediumtext: 16_777_215, longtext: 4_294_967_295 };
 

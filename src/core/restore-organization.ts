@@ -113,7 +113,10 @@ export async function restoreOrganization(deps: Deps, options: OrganizationResto
 /** A path outside the store is refused by the store; say how to restore it anyway. */
 function withFileHint(error: unknown, reference: string | undefined): unknown {
   if (!(error instanceof InvalidNameError) || reference === undefined || !/[/\\]/.test(reference) || !/not inside the store/.test(error.message)) return error;
-  return new InvalidNameError(`${error.message} To restore an archive kept elsewhere, name it with --file ${reference} (it is verified and checked to be this organization's like any other).`, error.details);
+  return new InvalidNameError(
+    `${error.message} To restore an archive kept elsewhere, name it with --file ${reference} (it is verified and checked to be this organization's like any other).`,
+    error.details,
+  );
 }
 
 async function restoreVerified(
@@ -211,10 +214,14 @@ async function importTables(
     if (!entry) continue;
     const checked = owned(plan);
     const stream = await reader.openEntry(entry.path);
-    const rows = await writer.importTable(checked, matched.columns.get(plan.table)!, stream, (count) =>
-      deps.progress.update(
-        `Restoring table ${index + 1}/${plans.length} ${plan.table}: ${count.toLocaleString('en-US')} of ${entry.rows!.toLocaleString('en-US')} rows, ${formatElapsed((Date.now() - started) / 1000)} elapsed`,
-      ),
+    const rows = await writer.importTable(
+      checked,
+      matched.columns.get(plan.table)!,
+      stream,
+      (count) =>
+        deps.progress.update(
+          `Restoring table ${index + 1}/${plans.length} ${plan.table}: ${count.toLocaleString('en-US')} of ${entry.rows!.toLocaleString('en-US')} rows, ${formatElapsed((Date.now() - started) / 1000)} elapsed`,
+        ),
       { maxLineBytes },
     );
     if (rows !== entry.rows) throw new ArchiveError(`${name}: ${plan.table} inserted ${rows} rows, but the manifest says ${entry.rows}.`);

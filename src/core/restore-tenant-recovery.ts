@@ -204,4 +204,3 @@ export async function repairInterruptedRestore(
   );
   return { interrupted_restore_started_at: marker.started_at, interrupted_restore_of: marker.archive, reloaded: marker.reload, state };
 }
-

@@ -44,13 +44,7 @@ import { connectionSecrets } from '../engines/connection.js';
 import { tenantConnectionConfig } from './targets.js';
 import { resolveBackupReference } from './backup-reference.js';
 import { archiveKeys, openVerifiedArchive } from './open-archive.js';
-import {
-  readRestoreMarker,
-  removeRestoreMarker,
-  repairInterruptedRestore,
-  writeRestoreMarker,
-  type RepairOutcome,
-} from './restore-tenant-recovery.js';
+import { readRestoreMarker, removeRestoreMarker, repairInterruptedRestore, writeRestoreMarker, type RepairOutcome } from './restore-tenant-recovery.js';
 
 export interface TenantRestoreOptions {
   tenant: string;
@@ -229,9 +223,7 @@ async function restoreFailure(
   const failure = (message: string, details: Record<string, unknown>) =>
     cause.code === 'ARCHIVE_INVALID' ? new ArchiveError(message, { cause, details }) : new OperationError(message, { cause, details });
   const head = `Restoring ${name} (made ${manifest.created_at}) into tenant "${options.tenant}" failed: ${cause.message}`;
-  const where = safety
-    ? `The safety backup taken just before is ${safety.backup_filename} (${safety.backup_path}).`
-    : 'No safety backup was taken (--no-safety-backup).';
+  const where = safety ? `The safety backup taken just before is ${safety.backup_filename} (${safety.backup_path}).` : 'No safety backup was taken (--no-safety-backup).';
   const details = { tenant: options.tenant, backup: name, safety_backup: safety?.backup_filename ?? null, cause_code: cause.code };
 
   if (prepared.engine.atomicRestore) {

@@ -167,7 +167,12 @@ export async function notifyStale(deps: Pick<Deps, 'config' | 'clock'>, report: 
   if (report.ok || !notifications) return;
   const notify = await import('../notify/index.js');
   const problems = report.targets.flatMap((t) => t.problems);
-  const reports = await notify.notify(notifications, notify.staleEvent(problems, { host: notify.hostName(), now: deps.clock.now() }), { broadcast: true, ping: null }, { signal: hooks.signal });
+  const reports = await notify.notify(
+    notifications,
+    notify.staleEvent(problems, { host: notify.hostName(), now: deps.clock.now() }),
+    { broadcast: true, ping: null },
+    { signal: hooks.signal },
+  );
   for (const failed of reports.filter((r) => !r.ok)) hooks.onDeliveryFailure?.(notify.deliveryFailureText(failed), failed);
 }
 

@@ -140,7 +140,16 @@ export async function checkFreshness(deps: StatusDeps, options: { target: Target
     : newest
       ? `STALE: the newest successful backup of ${who} is ${ageHours} hours old (limit ${maxAgeHours}).`
       : `STALE: ${who} has no successful backup.`;
-  return { ok, kind: status.kind, organization_id: status.organization_id, tenant: status.tenant, max_age_hours: maxAgeHours, age_hours: ageHours, newest_success: newest, message };
+  return {
+    ok,
+    kind: status.kind,
+    organization_id: status.organization_id,
+    tenant: status.tenant,
+    max_age_hours: maxAgeHours,
+    age_hours: ageHours,
+    newest_success: newest,
+    message,
+  };
 }
 
 export async function checkOrganizationFreshness(deps: StatusDeps, options: { organizationId: string; maxAgeHours: number }): Promise<FreshnessCheck> {

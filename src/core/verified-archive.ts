@@ -202,10 +202,10 @@ export class PendingArchive {
       } catch (undo) {
         undone = `putting the previous archive back failed too (${describeCause(undo)}): ${spec.name} is the new, verified archive (sha256 ${outcome.sha256}), which the ledger does not list`;
       }
-    const failure = new OperationError(
-        `The backup was written and verified, but recording it in the ledger failed (${describeCause(error)}); ${undone}.`,
-        { cause: error, details: { backup: spec.name } },
-      );
+      const failure = new OperationError(`The backup was written and verified, but recording it in the ledger failed (${describeCause(error)}); ${undone}.`, {
+        cause: error,
+        details: { backup: spec.name },
+      });
       await deps.ledger.finish(this.record.id, { status: 'failed', error_message: failure.message }).catch(() => undefined);
       throw failure;
     }

@@ -133,7 +133,9 @@ async function verifyOne(
     const { bytes, sha256 } = await hashFile(reader);
     Object.assign(item, { bytes, sha256, entries: reader.manifest.entries.length });
     if (record?.sha256 && record.sha256 !== sha256) {
-      const mismatch = new ArchiveError(`${name} reads as ${bytes} bytes with sha256 ${sha256}, but the ledger recorded sha256 ${record.sha256} when it was made: the file changed since.`);
+      const mismatch = new ArchiveError(
+        `${name} reads as ${bytes} bytes with sha256 ${sha256}, but the ledger recorded sha256 ${record.sha256} when it was made: the file changed since.`,
+      );
       if (single) throw mismatch;
       return { ...item, status: 'damaged', error: mismatch.message };
     }

@@ -17,7 +17,7 @@ export function skipSpace(bytes: Buffer, at: number): number {
 
 /** Index of the closing quote of the JSON string opening at `start`. */
 export function stringEnd(bytes: Buffer, start: number, fail: Fail): number {
-  for (let at = start + 1; at < bytes.length; ) {
+  for (let at = start + 1; at < bytes.length;) {
     const b = bytes[at]!;
     if (b === QUOTE) return at;
     if (b === BACKSLASH) at += 2;

@@ -125,9 +125,7 @@ export class ReferenceChecks {
     for (const { table, fk, temp, describe } of this.noted) {
       const join = fk.referencedColumns.map((c, i) => `r.${q(c)} = c.${q(`k${i}`)}`).join(' AND ');
       const columns = [...fk.columns.map((_, i) => `c.${q(`k${i}`)}`), ...describe.map((_, i) => `c.${q(`d${i}`)}`)];
-      const [row] = await this.runner.rows(
-        `SELECT ${columns.join(', ')} FROM ${q(temp)} c WHERE NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`,
-      );
+      const [row] = await this.runner.rows(`SELECT ${columns.join(', ')} FROM ${q(temp)} c WHERE NOT EXISTS (SELECT 1 FROM ${q(fk.referencedTable)} r WHERE ${join}) LIMIT 1`);
       if (row) throw refusal(table, fk, describe, row, fk.columns.length, 'it would be left pointing at a row the archive does not hold');
     }
   }
@@ -161,7 +159,13 @@ export class ReferenceChecks {
               `(with the same ${fk.referencedColumns.join(', ')}), then run the restore again. `
             : '') +
           'Nothing was changed.',
-        { details: { table: plan.table, foreign_key: fk.name, missing: { table: fk.referencedTable, key: Object.fromEntries(fk.referencedColumns.map((c, i) => [c, row[i] ?? null])) } } },
+        {
+          details: {
+            table: plan.table,
+            foreign_key: fk.name,
+            missing: { table: fk.referencedTable, key: Object.fromEntries(fk.referencedColumns.map((c, i) => [c, row[i] ?? null])) },
+          },
+        },
       );
     }
   }

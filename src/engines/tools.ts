@@ -52,7 +52,10 @@ export async function toolVersion(tool: FoundTool, options: EngineOptions = {}):
     reject: false,
     timeout: 30_000,
   });
-  const line = String(result.stdout ?? '').split('\n')[0]?.trim() ?? '';
+  const line =
+    String(result.stdout ?? '')
+      .split('\n')[0]
+      ?.trim() ?? '';
   if (result.exitCode !== 0 || line === '') {
     throw new OperationError(`"${tool.file} --version" failed (${result.exitCode ?? result.signal ?? 'no exit code'}); is it a working ${tool.name}?`);
   }

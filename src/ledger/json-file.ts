@@ -17,7 +17,7 @@
  *
  * A format-1 ledger (one `ledger.json` holding everything) is migrated on first use (json/migrate-v1.ts).
  */
-import { access, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { DailySlotTakenError, NotFoundError, UsageError } from '../errors.js';
 import type { Clock, ZonedDay } from '../retention/clock.js';
 import { DEFAULT_HISTORY_POLICY, recordsToForget, type HistoryPolicy } from '../retention/history.js';
@@ -26,6 +26,7 @@ import { lockFile, probeLockFile, takeNewRunLock, type HeldLock } from './file-l
 import { hostIdentity } from './host.js';
 import { LEDGER_FILE_NAME, LedgerPaths, serializeHead, writeLedgerFile } from './json/files.js';
 import { writeDayCache } from './json/day-cache.js';
+import { recoverSuspect, type Suspect } from './json/recover.js';
 import { JsonLedgerStore } from './json/store.js';
 import { newestFirst, ownerName, ownerOfRecord, type OwnerDoc } from './json/owner-file.js';
 import { assertOutcome, matchesFilter } from './records.js';
@@ -207,7 +208,7 @@ export class JsonFileLedger implements Ledger {
     // A first look without the write lock (`auto`'s start): runs whose lock looks free. A probe
     // takes a run lock for an instant; begin retries its new lock for that instant (takeNewRunLock).
     const names = await readdir(this.paths.runs).catch(() => [] as string[]);
-    const suspects: Array<{ id: number; lockOnly: boolean }> = [];
+    const suspects: Suspect[] = [];
     for (const name of names) {
       const match = /^(\d+)\.(json|lck)$/.exec(name);
       if (!match) continue;
@@ -221,33 +222,17 @@ export class JsonFileLedger implements Ledger {
     if (suspects.length === 0 || (await this.files.writeProblem())) return [];
     await this.files.ensureWritable();
     const recovered: LedgerRecord[] = [];
-    // Judged again under the write lock, which a begin holds from its run lock's creation to its
-    // record: a lock file seen before its run existed is now that run's, held.
+    // Judged again under the write lock (json/recover.ts).
     await this.files.write(async () => {
-      for (const { id, lockOnly } of suspects) {
-        const state = await probeLockFile(this.paths.runLock(id));
-        if (state === true || this.runLocks.has(id)) continue;
-        // A run lock without its file: the end of a run that finished, or was recovered, or died in begin.
-        if (lockOnly) {
-          if (state === false && (await access(this.paths.runInfo(id)).then(() => false, () => true))) await rm(this.paths.runLock(id), { force: true });
-          continue;
-        }
-        const info = await this.files.readRunInfo(id);
-        if (info) {
-          const doc = await this.files.readOwnerFresh(info.owner);
-          const record = doc.records.find((r) => r.id === id);
-          if (record?.status === 'in_progress') {
-            const run = doc.meta[String(id)]?.run;
-            record.status = 'failed';
-            record.error_message = `Interrupted: the process that ran this backup${run ? ` (pid ${run.pid} on ${run.host})` : ''} ended before it finished.`;
-            record.updated_at = this.clock.now().toISOString();
-            delete doc.meta[String(id)]?.run;
-            await this.files.writeOwner(doc);
-            recovered.push({ ...record });
-          }
-        }
-        await rm(this.paths.runInfo(id), { force: true });
-        await rm(this.paths.runLock(id), { force: true });
+      for (const suspect of suspects) {
+        const record = await recoverSuspect(
+          this.files,
+          this.paths,
+          suspect,
+          (id) => this.runLocks.has(id),
+          () => this.clock.now().toISOString(),
+        );
+        if (record) recovered.push(record);
       }
     });
     return recovered;
@@ -268,10 +253,12 @@ export class JsonFileLedger implements Ledger {
     const owners = (await this.files.owners()).filter((owner) => owner.kind === 'organization');
     // A few files read at once (the disk's latency overlaps; memory stays bounded). A damaged file is null.
     for (let i = 0; i < owners.length; i += 16) {
-      await Promise.all(owners.slice(i, i + 16).map(async (owner) => {
-        const doc = await this.files.readOwner(owner, { cache: false }).catch(() => undefined);
-        if (owner.kind === 'organization' && doc !== null) days.set(owner.organization_id, doc ? this.dayOf(doc, backupDate) : null);
-      }));
+      await Promise.all(
+        owners.slice(i, i + 16).map(async (owner) => {
+          const doc = await this.files.readOwner(owner, { cache: false }).catch(() => undefined);
+          if (owner.kind === 'organization' && doc !== null) days.set(owner.organization_id, doc ? this.dayOf(doc, backupDate) : null);
+        }),
+      );
     }
     return days;
   }

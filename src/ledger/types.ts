@@ -48,14 +48,9 @@ export const LEDGER_RECORD_FIELDS = [
   'updated_at',
 ] as const satisfies readonly (keyof LedgerRecord)[];
 
-export type NewRecord = Pick<
-  LedgerRecord,
-  'kind' | 'organization_id' | 'tenant' | 'user_id' | 'day_of_week' | 'backup_filename' | 'backup_path' | 'backup_date'
->;
+export type NewRecord = Pick<LedgerRecord, 'kind' | 'organization_id' | 'tenant' | 'user_id' | 'day_of_week' | 'backup_filename' | 'backup_path' | 'backup_date'>;
 
-export type Outcome =
-  | { status: 'success'; backup_size: number; sha256: string }
-  | { status: 'failed'; error_message: string };
+export type Outcome = { status: 'success'; backup_size: number; sha256: string } | { status: 'failed'; error_message: string };
 
 export interface RecordFilter {
   kind?: BackupKind;

@@ -49,10 +49,7 @@ function base(subject: EventSubject, event: EventType, context: EventContext): N
 /** A backup of one tenant or organization: started, succeeded (with its archive) or failed. */
 export function backupEvent(
   subject: Extract<EventSubject, { kind: 'database' | 'organization' }>,
-  outcome:
-    | { event: 'start' }
-    | { event: 'success'; file: string; size: number }
-    | { event: 'failure'; error: string; file?: string | null },
+  outcome: { event: 'start' } | { event: 'success'; file: string; size: number } | { event: 'failure'; error: string; file?: string | null },
   retry: string,
   context: EventContext,
 ): NotificationEvent {
@@ -106,9 +103,7 @@ export function eventText(event: NotificationEvent): string {
       break;
     case 'failure':
       lines.push(
-        event.kind === 'run'
-          ? `:x: ${event.target} ${on}: ${summaryText(event)}.`
-          : `:x: ${capitalize(what(event))} FAILED ${on}: ${quote(event.error ?? 'no reason given')}`,
+        event.kind === 'run' ? `:x: ${event.target} ${on}: ${summaryText(event)}.` : `:x: ${capitalize(what(event))} FAILED ${on}: ${quote(event.error ?? 'no reason given')}`,
       );
       break;
     case 'stale':

@@ -14,12 +14,7 @@ export { deliverAll, type DeliverOptions } from './deliver.js';
 export * from './events.js';
 export type { DeliveryReport, EventSubject, NotificationEvent } from './types.js';
 
-export async function notify(
-  notifications: NotificationsConfig | undefined,
-  event: NotificationEvent,
-  route: Route,
-  options: DeliverOptions = {},
-): Promise<DeliveryReport[]> {
+export async function notify(notifications: NotificationsConfig | undefined, event: NotificationEvent, route: Route, options: DeliverOptions = {}): Promise<DeliveryReport[]> {
   if (!notifications) return [];
   const channels = channelsFor(notifications, event, route);
   if (channels.length === 0) return [];

@@ -27,9 +27,7 @@ const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$/;
 
 export function assertTenantName(name: string): void {
   if (!TENANT_NAME.test(name)) {
-    throw new InvalidNameError(
-      `Invalid tenant name "${printable(name)}": use letters, digits, "." and "-" (no "_", no path separators), starting with a letter or digit.`,
-    );
+    throw new InvalidNameError(`Invalid tenant name "${printable(name)}": use letters, digits, "." and "-" (no "_", no path separators), starting with a letter or digit.`);
   }
 }
 
@@ -73,9 +71,7 @@ export function tenantArchiveName(tenant: string, rotate: 'weekday' | undefined,
   return rotate === 'weekday' ? tenantWeekdayName(tenant, localWeekday(instant, timeZone), suffix) : tenantTimestampedName(tenant, instant, timeZone, suffix);
 }
 
-export function parseTenantArchiveName(
-  name: string,
-): { tenant: string; stamp: string; weekday?: undefined } | { tenant: string; weekday: Weekday; stamp?: undefined } | null {
+export function parseTenantArchiveName(name: string): { tenant: string; stamp: string; weekday?: undefined } | { tenant: string; weekday: Weekday; stamp?: undefined } | null {
   const stamped = new RegExp(String.raw`^([A-Za-z0-9][A-Za-z0-9.-]*)_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})${ARCHIVE_EXTENSION}$`).exec(name);
   if (stamped) return { tenant: stamped[1]!, stamp: stamped[2]! };
   const rotated = new RegExp(`^([A-Za-z0-9][A-Za-z0-9.-]*)_([a-z]+)_backup${ARCHIVE_EXTENSION}$`).exec(name);

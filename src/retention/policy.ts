@@ -37,11 +37,7 @@ export function hasRetentionRules(policy: RetentionPolicy | null | undefined): p
 }
 
 /** Records a policy may remove: successful, timestamped backups of `tenant` that are not safety backups. */
-export function isRetentionCandidate(
-  record: { status: BackupStatus; backup_filename: string; tenant: string | null },
-  backupType: string | null,
-  tenant: string,
-): boolean {
+export function isRetentionCandidate(record: { status: BackupStatus; backup_filename: string; tenant: string | null }, backupType: string | null, tenant: string): boolean {
   if (record.status !== 'success' || record.tenant !== tenant || backupType === 'pre_restore') return false;
   const parsed = parseTenantArchiveName(record.backup_filename);
   return parsed !== null && parsed.tenant === tenant && parsed.stamp !== undefined;

@@ -47,13 +47,21 @@ export function s3Failure(error: unknown, what: string, ref: BucketRef): TenantB
   const { name, status, errno } = facts(error);
   const where = `bucket "${ref.bucket}" at ${ref.endpoint}`;
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(describeCause(error))) {
-    return new ConnectionError(`No S3 credentials found while ${what} (${where}). tenant-backup takes them only from ${CREDENTIAL_SOURCES}; never from .backuprc or the command line.`, error);
+    return new ConnectionError(
+      `No S3 credentials found while ${what} (${where}). tenant-backup takes them only from ${CREDENTIAL_SOURCES}; never from .backuprc or the command line.`,
+      error,
+    );
   }
   if (REFUSED_CREDENTIALS.has(name) || status === 403) {
-    return new ConnectionError(`The S3 server refused the credentials or denied access while ${what} (${where}): ${name}. Check the key and its permissions on the bucket (s3:GetObject, s3:PutObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload).`, error);
+    return new ConnectionError(
+      `The S3 server refused the credentials or denied access while ${what} (${where}): ${name}. Check the key and its permissions on the bucket (s3:GetObject, s3:PutObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload).`,
+      error,
+    );
   }
   if (name === 'NoSuchBucket' || (name === 'NotFound' && status === 404 && /bucket/i.test(what))) {
-    return new ConfigError(`The bucket "${ref.bucket}" does not exist at ${ref.endpoint} (storage.bucket): fix the name or create the bucket. Nothing was uploaded.`, { bucket: ref.bucket });
+    return new ConfigError(`The bucket "${ref.bucket}" does not exist at ${ref.endpoint} (storage.bucket): fix the name or create the bucket. Nothing was uploaded.`, {
+      bucket: ref.bucket,
+    });
   }
   if (/Region is missing/i.test(describeCause(error))) {
     return new ConfigError(`No S3 region: set storage.region in the configuration (or AWS_REGION).`, { bucket: ref.bucket });

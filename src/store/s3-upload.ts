@@ -64,7 +64,7 @@ export class PartHasher extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.whole.update(chunk);
     this.total += chunk.length;
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       const take = Math.min(chunk.length - at, this.partSize - this.inPart);
       this.part.update(chunk.subarray(at, at + take));
       this.inPart += take;
@@ -161,7 +161,9 @@ export async function readBack(client: S3Client, bucket: string, key: string, ex
   }
   const sha256 = hash.digest('hex');
   if (bytes !== expected.bytes || sha256 !== expected.sha256) {
-    throw new OperationError(`The uploaded object ${key} reads back as ${bytes} bytes with sha256 ${sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were uploaded.`);
+    throw new OperationError(
+      `The uploaded object ${key} reads back as ${bytes} bytes with sha256 ${sha256}; ${expected.bytes} bytes with sha256 ${expected.sha256} were uploaded.`,
+    );
   }
 }
 

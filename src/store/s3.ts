@@ -91,13 +91,15 @@ export class S3Store implements Store {
 
   /** The bucket exists and the credentials open it; checked once per store. */
   checkBucket(): Promise<void> {
-    this.checked ??= this.s3().then(({ sdk, client }) => client.send(new sdk.HeadBucketCommand({ Bucket: this.settings.bucket }))).then(
-      () => undefined,
-      (error: unknown) => {
-        this.checked = undefined;
-        throw s3Failure(error, `checking the bucket`, this.ref);
-      },
-    );
+    this.checked ??= this.s3()
+      .then(({ sdk, client }) => client.send(new sdk.HeadBucketCommand({ Bucket: this.settings.bucket })))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.checked = undefined;
+          throw s3Failure(error, `checking the bucket`, this.ref);
+        },
+      );
     return this.checked;
   }
 

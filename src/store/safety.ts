@@ -37,10 +37,10 @@ function runningUid(): number | null {
 }
 
 export function unsafeStore(target: string, problem: string, fix: string): ConfigError {
-  return new ConfigError(
-    `Refusing to use the storage folder: ${target} ${problem}. Another user could make tenant-backup read or overwrite files through it. ${fix}`,
-    { path: target, problem },
-  );
+  return new ConfigError(`Refusing to use the storage folder: ${target} ${problem}. Another user could make tenant-backup read or overwrite files through it. ${fix}`, {
+    path: target,
+    problem,
+  });
 }
 
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
@@ -58,7 +58,11 @@ export async function assertSafeStore(root: string): Promise<void> {
   for (const entry of await readdir(real, { withFileTypes: true })) {
     const full = path.join(real, entry.name);
     if (OWN_FILES.includes(entry.name) && !entry.isFile()) {
-      throw unsafeStore(full, `is not a regular file (${entry.isSymbolicLink() ? 'a symbolic link' : 'another kind of file'})`, `Remove it (the ledger is never followed through a link).`);
+      throw unsafeStore(
+        full,
+        `is not a regular file (${entry.isSymbolicLink() ? 'a symbolic link' : 'another kind of file'})`,
+        `Remove it (the ledger is never followed through a link).`,
+      );
     }
     if (OWN_DIRECTORIES.includes(entry.name) && !entry.isDirectory()) {
       throw unsafeStore(full, `is not a folder (${entry.isSymbolicLink() ? 'a symbolic link' : 'a file'})`, 'Remove it; tenant-backup creates it as a private folder.');
@@ -102,10 +106,18 @@ function isOwnedBy(stats: Stats, uid: number): boolean {
 function checkOwnDirectory(dir: string, stats: Stats, uid: number, inside = true): void {
   if (!stats.isDirectory()) throw unsafeStore(dir, 'is not a folder', 'Point storage.dir at a folder.');
   if (inside ? !isOwnedBy(stats, uid) : stats.uid !== uid) {
-    throw unsafeStore(dir, `is owned by uid ${stats.uid}, not by the user running tenant-backup (uid ${uid})`, `Run tenant-backup as that folder's owner, or give it to this user: chown -R ${uid} ${dir}.`);
+    throw unsafeStore(
+      dir,
+      `is owned by uid ${stats.uid}, not by the user running tenant-backup (uid ${uid})`,
+      `Run tenant-backup as that folder's owner, or give it to this user: chown -R ${uid} ${dir}.`,
+    );
   }
   if ((stats.mode & 0o022) !== 0) {
-    throw unsafeStore(dir, `is writable by ${describeWriters(stats.mode)} (mode ${octal(stats.mode)})`, `Remove that access (chmod go-w ${dir}; tenant-backup creates its folders 0700).`);
+    throw unsafeStore(
+      dir,
+      `is writable by ${describeWriters(stats.mode)} (mode ${octal(stats.mode)})`,
+      `Remove that access (chmod go-w ${dir}; tenant-backup creates its folders 0700).`,
+    );
   }
 }
 
@@ -132,7 +144,11 @@ async function checkPathTo(target: string, uid: number): Promise<string | null> 
     }
     if (stats.isSymbolicLink()) {
       if (stats.uid !== uid && stats.uid !== ROOT_UID) {
-        throw unsafeStore(next, `is a symbolic link owned by uid ${stats.uid}, neither root nor the user running tenant-backup (uid ${uid})`, 'Use a path without it in storage.dir.');
+        throw unsafeStore(
+          next,
+          `is a symbolic link owned by uid ${stats.uid}, neither root nor the user running tenant-backup (uid ${uid})`,
+          'Use a path without it in storage.dir.',
+        );
       }
       if (++hops > MAX_SYMLINK_HOPS) throw unsafeStore(next, 'starts a loop of symbolic links', 'Fix storage.dir.');
       const link = await readlink(next);
@@ -150,11 +166,19 @@ async function checkPathTo(target: string, uid: number): Promise<string | null> 
 /** A folder above the store: root's or ours, and nobody else may rename what is in it. */
 function checkParentDirectory(dir: string, stats: Stats, uid: number): void {
   if (stats.uid !== uid && stats.uid !== ROOT_UID) {
-    throw unsafeStore(dir, `(a folder above the store) is owned by uid ${stats.uid}, neither root nor the user running tenant-backup (uid ${uid}); its owner could replace the store`, 'Move the store to a folder owned by root or by this user.');
+    throw unsafeStore(
+      dir,
+      `(a folder above the store) is owned by uid ${stats.uid}, neither root nor the user running tenant-backup (uid ${uid}); its owner could replace the store`,
+      'Move the store to a folder owned by root or by this user.',
+    );
   }
   const sticky = (stats.mode & STICKY) !== 0;
   if ((stats.mode & 0o022) !== 0 && !sticky) {
-    throw unsafeStore(dir, `(a folder above the store) is writable by ${describeWriters(stats.mode)} (mode ${octal(stats.mode)}); they could replace the store`, `Remove that access (chmod go-w ${dir}) or move the store.`);
+    throw unsafeStore(
+      dir,
+      `(a folder above the store) is writable by ${describeWriters(stats.mode)} (mode ${octal(stats.mode)}); they could replace the store`,
+      `Remove that access (chmod go-w ${dir}) or move the store.`,
+    );
   }
 }
 

@@ -52,12 +52,25 @@ async function writeArchive(file: string, cipher: ArchiveCipher, level: number):
     entries.push({ path: entryPath, bytes: written.bytes, sha256: written.sha256 });
   }
   const manifest: Manifest = {
-    format: ARCHIVE_FORMAT, format_version: ARCHIVE_FORMAT_VERSION, kind: 'database', engine: 'sqlite', server_version: 'x', tool_version: 'test',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant: 'acme', entries,
+    format: ARCHIVE_FORMAT,
+    format_version: ARCHIVE_FORMAT_VERSION,
+    kind: 'database',
+    engine: 'sqlite',
+    server_version: 'x',
+    tool_version: 'test',
+    created_at: '2026-11-20T10:00:00.000Z',
+    day_of_week: 'friday',
+    backup_type: 'manual',
+    tenant: 'acme',
+    entries,
   };
   const finished = await writer.finish(manifest);
   // The file's sha256 is that of the file as stored.
-  expect(finished.sha256).toBe(createHash('sha256').update(await readFile(file)).digest('hex'));
+  expect(finished.sha256).toBe(
+    createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex'),
+  );
   expect(finished.bytes).toBe((await stat(file)).size);
   await writer.verifyFile();
 }
@@ -95,7 +108,10 @@ export function describeCipherContract(name: string, factory: CipherFactory): vo
       return file;
     };
     const refused = async (file: string, keys = bed.keys) => {
-      const error = await readArchive(file, keys).then(() => null, (caught: unknown) => caught);
+      const error = await readArchive(file, keys).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
       expect(error, 'the archive must be refused').toBeInstanceOf(ArchiveError);
       expect((error as Error).message).not.toMatch(/AGE-SECRET-KEY/i);
       return error as ArchiveError;
@@ -159,7 +175,10 @@ export function describeCipherContract(name: string, factory: CipherFactory): vo
 
       it('refuses a wrong key with "cannot decrypt", and a missing key as a configuration error', async () => {
         expect((await refused(original, bed.wrongKeys)).message).toMatch(/cannot decrypt/i);
-        const missing = await ArchiveReader.open(original).then(() => null, (error: unknown) => error);
+        const missing = await ArchiveReader.open(original).then(
+          () => null,
+          (error: unknown) => error,
+        );
         expect(missing).toBeInstanceOf(ConfigError);
         expect((missing as Error).message).toMatch(/encrypted.*identityFile/s);
       });

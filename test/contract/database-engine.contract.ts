@@ -63,8 +63,14 @@ export function describeDatabaseEngineContract(name: string, factory: DatabaseEn
       expect(result.dump_tool).toMatch(factory.dumpTool);
       const record = result.record;
       expect(record).toMatchObject({
-        kind: 'database', tenant: 'acme', organization_id: null, user_id: '7', status: 'success',
-        backup_filename: 'acme_2026-11-21_19-04-00.zip', day_of_week: 'saturday', backup_date: '2026-11-21',
+        kind: 'database',
+        tenant: 'acme',
+        organization_id: null,
+        user_id: '7',
+        status: 'success',
+        backup_filename: 'acme_2026-11-21_19-04-00.zip',
+        day_of_week: 'saturday',
+        backup_date: '2026-11-21',
       });
       expect(record.backup_path).toBe(path.join(bed.storage, 'tenant-databases', 'acme_2026-11-21_19-04-00.zip'));
       expect(fs.statSync(record.backup_path).mode & 0o777).toBe(0o600);

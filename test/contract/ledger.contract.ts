@@ -90,7 +90,9 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       clock.set('2026-11-16T08:00:00Z');
       const lastWeek = await ledger.begin(newRecord({ backup_date: '2026-11-16' }));
       await ledger.finish(lastWeek.id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
-      const tuesday = await ledger.begin(newRecord({ day_of_week: 'tuesday', backup_filename: 'org_ACME_tuesday_backup.zip', backup_path: '/b/organizations/org_ACME_tuesday_backup.zip' }));
+      const tuesday = await ledger.begin(
+        newRecord({ day_of_week: 'tuesday', backup_filename: 'org_ACME_tuesday_backup.zip', backup_path: '/b/organizations/org_ACME_tuesday_backup.zip' }),
+      );
       await ledger.finish(tuesday.id, { status: 'success', backup_size: 2, sha256: 'b'.repeat(64) });
 
       clock.set('2026-11-23T08:00:00Z');
@@ -121,7 +123,9 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       const tenant = await ledger.begin(tenantRecord());
       await ledger.finish(tenant.id, { status: 'failed', error_message: 'unreachable' });
       clock.set('2026-11-23T10:00:00Z');
-      const later = await ledger.begin(tenantRecord({ backup_filename: 'acme_2026-11-23_10-00-00.zip', backup_path: '/b/tenant-databases/acme_2026-11-23_10-00-00.zip', backup_date: '2026-11-23' }));
+      const later = await ledger.begin(
+        tenantRecord({ backup_filename: 'acme_2026-11-23_10-00-00.zip', backup_path: '/b/tenant-databases/acme_2026-11-23_10-00-00.zip', backup_date: '2026-11-23' }),
+      );
       const ids = async (filter: Parameters<Ledger['find']>[0]) => (await ledger.find(filter)).map((r) => r.id);
       expect(await ids({})).toEqual([later.id, tenant.id, org.id]);
       expect(await ids({ kind: 'organization' })).toEqual([org.id]);
@@ -148,14 +152,25 @@ export function describeLedgerContract(name: string, factory: LedgerFactory): vo
       expect(await ledger.dayOfOrganization('42', '2026-11-23')).toEqual({ settings: { auto_backup_enabled: true, updated_at: null }, successes: [] });
       const first = await ledger.finish((await ledger.begin(newRecord(), { backupType: 'auto_daily' })).id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
       clock.set('2026-11-23T09:00:00Z');
-      const second = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, { status: 'success', backup_size: 2, sha256: 'b'.repeat(64) });
+      const second = await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'b.zip', backup_path: '/b/b.zip' }))).id, {
+        status: 'success',
+        backup_size: 2,
+        sha256: 'b'.repeat(64),
+      });
       await ledger.finish((await ledger.begin(newRecord({ backup_filename: 'c.zip', backup_path: '/b/c.zip' }))).id, { status: 'failed', error_message: 'x' });
-      await ledger.finish((await ledger.begin(newRecord({ backup_date: '2026-11-22', backup_filename: 'd.zip', backup_path: '/b/d.zip' }))).id, { status: 'success', backup_size: 3, sha256: 'c'.repeat(64) });
+      await ledger.finish((await ledger.begin(newRecord({ backup_date: '2026-11-22', backup_filename: 'd.zip', backup_path: '/b/d.zip' }))).id, {
+        status: 'success',
+        backup_size: 3,
+        sha256: 'c'.repeat(64),
+      });
       await ledger.finish((await ledger.begin(newRecord({ organization_id: '7' }))).id, { status: 'success', backup_size: 4, sha256: 'd'.repeat(64) });
       await ledger.setOrganizationSettings('42', { auto_backup_enabled: false });
       const day = await ledger.dayOfOrganization('42', '2026-11-23');
       expect(day.settings).toEqual({ auto_backup_enabled: false, updated_at: '2026-11-23T09:00:00.000Z' });
-      expect(day.successes.map((e) => [e.record, e.backup_type])).toEqual([[second, null], [first, 'auto_daily']]);
+      expect(day.successes.map((e) => [e.record, e.backup_type])).toEqual([
+        [second, null],
+        [first, 'auto_daily'],
+      ]);
       // Every organization's day in one read says exactly what each one's own read says.
       await ledger.setOrganizationSettings('9', { auto_backup_enabled: true });
       await ledger.finish((await ledger.begin(tenantRecord({ backup_date: '2026-11-23' }))).id, { status: 'success', backup_size: 5, sha256: 'e'.repeat(64) });

@@ -80,7 +80,10 @@ export function notifierContract(harness: NotifierHarness): void {
 
     const sectionOf = (raw: Record<string, unknown>): NotificationsConfig => configWith(dir, raw).notifications!;
     const failureEvent = () =>
-      backupEvent({ kind: 'database', tenant: 'acme' }, { event: 'failure', error: 'CONNECTION: the server did not answer' }, 'tenant-backup backup acme', { host: 'db1', now: new Date('2026-11-27T02:00:04Z') });
+      backupEvent({ kind: 'database', tenant: 'acme' }, { event: 'failure', error: 'CONNECTION: the server did not answer' }, 'tenant-backup backup acme', {
+        host: 'db1',
+        now: new Date('2026-11-27T02:00:04Z'),
+      });
     const send = (notifications: NotificationsConfig) => deliverAll(allChannels(notifications), failureEvent(), policyOf(notifications));
 
     it('delivers one event once', async () => {
@@ -135,12 +138,11 @@ export function notifierContract(harness: NotifierHarness): void {
 
     describe('never changes the outcome of the backup it reports on', () => {
       const tenantFile = () => path.join(dir, 'acme.sqlite');
-      const depsFor = async (notifications: Record<string, unknown> | undefined) =>
-        createDeps({ config: configWith(dir, notifications), clock: frozenClock(new Date()) });
+      const depsFor = async (notifications: Record<string, unknown> | undefined) => createDeps({ config: configWith(dir, notifications), clock: frozenClock(new Date()) });
 
       it('a backup that succeeds stays a success when delivery hangs; the failed delivery is noted on its record', async () => {
         const db = new Database(tenantFile());
-        db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (\'a\'), (\'b\');');
+        db.exec("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b');");
         db.close();
         channel = await harness.silent(HANGING);
         const deps = await depsFor(channel.notifications);

@@ -80,15 +80,13 @@ export function describeOrganizationEngineContract(name: string, factory: Organi
     it('plans the parent and the child table, and finds organizations by id', async () => {
       await session(async (s, plans) => {
         expect(plans.map((p) => p.table)).toEqual(expect.arrayContaining([bed.config.table, parent, child]));
-        const found = await s.withSnapshot(async (reader) =>
-          Promise.all(['1', '2', '99'].map((id) => reader.findOrganization(bed.config, id))),
-        );
+        const found = await s.withSnapshot(async (reader) => Promise.all(['1', '2', '99'].map((id) => reader.findOrganization(bed.config, id))));
         expect(found).toEqual([...factory.organizations, null]);
         expect(await s.serverVersion()).toMatch(/\d+\.\d+/);
       });
     });
 
-    it('compares ids with the id column\'s type: a value it cannot hold is a usage error, or only a code; counts rows in the snapshot', async () => {
+    it("compares ids with the id column's type: a value it cannot hold is a usage error, or only a code; counts rows in the snapshot", async () => {
       await session(async (s, plans) => {
         // Exact id lookups (a backup's): an id the integer column cannot hold is the caller's mistake, not "not found".
         const invalid = await s.withSnapshot((reader) => reader.findOrganization(bed.config, 'not-a-number')).catch((e: unknown) => e);
@@ -254,43 +252,51 @@ export function describeOrganizationEngineContract(name: string, factory: Organi
         });
       });
 
-      it('ends an abandoned export (the consumer went away) with its error, without hanging', async () => {
-        await session(async (s, plans) => {
-          const plan = planOf(plans, 'bulk');
-          const error = await s
-            .withSnapshot(async (reader) => {
-              const out = new PassThrough({ highWaterMark: 16 });
-              const exporting = reader.exportTable(plan, out);
-              out.once('data', () => out.destroy(new Error('consumer gone')));
-              await exporting;
-            })
-            .catch((e: unknown) => e);
-          expect((error as Error).message).toMatch(/consumer gone/);
-        });
-        // A new session exports the whole table; then the table can be dropped at once: no query
-        // of the abandoned export is left running (and holding locks) on the server.
-        await session(async (s, plans) => {
-          const exported = await exportTables(s, [planOf(plans, 'bulk')]);
-          expect(ndjsonRows(exported.get('bulk')!)).toHaveLength(factory.bulkRows);
-        });
-        await bed.exec('DROP TABLE bulk');
-      }, LINGER_TIMEOUT_MS);
-
-      it("fails an export whose output fails mid-stream, destroying the output, with the output's error", async () => {
-        await session(async (s, plans) => {
-          let written = 0;
-          const out = new Writable({
-            write(chunk: Buffer, _encoding, callback) {
-              written += chunk.length;
-              callback(written > 200_000 ? new Error('disk full') : null);
-            },
+      it(
+        'ends an abandoned export (the consumer went away) with its error, without hanging',
+        async () => {
+          await session(async (s, plans) => {
+            const plan = planOf(plans, 'bulk');
+            const error = await s
+              .withSnapshot(async (reader) => {
+                const out = new PassThrough({ highWaterMark: 16 });
+                const exporting = reader.exportTable(plan, out);
+                out.once('data', () => out.destroy(new Error('consumer gone')));
+                await exporting;
+              })
+              .catch((e: unknown) => e);
+            expect((error as Error).message).toMatch(/consumer gone/);
           });
-          const error = await s.withSnapshot((reader) => reader.exportTable(planOf(plans, 'bulk'), out)).catch((e: unknown) => e);
-          expect((error as Error).message).toMatch(/disk full/);
-          expect(out.destroyed).toBe(true);
-        });
-        await bed.exec('DROP TABLE bulk');
-      }, LINGER_TIMEOUT_MS);
+          // A new session exports the whole table; then the table can be dropped at once: no query
+          // of the abandoned export is left running (and holding locks) on the server.
+          await session(async (s, plans) => {
+            const exported = await exportTables(s, [planOf(plans, 'bulk')]);
+            expect(ndjsonRows(exported.get('bulk')!)).toHaveLength(factory.bulkRows);
+          });
+          await bed.exec('DROP TABLE bulk');
+        },
+        LINGER_TIMEOUT_MS,
+      );
+
+      it(
+        "fails an export whose output fails mid-stream, destroying the output, with the output's error",
+        async () => {
+          await session(async (s, plans) => {
+            let written = 0;
+            const out = new Writable({
+              write(chunk: Buffer, _encoding, callback) {
+                written += chunk.length;
+                callback(written > 200_000 ? new Error('disk full') : null);
+              },
+            });
+            const error = await s.withSnapshot((reader) => reader.exportTable(planOf(plans, 'bulk'), out)).catch((e: unknown) => e);
+            expect((error as Error).message).toMatch(/disk full/);
+            expect(out.destroyed).toBe(true);
+          });
+          await bed.exec('DROP TABLE bulk');
+        },
+        LINGER_TIMEOUT_MS,
+      );
     });
 
     if (factory.wrongPassword) {

@@ -16,8 +16,14 @@ await ledger.withLock(lockKey, async () => {
   const name = `org_${organizationId}_${localWeekday(now, 'UTC')}_backup.zip`;
   const record = await ledger.begin(
     {
-      kind: 'organization', organization_id: organizationId, tenant: null, user_id: null, day_of_week: localWeekday(now, 'UTC'),
-      backup_filename: name, backup_path: `${storageDir}/organizations/${name}`, backup_date: localDate(now, 'UTC'),
+      kind: 'organization',
+      organization_id: organizationId,
+      tenant: null,
+      user_id: null,
+      day_of_week: localWeekday(now, 'UTC'),
+      backup_filename: name,
+      backup_path: `${storageDir}/organizations/${name}`,
+      backup_date: localDate(now, 'UTC'),
     },
     { lockKey, backupType: 'auto_daily' },
   );

@@ -48,7 +48,10 @@ export type ExactRow = (string | null)[];
 export async function checksumTable(knex: Knex, engine: ChecksumEngine, table: string, options: ChecksumOptions = {}): Promise<TableChecksum> {
   const description = await describeTable(knex, engine, table);
   const hash = createHash('sha256');
-  hashValues(hash, description.columns.map((c) => c.name));
+  hashValues(
+    hash,
+    description.columns.map((c) => c.name),
+  );
   let rows = 0;
   for await (const row of readRows(knex, engine, table, description, options)) {
     hashValues(hash, row);
@@ -90,12 +93,7 @@ export async function checksumOrganization(
 }
 
 /** All rows of a table as exact text (for diffing when checksums differ; small tables only). */
-export async function readExactTable(
-  knex: Knex,
-  engine: ChecksumEngine,
-  table: string,
-  options: ChecksumOptions = {},
-): Promise<{ columns: string[]; rows: ExactRow[] }> {
+export async function readExactTable(knex: Knex, engine: ChecksumEngine, table: string, options: ChecksumOptions = {}): Promise<{ columns: string[]; rows: ExactRow[] }> {
   const description = await describeTable(knex, engine, table);
   const rows: ExactRow[] = [];
   for await (const row of readRows(knex, engine, table, description, options)) rows.push(row);
@@ -175,8 +173,22 @@ export async function describeTable(knex: Knex, engine: ChecksumEngine, table: s
 // ------------------------------------------------------------------------------------- reading
 
 const MYSQL_HEX_TYPES = new Set([
-  'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'bit', 'geometry', 'point', 'linestring', 'polygon',
-  'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection',
+  'binary',
+  'varbinary',
+  'tinyblob',
+  'blob',
+  'mediumblob',
+  'longblob',
+  'bit',
+  'geometry',
+  'point',
+  'linestring',
+  'polygon',
+  'multipoint',
+  'multilinestring',
+  'multipolygon',
+  'geometrycollection',
+  'geomcollection',
 ]);
 
 function valueExpression(engine: ChecksumEngine, column: { name: string; type: string }): string {
@@ -191,7 +203,10 @@ function valueExpression(engine: ChecksumEngine, column: { name: string; type: s
 
 function buildQuery(knex: Knex, engine: ChecksumEngine, table: string, description: TableDescription, options: ChecksumOptions): { sql: string; bindings: unknown[] } {
   const select = description.columns.map((c, i) => `${valueExpression(engine, c)} AS c${i}`).join(', ');
-  const qb = knex.queryBuilder().select(knex.raw(select)).from(knex.raw(quoteIdentifier(engine, table)));
+  const qb = knex
+    .queryBuilder()
+    .select(knex.raw(select))
+    .from(knex.raw(quoteIdentifier(engine, table)));
   const where = options.where;
   if (typeof where === 'function') void qb.where(where);
   else if (where) void qb.whereRaw(where.sql, [...where.bindings] as Knex.RawBinding[]);
@@ -200,13 +215,7 @@ function buildQuery(knex: Knex, engine: ChecksumEngine, table: string, descripti
   return { sql: native.sql, bindings: [...native.bindings] };
 }
 
-async function* readRows(
-  knex: Knex,
-  engine: ChecksumEngine,
-  table: string,
-  description: TableDescription,
-  options: ChecksumOptions,
-): AsyncGenerator<ExactRow> {
+async function* readRows(knex: Knex, engine: ChecksumEngine, table: string, description: TableDescription, options: ChecksumOptions): AsyncGenerator<ExactRow> {
   const query = buildQuery(knex, engine, table, description, options);
   const rows = engine === 'postgres' ? readPostgres(knex, query) : engine === 'mysql' ? readMysql(knex, query) : readSqlite(knex, query);
   if (description.primaryKey.length > 0) {
@@ -235,13 +244,7 @@ async function* readPostgres(knex: Knex, query: { sql: string; bindings: unknown
   try {
     await connection.query(inTransaction ? `SAVEPOINT ${cursor}` : 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
-      for (const setting of [
-        "TimeZone = 'UTC'",
-        "DateStyle = 'ISO, YMD'",
-        "IntervalStyle = 'postgres'",
-        'extra_float_digits = 1',
-        "bytea_output = 'hex'",
-      ]) {
+      for (const setting of ["TimeZone = 'UTC'", "DateStyle = 'ISO, YMD'", "IntervalStyle = 'postgres'", 'extra_float_digits = 1', "bytea_output = 'hex'"]) {
         await connection.query(`SET LOCAL ${setting}`);
       }
       await connection.query({ text: `DECLARE ${cursor} NO SCROLL CURSOR FOR ${query.sql}`, values: query.bindings });
@@ -292,7 +295,10 @@ async function* readSqlite(knex: Knex, query: { sql: string; bindings: unknown[]
   try {
     // Same binding conversions as Knex's better-sqlite3 client.
     const bindings = query.bindings.map((b) => (b instanceof Date ? b.valueOf() : typeof b === 'boolean' ? Number(b) : b));
-    for (const row of connection.prepare(query.sql).raw(true).iterate(...bindings)) {
+    for (const row of connection
+      .prepare(query.sql)
+      .raw(true)
+      .iterate(...bindings)) {
       yield row.map((v) => (v === null ? null : String(v)));
     }
   } finally {

@@ -16,7 +16,8 @@ export interface CliResult {
 
 /** `timeoutMs`: the process is killed (SIGKILL) after that long, and `code` is then -1. */
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[]; timeoutMs?: number; binary?: boolean } = {}): Promise<CliResult> {
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: the integration project builds it first (test/build-dist.ts); run CLI tests through vitest, or `npm run build`.');
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: the integration project builds it first (test/build-dist.ts); run CLI tests through vitest, or `npm run build`.');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
       cwd: options.cwd ?? ROOT,

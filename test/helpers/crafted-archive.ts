@@ -26,7 +26,13 @@ export async function rewriteArchiveFile(from: string, to: string, edit: LineEdi
     const chunks: Buffer[] = [];
     for await (const chunk of await reader.openEntry(entry.path)) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
-    const lines = entry.table ? edit(entry.table, text.split('\n').filter((l) => l !== ''), entry.columns ?? []) : null;
+    const lines = entry.table
+      ? edit(
+          entry.table,
+          text.split('\n').filter((l) => l !== ''),
+          entry.columns ?? [],
+        )
+      : null;
     const data = lines ? Buffer.from(lines.map((l) => `${l}\n`).join('')) : Buffer.from(text);
     const written = await writer.addEntry(entry.path, data);
     entries.push({ ...entry, ...written, ...(lines ? { rows: lines.length } : {}) });

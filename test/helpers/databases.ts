@@ -93,7 +93,10 @@ export async function createTestDatabase(engine: TestEngine, prefix = 'tb'): Pro
   let instance: Knex | undefined;
   let dropped = false;
   return {
-    engine, client, name, connection,
+    engine,
+    client,
+    name,
+    connection,
     knex() {
       if (dropped) throw new Error(`test database ${name} was dropped`);
       instance ??= knexFactory({

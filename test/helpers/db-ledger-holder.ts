@@ -20,8 +20,14 @@ const lockKey = `org-${organizationId}`;
 await ledger.withLock(lockKey, async () => {
   const record = await ledger.begin(
     {
-      kind: 'organization', organization_id: organizationId, tenant: null, user_id: null, day_of_week: 'monday',
-      backup_filename: `org_${organizationId}_monday_backup.zip`, backup_path: `/x/org_${organizationId}_monday_backup.zip`, backup_date: '2026-11-23',
+      kind: 'organization',
+      organization_id: organizationId,
+      tenant: null,
+      user_id: null,
+      day_of_week: 'monday',
+      backup_filename: `org_${organizationId}_monday_backup.zip`,
+      backup_path: `/x/org_${organizationId}_monday_backup.zip`,
+      backup_date: '2026-11-23',
     },
     { lockKey, backupType: 'auto_daily' },
   );

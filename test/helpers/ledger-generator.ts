@@ -56,11 +56,21 @@ function* ownersOf(storageDir: string, options: GenerateOptions): Generator<{ ow
       const failed = k >= 7;
       const name = `org_c${o}_${weekday(day)}_backup.zip`;
       records.push({
-        id: id++, kind: 'organization', organization_id: orgId, tenant: null, user_id: String(o % 97), day_of_week: weekday(day),
-        backup_filename: name, backup_path: path.join(storageDir, 'organizations', name), backup_size: failed ? 0 : 10_000 + o,
-        sha256: failed ? null : (o * 7919 + k).toString(16).padStart(64, 'a'), status: failed ? 'failed' : 'success',
+        id: id++,
+        kind: 'organization',
+        organization_id: orgId,
+        tenant: null,
+        user_id: String(o % 97),
+        day_of_week: weekday(day),
+        backup_filename: name,
+        backup_path: path.join(storageDir, 'organizations', name),
+        backup_size: failed ? 0 : 10_000 + o,
+        sha256: failed ? null : (o * 7919 + k).toString(16).padStart(64, 'a'),
+        status: failed ? 'failed' : 'success',
         error_message: failed ? 'Could not connect to the shared database: ECONNREFUSED 127.0.0.1:5432' : null,
-        backup_date: iso(day).slice(0, 10), created_at: iso(day + 8 * 3_600_000 + o * 1000), updated_at: iso(day + 8 * 3_600_000 + o * 1000 + 4000),
+        backup_date: iso(day).slice(0, 10),
+        created_at: iso(day + 8 * 3_600_000 + o * 1000),
+        updated_at: iso(day + 8 * 3_600_000 + o * 1000 + 4000),
       });
       types.push('auto_daily');
     }
@@ -77,10 +87,21 @@ function* ownersOf(storageDir: string, options: GenerateOptions): Generator<{ ow
       const stamp = iso(at).slice(0, 19).replace('T', '_').replaceAll(':', '-');
       const name = `${tenant}_${stamp}.zip`;
       records.push({
-        id: id++, kind: 'database', organization_id: null, tenant, user_id: null, day_of_week: weekday(at),
-        backup_filename: name, backup_path: path.join(storageDir, 'tenant-databases', name), backup_size: 1_000_000 + k,
-        sha256: (t * 104729 + k).toString(16).padStart(64, 'b'), status: 'success', error_message: null,
-        backup_date: iso(at).slice(0, 10), created_at: iso(at), updated_at: iso(at + 60_000),
+        id: id++,
+        kind: 'database',
+        organization_id: null,
+        tenant,
+        user_id: null,
+        day_of_week: weekday(at),
+        backup_filename: name,
+        backup_path: path.join(storageDir, 'tenant-databases', name),
+        backup_size: 1_000_000 + k,
+        sha256: (t * 104729 + k).toString(16).padStart(64, 'b'),
+        status: 'success',
+        error_message: null,
+        backup_date: iso(at).slice(0, 10),
+        created_at: iso(at),
+        updated_at: iso(at + 60_000),
       });
       types.push('manual');
     }
@@ -112,7 +133,11 @@ export async function generateJsonLedger(storageDir: string, options: GenerateOp
     result.records += records.length;
   }
   for (const [shard, entries] of names) await writeFile(shard, serializeNames(entries), { mode: 0o600 });
-  await writeFile(paths.head, serializeHead({ format: LEDGER_FORMAT, version: 2, host: options.host ?? 'generated', next_id: result.nextId, created_at: '2026-01-01T00:00:00.000Z' }), { mode: 0o600 });
+  await writeFile(
+    paths.head,
+    serializeHead({ format: LEDGER_FORMAT, version: 2, host: options.host ?? 'generated', next_id: result.nextId, created_at: '2026-01-01T00:00:00.000Z' }),
+    { mode: 0o600 },
+  );
   return result;
 }
 

@@ -26,7 +26,10 @@ export async function generateOrganizations(client: Queryable, organizations: nu
     CREATE INDEX ON customers (organization_id); CREATE INDEX ON products (organization_id); CREATE INDEX ON invoices (organization_id);
     CREATE INDEX ON invoice_items (invoice_id); CREATE INDEX ON payments (organization_id);`);
   await client.query(`INSERT INTO organizations (id, code, name) SELECT o, 'org' || o, 'Organization ' || o FROM generate_series(1, $1::int) o`, [organizations]);
-  await client.query(`INSERT INTO customers SELECT (o - 1) * 5 + c, o, 'Customer ' || c, 'c' || c || '@org' || o || '.example' FROM generate_series(1, $1::int) o, generate_series(1, 5) c`, [organizations]);
+  await client.query(
+    `INSERT INTO customers SELECT (o - 1) * 5 + c, o, 'Customer ' || c, 'c' || c || '@org' || o || '.example' FROM generate_series(1, $1::int) o, generate_series(1, 5) c`,
+    [organizations],
+  );
   await client.query(`INSERT INTO products SELECT (o - 1) * 3 + p, o, 'SKU-' || p, p * 9.5 FROM generate_series(1, $1::int) o, generate_series(1, 3) p`, [organizations]);
   await client.query(
     `INSERT INTO invoices SELECT (o - 1) * 6 + i, o, (o - 1) * 5 + 1 + (i % 5), date '2026-01-01' + i, i * 19.0 FROM generate_series(1, $1::int) o, generate_series(1, 6) i`,

@@ -31,7 +31,12 @@ export function collector(options: { slow?: boolean } = {}): { stream: Writable;
 /** The lines of an NDJSON export, parsed. */
 export function ndjsonRows(data: Buffer | string): unknown[][] {
   const text = data.toString();
-  return text === '' ? [] : text.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown[]);
+  return text === ''
+    ? []
+    : text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown[]);
 }
 
 /**

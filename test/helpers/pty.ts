@@ -23,9 +23,7 @@ export function runOnTerminal(args: string[], options: { cwd: string; env?: Node
   const command = `stty cols 100 rows 40; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
   // A person's terminal: the CI runner's own markers are not passed on (ora, like most terminal
   // libraries, turns its spinner off when CI is set; NO_COLOR/FORCE_COLOR only when a test sets them).
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !['CI', 'CONTINUOUS_INTEGRATION', 'NO_COLOR', 'FORCE_COLOR'].includes(name)),
-  );
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['CI', 'CONTINUOUS_INTEGRATION', 'NO_COLOR', 'FORCE_COLOR'].includes(name)));
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: options.cwd,
     env: { ...inherited, TENANT_BACKUP_CONFIG: '', TERM: 'xterm-256color', ...options.env },

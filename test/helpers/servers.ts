@@ -271,8 +271,20 @@ async function startPostgresOn(port: number): Promise<RunningServer> {
 
     try {
       // execa's error message names the command and carries its output.
-      await pgCmd(o, 'initdb', ['-D', dataDir, '-U', ADMIN_USER, `--pwfile=${pwFile}`, '--auth-local=trust',
-        '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+      await pgCmd(o, 'initdb', [
+        '-D',
+        dataDir,
+        '-U',
+        ADMIN_USER,
+        `--pwfile=${pwFile}`,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-sync',
+        '--no-instructions',
+      ]);
     } finally {
       await fsp.rm(pwFile, { force: true });
     }
@@ -305,14 +317,24 @@ async function startPostgresOn(port: number): Promise<RunningServer> {
 
     let stopping: Promise<void> | undefined;
     return {
-      engine: 'postgres', host: '127.0.0.1', port, user: ADMIN_USER, password, dataDir, version,
-      stop: () => (stopping ??= (async () => {
-        // Fast shutdown, waited for (pg_ctl -w returns once postmaster.pid is gone). If it fails,
-        // release() still finds the postmaster through its pid file and shuts it down immediately.
-        const failure = await pgCmd(o, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']).then(() => undefined, (e: unknown) => e);
-        await release(o);
-        if (failure) throw new Error(`pg_ctl stop failed (server killed instead): ${String(failure)}`, { cause: failure });
-      })()),
+      engine: 'postgres',
+      host: '127.0.0.1',
+      port,
+      user: ADMIN_USER,
+      password,
+      dataDir,
+      version,
+      stop: () =>
+        (stopping ??= (async () => {
+          // Fast shutdown, waited for (pg_ctl -w returns once postmaster.pid is gone). If it fails,
+          // release() still finds the postmaster through its pid file and shuts it down immediately.
+          const failure = await pgCmd(o, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          await release(o);
+          if (failure) throw new Error(`pg_ctl stop failed (server killed instead): ${String(failure)}`, { cause: failure });
+        })()),
     };
   } catch (err) {
     const error = await startupError(`PostgreSQL start on 127.0.0.1:${port}`, logFile, err);
@@ -345,27 +367,42 @@ async function startMariadbOn(port: number): Promise<RunningServer> {
   // Its own temp folder: in the shared /tmp, another server (another test run, a helper's install-db
   // cleaning up) could remove its `#sql-temptable-…` files mid-query ("Error on delete of …").
   const tmpDir = path.join(o.dir, 'tmp');
-  const common = ['--innodb-log-file-size=16M', '--skip-name-resolve', `--tmpdir=${tmpDir}`,
-    '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci'];
+  const common = ['--innodb-log-file-size=16M', '--skip-name-resolve', `--tmpdir=${tmpDir}`, '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci'];
 
   try {
     await fsp.mkdir(tmpDir, { mode: 0o700 });
-    await runOwned(o, 'mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, ...asRoot,
-      '--auth-root-authentication-method=normal', '--skip-test-db', ...common], o.dir);
+    await runOwned(o, 'mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, ...asRoot, '--auth-root-authentication-method=normal', '--skip-test-db', ...common], o.dir);
 
     // `--no-defaults` must come first. The server logs to logFile; its stdio is ignored.
     // Detached (own process group), like the setup commands: a terminal Ctrl-C reaches only vitest,
     // whose exit then runs the cleanup above.
-    const child = execa(MARIADBD, ['--no-defaults', ...asRoot, `--datadir=${dataDir}`, `--port=${port}`,
-      '--bind-address=127.0.0.1', `--socket=${socketPath}`, `--pid-file=${path.join(o.dir, 'mariadb.pid')}`,
-      `--log-error=${logFile}`, '--skip-log-bin', '--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0',
-      '--innodb-buffer-pool-size=64M', '--max-connections=300', ...common],
-      { cwd: o.dir, stdio: 'ignore', reject: false, detached: true, cleanup: false });
+    const child = execa(
+      MARIADBD,
+      [
+        '--no-defaults',
+        ...asRoot,
+        `--datadir=${dataDir}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${socketPath}`,
+        `--pid-file=${path.join(o.dir, 'mariadb.pid')}`,
+        `--log-error=${logFile}`,
+        '--skip-log-bin',
+        '--innodb-flush-log-at-trx-commit=0',
+        '--innodb-doublewrite=0',
+        '--innodb-buffer-pool-size=64M',
+        '--max-connections=300',
+        ...common,
+      ],
+      { cwd: o.dir, stdio: 'ignore', reject: false, detached: true, cleanup: false },
+    );
     const pid = child.pid;
     if (!pid) throw new Error('mariadbd did not spawn');
     o.procs.add({ pid, signal: 'SIGKILL', group: true });
     let exited = false;
-    void child.then(() => { exited = true; });
+    void child.then(() => {
+      exited = true;
+    });
 
     // Wait until root can talk over the socket (root has no password; socket = localhost).
     const deadline = Date.now() + START_TIMEOUT_MS;
@@ -398,13 +435,20 @@ async function startMariadbOn(port: number): Promise<RunningServer> {
 
     let stopping: Promise<void> | undefined;
     return {
-      engine: 'mysql', host: '127.0.0.1', port, user: ADMIN_USER, password, dataDir, version,
-      stop: () => (stopping ??= (async () => {
-        child.kill('SIGTERM'); // clean shutdown; release() SIGKILLs if it has not exited by then
-        await waitForExit(pid, 20_000);
-        if (!isAlive(pid)) o.procs.clear();
-        await release(o);
-      })()),
+      engine: 'mysql',
+      host: '127.0.0.1',
+      port,
+      user: ADMIN_USER,
+      password,
+      dataDir,
+      version,
+      stop: () =>
+        (stopping ??= (async () => {
+          child.kill('SIGTERM'); // clean shutdown; release() SIGKILLs if it has not exited by then
+          await waitForExit(pid, 20_000);
+          if (!isAlive(pid)) o.procs.clear();
+          await release(o);
+        })()),
     };
   } catch (err) {
     const error = await startupError(`MariaDB start on 127.0.0.1:${port}`, logFile, err);

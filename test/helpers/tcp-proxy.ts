@@ -163,7 +163,7 @@ export function randomSplits(seed: number, maxPiece = 700): Shaper {
   };
   return (chunk) => {
     const pieces: Piece[] = [];
-    for (let pos = 0; pos < chunk.length; ) {
+    for (let pos = 0; pos < chunk.length;) {
       const size = 1 + Math.floor(random() * (random() < 0.3 ? 6 : maxPiece));
       pieces.push({ bytes: chunk.subarray(pos, pos + size), delayMs: 0 });
       pos += size;

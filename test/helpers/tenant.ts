@@ -66,16 +66,21 @@ export async function entryBytes(file: string, entry: string): Promise<Buffer> {
 }
 
 /** A tenant archive in the store whose entry `entryPath` is `data`, with valid checksums (as the tool writes them). */
-export async function handMadeArchive(
-  deps: Deps,
-  archive: { name: string; tenant: string; engine: Manifest['engine']; entryPath: string; data: Buffer },
-): Promise<void> {
+export async function handMadeArchive(deps: Deps, archive: { name: string; tenant: string; engine: Manifest['engine']; entryPath: string; data: Buffer }): Promise<void> {
   const temp = await deps.store.tempPath('tenant-databases', archive.name);
   const writer = await ArchiveWriter.open(temp);
   const entry = await writer.addEntry(archive.entryPath, archive.data);
   await writer.finish({
-    format: ARCHIVE_FORMAT, format_version: ARCHIVE_FORMAT_VERSION, kind: 'database', engine: archive.engine, server_version: 'x', tool_version: 'test',
-    created_at: '2026-11-20T10:00:00.000Z', day_of_week: 'friday', backup_type: 'manual', tenant: archive.tenant,
+    format: ARCHIVE_FORMAT,
+    format_version: ARCHIVE_FORMAT_VERSION,
+    kind: 'database',
+    engine: archive.engine,
+    server_version: 'x',
+    tool_version: 'test',
+    created_at: '2026-11-20T10:00:00.000Z',
+    day_of_week: 'friday',
+    backup_type: 'manual',
+    tenant: archive.tenant,
     entries: [{ path: archive.entryPath, bytes: entry.bytes, sha256: entry.sha256 }],
   });
   await deps.store.commit(temp, 'tenant-databases', archive.name);

@@ -24,7 +24,10 @@ afterEach(() => {
   for (const target of mounted.splice(0).reverse()) execFileSync('umount', [target]);
 });
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 /** The real ledger, made unwritable right after `begin` by a copy of the owner's file mounted over it. */
 function ledgerBrokenAfterBegin(real: Ledger, file: string): Ledger {
@@ -83,7 +86,9 @@ describe('a ledger that cannot be written once the backup has begun', () => {
     bed.clock.set('2026-11-24T08:00:00Z'); // Tuesday: no archive of that name yet
     const error = await backupOrganization(broken, { organizationId: '1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
-    expect((error as Error).message).toMatch(/recording it in the ledger failed .*; the new org_acme_tuesday_backup\.zip was removed \(there was no previous archive of that name\)\.$/);
+    expect((error as Error).message).toMatch(
+      /recording it in the ledger failed .*; the new org_acme_tuesday_backup\.zip was removed \(there was no previous archive of that name\)\.$/,
+    );
     execFileSync('umount', [mounted.pop()!]);
     const folder = path.join(bed.deps.config.storage.dir, 'organizations');
     expect((await readdir(folder)).filter((name) => name.includes('tuesday'))).toEqual([]);

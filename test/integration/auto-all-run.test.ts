@@ -161,7 +161,9 @@ describe('auto --all: per run, not per organization', () => {
     await altering;
     expect(result.summary).toEqual({ created: ORGANIZATIONS - 1, skipped: 0, failed: 1 });
     const failed = result.results.find((r) => r.action === 'failed');
-    expect(failed).toMatchObject({ error: { message: expect.stringMatching(/"price" of table "products" changed type since the backup was planned \(numeric\(12,2\) → numeric\(14,3\)\)/) } });
+    expect(failed).toMatchObject({
+      error: { message: expect.stringMatching(/"price" of table "products" changed type since the backup was planned \(numeric\(12,2\) → numeric\(14,3\)\)/) },
+    });
     expect(introspect).toHaveBeenCalledTimes(2);
     const verified = await verifyBackups(deps);
     expect(verified).toMatchObject({ ok: true, checked: ORGANIZATIONS - 1 });

@@ -52,7 +52,7 @@ describe('auto rules', () => {
     expect(await deps.ledger.backupTypeOf((await deps.ledger.find({ organization_id: '2' }))[0]!.id)).toBe('auto_daily');
   });
 
-  it('honours the per-organization switch and the organizations table\'s auto_backup_enabled column', async () => {
+  it("honours the per-organization switch and the organizations table's auto_backup_enabled column", async () => {
     await setAutoBackupEnabled(deps, { organizationId: '1', enabled: false });
     expect(await autoBackup(deps, { organizationId: '1', role: 'admin' })).toMatchObject({ action: 'skipped', reason: 'disabled' });
     await setAutoBackupEnabled(deps, { organizationId: '1', enabled: true });
@@ -70,7 +70,14 @@ describe('auto rules', () => {
     clock.set('2026-11-23T23:30:00Z');
     expect(await autoBackup(deps, { organizationId: '1', role: 'admin' })).toMatchObject({ action: 'created', record: { day_of_week: 'tuesday' } });
     const tuesday = await readFile(path.join(dir, 'backups/organizations/org_acme_tuesday_backup.zip'));
-    for (const [day, iso] of [['wednesday', '2026-11-25'], ['thursday', '2026-11-26'], ['friday', '2026-11-27'], ['saturday', '2026-11-28'], ['sunday', '2026-11-29'], ['monday', '2026-11-30']] as const) {
+    for (const [day, iso] of [
+      ['wednesday', '2026-11-25'],
+      ['thursday', '2026-11-26'],
+      ['friday', '2026-11-27'],
+      ['saturday', '2026-11-28'],
+      ['sunday', '2026-11-29'],
+      ['monday', '2026-11-30'],
+    ] as const) {
       clock.set(`${iso}T09:00:00Z`);
       expect(await autoBackup(deps, { organizationId: '1' }), day).toMatchObject({ action: 'created', record: { day_of_week: day } });
     }
@@ -94,9 +101,7 @@ describe('auto rules', () => {
 
 describe('auto from many processes', () => {
   it('makes exactly one backup when 20 processes start at once; the others skip with exit 0', async () => {
-    const results = await Promise.all(
-      Array.from({ length: 20 }, () => runCli(['auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'], { cwd: dir })),
-    );
+    const results = await Promise.all(Array.from({ length: 20 }, () => runCli(['auto', '--org', '1', '--user', '7', '--role', 'admin', '--json'], { cwd: dir })));
     for (const result of results) expect(result.code, result.stderr).toBe(0);
     const outcomes = results.map((r) => JSON.parse(r.stdout) as { action: string; reason?: string });
     expect(outcomes.filter((o) => o.action === 'created')).toHaveLength(1);
@@ -108,7 +113,7 @@ describe('auto from many processes', () => {
     expect(records[0]!.status).toBe('success');
   }, 120_000);
 
-  it('recovers after a process holding the organization\'s lock was killed', async () => {
+  it("recovers after a process holding the organization's lock was killed", async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-lock.ts'), path.join(dir, 'backups'), '1'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -213,10 +218,17 @@ describe('auto from many processes', () => {
     // --json: one JSON object per line as each organization finishes, then the summary.
     const result = await runCli(['auto', '--all', '--concurrency', '2', '--json'], { cwd: dir });
     expect(result.code, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { time: string; summary?: Record<string, number>; organization_id?: string; action?: string });
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { time: string; summary?: Record<string, number>; organization_id?: string; action?: string });
     expect(lines.at(-1)?.summary).toEqual({ created: 2, skipped: 1, failed: 0 });
     const items = lines.slice(0, -1).sort((a, b) => a.organization_id!.localeCompare(b.organization_id!));
-    expect(items.map((r) => [r.organization_id, r.action])).toEqual([['1', 'created'], ['2', 'created'], ['3', 'skipped']]);
+    expect(items.map((r) => [r.organization_id, r.action])).toEqual([
+      ['1', 'created'],
+      ['2', 'created'],
+      ['3', 'skipped'],
+    ]);
     for (const line of lines) expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     // Not a terminal (cron): one line per organization with its time, never a table.
     const cron = await runCli(['auto', '--all'], { cwd: dir });

@@ -21,7 +21,10 @@ afterEach(removeTempDirs);
 async function seed(): Promise<void> {
   const ledger = new JsonFileLedger(storage, frozenClock('2026-11-23T08:00:00Z'));
   await mkdir(path.join(storage, 'organizations'), { recursive: true });
-  for (const [org, code] of [['42', 'ACME'], ['7', 'GLOBEX']] as const) {
+  for (const [org, code] of [
+    ['42', 'ACME'],
+    ['7', 'GLOBEX'],
+  ] as const) {
     const name = `org_${code}_monday_backup.zip`;
     const file = path.join(storage, 'organizations', name);
     await writeFile(file, 'zip bytes', { mode: 0o600 });
@@ -106,9 +109,26 @@ describe('list', () => {
     const all = await runCli(['list', '--json'], { cwd: dir });
     const records = JSON.parse(all.stdout);
     expect(records.map((r: { organization_id: string }) => r.organization_id)).toEqual(['7', '42']);
-    expect(Object.keys(records[0]).sort()).toEqual(
-      ['backup_date', 'backup_filename', 'backup_path', 'backup_size', 'backup_type', 'created_at', 'day_of_week', 'error_message', 'id', 'kind', 'organization_code', 'organization_id', 'organization_name', 'sha256', 'status', 'tenant', 'updated_at', 'user_id'],
-    );
+    expect(Object.keys(records[0]).sort()).toEqual([
+      'backup_date',
+      'backup_filename',
+      'backup_path',
+      'backup_size',
+      'backup_type',
+      'created_at',
+      'day_of_week',
+      'error_message',
+      'id',
+      'kind',
+      'organization_code',
+      'organization_id',
+      'organization_name',
+      'sha256',
+      'status',
+      'tenant',
+      'updated_at',
+      'user_id',
+    ]);
     const one = JSON.parse((await runCli(['list', '--org', '42', '--json'], { cwd: dir })).stdout);
     expect(one.map((r: { backup_filename: string }) => r.backup_filename)).toEqual(['org_ACME_monday_backup.zip']);
   });
@@ -155,7 +175,7 @@ describe('delete', () => {
     expect(result.code, result.stderr).toBe(0);
   });
 
-  it('refuses another organization\'s backup (exit 4), a path traversal (exit 2) and an unknown name (exit 3)', async () => {
+  it("refuses another organization's backup (exit 4), a path traversal (exit 2) and an unknown name (exit 3)", async () => {
     await seed();
     const foreign = await runCli(['delete', '--org', '42', 'org_GLOBEX_monday_backup.zip', '--yes'], { cwd: dir });
     expect(foreign.code).toBe(4);
@@ -170,7 +190,7 @@ describe('delete', () => {
     await expect(stat(path.join(storage, 'organizations/org_GLOBEX_monday_backup.zip'))).resolves.toBeTruthy();
   });
 
-  it('refuses a tenant\'s file for another tenant by its exact name', async () => {
+  it("refuses a tenant's file for another tenant by its exact name", async () => {
     await mkdir(path.join(storage, 'tenant-databases'), { recursive: true });
     await writeFile(path.join(storage, 'tenant-databases/acme-eu_2026-11-21_19-04-00.zip'), 'x');
     const result = await runCli(['delete', 'acme', 'acme-eu_2026-11-21_19-04-00.zip', '--yes'], { cwd: dir });

@@ -43,7 +43,8 @@ describe('encrypted archives on an S3 store (s3rver, an emulator)', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let key: { identityFile: string; recipient: string };
-  const objectBytes = async (objectKey: string) => Buffer.from(await (await emulator.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: objectKey }))).Body!.transformToByteArray());
+  const objectBytes = async (objectKey: string) =>
+    Buffer.from(await (await emulator.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: objectKey }))).Body!.transformToByteArray());
   const keys = async () => ((await emulator.client.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((object) => object.Key!).sort();
   const outputs: string[] = [];
   const cli = async (args: string[], config = '.backuprc') => {
@@ -60,7 +61,10 @@ describe('encrypted archives on an S3 store (s3rver, an emulator)', () => {
     await loadBillingFixture(db.knex(), 'postgres');
     dir = await makeTempDir('tb-crypt-s3-');
     key = await ageKeygen(dir);
-    sqliteExec(path.join(dir, 'acme.sqlite'), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB); INSERT INTO notes (body, data) VALUES ('one', X'00FF'), ('two', NULL);");
+    sqliteExec(
+      path.join(dir, 'acme.sqlite'),
+      "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB); INSERT INTO notes (body, data) VALUES ('one', X'00FF'), ('two', NULL);",
+    );
     const base = {
       storage: { type: 's3', dir: './staging', bucket: BUCKET, prefix: PREFIX, endpoint: emulator.endpoint, forcePathStyle: true, partSizeMiB: 5 },
       timezone: 'UTC',
@@ -123,7 +127,11 @@ describe('encrypted archives on an S3 store (s3rver, an emulator)', () => {
     const ok = await cli(['verify', '--org', '1', '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     const report = JSON.parse(ok.stdout);
-    expect(report).toMatchObject({ ok: true, checked: 1, results: [{ status: 'ok', backup_filename: record!.backup_filename, bytes: record!.backup_size, sha256: record!.sha256 }] });
+    expect(report).toMatchObject({
+      ok: true,
+      checked: 1,
+      results: [{ status: 'ok', backup_filename: record!.backup_filename, bytes: record!.backup_size, sha256: record!.sha256 }],
+    });
     expect(report.results[0].entries).toBeGreaterThan(0);
 
     const out = path.join(dir, 'got-org1.zip.age');

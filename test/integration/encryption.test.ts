@@ -29,8 +29,15 @@ import { removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
-const rejection = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => error as Error);
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (error: unknown) => error as Error,
+  );
 
 describe('encrypted organization backups on PostgreSQL', () => {
   let bed: OrgBed;
@@ -61,7 +68,7 @@ describe('encrypted organization backups on PostgreSQL', () => {
     await bed?.db.drop();
   });
 
-  it('writes org_<code>_<weekday>_backup.zip.age with recipients alone, replacing the slot\'s plain .zip, and the age command reads it', async () => {
+  it("writes org_<code>_<weekday>_backup.zip.age with recipients alone, replacing the slot's plain .zip, and the age command reads it", async () => {
     const plain = await backupOrganization(bed.deps, { organizationId: '1' });
     expect(plain.record.backup_filename).toBe('org_acme_monday_backup.zip');
     const backupOnly = await depsWith({ recipients: [key.recipient] });
@@ -228,4 +235,3 @@ describe('a MariaDB tenant restore whose safety backup could not be read back', 
     expect((await db.knex().raw('SELECT v FROM t ORDER BY id'))[0].map((r: { v: string }) => r.v)).toEqual(['one', 'two']);
   });
 });
-

@@ -24,13 +24,12 @@ const TX = 'sale transactions';
 const ITEMS = 'sale-items';
 const NOTES = 'item_notes';
 
-
 const BLOB = crypto.randomBytes(3000);
 BLOB[0] = 0;
 BLOB[1] = 0x0a;
 BLOB[2] = 0x27; // '
 BLOB[3] = 0x5c; // \
-const TRICKY_TEXT = "emoji 😀 𝄞 ‰ ü \u0001\u001f\u007f tab\t nl\n cr\r back\\slash quote' dq\" \u2028 \u{10FFFF} end ";
+const TRICKY_TEXT = 'emoji 😀 𝄞 ‰ ü \u0001\u001f\u007f tab\t nl\n cr\r back\\slash quote\' dq" \u2028 \u{10FFFF} end ';
 const RAW_JSON = '{"a": [1, 2.50, 12345678901234567890],  "b" : "\\u00e9\\n", "c":{"d":null}}';
 
 function ddl(mariadb: boolean): string[] {
@@ -83,32 +82,191 @@ function ddl(mariadb: boolean): string[] {
 
 async function seed(conn: mysql.Connection, mariadb: boolean): Promise<void> {
   await conn.query('INSERT INTO organizations (id, name, code, auto_backup_enabled) VALUES (1, ?, ?, 1), (2, ?, NULL, 0)', ['Acme “Inc”', 'acme', 'Globex']);
-  const cols = ['id', 'organization_id', 'select', 'we`ird "Col"', 'i_tiny', 'i_bool', 'i_usmall', 'i_med', 'i_int', 'i_uint', 'i_zf',
-    'big', 'ubig', 'dec1', 'f', 'fmd', 'd', 'dt', 'dtm', 'dtm0', 'ts', 'tm', 'yr', 'txt', 'vc', 'ch', 'en', 'st', 'js',
-    ...(mariadb ? ['uu', 'ip'] : []), 'bin', 'blb', 'bt', 'bfix'];
+  const cols = [
+    'id',
+    'organization_id',
+    'select',
+    'we`ird "Col"',
+    'i_tiny',
+    'i_bool',
+    'i_usmall',
+    'i_med',
+    'i_int',
+    'i_uint',
+    'i_zf',
+    'big',
+    'ubig',
+    'dec1',
+    'f',
+    'fmd',
+    'd',
+    'dt',
+    'dtm',
+    'dtm0',
+    'ts',
+    'tm',
+    'yr',
+    'txt',
+    'vc',
+    'ch',
+    'en',
+    'st',
+    'js',
+    ...(mariadb ? ['uu', 'ip'] : []),
+    'bin',
+    'blb',
+    'bt',
+    'bfix',
+  ];
   const rows: unknown[][] = [
     // org 1: extremes
-    [1, 1, 'from', 'x`y', -128, 1, 65535, -8388608, -2147483648, 4294967295, 42,
-      '-9223372036854775808', '18446744073709551615', '-12345678901234567890123456789012345.123456789012345678901234567890',
-      '123456789', '1234.5678', '0.30000000000000004', '0001-01-01', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00',
-      '2038-01-19 03:14:07.999999', '-838:59:59.000000', 2155, TRICKY_TEXT, '', 'abc', 'b c', 'x,z', RAW_JSON,
+    [
+      1,
+      1,
+      'from',
+      'x`y',
+      -128,
+      1,
+      65535,
+      -8388608,
+      -2147483648,
+      4294967295,
+      42,
+      '-9223372036854775808',
+      '18446744073709551615',
+      '-12345678901234567890123456789012345.123456789012345678901234567890',
+      '123456789',
+      '1234.5678',
+      '0.30000000000000004',
+      '0001-01-01',
+      '9999-12-31 23:59:59.999999',
+      '1000-01-01 00:00:00',
+      '2038-01-19 03:14:07.999999',
+      '-838:59:59.000000',
+      2155,
+      TRICKY_TEXT,
+      '',
+      'abc',
+      'b c',
+      'x,z',
+      RAW_JSON,
       ...(mariadb ? ['123e4567-e89b-12d3-a456-426614174000', '::ffff:1.2.3.4'] : []),
-      Buffer.from([0, 255, 0, 10, 13, 39, 92]), BLOB, Buffer.from([0b10, 0b10101010]), Buffer.from([0, 1, 2, 0])],
+      Buffer.from([0, 255, 0, 10, 13, 39, 92]),
+      BLOB,
+      Buffer.from([0b10, 0b10101010]),
+      Buffer.from([0, 1, 2, 0]),
+    ],
     // org 1: zero dates, NULLs, other edges
-    [2, 1, null, null, 127, 0, 0, 8388607, 2147483647, 0, 7,
-      '9223372036854775807', '0', '0.000000000000000000000000000001',
-      '0.1', '-0.001', '1.7976931348623157e308', '0000-00-00', '0000-00-00 00:00:00', '2026-01-02 03:04:05',
-      '0000-00-00 00:00:00', '838:59:59.000000', 0, '', null, '', 'ü', '', '[]',
+    [
+      2,
+      1,
+      null,
+      null,
+      127,
+      0,
+      0,
+      8388607,
+      2147483647,
+      0,
+      7,
+      '9223372036854775807',
+      '0',
+      '0.000000000000000000000000000001',
+      '0.1',
+      '-0.001',
+      '1.7976931348623157e308',
+      '0000-00-00',
+      '0000-00-00 00:00:00',
+      '2026-01-02 03:04:05',
+      '0000-00-00 00:00:00',
+      '838:59:59.000000',
+      0,
+      '',
+      null,
+      '',
+      'ü',
+      '',
+      '[]',
       ...(mariadb ? [null, null] : []),
-      Buffer.alloc(0), Buffer.alloc(0), Buffer.from([0, 0]), Buffer.from([255, 255, 255, 255])],
+      Buffer.alloc(0),
+      Buffer.alloc(0),
+      Buffer.from([0, 0]),
+      Buffer.from([255, 255, 255, 255]),
+    ],
     // org 2
-    [3, 2, 'other', null, 1, 1, 1, 1, 1, 1, 1, '1', '1', '1.5', '1.5', '1.5', '1.5', '2020-02-29', '2020-02-29 12:00:00.5',
-      '2020-02-29 12:00:00', '2020-02-29 12:00:00.000001', '00:00:00.000001', 1901, 'org2 text', 'org2', 'z', 'a', 'y', '{"org":2}',
+    [
+      3,
+      2,
+      'other',
+      null,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      '1',
+      '1',
+      '1.5',
+      '1.5',
+      '1.5',
+      '1.5',
+      '2020-02-29',
+      '2020-02-29 12:00:00.5',
+      '2020-02-29 12:00:00',
+      '2020-02-29 12:00:00.000001',
+      '00:00:00.000001',
+      1901,
+      'org2 text',
+      'org2',
+      'z',
+      'a',
+      'y',
+      '{"org":2}',
       ...(mariadb ? ['00000000-0000-0000-0000-000000000000', '2001:db8::1'] : []),
-      Buffer.from('org2'), Buffer.from('blob2'), Buffer.from([1, 0]), Buffer.from('abcd')],
+      Buffer.from('org2'),
+      Buffer.from('blob2'),
+      Buffer.from([1, 0]),
+      Buffer.from('abcd'),
+    ],
     // org 1 again, interleaved id
-    [4, 1, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-      null, null, null, null, null, null, null, null, ...(mariadb ? [null, null] : []), null, null, null, null],
+    [
+      4,
+      1,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      ...(mariadb ? [null, null] : []),
+      null,
+      null,
+      null,
+      null,
+    ],
   ];
   const columnList = cols.map((c) => '`' + c.replace(/`/g, '``') + '`').join(', ');
   for (const row of rows) {
@@ -271,11 +429,15 @@ describe('mysql engine', () => {
     expect(col('gen_s')).toMatchObject({ generated: true });
     if (mariadb) expect(col('uu')).toMatchObject({ type: 'uuid', encoding: 'string' });
     expect(tx.primaryKey).toEqual(['id']);
-    expect(tx.foreignKeys).toEqual([{ name: 'fk_org', columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false, onDelete: 'RESTRICT' }]);
+    expect(tx.foreignKeys).toEqual([
+      { name: 'fk_org', columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false, onDelete: 'RESTRICT' },
+    ]);
     const items = schema.tables.find((t) => t.name === ITEMS)!;
     expect(items.foreignKeys.map((f) => f.name).sort()).toEqual(['fk_parent', 'fk_tx']);
     const notes = schema.tables.find((t) => t.name === NOTES)!;
-    expect(notes.foreignKeys).toEqual([{ name: 'fk_item', columns: ['tx_id', 'line'], referencedTable: ITEMS, referencedColumns: ['tx_id', 'line'], deferrable: false, onDelete: 'RESTRICT' }]);
+    expect(notes.foreignKeys).toEqual([
+      { name: 'fk_item', columns: ['tx_id', 'line'], referencedTable: ITEMS, referencedColumns: ['tx_id', 'line'], deferrable: false, onDelete: 'RESTRICT' },
+    ]);
     expect(notes.columns.find((c) => c.name === 'id')).toMatchObject({ encoding: 'string', autoIncrement: true });
   });
 
@@ -302,11 +464,25 @@ describe('mysql engine', () => {
       const first = Object.fromEntries(names.map((n, i) => [n, txLines[0]![i]]));
       expect(names).not.toContain('gen_v');
       expect(first).toMatchObject({
-        i_tiny: -128, i_bool: 1, i_zf: 42, big: '-9223372036854775808', ubig: '18446744073709551615',
+        i_tiny: -128,
+        i_bool: 1,
+        i_zf: 42,
+        big: '-9223372036854775808',
+        ubig: '18446744073709551615',
         dec1: '-12345678901234567890123456789012345.123456789012345678901234567890',
-        f: '123456792', fmd: '1234.5679931640625', d: '0.30000000000000004', dt: '0001-01-01', dtm: '9999-12-31 23:59:59.999999',
-        ts: '2038-01-19 03:14:07.999999', tm: '-838:59:59.000000', yr: '2155', txt: TRICKY_TEXT, vc: '', js: RAW_JSON,
-        blb: BLOB.toString('base64'), bt: Buffer.from([0b10, 0b10101010]).toString('base64'),
+        f: '123456792',
+        fmd: '1234.5679931640625',
+        d: '0.30000000000000004',
+        dt: '0001-01-01',
+        dtm: '9999-12-31 23:59:59.999999',
+        ts: '2038-01-19 03:14:07.999999',
+        tm: '-838:59:59.000000',
+        yr: '2155',
+        txt: TRICKY_TEXT,
+        vc: '',
+        js: RAW_JSON,
+        blb: BLOB.toString('base64'),
+        bt: Buffer.from([0b10, 0b10101010]).toString('base64'),
       });
       const second = Object.fromEntries(names.map((n, i) => [n, txLines[1]![i]]));
       expect(second).toMatchObject({ dt: '0000-00-00', dtm: '0000-00-00 00:00:00.000000', ts: '0000-00-00 00:00:00.000000', i_zf: 7, vc: null, ch: '', f: '0.10000000149011612' });
@@ -385,12 +561,16 @@ describe('mysql engine', () => {
   });
 
   it('restores a large table in batched INSERTs inside the one transaction', async () => {
-    await conn.query(`INSERT INTO \`${TX}\` (organization_id, txt, blb)
-      SELECT 1, REPEAT('x', 200), RANDOM_BYTES(64) FROM seq_1_to_20000`).catch(async () => {
-      // MySQL has no sequence engine: build 20000 rows from a cross join.
-      await conn.query(`INSERT INTO \`${TX}\` (organization_id, txt, blb)
+    await conn
+      .query(
+        `INSERT INTO \`${TX}\` (organization_id, txt, blb)
+      SELECT 1, REPEAT('x', 200), RANDOM_BYTES(64) FROM seq_1_to_20000`,
+      )
+      .catch(async () => {
+        // MySQL has no sequence engine: build 20000 rows from a cross join.
+        await conn.query(`INSERT INTO \`${TX}\` (organization_id, txt, blb)
         SELECT 1, REPEAT('x', 200), UNHEX(MD5(RAND())) FROM information_schema.COLUMNS a, information_schema.COLUMNS b LIMIT 20000`);
-    });
+      });
     const before = await tableText(conn, TX);
     await withSession(async (session) => {
       const plans = await planFor(session);
@@ -413,16 +593,18 @@ describe('mysql engine', () => {
       expect(progress.at(-1)).toBe(20003);
       expect(progress.length).toBeGreaterThan(10);
       // Restore it in batches, then roll back (as a dry run would): the table is unchanged.
-      await session.withRestoreTransaction(plans, async (writer) => {
-        expect(await writer.countRows(txPlan)).toBe(20003);
-        await writer.deleteRows(plans.find((p) => p.table === NOTES)!);
-        await writer.deleteRows(plans.find((p) => p.table === ITEMS)!);
-        await writer.deleteRows(txPlan);
-        expect(await writer.importTable(txPlan, txPlan.columns, Readable.from([result.data]))).toBe(20003);
-        throw new Error('dry run');
-      }).catch((e: unknown) => {
-        if ((e as Error).message !== 'dry run') throw e;
-      });
+      await session
+        .withRestoreTransaction(plans, async (writer) => {
+          expect(await writer.countRows(txPlan)).toBe(20003);
+          await writer.deleteRows(plans.find((p) => p.table === NOTES)!);
+          await writer.deleteRows(plans.find((p) => p.table === ITEMS)!);
+          await writer.deleteRows(txPlan);
+          expect(await writer.importTable(txPlan, txPlan.columns, Readable.from([result.data]))).toBe(20003);
+          throw new Error('dry run');
+        })
+        .catch((e: unknown) => {
+          if ((e as Error).message !== 'dry run') throw e;
+        });
     });
     expect(await tableText(conn, TX)).toEqual(before);
   });

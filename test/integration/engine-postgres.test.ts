@@ -209,10 +209,12 @@ describe('postgres engine', () => {
     expect(col('docb')).toMatchObject({ type: 'jsonb', encoding: 'string' });
     expect(col('total')).toMatchObject({ generated: true });
     expect(col('Weird "col" name')).toMatchObject({ type: 'text', nullable: true });
-    expect(order.foreignKeys).toEqual(expect.arrayContaining([
-      expect.objectContaining({ columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false }),
-      expect.objectContaining({ columns: ['parent order'], referencedTable: 'order', referencedColumns: ['id'] }),
-    ]));
+    expect(order.foreignKeys).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'], deferrable: false }),
+        expect.objectContaining({ columns: ['parent order'], referencedTable: 'order', referencedColumns: ['id'] }),
+      ]),
+    );
     const items = schema.tables.find((t) => t.name === 'line-Items')!;
     expect(items.columns.find((c) => c.name === 'id')).toMatchObject({ type: 'integer', autoIncrement: true });
     expect(await session.serverVersion()).toMatch(/^\d+\.\d+/);
@@ -273,7 +275,12 @@ describe('postgres engine', () => {
     expect(at(1, 'txt')).toBe('');
     expect(at(3, 'txt')).toBe('\\');
     expect(at(0, 'Weird "col" name')).toBe('weird');
-    const items = exported.get('line-Items')!.toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as unknown[]);
+    const items = exported
+      .get('line-Items')!
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown[]);
     expect(items.map((r) => r[1])).toEqual(['1', '1', '2', '3']);
     expect(items[3]![3]).toBe(NASTY_TEXT);
   });
@@ -359,15 +366,17 @@ describe('postgres engine', () => {
     const before = await allRows();
     // The manifest's columns in another order (and a subset: id left to its default).
     const columns = [plan.columns[3]!, plan.columns[2]!, plan.columns[1]!];
-    await session.withRestoreTransaction(plans, async (writer) => {
-      await writer.deleteRows(plan);
-      const n = await writer.importTable(plan, columns, Readable.from(['["a note", 1, "1"]\n["b", 2, "1"]\n', '["c\\n", 3, "2"]\n']));
-      expect(n).toBe(3);
-      expect(await writer.countRows(plan)).toBe(3);
-      const rows = await knex.raw(`SELECT count(*)::int AS n FROM "line-Items"`);
-      expect(rows.rows[0].n).toBe(before['line-Items']!.length); // not visible outside the transaction
-      throw new Error('roll back');
-    }).catch((e: Error) => expect(e.message).toBe('roll back'));
+    await session
+      .withRestoreTransaction(plans, async (writer) => {
+        await writer.deleteRows(plan);
+        const n = await writer.importTable(plan, columns, Readable.from(['["a note", 1, "1"]\n["b", 2, "1"]\n', '["c\\n", 3, "2"]\n']));
+        expect(n).toBe(3);
+        expect(await writer.countRows(plan)).toBe(3);
+        const rows = await knex.raw(`SELECT count(*)::int AS n FROM "line-Items"`);
+        expect(rows.rows[0].n).toBe(before['line-Items']!.length); // not visible outside the transaction
+        throw new Error('roll back');
+      })
+      .catch((e: Error) => expect(e.message).toBe('roll back'));
     expect(await allRows()).toEqual(before);
   });
 

@@ -78,16 +78,83 @@ const TEXT = `Unicode 😀 é 中文 \u0001\u001f\t\n\r \\ back\\slash "double" 
 /** [id, org, select, big, amount, ratio, flag, created_at, due, at_time, payload, uuid, body, data, anything, mixed, unique_code] */
 type ParentRow = unknown[];
 const PARENT_ROWS: ParentRow[] = [
-  [1n, 1n, 'from', 9223372036854775807n, '12345678901234.123456', 0.1, 1n, '2024-02-29 23:59:59.999999', '0001-01-01', '23:59:59.123456',
-    '{"a":[1,2.50,"x"],"é":null}', '123e4567-e89b-12d3-a456-426614174000', TEXT, BYTES, -0, 'x', 'A1'],
-  [2n, 1n, '', -9223372036854775808n, 9007199254740993n, Infinity, 0n, 1700000000123n, '9999-12-31', '00:00:00',
-    '123', null, '', Buffer.alloc(0), 'text in an untyped column', 'a\u0000b', 'B1'],
-  [3n, 1n, null, 'not a number', 1.5, -Infinity, 1.5, '2024-01-01T10:00:00.000001+05:30', null, null,
-    null, null, Buffer.from([0, 255]), 'text in a blob column', Buffer.from([1, 2, 3]), null, null],
-  [4n, 1n, 'x', 1.5, 1e21, 'n/a', null, null, null, null,
-    null, null, 12345n, null, 5e-324, '', 'D1'],
-  [5n, 2n, 'org two', 9007199254740993n, '0.000001', 1.7976931348623157e308, 1n, '1999-12-31 23:59:59', '2000-01-01', '12:00',
-    '{}', null, 'other org 😀', Buffer.from('beta'), 42n, 'y', 'E1'],
+  [
+    1n,
+    1n,
+    'from',
+    9223372036854775807n,
+    '12345678901234.123456',
+    0.1,
+    1n,
+    '2024-02-29 23:59:59.999999',
+    '0001-01-01',
+    '23:59:59.123456',
+    '{"a":[1,2.50,"x"],"é":null}',
+    '123e4567-e89b-12d3-a456-426614174000',
+    TEXT,
+    BYTES,
+    -0,
+    'x',
+    'A1',
+  ],
+  [
+    2n,
+    1n,
+    '',
+    -9223372036854775808n,
+    9007199254740993n,
+    Infinity,
+    0n,
+    1700000000123n,
+    '9999-12-31',
+    '00:00:00',
+    '123',
+    null,
+    '',
+    Buffer.alloc(0),
+    'text in an untyped column',
+    'a\u0000b',
+    'B1',
+  ],
+  [
+    3n,
+    1n,
+    null,
+    'not a number',
+    1.5,
+    -Infinity,
+    1.5,
+    '2024-01-01T10:00:00.000001+05:30',
+    null,
+    null,
+    null,
+    null,
+    Buffer.from([0, 255]),
+    'text in a blob column',
+    Buffer.from([1, 2, 3]),
+    null,
+    null,
+  ],
+  [4n, 1n, 'x', 1.5, 1e21, 'n/a', null, null, null, null, null, null, 12345n, null, 5e-324, '', 'D1'],
+  [
+    5n,
+    2n,
+    'org two',
+    9007199254740993n,
+    '0.000001',
+    1.7976931348623157e308,
+    1n,
+    '1999-12-31 23:59:59',
+    '2000-01-01',
+    '12:00',
+    '{}',
+    null,
+    'other org 😀',
+    Buffer.from('beta'),
+    42n,
+    'y',
+    'E1',
+  ],
   [6n, 2n, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null],
 ];
 
@@ -134,15 +201,15 @@ function dumpTables(filename: string): Record<string, string[]> {
   const db = new Database(filename, { readonly: true });
   db.defaultSafeIntegers(true);
   try {
-    const tables = db
-      .prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
-      .pluck()
-      .all() as string[];
+    const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all() as string[];
     const result: Record<string, string[]> = {};
     for (const table of tables) {
       const columns = db.prepare('SELECT name FROM pragma_table_xinfo(?)').pluck().all(table) as string[];
       const select = columns.map((c) => `quote(${q(c)}), typeof(${q(c)}), hex(${q(c)}), ${q(c)}`).join(', ');
-      const rows = db.prepare(`SELECT ${select} FROM ${q(table)}`).raw(true).all() as unknown[][];
+      const rows = db
+        .prepare(`SELECT ${select} FROM ${q(table)}`)
+        .raw(true)
+        .all() as unknown[][];
       result[table] = rows.map((row) => row.map(jsForm).join(' | ')).sort();
     }
     return result;
@@ -255,8 +322,24 @@ describe('sqlite organization engine', () => {
     const parent = schema.tables.find((t) => t.name === PARENT)!;
     const column = (name: string) => parent.columns.find((c) => c.name === name)!;
     expect(parent.columns.map((c) => c.name)).toEqual([
-      'id', 'organization_id', 'select', 'big', 'amount', 'ratio', 'flag', 'created_at', 'due', 'at_time', 'payload', 'uuid', 'body',
-      'data', 'anything', 'Mixed Case-col', 'total', 'unique_code',
+      'id',
+      'organization_id',
+      'select',
+      'big',
+      'amount',
+      'ratio',
+      'flag',
+      'created_at',
+      'due',
+      'at_time',
+      'payload',
+      'uuid',
+      'body',
+      'data',
+      'anything',
+      'Mixed Case-col',
+      'total',
+      'unique_code',
     ]);
     expect(column('id')).toEqual({ name: 'id', type: 'INTEGER', nullable: false, encoding: 'string', autoIncrement: true, generated: false, hasDefault: false });
     expect(column('amount')).toMatchObject({ type: 'DECIMAL(20,6)', encoding: 'string', nullable: true });
@@ -269,9 +352,7 @@ describe('sqlite organization engine', () => {
     expect(column('organization_id')).toMatchObject({ nullable: false, autoIncrement: false });
     expect(parent.primaryKey).toEqual(['id']);
     // `REFERENCES Organizations (id)`: resolved to the table's real name.
-    expect(parent.foreignKeys).toEqual([
-      expect.objectContaining({ columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'] }),
-    ]);
+    expect(parent.foreignKeys).toEqual([expect.objectContaining({ columns: ['organization_id'], referencedTable: 'organizations', referencedColumns: ['id'] })]);
 
     const items = schema.tables.find((t) => t.name === 'items')!;
     expect(items.columns.find((c) => c.name === 'id')).toMatchObject({ autoIncrement: true });
@@ -283,9 +364,7 @@ describe('sqlite organization engine', () => {
     // `FOREIGN KEY (x, y) REFERENCES PARTS`: no columns named → the parent's primary key, in key order.
     const refs = schema.tables.find((t) => t.name === 'part_refs')!;
     expect(refs.primaryKey).toEqual([]);
-    expect(refs.foreignKeys).toEqual([
-      expect.objectContaining({ columns: ['x', 'y'], referencedTable: 'parts', referencedColumns: ['b', 'a'] }),
-    ]);
+    expect(refs.foreignKeys).toEqual([expect.objectContaining({ columns: ['x', 'y'], referencedTable: 'parts', referencedColumns: ['b', 'a'] })]);
 
     const plans = await plansFor();
     expect(plans.map((p) => p.table)).toEqual(['organizations', 'loose', 'part_refs', PARENT, 'items']);
@@ -379,7 +458,10 @@ describe('sqlite organization engine', () => {
       expect(seq(PARENT)).toBe(6n); // the table's max id (org 2's row 6), not only org 1's
       expect(seq('organizations')).toBe(2n);
       // AUTOINCREMENT never reuses: the next id is past the sequence and the table's max.
-      const parentId = db.prepare(`INSERT INTO ${q(PARENT)} (organization_id) VALUES (1) RETURNING id`).pluck().get();
+      const parentId = db
+        .prepare(`INSERT INTO ${q(PARENT)} (organization_id) VALUES (1) RETURNING id`)
+        .pluck()
+        .get();
       expect(parentId).toBe(7n);
       const orgId = db.prepare(`INSERT INTO organizations (name) VALUES ('new') RETURNING id`).pluck().get();
       expect(orgId).toBe(3n);
@@ -391,7 +473,9 @@ describe('sqlite organization engine', () => {
   it('raises a lowered sqlite_sequence in resetCounters without ever lowering it', async () => {
     const plans = await plansFor();
     const parent = plans.find((p) => p.table === PARENT)!;
-    withDb(filename, (db) => db.exec(`UPDATE sqlite_sequence SET seq = 2 WHERE name = '${PARENT.replaceAll("'", "''")}'; UPDATE sqlite_sequence SET seq = 100 WHERE name = 'organizations'`));
+    withDb(filename, (db) =>
+      db.exec(`UPDATE sqlite_sequence SET seq = 2 WHERE name = '${PARENT.replaceAll("'", "''")}'; UPDATE sqlite_sequence SET seq = 100 WHERE name = 'organizations'`),
+    );
     await session.withRestoreTransaction(plans, async (writer) => {
       for (const plan of plans) await writer.resetCounters(plan);
     });

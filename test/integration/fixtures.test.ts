@@ -44,7 +44,11 @@ async function listRelations(knex: Knex, engine: FixtureEngine): Promise<{ table
       : `SELECT table_name AS name, table_type AS kind FROM information_schema.tables
          WHERE table_schema = ${engine === 'postgres' ? 'current_schema()' : 'DATABASE()'}`;
   const rows = rowsOf(engine, await knex.raw(sql));
-  const names = (kind: string) => rows.filter((r) => r['kind'] === kind).map((r) => String(r['name'])).sort();
+  const names = (kind: string) =>
+    rows
+      .filter((r) => r['kind'] === kind)
+      .map((r) => String(r['name']))
+      .sort();
   return { tables: names('BASE TABLE'), views: names('VIEW') };
 }
 
@@ -111,7 +115,11 @@ describe.each(ENGINES)('billing fixture on %s', (engine) => {
   });
 
   it('references the global currencies from organization tables', async () => {
-    for (const [table, column] of [['organizations', 'default_currency'], ['customers', 'currency_code'], ['sale_transactions', 'currency_code']] as const) {
+    for (const [table, column] of [
+      ['organizations', 'default_currency'],
+      ['customers', 'currency_code'],
+      ['sale_transactions', 'currency_code'],
+    ] as const) {
       const rows = rowsOf(engine, await knex.raw(`SELECT COUNT(*) AS n FROM ${table} t JOIN currencies c ON c.code = t.${column}`));
       expect(Number(rows[0]?.['n']), table).toBeGreaterThan(0);
     }
@@ -119,18 +127,22 @@ describe.each(ENGINES)('billing fixture on %s', (engine) => {
   });
 
   // Registered for PostgreSQL only (not skipped elsewhere: CI reports no skipped tests).
-  if (engine === 'postgres') it('sets every identity/serial sequence to the highest id', async () => {
-    for (const [table, column] of [['organizations', 'id'], ['users', 'user_id'], ['ledger_entries', 'id'], ['audit-log', 'id'], ['type_samples', 'id']] as const) {
-      const rows = rowsOf(
-        engine,
-        await knex.raw(
-          `SELECT pg_sequence_last_value(pg_get_serial_sequence(?, ?))::text AS last, (SELECT max(??)::text FROM ??) AS max`,
-          [`"${table}"`, column, column, table],
-        ),
-      );
-      expect(rows[0]?.['last'], table).toBe(rows[0]?.['max']);
-    }
-  });
+  if (engine === 'postgres')
+    it('sets every identity/serial sequence to the highest id', async () => {
+      for (const [table, column] of [
+        ['organizations', 'id'],
+        ['users', 'user_id'],
+        ['ledger_entries', 'id'],
+        ['audit-log', 'id'],
+        ['type_samples', 'id'],
+      ] as const) {
+        const rows = rowsOf(
+          engine,
+          await knex.raw(`SELECT pg_sequence_last_value(pg_get_serial_sequence(?, ?))::text AS last, (SELECT max(??)::text FROM ??) AS max`, [`"${table}"`, column, column, table]),
+        );
+        expect(rows[0]?.['last'], table).toBe(rows[0]?.['max']);
+      }
+    });
 
   it('gives the same checksums on every call', async () => {
     expect(await checksumTables(knex, engine, BILLING_TABLES)).toEqual(initial);
@@ -161,10 +173,7 @@ describe.each(ENGINES)('billing fixture on %s', (engine) => {
   });
 
   it('sees a change in a child table without organization_id through its parent', async () => {
-    const line = await knex('sale_transaction_items')
-      .whereIn('sale_transaction_id', knex('sale_transactions').select('id').where('organization_id', 1))
-      .orderBy('id')
-      .first('id');
+    const line = await knex('sale_transaction_items').whereIn('sale_transaction_id', knex('sale_transactions').select('id').where('organization_id', 1)).orderBy('id').first('id');
     expect(line).toBeDefined();
     const before = await checksumOrganization(knex, engine, 1);
     const otherBefore = await checksumOrganization(knex, engine, 2);

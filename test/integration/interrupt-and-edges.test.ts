@@ -26,7 +26,12 @@ describe('Ctrl-C during a tenant dump', () => {
     env = { TENANT_PW: connection.password };
     await writeFile(
       path.join(dir, '.backuprc'),
-      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', compressionLevel: 9, tenants: { acme: { client: 'pg', connection: { ...connection, password: '${TENANT_PW}' } } } }),
+      JSON.stringify({
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        compressionLevel: 9,
+        tenants: { acme: { client: 'pg', connection: { ...connection, password: '${TENANT_PW}' } } },
+      }),
     );
   }, 120_000);
   afterAll(async () => {
@@ -75,7 +80,11 @@ describe('edges of everyday use', () => {
   });
 
   it('keeps stderr pure JSON under --json, also for usage errors', async () => {
-    for (const args of [['frobnicate', '--json'], ['list', '--org', '--json'], ['backup', '--bogus', '--json']]) {
+    for (const args of [
+      ['frobnicate', '--json'],
+      ['list', '--org', '--json'],
+      ['backup', '--bogus', '--json'],
+    ]) {
       const result = await runCli(args, { cwd: dir });
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
@@ -98,7 +107,7 @@ describe('edges of everyday use', () => {
     expect(result.stderr).toMatch(/Unknown tenant "nosuch"/);
   });
 
-  it('makes today\'s backup again when its archive was removed by hand', async () => {
+  it("makes today's backup again when its archive was removed by hand", async () => {
     const first = await runCli(['auto', '--org', '2', '--json'], { cwd: dir });
     const record = JSON.parse(first.stdout).record as { backup_path: string };
     expect((JSON.parse((await runCli(['auto', '--org', '2', '--json'], { cwd: dir })).stdout) as { reason: string }).reason).toBe('already_done');
@@ -106,13 +115,17 @@ describe('edges of everyday use', () => {
     expect(JSON.parse((await runCli(['auto', '--org', '2', '--json'], { cwd: dir })).stdout)).toMatchObject({ action: 'created' });
   });
 
-  it('refuses to let two organizations sharing a code overwrite each other\'s archive', async () => {
+  it("refuses to let two organizations sharing a code overwrite each other's archive", async () => {
     // A code column that is not unique: organizations 1 and 2 both have auto_backup_enabled = 1.
     const shared = await makeTempDir('tb-shared-code-');
     await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(shared, 'app.sqlite'));
     await writeFile(
       path.join(shared, '.backuprc'),
-      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' }, codeColumn: 'auto_backup_enabled' } }),
+      JSON.stringify({
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' }, codeColumn: 'auto_backup_enabled' },
+      }),
     );
     const first = await runCli(['backup', '--org', '1', '--json'], { cwd: shared });
     expect(first.code, first.stderr).toBe(0);
@@ -126,7 +139,7 @@ describe('edges of everyday use', () => {
     expect(records.map((r) => r.backup_path)).toContain(archive);
   });
 
-  it('shows every weekday\'s date in the status grid', async () => {
+  it("shows every weekday's date in the status grid", async () => {
     const status = JSON.parse((await runCli(['status', '--org', '1', '--json'], { cwd: dir })).stdout) as { week: { weekday: string; date: string; is_today: boolean }[] };
     expect(status.week.map((slot) => slot.weekday)).toEqual(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']);
     const dates = status.week.map((slot) => Date.parse(`${slot.date}T00:00:00Z`));

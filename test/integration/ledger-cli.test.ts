@@ -68,14 +68,19 @@ for (const engine of ['postgres', 'mysql', 'sqlite'] as TestEngine[]) {
 }
 
 describe('the database ledger inside the organizations database', () => {
-  it('SQLite: refused unless the database is in WAL mode; then backups never include the ledger\'s own tables', async () => {
+  it("SQLite: refused unless the database is in WAL mode; then backups never include the ledger's own tables", async () => {
     const dir = await makeTempDir('tb-inside-');
     const { copyFile } = await import('node:fs/promises');
     const BetterSqlite3 = (await import('better-sqlite3')).default;
     await copyFile(path.join(import.meta.dirname, '../../fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
     await writeFile(
       path.join(dir, '.backuprc'),
-      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } }, ledger: { type: 'database' } }),
+      JSON.stringify({
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } },
+        ledger: { type: 'database' },
+      }),
     );
     const refused = await runCli(['backup', '--org', '1', '--json'], { cwd: dir });
     expect(refused.code).toBe(2);

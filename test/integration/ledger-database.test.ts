@@ -47,7 +47,7 @@ for (const engine of ENGINES) {
   });
 
   describe(`the database ledger on ${engine}`, () => {
-    it('is a table of exactly the record\'s columns, plus what the JSON ledger keeps beside them; init is idempotent', async () => {
+    it("is a table of exactly the record's columns, plus what the JSON ledger keeps beside them; init is idempotent", async () => {
       const db = await database(engine);
       const ledger = ledgerOn(targetOf(db));
       try {

@@ -35,7 +35,17 @@ for (const engine of ['postgres', 'mysql', 'sqlite'] as TestEngine[]) {
         t.timestamps();
         t.unique(['organization_id', 'day_of_week'], { indexName: 'unique_org_day_backup' });
       });
-      const row = { kind: 'organization', organization_id: '1', user_id: '7', day_of_week: 'monday', backup_filename: 'a.zip', backup_path: '/x/a.zip', backup_size: 5, status: 'success', backup_date: '2026-11-23' };
+      const row = {
+        kind: 'organization',
+        organization_id: '1',
+        user_id: '7',
+        day_of_week: 'monday',
+        backup_filename: 'a.zip',
+        backup_path: '/x/a.zip',
+        backup_size: 5,
+        status: 'success',
+        backup_date: '2026-11-23',
+      };
       await knex('auto_backup_logs').insert(row);
       const snapshot = async () => ({
         columns: Object.keys(await knex('auto_backup_logs').columnInfo()).sort(),
@@ -49,12 +59,20 @@ for (const engine of ['postgres', 'mysql', 'sqlite'] as TestEngine[]) {
       await copyFile(path.join(import.meta.dirname, '../../fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
       const secret = engine === 'sqlite' ? undefined : (db.connection as ServerConnection).password;
       const connection = engine === 'sqlite' ? db.connection : { ...(db.connection as ServerConnection), password: '${LEDGER_PW}' };
-      const config = (ledger: object) => ({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } }, ledger: { type: 'database', client: db.client, connection, ...ledger } });
+      const config = (ledger: object) => ({
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } },
+        ledger: { type: 'database', client: db.client, connection, ...ledger },
+      });
       await writeFile(path.join(dir, 'theirs.backuprc'), JSON.stringify(config({})), { mode: 0o600 });
       await writeFile(path.join(dir, 'own.backuprc'), JSON.stringify(config({ table: 'tb_backup_logs', settingsTable: 'tb_backup_settings' })), { mode: 0o600 });
       const cli = (args: string[], file: string) => runCli([...args, '--config', file, '--json'], { cwd: dir, env: secret ? { LEDGER_PW: secret } : {} });
 
-      for (const args of [['ledger', 'init'], ['backup', '--org', '1']]) {
+      for (const args of [
+        ['ledger', 'init'],
+        ['backup', '--org', '1'],
+      ]) {
         const refused = await cli(args, 'theirs.backuprc');
         expect(refused.code, `${args.join(' ')}: ${refused.stderr}`).toBe(2);
         const error = JSON.parse(refused.stderr.trim().split('\n').at(-1)!) as { error: { message: string } };

@@ -23,7 +23,10 @@ const run = runProgram;
 
 /** Starts the blocked holder and resolves once it holds the lock (and has recorded in_progress). */
 async function startBlockedHolder(store: string, organizationId: string, blockMs: number): Promise<{ child: ChildProcess; done: Promise<string> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/blocked-holder.ts'), store, organizationId, String(blockMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/blocked-holder.ts'), store, organizationId, String(blockMs)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   const done = new Promise<string>((resolve) => child.once('close', () => resolve(out)));
   await new Promise<void>((resolve, reject) => {
@@ -44,19 +47,23 @@ beforeAll(async () => {
   dir = await makeTempDir('tb-hosts-');
   store = path.join(dir, 'backups');
   await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
-  await writeFile(path.join(dir, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }));
+  await writeFile(
+    path.join(dir, '.backuprc'),
+    JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }),
+  );
   // The store exists and belongs to this host before the other host shows up.
   expect((await runCli(['auto', '--org', '2', '--json'], { cwd: dir })).code).toBe(0);
 });
 afterAll(removeTempDirs);
 
 describe('a live holder keeps its lock', () => {
-  it('while its event loop is blocked for longer than the old stale time, whatever the contenders\' clocks', async () => {
+  it("while its event loop is blocked for longer than the old stale time, whatever the contenders' clocks", async () => {
     const ledger = new JsonFileLedger(store, systemClock);
     const holder = await startBlockedHolder(store, '1', 12_000);
     const started = Date.now();
     const attempts: string[] = [];
-    while (Date.now() - started < 8_000) { // a margin of 4 s: an attempt started here ends while the holder holds
+    while (Date.now() - started < 8_000) {
+      // a margin of 4 s: an attempt started here ends while the holder holds
       const error = await ledger.withLock('org-1', async () => 'taken').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LockedError);
       // A contender whose clock is a day ahead: `auto` finds no backup "today" and must not get the lock either.
@@ -82,18 +89,40 @@ describe('a second machine on the same store', () => {
     const other = path.join(dir, 'host-b');
     await mkdir(path.join(other, 'mnt'), { recursive: true });
     await copyFile(path.join(dir, 'app.sqlite'), path.join(other, 'app.sqlite'));
-    await writeFile(path.join(other, '.backuprc'), JSON.stringify({ storage: { dir: './mnt/backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }));
+    await writeFile(
+      path.join(other, '.backuprc'),
+      JSON.stringify({ storage: { dir: './mnt/backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }),
+    );
     await mkdir(path.join(other, 'mnt', 'backups'));
     const onHostB = (args: string[]) =>
-      run('unshare', ['--mount', '--uts', '--propagation', 'private', 'sh', '-c',
-        'hostname host-b && mount --bind "$0" "$1" && shift && exec faketime -f +15s "$@"',
-        store, path.join(other, 'mnt', 'backups'), process.execPath, BIN, ...args], { cwd: other });
+      run(
+        'unshare',
+        [
+          '--mount',
+          '--uts',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'hostname host-b && mount --bind "$0" "$1" && shift && exec faketime -f +15s "$@"',
+          store,
+          path.join(other, 'mnt', 'backups'),
+          process.execPath,
+          BIN,
+          ...args,
+        ],
+        { cwd: other },
+      );
 
     // Held long enough for host B's four commands even on a loaded machine: the ledger is compared
     // with `before` while the holder still holds.
     const holder = await startBlockedHolder(store, '3', 15_000);
     const before = await ledgerText(store);
-    for (const args of [['auto', '--org', '3', '--json'], ['backup', '--org', '3', '--json'], ['auto', '--org', '3', '--disable', '--json']]) {
+    for (const args of [
+      ['auto', '--org', '3', '--json'],
+      ['backup', '--org', '3', '--json'],
+      ['auto', '--org', '3', '--disable', '--json'],
+    ]) {
       const result = await onHostB(args);
       expect(result.code, result.stderr).toBe(2);
       const error = (JSON.parse(result.stderr.trim().split('\n').pop()!) as { error: { code: string; message: string } }).error;

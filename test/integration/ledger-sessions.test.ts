@@ -57,7 +57,10 @@ for (const engine of ['postgres', 'mysql'] as const) {
         if (engine === 'postgres') {
           const digest = createHash('sha256').update(`${TABLES.logs}\u0000${key}`).digest();
           const [a, b] = [digest.readUInt32BE(0) & 0x7fffffff, digest.readUInt32BE(4) & 0x7fffffff];
-          const rows = await admin.raw("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = ?::text::oid AND objid = ?::text::oid", [String(a), String(b)]);
+          const rows = await admin.raw("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = ?::text::oid AND objid = ?::text::oid", [
+            String(a),
+            String(b),
+          ]);
           return Number(rows.rows[0].pid);
         }
         const name = `tb_${createHash('sha256').update(`${db.name}\u0000${TABLES.logs}\u0000${key}`).digest('hex').slice(0, 40)}`;
@@ -91,7 +94,7 @@ for (const engine of ['postgres', 'mysql'] as const) {
       }
     }, 60_000);
 
-    it('fails a run whose lock session ended before its success is recorded (the lock may be another server\'s now)', async () => {
+    it("fails a run whose lock session ended before its success is recorded (the lock may be another server's now)", async () => {
       const db = await createTestDatabase(engine, 'tb_sessions');
       databases.push(db);
       const ledger = ledgerOn(db, 100);
@@ -115,7 +118,7 @@ for (const engine of ['postgres', 'mysql'] as const) {
       }
     }, 60_000);
 
-    it('keeps both sessions in use while a lock is held, past the server\'s idle limit', async () => {
+    it("keeps both sessions in use while a lock is held, past the server's idle limit", async () => {
       const db = await createTestDatabase(engine, 'tb_sessions');
       databases.push(db);
       if (engine === 'postgres') await db.knex().raw(`ALTER DATABASE "${db.name}" SET idle_session_timeout = '2s'`);

@@ -115,13 +115,24 @@ describe('the README library example', () => {
     expect(block, 'the README has the marked example').not.toBeNull();
     // A failure for the second half of the example to find.
     const ledger = new JsonFileLedger(path.join(app, 'backups'), systemClock);
-    const failed = await ledger.begin({ kind: 'organization', organization_id: '2', tenant: null, user_id: null, day_of_week: 'monday', backup_filename: 'org_globex_monday_backup.zip', backup_path: path.join(app, 'backups/organizations/org_globex_monday_backup.zip'), backup_date: '2026-11-23' });
+    const failed = await ledger.begin({
+      kind: 'organization',
+      organization_id: '2',
+      tenant: null,
+      user_id: null,
+      day_of_week: 'monday',
+      backup_filename: 'org_globex_monday_backup.zip',
+      backup_path: path.join(app, 'backups/organizations/org_globex_monday_backup.zip'),
+      backup_date: '2026-11-23',
+    });
     await ledger.finish(failed.id, { status: 'failed', error_message: 'Backup failed: connection reset.' });
 
     const first = await runScript(block![1]!);
     const lines = first.stdout.trim().split('\n');
     expect(lines[0]).toBe('login: started');
-    expect(lines.slice(1)).toEqual([expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z organization 2 org_globex_monday_backup\.zip: Backup failed: connection reset\.$/)]);
+    expect(lines.slice(1)).toEqual([
+      expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z organization 2 org_globex_monday_backup\.zip: Backup failed: connection reset\.$/),
+    ]);
     // The detached child makes the backup; the next login has nothing to do.
     const deadline = Date.now() + 30_000;
     let records = await ledger.find({ organization_id: '1', status: 'success' });

@@ -34,7 +34,12 @@ for (const [kind, ledger] of Object.entries(LEDGERS)) {
     beforeAll(async () => {
       dir = await makeTempDir('tb-list-check-');
       await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
-      const config = { storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } }, ...(ledger ? { ledger } : {}) };
+      const config = {
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } },
+        ...(ledger ? { ledger } : {}),
+      };
       await writeFile(path.join(dir, '.backuprc'), JSON.stringify(config));
       for (const org of ['1', '2']) {
         const made = await runCli(['backup', '--org', org, '--json'], { cwd: dir });

@@ -111,9 +111,17 @@ describe('status --all', () => {
   it('per-target limits and --max-age-hours decide staleness; a shrunken target still fails the check', async () => {
     await configure({ monitor: { maxAgeHours: 12, tenants: { stale: { maxAgeHours: 72 } } } });
     const report = JSON.parse((await cli(['status', '--all', '--json'])).stdout) as HealthReport;
-    expect(report.targets.map((t) => [t.tenant, t.max_age_hours, t.stale])).toEqual([['fresh', 12, false], ['stale', 72, false], ['shrunk', 12, false]]);
+    expect(report.targets.map((t) => [t.tenant, t.max_age_hours, t.stale])).toEqual([
+      ['fresh', 12, false],
+      ['stale', 72, false],
+      ['shrunk', 12, false],
+    ]);
     const tight = JSON.parse((await cli(['status', '--all', '--json', '--max-age-hours', '1.5'])).stdout) as HealthReport;
-    expect(tight.targets.map((t) => [t.tenant, t.max_age_hours, t.stale])).toEqual([['fresh', 1.5, true], ['stale', 72, false], ['shrunk', 1.5, false]]);
+    expect(tight.targets.map((t) => [t.tenant, t.max_age_hours, t.stale])).toEqual([
+      ['fresh', 1.5, true],
+      ['stale', 72, false],
+      ['shrunk', 1.5, false],
+    ]);
     expect((await cli(['status', '--all', '--check'])).code).toBe(11);
     // The single-target check takes the configured limit too, unless --max-age-hours is given.
     expect((await cli(['status', 'stale', '--check'])).code).toBe(0);
@@ -121,19 +129,23 @@ describe('status --all', () => {
     expect((await cli(['status', 'fresh', '--check'])).code).toBe(0);
   });
 
-  it('monitors the organizations with automatic backups on: the table\'s column and tenant-backup\'s switch decide', async () => {
+  it("monitors the organizations with automatic backups on: the table's column and tenant-backup's switch decide", async () => {
     await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
     await configure({ organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } });
     expect((await cli(['auto', '--org', '2', '--disable'])).code).toBe(0);
     const report = JSON.parse((await cli(['status', '--all', '--json'])).stdout) as HealthReport;
     // Organization 3 has auto_backup_enabled = 0 in the demo table; 2 is switched off here.
-    expect(report.targets.filter((t) => t.kind === 'organization').map((t) => [t.organization_id, t.stale, t.problems])).toEqual([['1', true, ['organization 1: no successful backup']]]);
+    expect(report.targets.filter((t) => t.kind === 'organization').map((t) => [t.organization_id, t.stale, t.problems])).toEqual([
+      ['1', true, ['organization 1: no successful backup']],
+    ]);
     expect(report.warnings).toEqual([]);
 
     await configure({ organizations: { client: 'better-sqlite3', connection: { filename: './gone.sqlite' } } });
     const degraded = await cli(['status', '--all', '--json']);
     expect(degraded.code).toBe(0);
-    expect(JSON.parse(degraded.stdout).warnings).toEqual([expect.stringMatching(/^The organizations table could not be read \(.*\); showing the organizations the ledger knows\.$/)]);
+    expect(JSON.parse(degraded.stdout).warnings).toEqual([
+      expect.stringMatching(/^The organizations table could not be read \(.*\); showing the organizations the ledger knows\.$/),
+    ]);
     expect(degraded.stderr).toMatch(/^warning: The organizations table could not be read/);
   });
 });

@@ -38,7 +38,12 @@ afterAll(async () => {
 async function withSession<T>(stallSeconds: number, fn: (session: OrganizationSession, plan: TablePlan) => Promise<T>): Promise<T> {
   const connection = db.connection as ServerConnection;
   const config = organizationsSchema.parse({ client: 'mysql2', connection: { ...connection, port: proxy.port }, stallTimeoutSeconds: stallSeconds });
-  return withPlannedSession(mysqlEngine, config, (session, plans) => fn(session, plans.find((p) => p.table === 'big')!));
+  return withPlannedSession(mysqlEngine, config, (session, plans) =>
+    fn(
+      session,
+      plans.find((p) => p.table === 'big')!,
+    ),
+  );
 }
 
 /** A consumer slow enough to pause the export; calls `onBytes` with the running total. */
@@ -98,7 +103,10 @@ describe('MariaDB export when the connection goes away', () => {
             holding = true;
             return 'hold';
           });
-          await reader.exportTable(plan, slowSink(() => undefined));
+          await reader.exportTable(
+            plan,
+            slowSink(() => undefined),
+          );
         }),
       ),
     );
@@ -113,7 +121,10 @@ describe('MariaDB export when the connection goes away', () => {
         session.withSnapshot(async (reader) => {
           proxy.setShaper(() => 'hold');
           setTimeout(() => session.abort(new Error('Backup cancelled.')), 300);
-          await reader.exportTable(plan, slowSink(() => undefined));
+          await reader.exportTable(
+            plan,
+            slowSink(() => undefined),
+          );
         }),
       ),
     );

@@ -61,12 +61,16 @@ beforeAll(async () => {
   );
   await conn.query("UPDATE wire SET pt = ST_GeomFromText('POINT(1.5 -2.25)') WHERE id = 1");
   await conn.query(`CREATE TABLE bulk (id INT PRIMARY KEY, organization_id INT NOT NULL, t TEXT, b BLOB, n DECIMAL(12,3))`);
-  await conn.query(`INSERT INTO bulk SELECT seq, 1 + (seq % 7 = 0), REPEAT(CHAR(32 + seq % 90), seq % 500), IF(seq % 5 = 0, NULL, UNHEX(REPEAT(HEX(seq % 256), seq % 40))), seq / 8
-                    FROM seq_1_to_20000`).catch(async () => {
-    // MySQL has no sequence engine: fewer rows, built by a recursive CTE.
-    await conn.query(`INSERT INTO bulk WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 1000)
+  await conn
+    .query(
+      `INSERT INTO bulk SELECT seq, 1 + (seq % 7 = 0), REPEAT(CHAR(32 + seq % 90), seq % 500), IF(seq % 5 = 0, NULL, UNHEX(REPEAT(HEX(seq % 256), seq % 40))), seq / 8
+                    FROM seq_1_to_20000`,
+    )
+    .catch(async () => {
+      // MySQL has no sequence engine: fewer rows, built by a recursive CTE.
+      await conn.query(`INSERT INTO bulk WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 1000)
                       SELECT seq, 1 + (seq % 7 = 0), REPEAT(CHAR(32 + seq % 90), seq % 500), IF(seq % 5 = 0, NULL, UNHEX(REPEAT(HEX(seq % 256), seq % 40))), seq / 8 FROM s`);
-  });
+    });
   config = organizationsSchema.parse({ client: 'mysql2', connection: db.connection });
   session = await mysqlEngine.connect(config);
   plans = planOrganizationTables(await session.introspect(), config, session.dialect, '1');
@@ -112,7 +116,10 @@ describe('MySQL/MariaDB export wire form', () => {
       expect(lines.length, plan.table).toBe(expected.length);
       for (const [i, line] of lines.entries()) expect(line, `${plan.table} row ${i + 1}`).toBe(expected[i]);
     }
-    const wire = exported.get('wire')!.split('\n').map((l) => (l ? (JSON.parse(l) as unknown[]) : []));
+    const wire = exported
+      .get('wire')!
+      .split('\n')
+      .map((l) => (l ? (JSON.parse(l) as unknown[]) : []));
     const plan = plans.find((p) => p.table === 'wire')!;
     const at = (row: number, column: string) => wire[row]![plan.columns.findIndex((c) => c.name === column)];
     expect(at(0, 'txt')).toBe(TEXT);

@@ -22,7 +22,9 @@ beforeAll(async () => {
   db = await createTestDatabase('mysql', 'tb_outside');
   const k = db.knex();
   await k.raw('CREATE TABLE organizations (id BIGINT PRIMARY KEY, code VARCHAR(20))');
-  await k.raw('CREATE TABLE `lines` (id INT PRIMARY KEY AUTO_INCREMENT, organization_id BIGINT NOT NULL, note VARCHAR(50), FOREIGN KEY (organization_id) REFERENCES organizations(id))');
+  await k.raw(
+    'CREATE TABLE `lines` (id INT PRIMARY KEY AUTO_INCREMENT, organization_id BIGINT NOT NULL, note VARCHAR(50), FOREIGN KEY (organization_id) REFERENCES organizations(id))',
+  );
   await k.raw('CREATE TABLE audit (id INT PRIMARY KEY AUTO_INCREMENT, line_id INT NOT NULL, FOREIGN KEY (line_id) REFERENCES `lines`(id) ON DELETE RESTRICT)');
   await k.raw("INSERT INTO organizations VALUES (1, 'a'), (2, 'b')");
   await k.raw("INSERT INTO `lines` (organization_id, note) VALUES (1, 'one'), (2, 'two')");

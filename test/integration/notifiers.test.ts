@@ -69,7 +69,18 @@ const emailHarness: NotifierHarness = {
   async silent(policy) {
     const server = await startSilentServer();
     return {
-      notifications: { ...policy, email: { host: '127.0.0.1', port: server.port, user: SMTP_USER, password: SMTP_PASSWORD, from: 'backups@example.test', to: ['ops@example.test'], on: ['failure', 'success'] } },
+      notifications: {
+        ...policy,
+        email: {
+          host: '127.0.0.1',
+          port: server.port,
+          user: SMTP_USER,
+          password: SMTP_PASSWORD,
+          from: 'backups@example.test',
+          to: ['ops@example.test'],
+          on: ['failure', 'success'],
+        },
+      },
       attempts: server.connections,
       accepted: () => [],
       secrets: [SMTP_PASSWORD],
@@ -101,7 +112,12 @@ notifierContract(emailHarness);
 
 const notificationsOf = (raw: Record<string, unknown>) => resolveConfig({ storage: { dir: '/tmp/unused' }, notifications: raw }, { baseDir: '/' }, {}).notifications!;
 const context = { host: 'db1', now: new Date('2026-11-27T02:00:04.250Z') };
-const failure = backupEvent({ kind: 'organization', organizationId: '42' }, { event: 'failure', error: 'CONNECTION: password authentication failed for <user> & more' }, 'tenant-backup auto --org 42', context);
+const failure = backupEvent(
+  { kind: 'organization', organizationId: '42' },
+  { event: 'failure', error: 'CONNECTION: password authentication failed for <user> & more' },
+  'tenant-backup auto --org 42',
+  context,
+);
 
 describe('webhook', () => {
   let server: HttpRecorder | undefined;
@@ -137,10 +153,21 @@ describe('webhook', () => {
   it('a run summary lists every failed target', async () => {
     server = await startHttpRecorder();
     const notifications = notificationsOf({ webhook: { url: server.url('/hook') } });
-    const event = runEvent('backup --all', { summary: { created: 2, skipped: 0, failed: 1 }, problems: ['tenant "x": CONNECTION: refused'] }, 'tenant-backup backup --all', context);
+    const event = runEvent(
+      'backup --all',
+      { summary: { created: 2, skipped: 0, failed: 1 }, problems: ['tenant "x": CONNECTION: refused'] },
+      'tenant-backup backup --all',
+      context,
+    );
     await deliverAll(allChannels(notifications), event, policyOf(notifications));
     const body = JSON.parse(server.requests[0]!.body) as Record<string, unknown>;
-    expect(body).toMatchObject({ event: 'failure', kind: 'run', target: 'backup --all', summary: { created: 2, skipped: 0, failed: 1 }, problems: ['tenant "x": CONNECTION: refused'] });
+    expect(body).toMatchObject({
+      event: 'failure',
+      kind: 'run',
+      target: 'backup --all',
+      summary: { created: 2, skipped: 0, failed: 1 },
+      problems: ['tenant "x": CONNECTION: refused'],
+    });
     expect(body.text).toBe(':x: backup --all on db1: 2 created, 1 failed.\n• tenant "x": CONNECTION: refused\nRetry: tenant-backup backup --all');
   });
 });

@@ -60,7 +60,8 @@ async function recorder(plan?: Parameters<typeof startHttpRecorder>[0]): Promise
 }
 
 const cli = (args: string[]) => runCli(args, { cwd: dir });
-const newest = async (tenant: string) => (JSON.parse((await cli(['list', tenant, '--json'])).stdout) as { status: string; error_message: string | null; backup_filename: string }[])[0];
+const newest = async (tenant: string) =>
+  (JSON.parse((await cli(['list', tenant, '--json'])).stdout) as { status: string; error_message: string | null; backup_filename: string }[])[0];
 const noSecrets = (...texts: string[]) => {
   for (const text of texts) for (const secret of SECRETS) expect(text).not.toContain(secret);
 };
@@ -76,7 +77,10 @@ describe('notifications from the CLI', () => {
     expect(record).toMatchObject({ status: 'success', error_message: null });
 
     const pings = server.requests.filter((r) => r.path.startsWith('/ping/'));
-    expect(pings.map((r) => [r.method, r.path])).toEqual([['POST', `${ACME_PING}/start`], ['POST', ACME_PING]]);
+    expect(pings.map((r) => [r.method, r.path])).toEqual([
+      ['POST', `${ACME_PING}/start`],
+      ['POST', ACME_PING],
+    ]);
     expect(pings[1]!.body).toContain(`Backup of tenant "acme" succeeded on `);
     const hooks = server.requests.filter((r) => r.path === HOOK);
     expect(hooks).toHaveLength(3);
@@ -140,7 +144,12 @@ describe('notifications from the CLI', () => {
     expect(result.code).toBe(1);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines.slice(0, 3).map((line) => line.split(' ').slice(1, 4).join(' ')).sort()).toEqual(['tenant acme created', 'tenant broken failed', 'tenant globex created']);
+    expect(
+      lines
+        .slice(0, 3)
+        .map((line) => line.split(' ').slice(1, 4).join(' '))
+        .sort(),
+    ).toEqual(['tenant acme created', 'tenant broken failed', 'tenant globex created']);
     expect(lines[3]).toMatch(/^\S+Z summary 2 created, 1 failed$/);
     expect(result.stderr).toMatch(/1 of 3 tenants failed/);
     // The broken tenant could not even start: its failure is in the ledger all the same.
@@ -159,9 +168,16 @@ describe('notifications from the CLI', () => {
     expect(hooks[0]).toMatchObject({ event: 'failure', kind: 'run', target: 'backup --all', summary: { created: 2, skipped: 0, failed: 1 } });
 
     const json = await cli(['backup', '--all', '--json']);
-    const objects = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const objects = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(objects.at(-1)).toMatchObject({ summary: { created: 2, failed: 1 } });
-    expect(objects.slice(0, -1).map((o) => [o.tenant, o.action])).toEqual([['acme', 'created'], ['globex', 'created'], ['broken', 'failed']]);
+    expect(objects.slice(0, -1).map((o) => [o.tenant, o.action])).toEqual([
+      ['acme', 'created'],
+      ['globex', 'created'],
+      ['broken', 'failed'],
+    ]);
   });
 
   it('auto --org: pings the organization when a backup was made; a skip sends nothing', async () => {
@@ -171,7 +187,12 @@ describe('notifications from the CLI', () => {
     expect(made.code, made.stderr).toBe(0);
     expect(server.requests.map((r) => r.path)).toEqual(expect.arrayContaining([ORG_PING, HOOK]));
     expect(server.requests).toHaveLength(2);
-    expect(JSON.parse(server.requests.find((r) => r.path === HOOK)!.body)).toMatchObject({ event: 'success', kind: 'organization', organization_id: '1', file: expect.stringMatching(/^org_acme_\w+_backup\.zip$/) });
+    expect(JSON.parse(server.requests.find((r) => r.path === HOOK)!.body)).toMatchObject({
+      event: 'success',
+      kind: 'organization',
+      organization_id: '1',
+      file: expect.stringMatching(/^org_acme_\w+_backup\.zip$/),
+    });
     const skipped = await cli(['auto', '--org', '1', '--role', 'admin', '--json']);
     expect(JSON.parse(skipped.stdout)).toMatchObject({ action: 'skipped', reason: 'already_done' });
     expect(server.requests).toHaveLength(2);
@@ -202,7 +223,13 @@ describe('notifications from the CLI', () => {
     ]);
     expect(JSON.parse(server.requests[0]!.body)).toMatchObject({ event: 'test', kind: 'test' });
     const json = await cli(['notify', 'test', '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, results: [{ kind: 'webhook', ok: true }, { kind: 'ping', ok: false }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      results: [
+        { kind: 'webhook', ok: true },
+        { kind: 'ping', ok: false },
+      ],
+    });
     noSecrets(result.stdout, result.stderr, json.stdout);
 
     await configure({});
@@ -215,6 +242,9 @@ describe('notifications from the CLI', () => {
 /** The same configuration without notifications (to compare exit codes and messages). */
 async function plainConfig(): Promise<string> {
   const file = path.join(dir, 'plain.json');
-  await writeFile(file, JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', tenants: { broken: { client: 'better-sqlite3', connection: { filename: './missing/broken.sqlite' } } } }));
+  await writeFile(
+    file,
+    JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', tenants: { broken: { client: 'better-sqlite3', connection: { filename: './missing/broken.sqlite' } } } }),
+  );
   return file;
 }

@@ -50,7 +50,16 @@ async function recordFailure(organizationId: string, message: string): Promise<v
   const weekday = localWeekday(now, 'UTC');
   const name = `org_acme_${weekday}_backup.zip`;
   const record = await ledger.begin(
-    { kind: 'organization', organization_id: organizationId, tenant: null, user_id: null, day_of_week: weekday, backup_filename: name, backup_path: path.join(dir, 'backups/organizations', name), backup_date: localDate(now, 'UTC') },
+    {
+      kind: 'organization',
+      organization_id: organizationId,
+      tenant: null,
+      user_id: null,
+      day_of_week: weekday,
+      backup_filename: name,
+      backup_path: path.join(dir, 'backups/organizations', name),
+      backup_date: localDate(now, 'UTC'),
+    },
     { backupType: 'manual' },
   );
   await ledger.finish(record.id, { status: 'failed', error_message: message });
@@ -127,8 +136,24 @@ describe('list', () => {
       expect(record.created_at).toMatch(WHOLE_SECONDS);
       expect(record.updated_at).toMatch(WHOLE_SECONDS);
       expect(Object.keys(record)).toEqual([
-        'id', 'kind', 'organization_id', 'tenant', 'user_id', 'day_of_week', 'backup_filename', 'backup_path', 'backup_size', 'sha256',
-        'status', 'error_message', 'backup_date', 'created_at', 'updated_at', 'backup_type', 'organization_code', 'organization_name',
+        'id',
+        'kind',
+        'organization_id',
+        'tenant',
+        'user_id',
+        'day_of_week',
+        'backup_filename',
+        'backup_path',
+        'backup_size',
+        'sha256',
+        'status',
+        'error_message',
+        'backup_date',
+        'created_at',
+        'updated_at',
+        'backup_type',
+        'organization_code',
+        'organization_name',
       ]);
     }
   });
@@ -231,7 +256,10 @@ describe('auto', () => {
     expect(JSON.parse(unknown.stderr)).toMatchObject({ error: { code: 'NOT_FOUND', exit_code: 3 } });
     expect(await json(['auto', '--org', '3', '--detach'])).toMatchObject({ action: 'skipped', reason: 'disabled' });
 
-    const holder = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-lock.ts'), path.join(dir, 'backups'), '1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-lock.ts'), path.join(dir, 'backups'), '1'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.once('data', () => resolve());

@@ -15,7 +15,10 @@ import { ledgerText } from '../helpers/ledger-files.js';
 
 afterAll(removeTempDirs);
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 describe('organization commands on the SQLite demo database', () => {
   let dir: string;
@@ -126,7 +129,12 @@ describe('organization backups on PostgreSQL through the CLI', () => {
     await new Promise((resolve) => child.once('exit', resolve));
 
     expect(await sha(previous.backup_path)).toBe(previousSha);
-    const listed = JSON.parse((await runCli(['list', '--org', '1', '--json'], { cwd: dir, env })).stdout) as { id: number; status: string; sha256: string; error_message: string }[];
+    const listed = JSON.parse((await runCli(['list', '--org', '1', '--json'], { cwd: dir, env })).stdout) as {
+      id: number;
+      status: string;
+      sha256: string;
+      error_message: string;
+    }[];
     expect(listed.find((r) => r.id === previous.id)).toMatchObject({ status: 'success', sha256: previousSha });
     const interrupted = listed.find((r) => r.id !== previous.id);
     expect(interrupted).toMatchObject({ status: 'failed' });

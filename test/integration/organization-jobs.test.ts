@@ -60,7 +60,10 @@ async function cliDir(): Promise<string> {
 }
 
 const listing = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).sort();
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 /** Drops (at once) every connection whose server starts a COPY of `columns` columns. */
 function dropCopyOf(columns: number, onCopy?: (connection: number) => 'hold' | 'drop'): Shaper {
@@ -106,7 +109,10 @@ describe('--jobs bounds', () => {
     try {
       const result = await runCli(['backup', '--org', '1', '--jobs', '3', '--json'], { cwd: dir });
       expect(result.code, result.stderr).toBe(0);
-      const warnings = result.stderr.trim().split('\n').map((line) => (JSON.parse(line) as { warning: string }).warning);
+      const warnings = result.stderr
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { warning: string }).warning);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatch(/only 2 of 3 connections read the snapshot \(1 could not be opened or join it: .+\); the backup goes on/);
       const stdout = JSON.parse(result.stdout) as { tables: Array<{ rows: number }> };
@@ -149,7 +155,12 @@ describe('a failed export with stagings under way', () => {
         .withSnapshot(
           async (reader, more) => {
             readers = 1 + more.length;
-            failure = await exportTables([reader, ...more], writer, [failing, big], { sizes: new Map([['big', 100], ['failing', 1]]) }).then(
+            failure = await exportTables([reader, ...more], writer, [failing, big], {
+              sizes: new Map([
+                ['big', 100],
+                ['failing', 1],
+              ]),
+            }).then(
               () => undefined,
               (error: unknown) => error,
             );

@@ -41,7 +41,10 @@ describe.each(['postgres', 'mysql'] as const)('values of tens of MiB on %s', (en
       `CREATE TABLE docs (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, body ${TEXT_TYPE[engine]}, bin ${BLOB_TYPE[engine]}, note VARCHAR(20),
        FOREIGN KEY (organization_id) REFERENCES organizations (id))`,
     );
-    await k()('organizations').insert([{ id: 1, code: 'a' }, { id: 2, code: 'b' }]);
+    await k()('organizations').insert([
+      { id: 1, code: 'a' },
+      { id: 2, code: 'b' },
+    ]);
     deps = await orgDepsFor(db);
     const text = piece.repeat(Math.ceil((40 * MiB) / Buffer.byteLength(piece)));
     const binary = Buffer.alloc(24 * MiB + 7);
@@ -59,7 +62,7 @@ describe.each(['postgres', 'mysql'] as const)('values of tens of MiB on %s', (en
     await removeTempDirs();
   });
 
-  it('gives every value back exactly, the other organization\'s untouched', async () => {
+  it("gives every value back exactly, the other organization's untouched", async () => {
     const before = await checksumTable(k(), engine, 'docs');
     const backup = await backupOrganization(deps, { organizationId: '1' });
     expect(backup.tables.find((t) => t.table === 'docs')?.rows).toBe(3);

@@ -30,10 +30,34 @@ interface Migration {
 
 const PG: Migration[] = [
   { name: 'integer → bigint', type: 'integer', values: ['2147483647', '-5', '0'], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE bigint'], accepted: /integer → bigint/ },
-  { name: 'integer → numeric(12,0)', type: 'integer', values: ['-2147483648', '7', '1'], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(12,0)'], accepted: /integer → numeric\(12,0\)/ },
-  { name: 'varchar(20) → varchar(40)', type: 'varchar(20)', values: ["'héllo wörld 12345678'", "''", "'x'"], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE varchar(40)'], accepted: /character varying\(20\) → character varying\(40\)/ },
-  { name: 'varchar(20) → text', type: 'varchar(20)', values: ["'a'", "'b'", "'c'"], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE text'], accepted: /character varying\(20\) → text/ },
-  { name: 'numeric(10,2) → numeric(14,4)', type: 'numeric(10,2)', values: ['12345678.91', '-0.01', '0'], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(14,4)'], accepted: /numeric\(10,2\) → numeric\(14,4\)/ },
+  {
+    name: 'integer → numeric(12,0)',
+    type: 'integer',
+    values: ['-2147483648', '7', '1'],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(12,0)'],
+    accepted: /integer → numeric\(12,0\)/,
+  },
+  {
+    name: 'varchar(20) → varchar(40)',
+    type: 'varchar(20)',
+    values: ["'héllo wörld 12345678'", "''", "'x'"],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE varchar(40)'],
+    accepted: /character varying\(20\) → character varying\(40\)/,
+  },
+  {
+    name: 'varchar(20) → text',
+    type: 'varchar(20)',
+    values: ["'a'", "'b'", "'c'"],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE text'],
+    accepted: /character varying\(20\) → text/,
+  },
+  {
+    name: 'numeric(10,2) → numeric(14,4)',
+    type: 'numeric(10,2)',
+    values: ['12345678.91', '-0.01', '0'],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(14,4)'],
+    accepted: /numeric\(10,2\) → numeric\(14,4\)/,
+  },
   {
     name: 'timestamp → timestamptz (local times read in the database zone)',
     type: 'timestamp(6)',
@@ -42,10 +66,34 @@ const PG: Migration[] = [
     accepted: /timestamp\(6\) without time zone → timestamp\(6\) with time zone, local times read in the database's time zone/,
   },
   { name: 'a new nullable column', type: 'integer', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ADD COLUMN extra text'], accepted: /new column \(text, NULL/ },
-  { name: 'a new column with a default', type: 'integer', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ADD COLUMN flag integer NOT NULL DEFAULT 7'], accepted: /new column \(integer, filled by its default\)/ },
-  { name: 'bigint → integer (refused)', type: 'bigint', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE integer'], refused: /column "things"\."v": bigint → integer could change or lose a value/ },
-  { name: 'varchar(40) → varchar(10) (refused)', type: 'varchar(40)', values: ["'a'", "'b'", "'c'"], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE varchar(10)'], refused: /column "things"\."v": character varying\(40\) → character varying\(10\) could change or lose a value/ },
-  { name: 'numeric(10,2) → numeric(10,1) (refused)', type: 'numeric(10,2)', values: ['1.5', '2', '3'], migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(10,1)'], refused: /numeric\(10,2\) → numeric\(10,1\)/ },
+  {
+    name: 'a new column with a default',
+    type: 'integer',
+    values: ['1', '2', '3'],
+    migrate: ['ALTER TABLE things ADD COLUMN flag integer NOT NULL DEFAULT 7'],
+    accepted: /new column \(integer, filled by its default\)/,
+  },
+  {
+    name: 'bigint → integer (refused)',
+    type: 'bigint',
+    values: ['1', '2', '3'],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE integer'],
+    refused: /column "things"\."v": bigint → integer could change or lose a value/,
+  },
+  {
+    name: 'varchar(40) → varchar(10) (refused)',
+    type: 'varchar(40)',
+    values: ["'a'", "'b'", "'c'"],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE varchar(10)'],
+    refused: /column "things"\."v": character varying\(40\) → character varying\(10\) could change or lose a value/,
+  },
+  {
+    name: 'numeric(10,2) → numeric(10,1) (refused)',
+    type: 'numeric(10,2)',
+    values: ['1.5', '2', '3'],
+    migrate: ['ALTER TABLE things ALTER COLUMN v TYPE numeric(10,1)'],
+    refused: /numeric\(10,2\) → numeric\(10,1\)/,
+  },
   {
     name: 'a new NOT NULL column without a default (refused)',
     type: 'integer',
@@ -56,16 +104,64 @@ const PG: Migration[] = [
 ];
 
 const MYSQL: Migration[] = [
-  { name: 'INT UNSIGNED → BIGINT UNSIGNED (Laravel id widening)', type: 'INT UNSIGNED', values: ['4294967295', '0', '17'], migrate: ['ALTER TABLE things MODIFY v BIGINT UNSIGNED'], accepted: /int(\(10\))? unsigned → bigint(\(20\))? unsigned/ },
-  { name: 'INT → DECIMAL(12,0)', type: 'INT', values: ['-2147483648', '7', '1'], migrate: ['ALTER TABLE things MODIFY v DECIMAL(12,0)'], accepted: /int(\(11\))? → decimal\(12,0\)/ },
-  { name: 'VARCHAR(20) → VARCHAR(40)', type: 'VARCHAR(20)', values: ["'héllo wörld 12345678'", "''", "'x'"], migrate: ['ALTER TABLE things MODIFY v VARCHAR(40)'], accepted: /varchar\(20\) → varchar\(40\)/ },
+  {
+    name: 'INT UNSIGNED → BIGINT UNSIGNED (Laravel id widening)',
+    type: 'INT UNSIGNED',
+    values: ['4294967295', '0', '17'],
+    migrate: ['ALTER TABLE things MODIFY v BIGINT UNSIGNED'],
+    accepted: /int(\(10\))? unsigned → bigint(\(20\))? unsigned/,
+  },
+  {
+    name: 'INT → DECIMAL(12,0)',
+    type: 'INT',
+    values: ['-2147483648', '7', '1'],
+    migrate: ['ALTER TABLE things MODIFY v DECIMAL(12,0)'],
+    accepted: /int(\(11\))? → decimal\(12,0\)/,
+  },
+  {
+    name: 'VARCHAR(20) → VARCHAR(40)',
+    type: 'VARCHAR(20)',
+    values: ["'héllo wörld 12345678'", "''", "'x'"],
+    migrate: ['ALTER TABLE things MODIFY v VARCHAR(40)'],
+    accepted: /varchar\(20\) → varchar\(40\)/,
+  },
   { name: 'VARCHAR(20) → TEXT', type: 'VARCHAR(20)', values: ["'a'", "'b'", "'c'"], migrate: ['ALTER TABLE things MODIFY v TEXT'], accepted: /varchar\(20\) → text/ },
-  { name: 'DECIMAL(10,2) → DECIMAL(14,4)', type: 'DECIMAL(10,2)', values: ['12345678.91', '-0.01', '0'], migrate: ['ALTER TABLE things MODIFY v DECIMAL(14,4)'], accepted: /decimal\(10,2\) → decimal\(14,4\)/ },
+  {
+    name: 'DECIMAL(10,2) → DECIMAL(14,4)',
+    type: 'DECIMAL(10,2)',
+    values: ['12345678.91', '-0.01', '0'],
+    migrate: ['ALTER TABLE things MODIFY v DECIMAL(14,4)'],
+    accepted: /decimal\(10,2\) → decimal\(14,4\)/,
+  },
   { name: 'a new nullable column', type: 'INT', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ADD COLUMN extra TEXT NULL'], accepted: /new column \(text, NULL/ },
-  { name: 'a new column with a default', type: 'INT', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ADD COLUMN flag INT NOT NULL DEFAULT 7'], accepted: /new column \(int(\(11\))?, filled by its default\)/ },
-  { name: 'BIGINT → INT (refused)', type: 'BIGINT', values: ['1', '2', '3'], migrate: ['ALTER TABLE things MODIFY v INT'], refused: /column "things"\."v": bigint(\(20\))? → int(\(11\))? could change or lose a value/ },
-  { name: 'VARCHAR(40) → VARCHAR(10) (refused)', type: 'VARCHAR(40)', values: ["'a'", "'b'", "'c'"], migrate: ['ALTER TABLE things MODIFY v VARCHAR(10)'], refused: /varchar\(40\) → varchar\(10\) could change or lose a value/ },
-  { name: 'INT → INT UNSIGNED (refused)', type: 'INT', values: ['1', '2', '3'], migrate: ['ALTER TABLE things MODIFY v INT UNSIGNED'], refused: /int(\(11\))? → int(\(10\))? unsigned could change or lose a value/ },
+  {
+    name: 'a new column with a default',
+    type: 'INT',
+    values: ['1', '2', '3'],
+    migrate: ['ALTER TABLE things ADD COLUMN flag INT NOT NULL DEFAULT 7'],
+    accepted: /new column \(int(\(11\))?, filled by its default\)/,
+  },
+  {
+    name: 'BIGINT → INT (refused)',
+    type: 'BIGINT',
+    values: ['1', '2', '3'],
+    migrate: ['ALTER TABLE things MODIFY v INT'],
+    refused: /column "things"\."v": bigint(\(20\))? → int(\(11\))? could change or lose a value/,
+  },
+  {
+    name: 'VARCHAR(40) → VARCHAR(10) (refused)',
+    type: 'VARCHAR(40)',
+    values: ["'a'", "'b'", "'c'"],
+    migrate: ['ALTER TABLE things MODIFY v VARCHAR(10)'],
+    refused: /varchar\(40\) → varchar\(10\) could change or lose a value/,
+  },
+  {
+    name: 'INT → INT UNSIGNED (refused)',
+    type: 'INT',
+    values: ['1', '2', '3'],
+    migrate: ['ALTER TABLE things MODIFY v INT UNSIGNED'],
+    refused: /int(\(11\))? → int(\(10\))? unsigned could change or lose a value/,
+  },
 ];
 
 /** SQLite changes a column's type only by rebuilding the table. */
@@ -79,7 +175,13 @@ const SQLITE: Migration[] = [
   { name: 'INT → BIGINT (same storage class)', type: 'INT', values: ['9223372036854775807', '-1', '0'], migrate: rebuild('BIGINT'), accepted: /INT → BIGINT/ },
   { name: 'VARCHAR(20) → TEXT (same storage class)', type: 'VARCHAR(20)', values: ["'a'", "'b'", "'c'"], migrate: rebuild('TEXT'), accepted: /VARCHAR\(20\) → TEXT/ },
   { name: 'a new nullable column', type: 'INTEGER', values: ['1', '2', '3'], migrate: ['ALTER TABLE things ADD COLUMN extra TEXT'], accepted: /new column \(TEXT, NULL/ },
-  { name: 'INTEGER → TEXT (refused: the storage class changes)', type: 'INTEGER', values: ['1', '2', '3'], migrate: rebuild('TEXT'), refused: /column "things"\."v": INTEGER → TEXT changes the SQLite storage class/ },
+  {
+    name: 'INTEGER → TEXT (refused: the storage class changes)',
+    type: 'INTEGER',
+    values: ['1', '2', '3'],
+    migrate: rebuild('TEXT'),
+    refused: /column "things"\."v": INTEGER → TEXT changes the SQLite storage class/,
+  },
 ];
 
 const MIGRATIONS: Record<Engine, Migration[]> = { postgres: PG, mysql: MYSQL, sqlite: SQLITE };

@@ -29,7 +29,10 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('restoring rows of sever
       `CREATE TABLE docs (id INTEGER PRIMARY KEY, organization_id INTEGER NOT NULL, body ${TEXT_TYPE[engine]}, bin ${BLOB_TYPE[engine]}, note VARCHAR(20),
        FOREIGN KEY (organization_id) REFERENCES organizations (id))`,
     );
-    await k()('organizations').insert([{ id: 1, code: 'a' }, { id: 2, code: 'b' }]);
+    await k()('organizations').insert([
+      { id: 1, code: 'a' },
+      { id: 2, code: 'b' },
+    ]);
     const big = piece.repeat(Math.ceil((2 * 1024 * 1024) / piece.length));
     const bytes = Buffer.alloc(1536 * 1024);
     for (let i = 0; i < bytes.length; i += 1) bytes[i] = (i * 7919) % 256;

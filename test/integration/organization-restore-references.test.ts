@@ -44,7 +44,10 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('references into restore
   let deps: Deps;
   let archive: string;
   const k = () => db.knex();
-  const rowsOf = (sql: string) => k().raw(sql).then((result: unknown) => (engine === 'postgres' ? (result as { rows: unknown[] }).rows : engine === 'mysql' ? (result as unknown[][])[0]! : (result as unknown[])));
+  const rowsOf = (sql: string) =>
+    k()
+      .raw(sql)
+      .then((result: unknown) => (engine === 'postgres' ? (result as { rows: unknown[] }).rows : engine === 'mysql' ? (result as unknown[][])[0]! : (result as unknown[])));
   const everything = async () => Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, await k()(t).select().orderBy('id')] as const)));
   // SQLite does not report constraint names: the engine names its foreign keys <table>_<columns>_fkey.
   const fk = (name: string, sqliteName: string) => (engine === 'sqlite' ? sqliteName : name);

@@ -120,7 +120,11 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('restoring crafted organ
   });
 
   it("restores rows whose ids lie beyond 2^53 next to another organization's neighbouring id", async () => {
-    for (const [id, organization] of [['9007199254750001', 1], ['9007199254750000', 2], ['9007199254750002', 2]] as const) {
+    for (const [id, organization] of [
+      ['9007199254750001', 1],
+      ['9007199254750000', 2],
+      ['9007199254750002', 2],
+    ] as const) {
       await knex().raw(`INSERT INTO customers (id, organization_id, name, currency_code) VALUES (${id}, ${organization}, 'big id', 'EUR')`);
     }
     const fresh = (await backupOrganization(bed.deps, { organizationId: '1' })).record.backup_filename;

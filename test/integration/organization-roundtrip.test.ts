@@ -20,7 +20,9 @@ import { removeTempDirs } from '../helpers/temp.js';
 const OTHER_ORGS = ['2', '3', '4', BILLING_BIG_ORG_ID];
 
 async function fileSha(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and restore on %s', (engine) => {
@@ -73,11 +75,20 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and
   it('restores exactly what was backed up after rows were changed, deleted and added', async () => {
     const k = knex();
     await k('customers').where({ organization_id: 1 }).update({ name: 'changed' });
-    await k('sale_transaction_item_taxes').whereIn('sale_transaction_item_id', k('sale_transaction_items').select('id').whereIn('sale_transaction_id', k('sale_transactions').select('id').where({ organization_id: 1 }))).delete();
-    await k('items').insert({ organization_id: 1, sku: 'NEW-1', name: 'inserted after the backup' }).catch(async () => {
-      // Schemas differ slightly per engine; an update is enough when the insert does not fit.
-      await k('items').where({ organization_id: 1 }).update({ name: 'changed too' });
-    });
+    await k('sale_transaction_item_taxes')
+      .whereIn(
+        'sale_transaction_item_id',
+        k('sale_transaction_items')
+          .select('id')
+          .whereIn('sale_transaction_id', k('sale_transactions').select('id').where({ organization_id: 1 })),
+      )
+      .delete();
+    await k('items')
+      .insert({ organization_id: 1, sku: 'NEW-1', name: 'inserted after the backup' })
+      .catch(async () => {
+        // Schemas differ slightly per engine; an update is enough when the insert does not fit.
+        await k('items').where({ organization_id: 1 }).update({ name: 'changed too' });
+      });
     expect(await checksumOrganization(k, engine, '1')).not.toEqual(original);
 
     const result = await restoreOrganization(bed.deps, { organizationId: '1', backup: archiveName });
@@ -122,7 +133,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and
     await restoreOrganization(bed.deps, { organizationId: '1', backup: archiveName });
   });
 
-  it('refuses another organization\'s archive, a corrupted or truncated one, and unsafe names, changing nothing', async () => {
+  it("refuses another organization's archive, a corrupted or truncated one, and unsafe names, changing nothing", async () => {
     const before = await checksumOrganization(knex(), engine, '1');
     const storeDir = path.join(bed.deps.config.storage.dir, 'organizations');
     await expect(restoreOrganization(bed.deps, { organizationId: '2', backup: archiveName })).rejects.toThrow(ForbiddenTargetError);
@@ -170,7 +181,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('organization backup and
     expect(await checksumOrganization(knex(), engine, BILLING_BIG_ORG_ID)).toEqual(before);
   });
 
-  it('replaces last week\'s same weekday only, keeping one record per organization and weekday', async () => {
+  it("replaces last week's same weekday only, keeping one record per organization and weekday", async () => {
     const ledger = bed.deps.ledger;
     bed.clock.set('2026-11-24T08:00:00Z'); // Tuesday
     const tuesday = await backupOrganization(bed.deps, { organizationId: '1' });

@@ -120,7 +120,7 @@ describe.each(ENGINES)('%s: a schema shaped like the issue (companies, uuid ids,
     await nothingWritten(deps, where);
   });
 
-  it('include: the condition\'s rows are exported in the same snapshot and restored exactly; nobody else\'s rows move', async () => {
+  it("include: the condition's rows are exported in the same snapshot and restored exactly; nobody else's rows move", async () => {
     const { deps } = await bed({ ...base, include: { versions: VERSIONS } });
     const before = await rowsOf('versions');
     const backup = await backupOrganization(deps, { organizationId: A });
@@ -130,7 +130,10 @@ describe.each(ENGINES)('%s: a schema shaped like the issue (companies, uuid ids,
     const k = db.knex();
     await k('versions').where({ id: 1 }).delete(); // A's, removed
     await k('versions').where({ id: 3 }).update({ event: 'changed' }); // B's, changed
-    await k('versions').insert([{ id: 10, item_type: 'Invoice', item_id: 2, event: 'added for A' }, { id: 11, item_type: 'Invoice', item_id: 3, event: 'added for B' }]);
+    await k('versions').insert([
+      { id: 10, item_type: 'Invoice', item_id: 2, event: 'added for A' },
+      { id: 11, item_type: 'Invoice', item_id: 3, event: 'added for B' },
+    ]);
     const result = await restoreOrganization(deps, { organizationId: A, backup: backup.record.backup_filename });
     expect(result.action).toBe('restored');
     const expected = [...before.filter((row) => !row.startsWith('["3"')), JSON.stringify(['3', 'Invoice', '3', 'changed']), JSON.stringify(['11', 'Invoice', '3', 'added for B'])];
@@ -153,7 +156,9 @@ describe.each(ENGINES)('%s: a schema shaped like the issue (companies, uuid ids,
   it('an excluded child that references backed-up tables: the backup warns, naming the foreign key', async () => {
     const { deps } = await bed({ ...base, exclude: ['invoice_notes'] });
     const backup = await backupOrganization(deps, { organizationId: A });
-    expect(backup.warnings).toEqual([expect.stringMatching(/^organizations\.exclude lists "invoice_notes", whose foreign key \S+ \(invoice_id\) references "invoices", which is backed up/)]);
+    expect(backup.warnings).toEqual([
+      expect.stringMatching(/^organizations\.exclude lists "invoice_notes", whose foreign key \S+ \(invoice_id\) references "invoices", which is backed up/),
+    ]);
   });
 
   it('the library takes an id only in the form the table holds it (the CLI resolves it): never a backup of fewer rows', async () => {
@@ -167,8 +172,14 @@ describe.each(ENGINES)('%s: a schema shaped like the issue (companies, uuid ids,
 
   it('settings that match nothing are config errors naming the setting and what the schema has', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ ...base, tenantColumn: undefined }, /^organizations\.tenantColumn is "organization_id", but no table of the shared database has such a column\. Columns that reference "companies": company_id \(2 tables\)/],
-      [{ ...base, codeColumn: 'subdomian' }, /^organizations\.codeColumn is "subdomian", but the organizations table "companies" has no such column\. Its columns: id, subdomain, name\./],
+      [
+        { ...base, tenantColumn: undefined },
+        /^organizations\.tenantColumn is "organization_id", but no table of the shared database has such a column\. Columns that reference "companies": company_id \(2 tables\)/,
+      ],
+      [
+        { ...base, codeColumn: 'subdomian' },
+        /^organizations\.codeColumn is "subdomian", but the organizations table "companies" has no such column\. Its columns: id, subdomain, name\./,
+      ],
       [{ ...base, nameColumn: 'title' }, /^organizations\.nameColumn is "title"/],
       [{ ...base, table: undefined }, /^organizations\.table is "organizations", but the shared database has no such table\. Tables that look like it: companies\./],
     ];
@@ -196,7 +207,10 @@ describe.each(ENGINES)('%s: a schema shaped like the issue (companies, uuid ids,
     const json = await cli(['plan', '--org', A.toUpperCase(), '--json']);
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ organization: { id: A, code: 'acme' }, total_rows: 11 });
-    const warnings = json.stderr.trim().split('\n').map((line) => JSON.parse(line) as { warning: string });
+    const warnings = json.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { warning: string });
     expect(warnings).toEqual([{ warning: expect.stringMatching(/^organizations\.exclude lists "invoice_notes"/) }]);
 
     // A uuid in upper case names the organization (compared as a uuid, not as text): the backup is recorded under its id.

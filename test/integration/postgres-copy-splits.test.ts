@@ -61,7 +61,12 @@ function config(port: number, stallTimeoutSeconds = 600) {
 }
 
 async function withSession<T>(port: number, fn: (session: OrganizationSession, plan: TablePlan) => Promise<T>, stall?: number): Promise<T> {
-  return withPlannedSession(postgresEngine, config(port, stall), (session, plans) => fn(session, plans.find((p) => p.table === 'splits')!));
+  return withPlannedSession(postgresEngine, config(port, stall), (session, plans) =>
+    fn(
+      session,
+      plans.find((p) => p.table === 'splits')!,
+    ),
+  );
 }
 
 async function exportThrough(port: number, stall?: number): Promise<string> {
@@ -162,7 +167,7 @@ describe('PostgreSQL COPY parser: every split point', () => {
 
   it('does the same for every cut inside and around CopyDone combined with random cuts elsewhere', async () => {
     let state = 12345;
-    const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let round = 0; round < 300; round++) {
       const cuts = new Set<number>();
       const count = 1 + Math.floor(random() * 40);
@@ -211,7 +216,6 @@ function stallAtCopy(): () => boolean {
 }
 
 describe('a server that stops sending', () => {
-
   it('is given up by the stall guard with a clear error, instead of waiting forever', async () => {
     stallAtCopy();
     const failure = await exportThrough(proxy.port, 1).then(
@@ -250,7 +254,11 @@ describe('SIGTERM while the server has stopped sending (the CLI)', () => {
       );
     await write(proxy.port);
     const copying = stallAtCopy();
-    const child = spawn(process.execPath, [BIN, 'backup', '--org', '1', '--json'], { cwd: dir, env: { ...process.env, TENANT_BACKUP_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'backup', '--org', '1', '--json'], {
+      cwd: dir,
+      env: { ...process.env, TENANT_BACKUP_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));

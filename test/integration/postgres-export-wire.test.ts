@@ -155,7 +155,11 @@ describe('PostgreSQL export wire form', () => {
 
   it('keeps the edge values of the wire form', async () => {
     const exported = await exportAll();
-    const rows = exported.get('wire')!.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown[]);
+    const rows = exported
+      .get('wire')!
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown[]);
     const plan = plans.find((p) => p.table === 'wire')!;
     const at = (row: number, column: string) => rows[row]![plan.columns.findIndex((c) => c.name === column)];
     expect(at(0, 'ts')).toBe('2020-01-01T07:04:56.123456+00:00');

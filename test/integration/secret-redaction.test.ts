@@ -58,7 +58,12 @@ describe('secrets of connection URLs', () => {
   it('refuses a URL whose password holds unencoded @ / # (exit 2), showing no piece of it, recording nothing', async () => {
     const url = `postgres://${server.user}:\${DB_PW}@${server.host}:${server.port}/${server.database}`;
     const dir = await configWith(url, url);
-    for (const args of [['backup', '--org', '1'], ['backup', 'acme'], ['restore', 'acme', 'acme_2026-01-01_00-00-00.zip', '--yes'], ['auto', '--org', '1']]) {
+    for (const args of [
+      ['backup', '--org', '1'],
+      ['backup', 'acme'],
+      ['restore', 'acme', 'acme_2026-01-01_00-00-00.zip', '--yes'],
+      ['auto', '--org', '1'],
+    ]) {
       for (const json of [[], ['--json']]) {
         const result = await runCli([...args, ...json], { cwd: dir, env: { DB_PW: SPECIAL_PASSWORD } });
         expect(result.code, result.stderr).toBe(2);
@@ -86,7 +91,11 @@ describe('secrets of connection URLs', () => {
     for (const port of ['99999', '54x2', '0']) {
       const url = `postgres://${server.user}:\${DB_PW}@${server.host}:${port}/${server.database}`;
       const dir = await configWith(url, url);
-      for (const args of [['backup', '--org', '1'], ['auto', '--org', '1'], ['backup', 'acme']]) {
+      for (const args of [
+        ['backup', '--org', '1'],
+        ['auto', '--org', '1'],
+        ['backup', 'acme'],
+      ]) {
         const result = await runCli(args, { cwd: dir, env: { DB_PW: server.password } });
         expect(result.code, `${port} ${args.join(' ')}: ${result.stderr}`).toBe(2);
         expect(result.stderr).toMatch(/connection is not a usable connection URL: the port is not a number from 1 to 65535/);
@@ -96,11 +105,9 @@ describe('secrets of connection URLs', () => {
     }
     // The object form: a port that is not one is refused the same way.
     const dir = await makeTempDir('tb-secret-');
-    await writeFile(
-      path.join(dir, '.backuprc'),
-      JSON.stringify({ storage: { dir: './store' }, organizations: { client: 'pg', connection: { ...server, port: 'abc' } } }),
-      { mode: 0o600 },
-    );
+    await writeFile(path.join(dir, '.backuprc'), JSON.stringify({ storage: { dir: './store' }, organizations: { client: 'pg', connection: { ...server, port: 'abc' } } }), {
+      mode: 0o600,
+    });
     const result = await runCli(['backup', '--org', '1'], { cwd: dir });
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toMatch(/organizations\.connection\.port is not a port number/);
@@ -120,7 +127,10 @@ describe('secrets of connection URLs', () => {
     // Under --json stderr stays JSON: the warning is an object on its own line.
     const json = await runCli(['list', '--json'], { cwd: literal });
     expect(json.code, json.stderr).toBe(0);
-    const objects = json.stderr.trim().split('\n').map((line) => JSON.parse(line) as { warning?: string });
+    const objects = json.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { warning?: string });
     expect(objects).toHaveLength(1);
     expect(objects[0]!.warning).toMatch(/holds a password in clear and is readable by other users/);
     await chmod(file, 0o600);
@@ -129,7 +139,9 @@ describe('secrets of connection URLs', () => {
     // The object form, and a password taken from the environment (no warning).
     const objectForm = await makeTempDir('tb-secret-');
     const write = (password: string) =>
-      writeFile(path.join(objectForm, '.backuprc'), JSON.stringify({ storage: { dir: './store' }, organizations: { client: 'pg', connection: { ...server, password } } }), { mode: 0o644 });
+      writeFile(path.join(objectForm, '.backuprc'), JSON.stringify({ storage: { dir: './store' }, organizations: { client: 'pg', connection: { ...server, password } } }), {
+        mode: 0o644,
+      });
     await write(server.password);
     await chmod(path.join(objectForm, '.backuprc'), 0o644);
     expect((await runCli(['list'], { cwd: objectForm })).stderr).toMatch(/^warning: .* holds a password in clear/m);

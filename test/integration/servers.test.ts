@@ -55,9 +55,8 @@ describe.each(['postgres', 'mysql'] as const)('%s test server', (engine) => {
     await db.drop(); // idempotent
     const admin = adminKnex(engine);
     try {
-      const existsSql = engine === 'postgres'
-        ? 'SELECT datname AS name FROM pg_database WHERE datname = ?'
-        : 'SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name = ?';
+      const existsSql =
+        engine === 'postgres' ? 'SELECT datname AS name FROM pg_database WHERE datname = ?' : 'SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name = ?';
       expect(rawRows(engine, await admin.raw(existsSql, [db.name]))).toEqual([]);
     } finally {
       await admin.destroy();

@@ -53,7 +53,8 @@ function start(server: Server, args: string[]): { child: ChildProcess; done: Pro
 async function archives(list: Server[]): Promise<string[]> {
   const found: string[] = [];
   for (const server of list) {
-    for (const name of await readdir(path.join(server.dir, 'backups', 'organizations')).catch(() => [] as string[])) if (name.endsWith('.zip') && !name.startsWith('.')) found.push(`${server.host}/${name}`);
+    for (const name of await readdir(path.join(server.dir, 'backups', 'organizations')).catch(() => [] as string[]))
+      if (name.endsWith('.zip') && !name.startsWith('.')) found.push(`${server.host}/${name}`);
   }
   return found;
 }
@@ -63,7 +64,13 @@ for (const engine of ['postgres', 'mysql'] as const) {
     let db: TestDatabase;
     let list: Server[];
     const records = async () =>
-      (await db.knex()('auto_backup_logs').where({ organization_id: '42' }).orderBy('id')) as Array<{ id: number | string; status: string; host: string; run_pid: number | null; error_message: string | null }>;
+      (await db.knex()('auto_backup_logs').where({ organization_id: '42' }).orderBy('id')) as Array<{
+        id: number | string;
+        status: string;
+        host: string;
+        run_pid: number | null;
+        error_message: string | null;
+      }>;
 
     beforeAll(async () => {
       db = await createTestDatabase(engine, 'tb_servers');
@@ -78,7 +85,10 @@ for (const engine of ['postgres', 'mysql'] as const) {
         t.bigInteger('organization_id').notNullable().references('id').inTable('organizations');
         t.text('body');
       });
-      await knex('organizations').insert([{ id: 42, code: 'acme', name: 'ACME' }, { id: 7, code: 'globex', name: 'Globex' }]);
+      await knex('organizations').insert([
+        { id: 42, code: 'acme', name: 'ACME' },
+        { id: 7, code: 'globex', name: 'Globex' },
+      ]);
       // Enough rows that a backup takes a moment (the kill lands half-way).
       const body = 'x'.repeat(400);
       for (let i = 0; i < 60; i += 1) await knex('notes').insert(Array.from({ length: 1000 }, () => ({ organization_id: 42, body })));
@@ -100,7 +110,7 @@ for (const engine of ['postgres', 'mysql'] as const) {
       expect((await archives(list))[0]).toMatch(new RegExp(`^${rows[0]!.host}/org_acme_\\w+day_backup\\.zip$`));
     }, 180_000);
 
-    it('the winner killed half-way: the next call makes the backup, the killed one\'s record is failed', async () => {
+    it("the winner killed half-way: the next call makes the backup, the killed one's record is failed", async () => {
       await db.knex()('auto_backup_logs').del();
       for (const server of list) await rmArchives(server);
       const runs = Array.from({ length: 60 }, (_, i) => start(list[i % 3]!, ['auto', '--org', '42', '--json']));
@@ -137,14 +147,20 @@ for (const engine of ['postgres', 'mysql'] as const) {
       const made = await runCli(['auto', '--org', '42', '--json'], { cwd: list[2]!.dir, env: list[2]!.env });
       expect(made.code, made.stderr).toBe(0);
       const trace = path.join(list[0]!.dir, 'trace.txt');
-      const skip = await runCli(['auto', '--org', '42', '--role', 'admin', '--json'], { cwd: list[0]!.dir, env: { ...list[0]!.env, TB_TRACE_FILE: trace }, nodeArgs: ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs')] });
+      const skip = await runCli(['auto', '--org', '42', '--role', 'admin', '--json'], {
+        cwd: list[0]!.dir,
+        env: { ...list[0]!.env, TB_TRACE_FILE: trace },
+        nodeArgs: ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs')],
+      });
       expect(skip.code, skip.stderr).toBe(0);
       expect(JSON.parse(skip.stdout)).toMatchObject({ action: 'skipped', reason: 'already_done' });
       const loaded = await readFile(trace, 'utf8');
       expect(loaded).toContain('dist/cli/fast-auto.bundle.js');
       expect(loaded).toContain(engine === 'postgres' ? 'node_modules/pg/' : 'node_modules/mysql2/');
       expect(loaded).not.toMatch(engine === 'postgres' ? /node_modules\/mysql2\// : /node_modules\/pg\//);
-      expect(loaded).not.toMatch(/node_modules\/(better-sqlite3|knex|commander|zod|pg-copy-streams)\/|dist\/cli\/main\.js|dist\/engines\/(postgres|mysql)\/(export|restore|catalog)/);
+      expect(loaded).not.toMatch(
+        /node_modules\/(better-sqlite3|knex|commander|zod|pg-copy-streams)\/|dist\/cli\/main\.js|dist\/engines\/(postgres|mysql)\/(export|restore|catalog)/,
+      );
     }, 60_000);
 
     it('refuses a weekday file on a second disk under one ledger; restore elsewhere says where the archive is', async () => {

@@ -29,7 +29,10 @@ afterEach(() => {
 });
 afterAll(removeTempDirs);
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 /** The SQLite demo as shared and tenant database, the store at `storage` (relative to the dir). */
 async function demoBed(storage = './store'): Promise<{ dir: string; store: string; database: string }> {
@@ -92,8 +95,14 @@ describe('a ledger write that fails', () => {
     const dir = await makeTempDir('tb-fail-');
     const ledger = new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z'));
     const record = await ledger.begin({
-      kind: 'organization', organization_id: '1', tenant: null, user_id: null, day_of_week: 'monday',
-      backup_filename: 'org_1_monday_backup.zip', backup_path: path.join(dir, 'organizations/org_1_monday_backup.zip'), backup_date: '2026-11-23',
+      kind: 'organization',
+      organization_id: '1',
+      tenant: null,
+      user_id: null,
+      day_of_week: 'monday',
+      backup_filename: 'org_1_monday_backup.zip',
+      backup_path: path.join(dir, 'organizations/org_1_monday_backup.zip'),
+      backup_date: '2026-11-23',
     });
     // The organization's own file of the ledger (format 2: one file per organization).
     const file = path.join(dir, 'ledger', 'organizations', '1.json');
@@ -111,14 +120,18 @@ describe('a ledger write that fails', () => {
 });
 
 describe('temp files of killed runs', () => {
-  it('are removed when their process is gone, whatever their name; a live run\'s are kept', async () => {
+  it("are removed when their process is gone, whatever their name; a live run's are kept", async () => {
     const bed = await demoBed();
     expect((await runCli(['backup', 't'], { cwd: bed.dir })).code).toBe(0);
     const dead = await deadPid();
     const area = path.join(bed.store, 'tenant-databases');
     const host = encodeURIComponent(hostIdentity()).replaceAll('.', '%2E');
     // Earlier versions' names (no host), and this host's.
-    const killed = [`.t_2026-01-01_00-00-00.zip.${dead}.0123456789ab.tmp`, `.t_monday_backup.zip.${dead}.0123456789ab.tmp`, `.t_2026-01-03_00-00-00.zip.@${host}.${dead}.0123456789ab.tmp`];
+    const killed = [
+      `.t_2026-01-01_00-00-00.zip.${dead}.0123456789ab.tmp`,
+      `.t_monday_backup.zip.${dead}.0123456789ab.tmp`,
+      `.t_2026-01-03_00-00-00.zip.@${host}.${dead}.0123456789ab.tmp`,
+    ];
     const live = `.t_2026-01-02_00-00-00.zip.${process.pid}.0123456789ab.tmp`;
     // Another server's (a store several servers share): its pid means nothing here.
     const otherHost = `.t_2026-01-04_00-00-00.zip.@another-server.${dead}.0123456789ab.tmp`;
@@ -175,7 +188,10 @@ describe('a manifest with two entries for one table', () => {
       }
     };
     const before = rows();
-    for (const args of [['restore', '--org', '1', crafted, '--yes', '--json'], ['restore', '--org', '1', crafted, '--dry-run', '--json']]) {
+    for (const args of [
+      ['restore', '--org', '1', crafted, '--yes', '--json'],
+      ['restore', '--org', '1', crafted, '--dry-run', '--json'],
+    ]) {
       const result = await runCli(args, { cwd: bed.dir });
       expect(result.code, result.stderr).toBe(5);
       expect(result.stderr).toMatch(/entries\[\d+\]\.table: table \\"customers\\" has another entry already/);
@@ -183,4 +199,3 @@ describe('a manifest with two entries for one table', () => {
     expect(rows()).toEqual(before);
   }, 60_000);
 });
-

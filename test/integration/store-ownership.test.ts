@@ -93,7 +93,15 @@ describe('a store another user owns, full of planted links', () => {
     await symlink(victim, path.join(store, 'logs', `auto-org-1-${TODAY}.log`));
     await symlink(victim, path.join(store, 'tenant-databases', 't_2026-01-01_00-00-00.zip'));
     for (const entry of ['', 'locks', 'logs', 'tenant-databases']) await chown(path.join(store, entry), OTHER_UID, OTHER_UID);
-    for (const link of ['ledger.json', 'organizations', 'locks/org-1.lck', 'locks/tenant-t.lck', 'locks/.ledger-write.lck', `logs/auto-org-1-${TODAY}.log`, 'tenant-databases/t_2026-01-01_00-00-00.zip']) {
+    for (const link of [
+      'ledger.json',
+      'organizations',
+      'locks/org-1.lck',
+      'locks/tenant-t.lck',
+      'locks/.ledger-write.lck',
+      `logs/auto-org-1-${TODAY}.log`,
+      'tenant-databases/t_2026-01-01_00-00-00.zip',
+    ]) {
       await lchown(path.join(store, link), OTHER_UID, OTHER_UID);
     }
   });
@@ -150,7 +158,10 @@ describe('stores that others could write into', () => {
     const shared = path.join(bed.dir, 'shared');
     await mkdir(shared);
     await chmod(shared, 0o777);
-    await writeFile(path.join(bed.dir, 'shared.backuprc'), JSON.stringify({ storage: { dir: './shared/store' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }));
+    await writeFile(
+      path.join(bed.dir, 'shared.backuprc'),
+      JSON.stringify({ storage: { dir: './shared/store' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }),
+    );
     const refused = await runCli(['backup', '--org', '1', '--config', 'shared.backuprc'], { cwd: bed.dir });
     expect(refused.code, refused.stderr).toBe(2);
     expect(refused.stderr).toContain(`${shared} (a folder above the store) is writable by its group and others`);
@@ -168,23 +179,27 @@ describe('a store of ours with links planted before it was ours', () => {
     for (const folder of ['locks', 'logs', 'organizations']) await mkdir(path.join(bed.store, folder), { recursive: true, mode: 0o700 });
   });
 
-  it.each([['an operation lock', 'locks/org-1.lck'], ['the ledger write lock', 'locks/.ledger-write.lck']])(
-    'refuses %s that is a link (its target is never touched)',
-    async (_what, lock) => {
-      const before = await snapshot(bed);
-      await symlink(bed.victim, path.join(bed.store, lock));
-      const result = await runCli(['backup', '--org', '1'], { cwd: bed.dir });
-      expect(result.code, result.stderr).toBe(2);
-      expect(result.stderr).toContain(`${path.basename(lock)} is not a lock file (a symbolic link)`);
-      expect(await snapshot(bed)).toEqual(before);
-    },
-  );
+  it.each([
+    ['an operation lock', 'locks/org-1.lck'],
+    ['the ledger write lock', 'locks/.ledger-write.lck'],
+  ])('refuses %s that is a link (its target is never touched)', async (_what, lock) => {
+    const before = await snapshot(bed);
+    await symlink(bed.victim, path.join(bed.store, lock));
+    const result = await runCli(['backup', '--org', '1'], { cwd: bed.dir });
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toContain(`${path.basename(lock)} is not a lock file (a symbolic link)`);
+    expect(await snapshot(bed)).toEqual(before);
+  });
 
   it('refuses an owner file of the ledger that is a link', async () => {
     const before = await snapshot(bed);
     await mkdir(path.join(bed.store, 'ledger', 'organizations'), { recursive: true, mode: 0o700 });
     await symlink(bed.victim, path.join(bed.store, 'ledger', 'organizations', '1.json'));
-    for (const args of [['backup', '--org', '1'], ['list', '--org', '1'], ['auto', '--org', '1']]) {
+    for (const args of [
+      ['backup', '--org', '1'],
+      ['list', '--org', '1'],
+      ['auto', '--org', '1'],
+    ]) {
       const result = await runCli(args, { cwd: bed.dir });
       expect(result.code, result.stderr).toBe(2);
       expect(result.stderr).toMatch(/1\.json is a symbolic link/);
@@ -205,7 +220,7 @@ describe('a store of ours with links planted before it was ours', () => {
     expect(await snapshot(bed)).toEqual(before);
   });
 
-  it('never quotes a corrupt ledger\'s contents (exit 6)', async () => {
+  it("never quotes a corrupt ledger's contents (exit 6)", async () => {
     await writeFile(path.join(bed.store, 'ledger.json'), await readFile(bed.victim), { mode: 0o600 });
     const result = await runCli(['list'], { cwd: bed.dir });
     expect(result.code, result.stderr).toBe(6);
@@ -213,7 +228,7 @@ describe('a store of ours with links planted before it was ours', () => {
     expect(result.stderr).not.toMatch(/root|not-for-anyone/);
   });
 
-  it('refuses an archive name or a detached run\'s log that is a link', async () => {
+  it("refuses an archive name or a detached run's log that is a link", async () => {
     const before = await snapshot(bed);
     const weekday = new Date().toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' }).toLowerCase();
     await symlink(bed.victim, path.join(bed.store, 'organizations', `org_acme_${weekday}_backup.zip`));

@@ -26,7 +26,12 @@ async function s3Settings(emulator: Emulator, overrides: Record<string, unknown>
   const dir = await makeTempDir('tb-s3-staging-');
   const bucket = `tb-test-${process.pid}-${++bucketCounter}`;
   await emulator.createBucket(bucket);
-  const config = resolveConfig({ storage: { type: 's3', dir: './staging', bucket, prefix: 'backups/', endpoint: emulator.endpoint, forcePathStyle: true, partSizeMiB: 5, uploadConcurrency: 2, ...overrides } }, { baseDir: dir });
+  const config = resolveConfig(
+    {
+      storage: { type: 's3', dir: './staging', bucket, prefix: 'backups/', endpoint: emulator.endpoint, forcePathStyle: true, partSizeMiB: 5, uploadConcurrency: 2, ...overrides },
+    },
+    { baseDir: dir },
+  );
   return { settings: config.storage as Extract<ResolvedStorage, { type: 's3' }>, bucket, dir };
 }
 
@@ -88,7 +93,7 @@ for (const kind of EMULATORS) {
       expect(await emulator.openUploads(bucket)).toBe(0);
     });
 
-    it('an upload cut in the middle leaves last week\'s object intact and no multipart upload open', async () => {
+    it("an upload cut in the middle leaves last week's object intact and no multipart upload open", async () => {
       const { store, bucket } = await s3Store(emulator);
       const lastWeek = randomBytes(6 * MiB);
       let temp = await store.tempPath('organizations', 'org_acme_monday_backup.zip');
@@ -110,7 +115,7 @@ for (const kind of EMULATORS) {
       expect(await emulator.openUploads(bucket)).toBe(0);
     });
 
-    it('Ctrl-C in the middle of an upload (the signal) aborts it: last week\'s object stays, no upload is left open', async () => {
+    it("Ctrl-C in the middle of an upload (the signal) aborts it: last week's object stays, no upload is left open", async () => {
       const { store, bucket } = await s3Store(emulator);
       const lastWeek = randomBytes(1000);
       let temp = await store.tempPath('organizations', 'org_acme_monday_backup.zip');

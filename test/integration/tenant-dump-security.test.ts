@@ -164,7 +164,11 @@ describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-comma
     { name: '\\o to a file', code: 'ARCHIVE_INVALID', dump: (real, b) => afterHeader(real, `\\o ${b.canary}\nSELECT 1;\n`) },
     { name: '\\copy … PROGRAM', code: 'ARCHIVE_INVALID', dump: (real, b) => `\\copy (SELECT 1) TO PROGRAM 'touch ${b.canary}'\n${real}` },
     { name: '\\i a local file', code: 'ARCHIVE_INVALID', dump: (real, b) => afterHeader(real, `\\i ${b.sqlFile}\n`) },
-    { name: '\\! after SQL on the same line', code: 'ARCHIVE_INVALID', dump: (real, b) => real.replace('SET statement_timeout = 0;', `SET statement_timeout = 0; \\! touch ${b.canary}`) },
+    {
+      name: '\\! after SQL on the same line',
+      code: 'ARCHIVE_INVALID',
+      dump: (real, b) => real.replace('SET statement_timeout = 0;', `SET statement_timeout = 0; \\! touch ${b.canary}`),
+    },
     {
       name: "leaving restricted mode with the dump's own key",
       code: 'ARCHIVE_INVALID',
@@ -179,8 +183,16 @@ describe('PostgreSQL: psql runs in restricted mode, a dump cannot run meta-comma
 
   it('through the CLI: exit 5 and a JSON error, nothing changed', async () => {
     const configFile = path.join(t.bed.dir, 'cli.backuprc');
-    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: t.bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: t.bed.acme.connection } } }), { mode: 0o600 });
-    await handMadeArchive(t.deps, { name: 'acme_2026-11-19_10-00-00.zip', tenant: 'acme', engine, entryPath: 'dump.sql', data: Buffer.from(`\\! touch ${t.bed.canary}\n${t.real}`) });
+    fs.writeFileSync(configFile, JSON.stringify({ storage: { dir: t.bed.storage }, timezone: 'UTC', tenants: { acme: { client: 'pg', connection: t.bed.acme.connection } } }), {
+      mode: 0o600,
+    });
+    await handMadeArchive(t.deps, {
+      name: 'acme_2026-11-19_10-00-00.zip',
+      tenant: 'acme',
+      engine,
+      entryPath: 'dump.sql',
+      data: Buffer.from(`\\! touch ${t.bed.canary}\n${t.real}`),
+    });
     const before = await fingerprint(t.bed.acme.knex(), engine);
     const result = await runCli(['restore', 'acme', 'acme_2026-11-19_10-00-00.zip', '--yes', '--json', '--config', configFile]);
     expect(result.code, result.stderr).toBe(5);
@@ -295,7 +307,13 @@ describe('MariaDB: the client runs no client command of a dump', () => {
       await admin.raw(`GRANT ALL ON \`${t.bed.acme.name}\`.* TO ?@'127.0.0.1'`, [user]);
       const own = { ...(t.bed.acme.connection as ServerConnection), user, password: secret };
       const restricted = await makeDeps(t.bed, engine, own);
-      await expectRefused(t.bed, engine, restricted, { name: 'USE other_db', code: 'OPERATION_FAILED', dump: (r, b) => `USE ${b.globex.name};\nDROP TABLE customers;\n${r}` }, t.real);
+      await expectRefused(
+        t.bed,
+        engine,
+        restricted,
+        { name: 'USE other_db', code: 'OPERATION_FAILED', dump: (r, b) => `USE ${b.globex.name};\nDROP TABLE customers;\n${r}` },
+        t.real,
+      );
     } finally {
       await admin.raw(`DROP USER IF EXISTS ?@'127.0.0.1'`, [user]).catch(() => undefined);
       await admin.destroy();

@@ -72,7 +72,9 @@ async function fingerprint(k: Knex): Promise<Record<string, unknown>> {
       continue;
     }
     out[`create ${t}`] = rowsOf(await k.raw(`SHOW CREATE TABLE \`${t}\``))[0]?.['Create Table'];
-    const columns = rowsOf(await k.raw(`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, [t]));
+    const columns = rowsOf(
+      await k.raw(`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, [t]),
+    );
     const row = `MD5(CONCAT_WS('|', ${columns.map(({ c }) => `IFNULL(HEX(CAST(\`${String(c)}\` AS BINARY)), 'NULL')`).join(', ')}))`;
     out[`table ${t}`] = rowsOf(await k.raw(`SELECT COUNT(*) AS n, MD5(IFNULL(GROUP_CONCAT(${row} ORDER BY ${row} SEPARATOR ''), '')) AS md5 FROM \`${t}\``))[0];
   }
@@ -119,7 +121,8 @@ describeDatabaseEngineContract('mysql', {
     expect(cut).toBeGreaterThan(sql.indexOf('DROP TABLE IF EXISTS'));
     return Buffer.from(`CREATE TABLE created_by_broken_dump (id INT);\n${sql.slice(0, cut)}\nTHIS IS NOT SQL;\n`);
   },
-  failedLoad: /mariadb failed \(exit code 1\)[\s\S]*ERROR 1064[\s\S]*safety backup was loaded back automatically: rollback succeeded, the database is as it was before the restore\./,
+  failedLoad:
+    /mariadb failed \(exit code 1\)[\s\S]*ERROR 1064[\s\S]*safety backup was loaded back automatically: rollback succeeded, the database is as it was before the restore\./,
   failedLoadDetails: { rolled_back: true },
   unreachable: async (databases) => ({ ...(databases.tenants.acme.connection as ServerConnection), port: await freePort() }),
 });
@@ -138,8 +141,18 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
 
   it('restores exact values (decimals, 64-bit integers, binary, text with NUL and control characters)', async () => {
     await backupChangeRestore(bed, databases);
-    const [inv] = rowsOf(await acme.knex().raw(`SELECT CAST(amount AS CHAR) AS amount, CAST(big AS CHAR) AS big, CAST(ubig AS CHAR) AS ubig, HEX(data) AS data, CAST(dt AS CHAR) AS dt FROM invoices ORDER BY id`));
-    expect(inv).toEqual({ amount: '12345678901234567890123456789012345.123456789012345678901234567890', big: '9223372036854775807', ubig: '18446744073709551615', data: '00FF00FF7F', dt: '2026-01-02 03:04:05.123456' });
+    const [inv] = rowsOf(
+      await acme
+        .knex()
+        .raw(`SELECT CAST(amount AS CHAR) AS amount, CAST(big AS CHAR) AS big, CAST(ubig AS CHAR) AS ubig, HEX(data) AS data, CAST(dt AS CHAR) AS dt FROM invoices ORDER BY id`),
+    );
+    expect(inv).toEqual({
+      amount: '12345678901234567890123456789012345.123456789012345678901234567890',
+      big: '9223372036854775807',
+      ubig: '18446744073709551615',
+      data: '00FF00FF7F',
+      dt: '2026-01-02 03:04:05.123456',
+    });
     const [weird] = rowsOf(await acme.knex().raw(`SELECT HEX(name) AS h FROM customers WHERE id = 3`));
     expect(weird?.h).toBe(Buffer.from('emoji 😀 ctl \u0001\u0007\t\n\u0000 tail').toString('hex').toUpperCase());
   });
@@ -162,7 +175,9 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
     bed.clock.set('2026-11-21T19:05:00Z');
     const error = await restoreTenant(deps, { tenant: 'acme', backup: good.record.backup_filename, searchPath: bin }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
-    expect((error as Error).message).toMatch(/Lost connection \(simulated\)[\s\S]*Rolling back by loading the safety backup ALSO failed[\s\S]*tenant-backup restore acme acme_2026-11-21_19-05-00\.zip --no-safety-backup/);
+    expect((error as Error).message).toMatch(
+      /Lost connection \(simulated\)[\s\S]*Rolling back by loading the safety backup ALSO failed[\s\S]*tenant-backup restore acme acme_2026-11-21_19-05-00\.zip --no-safety-backup/,
+    );
     expect((error as TenantBackupError).details).toMatchObject({ rolled_back: false, database_changed: true });
     // Following the advice restores the pre-restore state.
     bed.clock.set('2026-11-21T19:06:00Z');
@@ -220,7 +235,10 @@ describe('MySQL/MariaDB tenant backup and restore', () => {
       await db.knex().raw(`DELETE FROM t`);
       bed.clock.set('2026-11-21T19:05:00Z');
       await restoreTenant(deps, { tenant: 'exotic', backup: backup.record.backup_filename });
-      expect(rowsOf(await db.knex().raw(`SELECT id, v FROM t ORDER BY id`))).toEqual([{ id: 1, v: 'one' }, { id: 2, v: null }]);
+      expect(rowsOf(await db.knex().raw(`SELECT id, v FROM t ORDER BY id`))).toEqual([
+        { id: 1, v: 'one' },
+        { id: 2, v: null },
+      ]);
       expect(optionFileText({ host: 'h', port: 1, user: 'u', password: secret })).toContain(`password="p\\"a#s\\\\w'o rd;$x\\tz"`);
     } finally {
       await admin.raw(`DROP USER IF EXISTS ?@'127.0.0.1'`, [user]).catch(() => undefined);
@@ -292,9 +310,7 @@ describe('MySQL argument builders (pure)', () => {
       'acme_db',
     ]);
     expect(mysqlRestoreArgs('/tmp/x/client.cnf', 'acme_db', { sandbox: false })).not.toContain('--sandbox');
-    expect(optionFileText({ host: '127.0.0.1', port: 3307, user: 'app', password: 'pw' })).toBe(
-      '[client]\nhost="127.0.0.1"\nport=3307\nprotocol=TCP\nuser="app"\npassword="pw"\n',
-    );
+    expect(optionFileText({ host: '127.0.0.1', port: 3307, user: 'app', password: 'pw' })).toBe('[client]\nhost="127.0.0.1"\nport=3307\nprotocol=TCP\nuser="app"\npassword="pw"\n');
     expect(optionFileText({ socketPath: '/run/mysqld/mysqld.sock', user: 'app' })).toBe('[client]\nsocket="/run/mysqld/mysqld.sock"\nuser="app"\n');
   });
 });

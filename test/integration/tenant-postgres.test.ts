@@ -273,8 +273,14 @@ describe('PostgreSQL argument builders (pure)', () => {
     const params = serverParams('postgres://app:p%40ss%3Aw@db.example:6543/acme?sslmode=require', 'acme');
     expect(params).toEqual({ host: 'db.example', port: 6543, user: 'app', password: 'p@ss:w', database: 'acme', sslmode: 'require' });
     expect(libpqEnv(params)).toEqual({
-      PGHOST: 'db.example', PGPORT: '6543', PGUSER: 'app', PGDATABASE: 'acme', PGPASSWORD: 'p@ss:w', PGSSLMODE: 'require',
-      PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'tenant-backup',
+      PGHOST: 'db.example',
+      PGPORT: '6543',
+      PGUSER: 'app',
+      PGDATABASE: 'acme',
+      PGPASSWORD: 'p@ss:w',
+      PGSSLMODE: 'require',
+      PGCONNECT_TIMEOUT: '10',
+      PGAPPNAME: 'tenant-backup',
     });
     expect(serverParams({ host: 'h', port: '5433', user: 'u', database: 'd' }, 'acme')).toEqual({ host: 'h', port: 5433, user: 'u', database: 'd' });
     expect(() => serverParams('not a url', 'acme')).toThrow(ConfigError);

@@ -36,8 +36,16 @@ function createSchema(file: string): void {
     PRAGMA user_version = 7;
   `);
   const insert = db.prepare('INSERT INTO items (big, amount, exact, ts, data, doc, label, ratio) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-  insert.run(9223372036854775807n, '12345678901234567890.123456789', '3.14159265358979323846264338327950288', '2026-01-02 03:04:05.123456',
-    Buffer.from([0x00, 0xff, 0x00, 0x7f]), '{"a":[1,2,{"b":null}],"e":"é"}', 'emoji 😀 ctl \u0001\u0007\t\n tail', 0.1);
+  insert.run(
+    9223372036854775807n,
+    '12345678901234567890.123456789',
+    '3.14159265358979323846264338327950288',
+    '2026-01-02 03:04:05.123456',
+    Buffer.from([0x00, 0xff, 0x00, 0x7f]),
+    '{"a":[1,2,{"b":null}],"e":"é"}',
+    'emoji 😀 ctl \u0001\u0007\t\n tail',
+    0.1,
+  );
   insert.run(-9223372036854775808n, null, '', '1970-01-01 00:00:00.000001', Buffer.alloc(0), 'null', '', -0.0);
   insert.run(9007199254740993n, 1e-300, null, null, null, null, null, null);
   insert.run(1n, 2, 'text with NUL \u0000 inside', 'x', Buffer.from('ff00', 'hex'), '[]', 'ünïcödé ✓', 1.5e300);
@@ -50,7 +58,7 @@ function fingerprint(file: string): Record<string, string> {
   db.defaultSafeIntegers(true);
   try {
     const out: Record<string, string> = {};
-    const schema = db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name").all();
+    const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name').all();
     out['(schema)'] = JSON.stringify(schema);
     out['(user_version)'] = String(db.pragma('user_version', { simple: true }));
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
@@ -145,7 +153,7 @@ describe('SQLite tenant databases', () => {
       expect(await deps.ledger.find({ tenant: 'acme' })).toHaveLength(1);
     });
 
-    it('with rotate: weekday replaces last week\'s archive of the same day', async () => {
+    it("with rotate: weekday replaces last week's archive of the same day", async () => {
       const deps = await bed.deps(tenants());
       const first = await backupTenant(deps, { tenant: 'acme', rotate: 'weekday' });
       expect(first.record.backup_filename).toBe('acme_saturday_backup.zip');
@@ -165,10 +173,7 @@ describe('SQLite tenant databases', () => {
       }
       expect(made[2]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-01_10-00-00.zip']);
       expect(made[3]!.pruned.map((r) => r.backup_filename)).toEqual(['acme_2026-11-02_10-00-00.zip']);
-      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
-        'acme_2026-11-04_10-00-00.zip',
-        'acme_2026-11-03_10-00-00.zip',
-      ]);
+      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual(['acme_2026-11-04_10-00-00.zip', 'acme_2026-11-03_10-00-00.zip']);
       expect(await bed.files()).toEqual(['ledger.json', 'tenant-databases', 'tenant-databases/acme_2026-11-03_10-00-00.zip', 'tenant-databases/acme_2026-11-04_10-00-00.zip']);
     });
 
@@ -179,10 +184,7 @@ describe('SQLite tenant databases', () => {
         await backupTenant(deps, { tenant: 'acme' }); // retention runs after each: keepDaily 2
         await backupTenant(deps, { tenant: 'globex' }); // top level: keepLast 3
       }
-      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual([
-        'acme_2026-11-03_08-00-00.zip',
-        'acme_2026-11-02_08-00-00.zip',
-      ]);
+      expect((await deps.ledger.find({ tenant: 'acme' })).map((r) => r.backup_filename)).toEqual(['acme_2026-11-03_08-00-00.zip', 'acme_2026-11-02_08-00-00.zip']);
       expect(await deps.ledger.find({ tenant: 'globex' })).toHaveLength(3);
 
       const dry = await pruneTenantBackups(deps, { keepLast: 1, dryRun: true });

@@ -18,7 +18,6 @@ afterAll(removeTempDirs);
 
 const SGR_COLOUR = /\x1b\[(3\d|9\d|38;)[\d;]*m/;
 
-
 describe('Ctrl-C on a terminal, spinner spinning (PostgreSQL tenant)', () => {
   let db: TestDatabase;
   let dir: string;
@@ -34,7 +33,12 @@ describe('Ctrl-C on a terminal, spinner spinning (PostgreSQL tenant)', () => {
     env = { TENANT_PW: connection.password };
     await writeFile(
       path.join(dir, '.backuprc'),
-      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', compressionLevel: 9, tenants: { acme: { client: 'pg', connection: { ...connection, password: '${TENANT_PW}' } } } }),
+      JSON.stringify({
+        storage: { dir: './backups' },
+        timezone: 'UTC',
+        compressionLevel: 9,
+        tenants: { acme: { client: 'pg', connection: { ...connection, password: '${TENANT_PW}' } } },
+      }),
     );
   }, 120_000);
   afterAll(async () => {
@@ -68,7 +72,11 @@ describe('Ctrl-C on a terminal, spinner spinning (PostgreSQL tenant)', () => {
   }, 120_000);
 
   it('under --json a signal prints only the JSON error object on stderr', async () => {
-    const child = spawn(process.execPath, [BIN, 'backup', 'acme', '--json'], { cwd: dir, env: { ...process.env, ...env, TENANT_BACKUP_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'backup', 'acme', '--json'], {
+      cwd: dir,
+      env: { ...process.env, ...env, TENANT_BACKUP_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let stdout = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -91,7 +99,10 @@ describe('prompts and colour on a terminal (SQLite demo)', () => {
   beforeAll(async () => {
     dir = await makeTempDir('tb-pty-demo-');
     await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
-    await writeFile(path.join(dir, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }));
+    await writeFile(
+      path.join(dir, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }),
+    );
     const made = await runCli(['backup', '--org', '2', '--json'], { cwd: dir });
     expect(made.code, made.stderr).toBe(0);
     archive = JSON.parse(made.stdout).record.backup_filename as string;
@@ -104,7 +115,12 @@ describe('prompts and colour on a terminal (SQLite demo)', () => {
     const shown = run.output().length;
     // The spinner redraws every 80 ms while it spins; nothing may be drawn while the prompt waits.
     await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(run.output().slice(shown).replace(/\x1b\[\d*G/g, '')).toBe('');
+    expect(
+      run
+        .output()
+        .slice(shown)
+        .replace(/\x1b\[\d*G/g, ''),
+    ).toBe('');
     const screen = run.output();
     expect(screen.slice(screen.lastIndexOf('\x1b[0J'))).toContain(question);
     run.write('n\r');

@@ -16,14 +16,20 @@ import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
 afterAll(removeTempDirs);
 
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 describe('verify and get on a local store', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await makeTempDir('tb-verify-');
     await copyFile(path.join(ROOT, 'fixtures/demo/demo.sqlite'), path.join(dir, 'app.sqlite'));
-    await writeFile(path.join(dir, '.backuprc'), JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }));
+    await writeFile(
+      path.join(dir, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './app.sqlite' } } }),
+    );
   });
 
   it('says so when there is nothing to verify', async () => {

@@ -80,16 +80,12 @@ describe('source layout', () => {
   });
 
   it('never imports from a higher layer (engines, store, ledger, archive know nothing of core/ or cli/)', () => {
-    const upward = files.flatMap((file) =>
-      (graph.get(file) ?? []).filter((target) => (rankOf(target) ?? 0) > rankOf(file)!).map((target) => `${rel(file)} → ${rel(target)}`),
-    );
+    const upward = files.flatMap((file) => (graph.get(file) ?? []).filter((target) => (rankOf(target) ?? 0) > rankOf(file)!).map((target) => `${rel(file)} → ${rel(target)}`));
     expect(upward).toEqual([]);
   });
 
   it(`keeps every source file under ~${MAX_LINES} lines`, () => {
-    const long = files
-      .map((file) => [rel(file), readFileSync(file, 'utf8').split('\n').length] as const)
-      .filter(([, lines]) => lines > MAX_LINES + 10);
+    const long = files.map((file) => [rel(file), readFileSync(file, 'utf8').split('\n').length] as const).filter(([, lines]) => lines > MAX_LINES + 10);
     expect(long).toEqual([]);
   });
 });

@@ -72,7 +72,7 @@ describe.each([
   ['checked while writing', { compressionLevel: 1, checkWhileWriting: true }],
   ['stored', { compressionLevel: 0 }],
 ])('ArchiveWriter.verifyFile (%s)', (_name, options) => {
-  it('accepts the archive it wrote; finish() returned the file\'s own size and sha256', async () => {
+  it("accepts the archive it wrote; finish() returned the file's own size and sha256", async () => {
     const file = join(dir, 'ok.zip');
     const { writer, finished, entries } = await writeArchive(file, options);
     await writer.verifyFile();

@@ -9,15 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import { ArchiveError } from '../../src/errors.js';
-import {
-  ArchiveReader,
-  ArchiveWriter,
-  isSafeEntryPath,
-  MANIFEST_PATH,
-  parseManifest,
-  type Manifest,
-  type ManifestEntry,
-} from '../../src/archive/index.js';
+import { ArchiveReader, ArchiveWriter, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest, type ManifestEntry } from '../../src/archive/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -102,12 +94,12 @@ describe('isSafeEntryPath', () => {
   it.each(['dump.sql', 'tables/users.ndjson', 'tables/ünïcode tåble.ndjson', 'a/b/c', '..a', 'a..'])('accepts %j', (path) => {
     expect(isSafeEntryPath(path)).toBe(true);
   });
-  it.each([
-    '', '/etc/passwd', '../evil', 'tables/../../x', 'a/..', './a', 'a/./b', 'a//b', 'a/', 'a\\b', '..\\x',
-    'C:/x', 'c:x', 'a\u0000b', 'a\nb', 'a\u007fb', 'x'.repeat(1025),
-  ])('rejects %j', (path) => {
-    expect(isSafeEntryPath(path)).toBe(false);
-  });
+  it.each(['', '/etc/passwd', '../evil', 'tables/../../x', 'a/..', './a', 'a/./b', 'a//b', 'a/', 'a\\b', '..\\x', 'C:/x', 'c:x', 'a\u0000b', 'a\nb', 'a\u007fb', 'x'.repeat(1025)])(
+    'rejects %j',
+    (path) => {
+      expect(isSafeEntryPath(path)).toBe(false);
+    },
+  );
   it('accepts exactly 1024 characters', () => {
     expect(isSafeEntryPath('x'.repeat(1024))).toBe(true);
   });
@@ -189,13 +181,16 @@ describe('ArchiveWriter + ArchiveReader round trip', () => {
       expect((await readAll(await reader.openEntry('tables/empty.ndjson'))).length).toBe(0);
       const rehash = createHash('sha256');
       let rebytes = 0;
-      await pipeline(await reader.openEntry('tables/big.ndjson'), new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          rehash.update(chunk);
-          rebytes += chunk.length;
-          callback();
-        },
-      }));
+      await pipeline(
+        await reader.openEntry('tables/big.ndjson'),
+        new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            rehash.update(chunk);
+            rebytes += chunk.length;
+            callback();
+          },
+        }),
+      );
       expect(rebytes).toBe(50 * 1024 * 1024);
       expect(rehash.digest('hex')).toBe(written[0]?.sha256);
       await expectArchiveError(reader.openEntry('tables/nope.ndjson'), /has no entry "tables\/nope\.ndjson"/);

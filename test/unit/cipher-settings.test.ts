@@ -17,7 +17,10 @@ describe('encryption settings', () => {
       {
         storage: { dir: './b' },
         encryption: { recipients: ['age1top'], identityFile: 'keys/main.txt' },
-        tenants: { acme: { client: 'better-sqlite3', connection: 'a.sqlite', encryption: { recipients: [] , passphrase: 'tenant pass phrase' } }, globex: { client: 'better-sqlite3', connection: 'g.sqlite' } },
+        tenants: {
+          acme: { client: 'better-sqlite3', connection: 'a.sqlite', encryption: { recipients: [], passphrase: 'tenant pass phrase' } },
+          globex: { client: 'better-sqlite3', connection: 'g.sqlite' },
+        },
       },
       path.join(dir, '.backuprc'),
       {},
@@ -31,7 +34,7 @@ describe('encryption settings', () => {
     expect(redactSecrets('it was tenant pass phrase')).toBe('it was ***');
   });
 
-  it('writes to recipients, else to the identity file\'s own recipients, else to the passphrase, else not at all', async () => {
+  it("writes to recipients, else to the identity file's own recipients, else to the passphrase, else not at all", async () => {
     const dir = await makeTempDir('tb-crypt-write-');
     const { identity, recipient } = X25519Identity.generate();
     const keyFile = path.join(dir, 'key.txt');

@@ -15,7 +15,10 @@ describe('columns', () => {
       ['a-very-long-tenant-name-that-would-never-fit-a-column.example_2026-11-27_04-07-42.zip', 'pre_restore', '2026-11-27 04:07', '1023.5 MiB'],
       ['org_acme_friday_backup.zip', 'manual', '2026-11-27 04:07', 'failed [1]'],
     ];
-    const text = formatColumns([{ header: 'File', flex: true, min: 16 }, { header: 'Type' }, { header: 'Made' }, { header: 'Size / status', align: 'right' }], rows, { width: 80, indent: '  ' });
+    const text = formatColumns([{ header: 'File', flex: true, min: 16 }, { header: 'Type' }, { header: 'Made' }, { header: 'Size / status', align: 'right' }], rows, {
+      width: 80,
+      indent: '  ',
+    });
     const lines = text.split('\n');
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
     // Every character of the long name is still there, across its lines.
@@ -25,7 +28,15 @@ describe('columns', () => {
   });
 
   it('leaves a table that fits as it is', () => {
-    expect(formatColumns([{ header: 'A' }, { header: 'B', align: 'right' }], [['x', '1'], ['yy', '22']])).toBe('A    B\nx    1\nyy  22');
+    expect(
+      formatColumns(
+        [{ header: 'A' }, { header: 'B', align: 'right' }],
+        [
+          ['x', '1'],
+          ['yy', '22'],
+        ],
+      ),
+    ).toBe('A    B\nx    1\nyy  22');
   });
 
   it('numbers notes and wraps them with a hanging indent', () => {

@@ -56,7 +56,7 @@ describe('archive names', () => {
     expect(organizationArchiveName({ id: '4', code: 'Ünïcode' }, 'monday')).toBe('org_%C3%9Cn%C3%AFcode_monday_backup.zip');
   });
 
-  it('parses tenant names exactly, so one tenant never claims another tenant\'s file', () => {
+  it("parses tenant names exactly, so one tenant never claims another tenant's file", () => {
     const instant = new Date('2026-11-21T19:04:00Z');
     expect(tenantTimestampedName('acme', instant, 'UTC')).toBe('acme_2026-11-21_19-04-00.zip');
     expect(tenantWeekdayName('acme', 'saturday')).toBe('acme_saturday_backup.zip');
@@ -81,7 +81,6 @@ describe('archive names', () => {
     expect(() => assertArchiveFileName(name)).toThrow(InvalidNameError);
     expect(() => assertArchiveFileName(name)).toThrow(fragment);
   });
-
 });
 
 describe('encrypted archive names', () => {
@@ -96,11 +95,10 @@ describe('encrypted archive names', () => {
     expect(() => assertArchiveFileName('acme_friday_backup.age')).toThrow(/does not end in \.zip/);
   });
 
-  it('pair a weekday slot\'s two files, and leave timestamped names alone', () => {
+  it("pair a weekday slot's two files, and leave timestamped names alone", () => {
     expect(rotationSibling('org_acme_friday_backup.zip')).toBe('org_acme_friday_backup.zip.age');
     expect(rotationSibling('org_acme_friday_backup.zip.age')).toBe('org_acme_friday_backup.zip');
     expect(rotationSibling('acme_friday_backup.zip.age')).toBe('acme_friday_backup.zip');
     expect(rotationSibling('acme_2026-11-21_19-04-00.zip.age')).toBeNull();
   });
 });
-

@@ -113,11 +113,12 @@ describe('configuration loading', () => {
     await expect(loadConfig({ configPath: file, env: {} })).rejects.toThrow(new RegExp(`${file}.*not valid JSON`));
   });
 
-  it('leaves the database ledger\'s tables out of organization backups when its connection reaches the organizations database', async () => {
+  it("leaves the database ledger's tables out of organization backups when its connection reaches the organizations database", async () => {
     const root = await makeTempDir();
     const organizations = { client: 'pg', connection: { host: 'db.internal', user: 'app', database: 'app' }, exclude: ['sessions'] };
     const excluded = async (ledger: object) =>
-      (await loadConfig({ configPath: await writeConfig(root, { storage: { dir: 'b' }, organizations, ledger: { type: 'database', ...ledger } }), env: {} })).organizations?.exclude;
+      (await loadConfig({ configPath: await writeConfig(root, { storage: { dir: 'b' }, organizations, ledger: { type: 'database', ...ledger } }), env: {} })).organizations
+        ?.exclude;
     const tables = ['sessions', 'auto_backup_logs', 'auto_backup_settings'];
     expect(await excluded({})).toEqual(tables);
     // The same database with other credentials (by object or URL): still the organizations database.
@@ -125,7 +126,11 @@ describe('configuration loading', () => {
     expect(await excluded({ connection: 'postgres://ledger@db.internal/app' })).toEqual(tables);
     expect(await excluded({ table: 'tb_logs', connection: { host: 'db.internal', database: 'app', user: 'x' } })).toEqual(['sessions', 'tb_logs', 'auto_backup_settings']);
     // Another database, port, host or engine: the organizations database has no ledger tables.
-    for (const connection of [{ host: 'db.internal', database: 'ledger' }, { host: 'db.internal', port: 5433, database: 'app' }, { host: 'other', database: 'app' }]) {
+    for (const connection of [
+      { host: 'db.internal', database: 'ledger' },
+      { host: 'db.internal', port: 5433, database: 'app' },
+      { host: 'other', database: 'app' },
+    ]) {
       expect(await excluded({ connection })).toEqual(['sessions']);
     }
     expect(await excluded({ client: 'mysql2', connection: { host: 'db.internal', database: 'app' } })).toEqual(['sessions']);

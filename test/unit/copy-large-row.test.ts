@@ -32,10 +32,21 @@ async function convert(text: string, largeRowBytes: number): Promise<Buffer> {
 }
 
 const fail = (what: string) => new Error(what);
-const SAMPLES = ['', 'plain', 'quote " back \\ slash / solidus', 'tab\tnew\nline\rcr', '\b\f\u0001\u001f\u007f', 'é ü 日本 🚀 𝄞', '\ud800 lone high', 'lone low \udc00', '\\n is not a newline', 'x'.repeat(70_000)];
+const SAMPLES = [
+  '',
+  'plain',
+  'quote " back \\ slash / solidus',
+  'tab\tnew\nline\rcr',
+  '\b\f\u0001\u001f\u007f',
+  'é ü 日本 🚀 𝄞',
+  '\ud800 lone high',
+  'lone low \udc00',
+  '\\n is not a newline',
+  'x'.repeat(70_000),
+];
 
 describe('large rows converted at byte level', () => {
-  it('turns every JSON string into the usual path\'s COPY text, byte for byte', () => {
+  it("turns every JSON string into the usual path's COPY text, byte for byte", () => {
     const escaped = ['\\u0041\\u00e9\\u65e5\\ud83d\\ude80', '\\/\\b\\f\\n\\r\\t\\"\\\\', '\\u005c\\u000a\\u000d\\u0009\\u0000', '\\ud83d\\u0041', '\\uDBFF\\uDFFF'];
     for (const token of [...SAMPLES.map((s) => JSON.stringify(s)), ...escaped.map((e) => `"${e}"`)]) {
       const bytes = Buffer.from(token);
@@ -50,7 +61,15 @@ describe('large rows converted at byte level', () => {
     const usual = await convert(text, Number.MAX_SAFE_INTEGER);
     expect(await convert(text, 1)).toEqual(usual);
     expect(usual.toString()).toContain('99\tx\tt\t\\N\tspaced\n');
-    for (const bad of ['[1,"a",true,null]', '[1,"a",true,null,"b",2]', '{"a":1}', '[1,2,true,null,"b"]', '[1,"a\u0001",true,null,"b"]', '[1,"\\x",true,null,"b"]', '[1,"a",true,null,"b"] x']) {
+    for (const bad of [
+      '[1,"a",true,null]',
+      '[1,"a",true,null,"b",2]',
+      '{"a":1}',
+      '[1,2,true,null,"b"]',
+      '[1,"a\u0001",true,null,"b"]',
+      '[1,"\\x",true,null,"b"]',
+      '[1,"a",true,null,"b"] x',
+    ]) {
       const [usualError, largeError] = await Promise.all([convert(`${bad}\n`, Number.MAX_SAFE_INTEGER).catch((e: Error) => e), convert(`${bad}\n`, 1).catch((e: Error) => e)]);
       expect(usualError, bad).toBeInstanceOf(Error);
       expect(largeError, bad).toBeInstanceOf(Error);

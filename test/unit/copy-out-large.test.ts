@@ -31,14 +31,18 @@ function usual(line: Buffer, wires = WIRES): Buffer {
 function large(line: Buffer, piece: number, wires = WIRES): Buffer {
   const out: Buffer[] = [];
   const encoder = new NdjsonEncoder('t', wires);
-  const row = new LargeCopyRow(wires, (chunk) => out.push(chunk), (what) => encoder.bad(what));
+  const row = new LargeCopyRow(
+    wires,
+    (chunk) => out.push(chunk),
+    (what) => encoder.bad(what),
+  );
   for (let at = 0; at < line.length; at += piece) row.feed(line, at, Math.min(line.length, at + piece));
   row.end();
   return Buffer.concat(out);
 }
 
 describe('large COPY rows converted piece by piece', () => {
-  it('gives the usual converter\'s bytes, cut at any size', () => {
+  it("gives the usual converter's bytes, cut at any size", () => {
     for (const size of [0, 1, 50, 3000]) {
       const line = sampleRow(size);
       const expected = usual(line);
@@ -51,7 +55,17 @@ describe('large COPY rows converted piece by piece', () => {
 
   it('refuses what the usual converter refuses', () => {
     const wires: Wire[] = [WIRE.number, WIRE.string, WIRE.bytea];
-    for (const bad of ['1\tx\t\\\\xab\n\n', '1\tx\n', '1\tx\t\\\\xab\tq\n', '\\Nx\tx\t\\\\x\n', '1\t\\q\t\\\\x\n', '1\tx\t\\\\xabc\n', '1\tx\t\\\\xzz\n', '1\tx\tab\n', '\tx\t\\\\x\n']) {
+    for (const bad of [
+      '1\tx\t\\\\xab\n\n',
+      '1\tx\n',
+      '1\tx\t\\\\xab\tq\n',
+      '\\Nx\tx\t\\\\x\n',
+      '1\t\\q\t\\\\x\n',
+      '1\tx\t\\\\xabc\n',
+      '1\tx\t\\\\xzz\n',
+      '1\tx\tab\n',
+      '\tx\t\\\\x\n',
+    ]) {
       const line = Buffer.from(bad);
       expect(() => usual(line, wires), bad).toThrow();
       expect(() => large(line, 1, wires), bad).toThrow();

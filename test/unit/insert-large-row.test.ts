@@ -18,7 +18,17 @@ const fail = (what: string) => new Error(what);
 const large = (line: string, threshold: number) =>
   Buffer.concat(largeRowTuple(Buffer.from(line), COLUMNS, (i, value) => encoders[i]!(value), fail, threshold).pieces).toString('utf8');
 
-const SAMPLES = ['', 'plain', `quotes ' and " back \\ slash / solidus`, 'tab\tnew\nline\rcr\0nul\u001a', '\b\f\u0001\u007f', 'é ü 日本 🚀 𝄞', '\ud800 lone high', 'lone low \udc00', 'x'.repeat(5000)];
+const SAMPLES = [
+  '',
+  'plain',
+  `quotes ' and " back \\ slash / solidus`,
+  'tab\tnew\nline\rcr\0nul\u001a',
+  '\b\f\u0001\u007f',
+  'é ü 日本 🚀 𝄞',
+  '\ud800 lone high',
+  'lone low \udc00',
+  'x'.repeat(5000),
+];
 
 describe('large MySQL rows converted at byte level', () => {
   it('gives the usual tuple for every kind of string, escaped or not in the JSON', () => {
@@ -32,7 +42,16 @@ describe('large MySQL rows converted at byte level', () => {
   });
 
   it('refuses what the usual path refuses', () => {
-    for (const bad of ['[1,"a",null]', '[1,"a",null,"b",2]', '{"a":1}', '[1,"a","not base64!",null]', '[1,"a\u0001",null,"b"]', '[1,"\\x",null,"b"]', '[1,"a",null,"b"] x', '[1,"a",null,3]']) {
+    for (const bad of [
+      '[1,"a",null]',
+      '[1,"a",null,"b",2]',
+      '{"a":1}',
+      '[1,"a","not base64!",null]',
+      '[1,"a\u0001",null,"b"]',
+      '[1,"\\x",null,"b"]',
+      '[1,"a",null,"b"] x',
+      '[1,"a",null,3]',
+    ]) {
       expect(() => large(bad, 0), bad).toThrow();
     }
   });

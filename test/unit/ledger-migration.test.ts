@@ -63,10 +63,29 @@ describe('migration from format 1', () => {
 
   it('marks the records of runs of the older version failed', async () => {
     const dir = await makeTempDir();
-    const record = { ...newRecord(), id: 1, backup_size: 0, sha256: null, status: 'in_progress', error_message: null, created_at: '2026-11-23T08:00:00.000Z', updated_at: '2026-11-23T08:00:00.000Z' };
+    const record = {
+      ...newRecord(),
+      id: 1,
+      backup_size: 0,
+      sha256: null,
+      status: 'in_progress',
+      error_message: null,
+      created_at: '2026-11-23T08:00:00.000Z',
+      updated_at: '2026-11-23T08:00:00.000Z',
+    };
     await writeFile(
       path.join(dir, 'ledger.json'),
-      JSON.stringify({ format: 'tenant-backup-ledger', version: 1, next_id: 2, records: [record], runs: { '1': { pid: 4242, host: 'old-host', lock: '/x/locks/org-42.lock', started_at: record.created_at } } }, null, 2),
+      JSON.stringify(
+        {
+          format: 'tenant-backup-ledger',
+          version: 1,
+          next_id: 2,
+          records: [record],
+          runs: { '1': { pid: 4242, host: 'old-host', lock: '/x/locks/org-42.lock', started_at: record.created_at } },
+        },
+        null,
+        2,
+      ),
       { mode: 0o600 },
     );
     const [migrated] = await new JsonFileLedger(dir, clock()).find();
@@ -103,10 +122,20 @@ describe('migration from format 1', () => {
 
 describe('reading one large JSON object piece by piece', () => {
   const doc = {
-    format: 'x', version: 1, next_id: 3,
-    records: [{ id: 1, s: 'a"b\\c{[é€😀', n: null }, { id: 2, nested: { x: [1, 2, { y: '}' }] } }],
-    runs: {}, record_meta: { '1': { backup_type: 'manual' }, 'we"ird': 5 }, organizations: { '7': { a: true } },
-    tail: [1, 2], e: '', t: true, num: -1.5e3,
+    format: 'x',
+    version: 1,
+    next_id: 3,
+    records: [
+      { id: 1, s: 'a"b\\c{[é€😀', n: null },
+      { id: 2, nested: { x: [1, 2, { y: '}' }] } },
+    ],
+    runs: {},
+    record_meta: { '1': { backup_type: 'manual' }, 'we"ird': 5 },
+    organizations: { '7': { a: true } },
+    tail: [1, 2],
+    e: '',
+    t: true,
+    num: -1.5e3,
   };
 
   it.each([0, 2])('gives every value, whatever the chunk size (indent %i)', async (indent) => {
@@ -115,16 +144,21 @@ describe('reading one large JSON object piece by piece', () => {
     await writeFile(file, JSON.stringify(doc, null, indent));
     for (const chunkBytes of [1, 2, 3, 5, 7, 11, 64, 1 << 20]) {
       const rebuilt: Record<string, unknown> = {};
-      await streamJsonObject(file, new Set(['records', 'runs', 'record_meta', 'organizations']), async (values) => {
-        for (const value of values) {
-          const parsed = JSON.parse(value.text) as unknown;
-          if (value.child === undefined) rebuilt[value.key] = parsed;
-          else {
-            const container = (rebuilt[value.key] ??= typeof value.child === 'number' ? [] : {}) as Record<string | number, unknown>;
-            container[value.child] = parsed;
+      await streamJsonObject(
+        file,
+        new Set(['records', 'runs', 'record_meta', 'organizations']),
+        async (values) => {
+          for (const value of values) {
+            const parsed = JSON.parse(value.text) as unknown;
+            if (value.child === undefined) rebuilt[value.key] = parsed;
+            else {
+              const container = (rebuilt[value.key] ??= typeof value.child === 'number' ? [] : {}) as Record<string | number, unknown>;
+              container[value.child] = parsed;
+            }
           }
-        }
-      }, { chunkBytes });
+        },
+        { chunkBytes },
+      );
       rebuilt.runs ??= {};
       expect(JSON.stringify(Object.fromEntries(Object.keys(doc).map((k) => [k, rebuilt[k]])))).toBe(JSON.stringify(doc));
     }

@@ -9,9 +9,10 @@ import { ledgerTables } from '../../src/core/context.js';
 import { ConfigError } from '../../src/errors.js';
 import { DIALECTS, MAX_LOGS_TABLE } from '../../src/ledger/database/dialect.js';
 
-const tables = (table: string, settingsTable = 'auto_backup_settings') => ledgerTables({ ledger: { type: 'database', table, settingsTable } } as Parameters<typeof ledgerTables>[0]);
+const tables = (table: string, settingsTable = 'auto_backup_settings') =>
+  ledgerTables({ ledger: { type: 'database', table, settingsTable } } as Parameters<typeof ledgerTables>[0]);
 
-describe('the database ledger\'s table names', () => {
+describe("the database ledger's table names", () => {
   it('derive index names that all fit 63 characters, at the longest table name allowed', () => {
     const longest = 'l'.repeat(MAX_LOGS_TABLE);
     expect(tables(longest)).toEqual({ logs: longest, settings: 'auto_backup_settings' });
@@ -26,7 +27,11 @@ describe('the database ledger\'s table names', () => {
 
   it('refuses a records table name whose index names would not fit, and other names that are not plain, with a ConfigError', () => {
     for (const [table, settings, message] of [
-      ['l'.repeat(MAX_LOGS_TABLE + 1), 'auto_backup_settings', /ledger.table "l+" is not a plain table name \(letters, digits and _, at most 50: its index names add up to 13 more\)/],
+      [
+        'l'.repeat(MAX_LOGS_TABLE + 1),
+        'auto_backup_settings',
+        /ledger.table "l+" is not a plain table name \(letters, digits and _, at most 50: its index names add up to 13 more\)/,
+      ],
       ['auto_backup_logs', 's'.repeat(64), /ledger.settingsTable "s+" is not a plain table name \(letters, digits and _, at most 63\)/],
       ['logs; DROP TABLE x', 'auto_backup_settings', /ledger.table .* is not a plain table name/],
       ['1logs', 'auto_backup_settings', /ledger.table "1logs"/],

@@ -28,7 +28,14 @@ describeLedgerContract('JSON file', {
 });
 
 const tenantRecord = (at: string) =>
-  newRecord({ kind: 'database', organization_id: null, tenant: 'acme', backup_filename: `acme_${at}.zip`, backup_path: `/b/tenant-databases/acme_${at}.zip`, backup_date: at.slice(0, 10) });
+  newRecord({
+    kind: 'database',
+    organization_id: null,
+    tenant: 'acme',
+    backup_filename: `acme_${at}.zip`,
+    backup_path: `/b/tenant-databases/acme_${at}.zip`,
+    backup_date: at.slice(0, 10),
+  });
 
 describe('JSON file ledger', () => {
   it('keeps a small head and one private, readable file per owner: one record per line', async () => {
@@ -71,7 +78,17 @@ describe('JSON file ledger', () => {
     expect((await ledger.begin(newRecord({ organization_id: '7' }))).status).toBe('in_progress');
 
     const record = (await ledger.find({ organization_id: '7' }))[0]!;
-    await writeFile(file, JSON.stringify({ format: 'tenant-backup-ledger-owner', version: 2, kind: 'organization', owner: '42', settings: null, records: [{ ...record, organization_id: '42', status: 'done' }] }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        format: 'tenant-backup-ledger-owner',
+        version: 2,
+        kind: 'organization',
+        owner: '42',
+        settings: null,
+        records: [{ ...record, organization_id: '42', status: 'done' }],
+      }),
+    );
     await expect(ledger.find({ organization_id: '42' })).rejects.toThrow(/records\[0\]\.status: invalid value/);
     await writeFile(ledger.file, JSON.stringify({ format: 'tenant-backup-ledger', version: 3 }));
     await expect(new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z')).find()).rejects.toThrow(/version: 3 is not a ledger format this version knows/);
@@ -159,7 +176,11 @@ describe('JSON file ledger', () => {
   });
 
   it('streams every record newest first across owners, beyond what it sorts in memory', async () => {
-    const entry = (id: number, at: string): LedgerEntry => ({ record: { ...newRecord(), id, created_at: at, updated_at: at, backup_size: 0, sha256: null, status: 'success', error_message: null }, backup_type: null, host: null });
+    const entry = (id: number, at: string): LedgerEntry => ({
+      record: { ...newRecord(), id, created_at: at, updated_at: at, backup_size: 0, sha256: null, status: 'success', error_message: null },
+      backup_type: null,
+      host: null,
+    });
     async function* batches() {
       yield [entry(3, '2026-11-03'), entry(1, '2026-11-01')];
       yield [entry(6, '2026-11-06'), entry(2, '2026-11-02')];
@@ -177,7 +198,20 @@ describe('JSON file ledger', () => {
     const text = 'é—…'.repeat(150);
     const entries: LedgerEntry[] = Array.from({ length: 3000 }, (_, i) => {
       const at = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
-      return { record: { ...newRecord(), id: i + 1, created_at: at, updated_at: at, backup_size: 0, sha256: null, status: 'failed', error_message: `${i}:${text.slice(0, (i % 300) + 1)}` }, backup_type: 'manual', host: 'h' };
+      return {
+        record: {
+          ...newRecord(),
+          id: i + 1,
+          created_at: at,
+          updated_at: at,
+          backup_size: 0,
+          sha256: null,
+          status: 'failed',
+          error_message: `${i}:${text.slice(0, (i % 300) + 1)}`,
+        },
+        backup_type: 'manual',
+        host: 'h',
+      };
     });
     async function* batches() {
       for (let i = 0; i < entries.length; i += 97) yield entries.slice(i, i + 97);
@@ -211,8 +245,15 @@ describe('JSON file ledger', () => {
     const done = await here.finish((await here.begin(newRecord())).id, { status: 'success', backup_size: 1, sha256: 'a'.repeat(64) });
     const there = new JsonFileLedger(dir, frozenClock('2026-11-23T08:00:00Z'), undefined, { host: 'web-2' });
     expect(await there.find()).toEqual([done]);
-    for (const attempt of [() => there.begin(newRecord()), () => there.withLock('org-42', async () => 1), () => there.setOrganizationSettings('42', { auto_backup_enabled: false })]) {
-      const error = await attempt().then(() => null, (e: unknown) => e);
+    for (const attempt of [
+      () => there.begin(newRecord()),
+      () => there.withLock('org-42', async () => 1),
+      () => there.setOrganizationSettings('42', { auto_backup_enabled: false }),
+    ]) {
+      const error = await attempt().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as Error).message).toMatch(/belongs to host "web-1", and this is "web-2".*database ledger/);
     }

@@ -62,7 +62,7 @@ function awkwardText(bytes: number): Buffer {
 describe('MySQL/MariaDB export of large rows', () => {
   const kinds: Kind[] = [KIND.number, KIND.zerofill, KIND.ascii, KIND.text, KIND.base64, KIND.text, KIND.base64];
 
-  it('writes the usual path\'s bytes in bounded, flushed steps', () => {
+  it("writes the usual path's bytes in bounded, flushed steps", () => {
     const binary = Buffer.alloc(3 * 1024 * 1024 + 1);
     for (let i = 0; i < binary.length; i++) binary[i] = (i * 7919) & 0xff;
     const values = [Buffer.from('-42'), Buffer.from('000123'), Buffer.from('2024-01-02 03:04:05.123456'), awkwardText(2 * LARGE_ROW_BYTES), binary, Buffer.alloc(0), null];

@@ -26,9 +26,7 @@ describe('NdjsonLines', () => {
     expect(lines.push(Buffer.from('["ok"]\n["12'))).toHaveLength(1);
     expect(lines.push(Buffer.from('345678'))).toEqual([]);
     expect(() => lines.push(Buffer.from('9'))).toThrow(ArchiveError);
-    expect(() => new NdjsonLines('customers', 10).push(Buffer.from('["12345678901"]\n'))).toThrow(
-      /Table "customers": line 1 of the archive is longer than 10 bytes/,
-    );
+    expect(() => new NdjsonLines('customers', 10).push(Buffer.from('["12345678901"]\n'))).toThrow(/Table "customers": line 1 of the archive is longer than 10 bytes/);
     expect(cut([Buffer.from('1234567890\n')], 10)).toEqual(['1234567890']);
   });
 

@@ -139,8 +139,21 @@ describe('health verdict', () => {
     const at = new Date(now.getTime() - hoursAgo * 3_600_000).toISOString();
     id += 1;
     return {
-      id, kind: 'database', organization_id: null, tenant: 'acme', user_id: null, day_of_week: 'friday', backup_filename: `f${id}.zip`,
-      backup_path: `/s/f${id}.zip`, backup_size: size, sha256: null, status, error_message: null, backup_date: at.slice(0, 10), created_at: at, updated_at: at,
+      id,
+      kind: 'database',
+      organization_id: null,
+      tenant: 'acme',
+      user_id: null,
+      day_of_week: 'friday',
+      backup_filename: `f${id}.zip`,
+      backup_path: `/s/f${id}.zip`,
+      backup_size: size,
+      sha256: null,
+      status,
+      error_message: null,
+      backup_date: at.slice(0, 10),
+      created_at: at,
+      updated_at: at,
     };
   };
 
@@ -171,7 +184,7 @@ describe('health verdict', () => {
     });
   });
 
-  it('takes a target\'s own limit, else the given default, else monitor.maxAgeHours, else 26', () => {
+  it("takes a target's own limit, else the given default, else monitor.maxAgeHours, else 26", () => {
     const monitor = { maxAgeHours: 30, tenants: { acme: { maxAgeHours: 200 } }, organizations: { '7': { maxAgeHours: 50 } } };
     expect(maxAgeHoursFor({ monitor }, { kind: 'database', tenant: 'acme' }, 12)).toBe(200);
     expect(maxAgeHoursFor({ monitor }, { kind: 'organization', organizationId: '7' })).toBe(50);

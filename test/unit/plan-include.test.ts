@@ -12,7 +12,6 @@ import type { SchemaInfo } from '../../src/engines/types.js';
 import { col, dialect, fk, table } from '../helpers/plan-schema.js';
 import { ConfigError } from '../../src/errors.js';
 
-
 /** Shaped like the issue's invoicing product: companies / company_id, shared users, polymorphic versions. */
 const invoicing: SchemaInfo = {
   tables: [
@@ -54,8 +53,8 @@ describe('organizations.include', () => {
   });
 
   it('binds :org only where it is a placeholder', () => {
-    expect(bindCondition('v', "a = :org AND b = ':org' AND c::org_type IS NOT NULL AND \"x:org\" = :org_id OR d=:org", '7')).toBe(
-      "a = 7 AND b = ':org' AND c::org_type IS NOT NULL AND \"x:org\" = :org_id OR d=7",
+    expect(bindCondition('v', 'a = :org AND b = \':org\' AND c::org_type IS NOT NULL AND "x:org" = :org_id OR d=:org', '7')).toBe(
+      'a = 7 AND b = \':org\' AND c::org_type IS NOT NULL AND "x:org" = :org_id OR d=7',
     );
   });
 
@@ -80,7 +79,9 @@ describe('organizations.include', () => {
     expect(() => plan({ include: { versions: VERSIONS }, exclude: ['versions'] })).toThrow(/also listed in organizations\.exclude/);
     expect(() => plan({ include: { companies: 'id = :org' } })).toThrow(/organizations table is always part of a backup/);
     expect(() => plan({ include: { invoices: 'company_id = :org' } })).toThrow(/"invoices" is already part of every backup \(it has the tenant column "company_id"\)/);
-    expect(() => plan({ include: { invoice_items: 'id = :org' } })).toThrow(/"invoice_items" is already part of every backup \(foreign key invoice_id_fk \(invoice_id → invoices\) reaches it\)/);
+    expect(() => plan({ include: { invoice_items: 'id = :org' } })).toThrow(
+      /"invoice_items" is already part of every backup \(foreign key invoice_id_fk \(invoice_id → invoices\) reaches it\)/,
+    );
   });
 });
 
@@ -94,18 +95,24 @@ describe('settings that match nothing', () => {
       }
     })() as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toMatch(/^organizations\.tenantColumn is "organization_id", but no table of the shared database has such a column\. Columns that reference "companies": company_id \(2 tables\)/);
+    expect(error.message).toMatch(
+      /^organizations\.tenantColumn is "organization_id", but no table of the shared database has such a column\. Columns that reference "companies": company_id \(2 tables\)/,
+    );
     expect(error.details).toMatchObject({ setting: 'organizations.tenantColumn', candidates: ['company_id'] });
   });
 
-  it('a codeColumn or nameColumn that does not exist names the setting and the table\'s columns; the defaults may be absent', () => {
-    expect(() => plan({ codeColumn: 'subdomian' })).toThrow(/^organizations\.codeColumn is "subdomian", but the organizations table "companies" has no such column\. Its columns: id, subdomain, name\./);
+  it("a codeColumn or nameColumn that does not exist names the setting and the table's columns; the defaults may be absent", () => {
+    expect(() => plan({ codeColumn: 'subdomian' })).toThrow(
+      /^organizations\.codeColumn is "subdomian", but the organizations table "companies" has no such column\. Its columns: id, subdomain, name\./,
+    );
     expect(() => plan({ nameColumn: 'title' })).toThrow(/^organizations\.nameColumn is "title"/);
     expect(() => plan({ codeColumn: 'code' })).not.toThrow();
   });
 
   it('a missing organizations table names organizations.table and the tables that look like it', () => {
-    expect(() => plan({ table: 'organizations' })).toThrow(/^organizations\.table is "organizations", but the shared database has no such table\. Tables that look like it: companies\./);
+    expect(() => plan({ table: 'organizations' })).toThrow(
+      /^organizations\.table is "organizations", but the shared database has no such table\. Tables that look like it: companies\./,
+    );
     const schema: SchemaInfo = { tables: [table('orgs', ['id']), table('x', ['id', 'org_id'], [fk(['org_id'], 'orgs')])] };
     expect(() => planOrganizationTables(schema, { ...settings, table: 'organisations', tenantColumn: 'org_id' }, dialect, '1')).toThrow(/Tables that look like it: orgs\./);
   });
@@ -133,12 +140,21 @@ describe('what a plan leaves out', () => {
     expect(users.count).toEqual({ table: 'users', where: `t."id" IN (SELECT t."user_id" FROM "memberships" t WHERE t."company_id" = '42')` });
     expect(reaches.find((r) => r.kind === 'tenant-like-column')!.count).toEqual({ table: 'audit_events', where: `t."org_id" = '42'` });
     expect(reaches.find((r) => r.table === 'comments')!.count).toEqual({ table: 'comments', where: `(t."invoice_id" IS NULL)` });
-    expect(excludedReferenceWarnings(invoicing, config, plans)).toEqual([expect.stringMatching(/^organizations\.exclude lists "invoice_notes", whose foreign key invoice_id_fk \(invoice_id\) references "invoices"/)]);
+    expect(excludedReferenceWarnings(invoicing, config, plans)).toEqual([
+      expect.stringMatching(/^organizations\.exclude lists "invoice_notes", whose foreign key invoice_id_fk \(invoice_id\) references "invoices"/),
+    ]);
     expect(excludedReferenceWarnings(invoicing, settings, planOrganizationTables(invoicing, settings, dialect, '42'))).toEqual([]);
   });
 
   it('does not count a tenant-like column whose type cannot be compared with the organization id', () => {
-    const schema: SchemaInfo = { tables: [table('companies', [col('id', { type: 'uuid' }), 'subdomain', 'name']), table('t', ['id', 'company_id']), table('a', ['id', col('org_id', { type: 'uuid' })]), table('b', ['id', col('org_id', { type: 'integer' })])] };
+    const schema: SchemaInfo = {
+      tables: [
+        table('companies', [col('id', { type: 'uuid' }), 'subdomain', 'name']),
+        table('t', ['id', 'company_id']),
+        table('a', ['id', col('org_id', { type: 'uuid' })]),
+        table('b', ['id', col('org_id', { type: 'integer' })]),
+      ],
+    };
     const reaches = findReaches(schema, settings, planOrganizationTables(schema, settings, dialect, '1'), dialect, '1');
     expect(reaches.find((r) => r.table === 'a')).toMatchObject({ kind: 'tenant-like-column', count: { where: `t."org_id" = '1'` } });
     expect(reaches.find((r) => r.table === 'b')).toMatchObject({ kind: 'tenant-like-column', count: null });

@@ -26,7 +26,17 @@ describe('planOrganizationTables', () => {
     const names = plans.map((p) => p.table);
     expect(names).not.toContain('currencies');
     expect(new Set(names)).toEqual(
-      new Set(['organizations', 'customers', 'items', 'sale_transactions', 'sale_transaction_items', 'sale_transaction_item_taxes', 'accounts', 'organization_settings', 'audit log']),
+      new Set([
+        'organizations',
+        'customers',
+        'items',
+        'sale_transactions',
+        'sale_transaction_items',
+        'sale_transaction_item_taxes',
+        'accounts',
+        'organization_settings',
+        'audit log',
+      ]),
     );
     const position = (name: string) => names.indexOf(name);
     expect(position('organizations')).toBe(0);
@@ -46,7 +56,9 @@ describe('planOrganizationTables', () => {
       `(EXISTS (SELECT 1 FROM "sale_transactions" p1 WHERE p1."id" = t."sale_transaction_id" AND p1."organization_id" = '42') OR ` +
         `EXISTS (SELECT 1 FROM "items" p1 WHERE p1."id" = t."item_id" AND p1."organization_id" = '42'))`,
     );
-    expect(plans.get('sale_transaction_item_taxes')!.where).toContain(`EXISTS (SELECT 1 FROM "sale_transaction_items" p1 WHERE p1."id" = t."item_id" AND (EXISTS (SELECT 1 FROM "sale_transactions" p2 WHERE p2."id" = p1."sale_transaction_id"`);
+    expect(plans.get('sale_transaction_item_taxes')!.where).toContain(
+      `EXISTS (SELECT 1 FROM "sale_transaction_items" p1 WHERE p1."id" = t."item_id" AND (EXISTS (SELECT 1 FROM "sale_transactions" p2 WHERE p2."id" = p1."sale_transaction_id"`,
+    );
     // A tagged table with a self-reference is selected by its tag alone.
     expect(plans.get('accounts')!.where).toBe(`t."organization_id" = '42'`);
   });
@@ -79,7 +91,9 @@ describe('planOrganizationTables', () => {
     expect(() => planOrganizationTables(billing, { ...config, tables: ['currencies'] }, dialect, '1')).toThrow(/no "organization_id" column and no foreign key/);
     expect(() => planOrganizationTables(billing, { ...config, tables: ['nope'] }, dialect, '1')).toThrow(ConfigError);
     expect(() => planOrganizationTables(billing, { ...config, exclude: ['organizations'] }, dialect, '1')).toThrow(/always part of a backup/);
-    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(/organizations\.table is "orgs", but the shared database has no such table\. Tables that look like it: organizations/);
+    expect(() => planOrganizationTables(billing, { ...config, table: 'orgs' }, dialect, '1')).toThrow(
+      /organizations\.table is "orgs", but the shared database has no such table\. Tables that look like it: organizations/,
+    );
     expect(() => planOrganizationTables(billing, { ...config, tables: ['sale_transaction_item_taxes'] }, dialect, '1')).toThrow(/without any of the tables/);
   });
 

@@ -17,11 +17,28 @@ function configAfter(heading: string): unknown {
 describe('README: Storing archives in S3', () => {
   it('the AWS configuration resolves to an S3 store with its settings', () => {
     const config = resolveConfig(configAfter('### AWS S3'), { baseDir: '/srv' }, { APP_DB_PASSWORD: 'x' });
-    expect(config.storage).toMatchObject({ type: 's3', bucket: 'acme-tenant-backups', prefix: 'prod/', region: 'eu-central-1', serverSideEncryption: 'aws:kms', storageClass: 'STANDARD_IA', partSizeBytes: 8 * 1024 * 1024, uploadConcurrency: 4, keepLocalCopy: false });
+    expect(config.storage).toMatchObject({
+      type: 's3',
+      bucket: 'acme-tenant-backups',
+      prefix: 'prod/',
+      region: 'eu-central-1',
+      serverSideEncryption: 'aws:kms',
+      storageClass: 'STANDARD_IA',
+      partSizeBytes: 8 * 1024 * 1024,
+      uploadConcurrency: 4,
+      keepLocalCopy: false,
+    });
   });
 
   it('the MinIO configuration resolves with its endpoint and path-style URLs', () => {
     const config = resolveConfig(configAfter('### MinIO (and other S3-compatible services)'), { baseDir: '/srv' }, { ACME_DB_PASSWORD: 'x' });
-    expect(config.storage).toMatchObject({ type: 's3', dir: '/srv/staging', bucket: 'tenant-backups', prefix: 'backups/', endpoint: 'https://minio.internal:9000', forcePathStyle: true });
+    expect(config.storage).toMatchObject({
+      type: 's3',
+      dir: '/srv/staging',
+      bucket: 'tenant-backups',
+      prefix: 'backups/',
+      endpoint: 'https://minio.internal:9000',
+      forcePathStyle: true,
+    });
   });
 });

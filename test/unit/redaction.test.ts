@@ -90,7 +90,14 @@ describe('connection settings', () => {
 
   it('accepts usual URLs and objects', () => {
     // Several "@" before the host: URL parsers take the last one, nothing is misread.
-    for (const url of ['postgres://u:p%40ss%2F%23@h:5432/db', 'postgres://u:p@ss@h/db', 'postgres://u:p@h/db?options=a@b', 'postgres://h/db?user=a%40b', 'mysql://u@[::1]:3306/db', 'postgresql://u:p@h/db']) {
+    for (const url of [
+      'postgres://u:p%40ss%2F%23@h:5432/db',
+      'postgres://u:p@ss@h/db',
+      'postgres://u:p@h/db?options=a@b',
+      'postgres://h/db?user=a%40b',
+      'mysql://u@[::1]:3306/db',
+      'postgresql://u:p@h/db',
+    ]) {
       expect(() => assertConnectionUsable(url, 'x'), url).not.toThrow();
     }
     expect(() => assertConnectionUsable({ host: 'h', port: '5432' }, 'x')).not.toThrow();

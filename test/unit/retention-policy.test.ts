@@ -17,8 +17,7 @@ const BACKUPS = [
   { id: 9, created_at: '2026-03-15T08:00:00.000Z' }, // W11, March, newest overall
 ];
 
-const remove = (policy: Parameters<typeof selectForRemoval>[1], timeZone = 'UTC', records = BACKUPS) =>
-  selectForRemoval(records, policy, timeZone).sort((a, b) => a - b);
+const remove = (policy: Parameters<typeof selectForRemoval>[1], timeZone = 'UTC', records = BACKUPS) => selectForRemoval(records, policy, timeZone).sort((a, b) => a - b);
 
 describe('selectForRemoval', () => {
   it('keepLast keeps the N newest', () => {

@@ -71,11 +71,14 @@ describe('configuration fast path', () => {
     { storage: { dir: 'b' }, encryption: {} },
     { storage: { dir: 'b' }, ledger: {} },
     { storage: { dir: 'b' }, ledger: { keep: { missingArchives: true } } },
-    { ledger: { keep: { failedDays: 0, missingArchives: false }, settingsTable: 's', table: 't', connection: 'postgres://u@h/db', client: 'pg', type: 'database' }, storage: { dir: 'b' } },
+    {
+      ledger: { keep: { failedDays: 0, missingArchives: false }, settingsTable: 's', table: 't', connection: 'postgres://u@h/db', client: 'pg', type: 'database' },
+      storage: { dir: 'b' },
+    },
     { storage: { dir: 'b' }, ledger: { type: 'json', keep: {} } },
     { encryption: { recipients: ['age1x'] }, ledger: { type: 'database', keep: { failedDays: 7 } }, storage: { type: 's3', dir: './staging', bucket: 'my-backups' } },
   ];
-  it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))('gives zod\'s result for %s', (_name, config) => {
+  it.each(valid.map((v) => [JSON.stringify(v).slice(0, 60), v]))("gives zod's result for %s", (_name, config) => {
     const fast = fastParseConfig(config);
     expect(fast).toBeDefined();
     same(fast, configSchema.parse(config));
@@ -189,9 +192,42 @@ describe('manifest fast path', () => {
     ['a database kind without tenant', { kind: 'database', tenant: undefined }],
     ['an unsafe entry path', { entries: [{ path: '../x', bytes: 1, sha256: 'a'.repeat(64) }] }],
     ['the manifest as an entry', { entries: [{ path: 'manifest.json', bytes: 1, sha256: 'a'.repeat(64) }] }],
-    ['duplicate entries', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64) }, { path: 'a', bytes: 1, sha256: 'a'.repeat(64) }] }],
-    ['two entries for one table', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64), table: 't' }, { path: 'b', bytes: 1, sha256: 'a'.repeat(64), table: 't' }] }],
-    ['a column listed twice', { entries: [{ path: 'a', bytes: 1, sha256: 'a'.repeat(64), table: 't', rows: 0, columns: [{ name: 'id', type: 'int', encoding: 'number' }, { name: 'id', type: 'text', encoding: 'string' }] }] }],
+    [
+      'duplicate entries',
+      {
+        entries: [
+          { path: 'a', bytes: 1, sha256: 'a'.repeat(64) },
+          { path: 'a', bytes: 1, sha256: 'a'.repeat(64) },
+        ],
+      },
+    ],
+    [
+      'two entries for one table',
+      {
+        entries: [
+          { path: 'a', bytes: 1, sha256: 'a'.repeat(64), table: 't' },
+          { path: 'b', bytes: 1, sha256: 'a'.repeat(64), table: 't' },
+        ],
+      },
+    ],
+    [
+      'a column listed twice',
+      {
+        entries: [
+          {
+            path: 'a',
+            bytes: 1,
+            sha256: 'a'.repeat(64),
+            table: 't',
+            rows: 0,
+            columns: [
+              { name: 'id', type: 'int', encoding: 'number' },
+              { name: 'id', type: 'text', encoding: 'string' },
+            ],
+          },
+        ],
+      },
+    ],
     ['an upper-case sha256', { entries: [{ path: 'a', bytes: 1, sha256: 'A'.repeat(64) }] }],
     ['negative bytes', { entries: [{ path: 'a', bytes: -1, sha256: 'a'.repeat(64) }] }],
     ['a bad compression level', { compression: { level: 10 } }],

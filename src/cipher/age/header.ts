@@ -18,7 +18,9 @@ export const MAX_HEADER_BYTES = 1024 * 1024;
 const COLUMNS = 64;
 
 function headerMac(fileKey: Buffer, macInput: Buffer): Buffer {
-  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(macInput).digest();
+  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+    .update(macInput)
+    .digest();
 }
 
 export function formatHeader(stanzas: Stanza[], fileKey: Buffer): Buffer {

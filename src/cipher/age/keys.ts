@@ -99,7 +99,10 @@ export class SshEd25519Recipient implements Recipient {
   private readonly montgomery: Buffer;
   private readonly tag: string;
 
-  constructor(private readonly wire: Buffer, edwards: Buffer) {
+  constructor(
+    private readonly wire: Buffer,
+    edwards: Buffer,
+  ) {
     this.montgomery = edwardsToMontgomery(edwards);
     this.tag = base64Encode(createHash('sha256').update(wire).digest().subarray(0, 4));
   }
@@ -185,7 +188,9 @@ export function parseRecipient(text: string, where: string): Recipient {
     }
     return new SshEd25519Recipient(wire, key.value);
   }
-  throw new ConfigError(`${where}: unsupported recipient "${trimmed.slice(0, 24)}…"; use an age public key (age1…, from \`tenant-backup key generate\` or age-keygen) or an ssh-ed25519 public key.`);
+  throw new ConfigError(
+    `${where}: unsupported recipient "${trimmed.slice(0, 24)}…"; use an age public key (age1…, from \`tenant-backup key generate\` or age-keygen) or an ssh-ed25519 public key.`,
+  );
 }
 
 function readSshString(buffer: Buffer, at: number): { value: Buffer; next: number } | null {

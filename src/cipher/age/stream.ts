@@ -60,7 +60,7 @@ export class StreamSealer {
   private seal(bytes: number, last: boolean): Buffer[] {
     const cipher = createCipheriv('chacha20-poly1305', this.key, chunkNonce(this.index++, last), { authTagLength: TAG_BYTES });
     const out: Buffer[] = [];
-    for (let left = bytes; left > 0; ) {
+    for (let left = bytes; left > 0;) {
       const head = this.pending[0]!;
       const part = head.length <= left ? head : head.subarray(0, left);
       if (part === head) this.pending.shift();

@@ -72,10 +72,9 @@ async function unwrapFileKey(header: ParsedHeader, keys: ReadKeys, file: string)
 export async function openAgeView(fd: number, fileSize: number, keys: ReadKeys | undefined, file: string): Promise<PlainView> {
   const header = await readHeader(fd, fileSize, file);
   if (!keys || (keys.identities.length === 0 && !keys.fileKey)) {
-    throw new ConfigError(
-      `${file} is encrypted (age). Reading it needs the private key: set encryption.identityFile (or encryption.passphrase) in the configuration.`,
-      { encrypted: true },
-    );
+    throw new ConfigError(`${file} is encrypted (age). Reading it needs the private key: set encryption.identityFile (or encryption.passphrase) in the configuration.`, {
+      encrypted: true,
+    });
   }
   const fileKey = await unwrapFileKey(header, keys, file);
   if (!headerMacMatches(header, fileKey)) throw new ArchiveError(`Cannot decrypt ${file}: its age header was altered (MAC mismatch).`);
@@ -142,7 +141,7 @@ class AgeView implements PlainView {
       throw new ArchiveError(`${this.file}: a read of ${length} bytes at ${position} is past the end of its ${this.size} decrypted bytes (truncated?).`);
     }
     const parts: Buffer[] = [];
-    for (let at = position; at < position + length; ) {
+    for (let at = position; at < position + length;) {
       const index = Math.floor(at / CHUNK_BYTES);
       const plain = await this.chunk(index);
       const offset = at - index * CHUNK_BYTES;
@@ -161,7 +160,7 @@ class AgeView implements PlainView {
     if (start < 0 || end > this.size || start > end) {
       throw new ArchiveError(`${this.file}: bytes ${start}–${end} are past the end of its ${this.size} decrypted bytes (truncated?).`);
     }
-    for (let at = start; at < end; ) {
+    for (let at = start; at < end;) {
       const first = Math.floor(at / CHUNK_BYTES);
       const last = Math.min(Math.floor((end - 1) / CHUNK_BYTES), first + BATCH_CHUNKS - 1);
       // Each chunk as it is (no copy into one buffer), the first and last cut to the range.

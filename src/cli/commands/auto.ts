@@ -10,11 +10,11 @@ import { printAllRun, warnDeliveryFailure } from '../run-output.js';
 export function registerAuto(program: Command): void {
   program
     .command('auto')
-    .description('Once-a-day organization backup for login hooks and cron: makes today\'s backup only if none exists yet.')
+    .description("Once-a-day organization backup for login hooks and cron: makes today's backup only if none exists yet.")
     .option('--org <id|code>', 'the organization')
     .option('--all', 'every organization in the organizations table', false)
     .option('--user <id>', 'the user who logged in (recorded in the ledger)')
-    .option('--role <role>', 'the user\'s role (compared case-insensitively); super admins and roles not allowed to trigger backups are skipped')
+    .option('--role <role>', "the user's role (compared case-insensitively); super admins and roles not allowed to trigger backups are skipped")
     .option('--owner', 'the user owns the organization (allowed whatever the role)', false)
     .option('--enable', 'enable automatic backups for the organization', false)
     .option('--disable', 'disable automatic backups for the organization', false)
@@ -76,7 +76,13 @@ async function runAll(ctx: CommandContext, options: AutoCommandOptions): Promise
   const result = await printAllRun<AutoAllItem, AutoAllResult>(
     ctx,
     (signal, onResult) =>
-      autoBackupAll(deps, { ...(concurrency ? { concurrency } : {}), userId: options.user ?? null, signal, onDeliveryFailure: warnDeliveryFailure, ...(onResult ? { onResult } : {}) }),
+      autoBackupAll(deps, {
+        ...(concurrency ? { concurrency } : {}),
+        userId: options.user ?? null,
+        signal,
+        onDeliveryFailure: warnDeliveryFailure,
+        ...(onResult ? { onResult } : {}),
+      }),
     { line: (item) => autoAllLine(item), table: renderAutoAll, summary: ({ summary: s }) => `${s.created} created, ${s.skipped} skipped, ${s.failed} failed` },
   );
   const { failed } = result.summary;

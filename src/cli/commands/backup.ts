@@ -26,10 +26,13 @@ export function registerBackup(program: Command): void {
     .option('--all', 'every configured tenant database (cron): one line per tenant, then a summary', false)
     .option('--concurrency <n>', 'with --all: tenants backed up at once (default 1)')
     .option('--user <id>', 'who triggered the backup (recorded in the ledger)')
-    .addOption(new Option('--rotate <scheme>', 'tenant backups: name by weekday and replace last week\'s').choices(['weekday']))
+    .addOption(new Option('--rotate <scheme>', "tenant backups: name by weekday and replace last week's").choices(['weekday']))
     .option('--keep-last <n>', 'tenant backups: keep only the newest <n> timestamped backups')
     .option('--jobs <n>', 'organization backups: tables exported at a time (1 to 16, default 2), each on its own connection to the same snapshot')
-    .addHelpText('after', examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --all --concurrency 2', 'tenant-backup backup --org 42 --json']))
+    .addHelpText(
+      'after',
+      examples(['tenant-backup backup acme', 'tenant-backup backup --org 42 --user 7', 'tenant-backup backup --all --concurrency 2', 'tenant-backup backup --org 42 --json']),
+    )
     .action(
       action(async (ctx, tenant: string | undefined, options: BackupCommandOptions) => {
         const keepLast = options.keepLast === undefined ? undefined : parsePositiveInteger(options.keepLast, '--keep-last');
@@ -71,7 +74,10 @@ export function registerBackup(program: Command): void {
             ctx.output,
           );
           if (result.replaced && result.replaced.id !== result.record.id) {
-            printLine(`This replaced ${result.replaced.backup_filename} made at ${result.replaced.created_at.slice(0, 19).replace('T', ' ')} UTC (${result.replaced.backup_date === result.record.backup_date ? 'earlier today' : `on ${result.replaced.backup_date}`}).`, ctx.output);
+            printLine(
+              `This replaced ${result.replaced.backup_filename} made at ${result.replaced.created_at.slice(0, 19).replace('T', ' ')} UTC (${result.replaced.backup_date === result.record.backup_date ? 'earlier today' : `on ${result.replaced.backup_date}`}).`,
+              ctx.output,
+            );
           }
         }
       }),
@@ -89,10 +95,19 @@ async function backupAll(ctx: CommandContext, tenant: string | undefined, option
   const result = await printAllRun<BackupAllItem, BackupAllResult>(
     ctx,
     (signal, onResult) =>
-      backupAllTenants(deps, { concurrency, userId: options.user ?? null, rotate: options.rotate, keepLast, signal, onDeliveryFailure: warnDeliveryFailure, ...(onResult ? { onResult } : {}) }),
+      backupAllTenants(deps, {
+        concurrency,
+        userId: options.user ?? null,
+        rotate: options.rotate,
+        keepLast,
+        signal,
+        onDeliveryFailure: warnDeliveryFailure,
+        ...(onResult ? { onResult } : {}),
+      }),
     { line: (item) => backupAllLine(item), table: renderBackupAll, summary: ({ summary: s }) => `${s.created} created, ${s.failed} failed` },
   );
-  for (const item of result.results) if (item.action === 'created' && item.prune_error) printWarning(`tenant ${item.tenant}: the backup succeeded, but retention failed: ${item.prune_error}`);
+  for (const item of result.results)
+    if (item.action === 'created' && item.prune_error) printWarning(`tenant ${item.tenant}: the backup succeeded, but retention failed: ${item.prune_error}`);
   if (result.summary.failed > 0) {
     throw new TenantBackupError('OPERATION_FAILED', `${result.summary.failed} of ${result.results.length} tenants failed (see above; each failure is in the ledger).`);
   }

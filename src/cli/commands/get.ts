@@ -12,8 +12,15 @@ export function registerGet(program: Command): void {
     .argument('[tenant-or-backup]', 'tenant name, or the backup when --org is given')
     .argument('[backup]', 'backup file name (from `list`), `latest`, or path / s3:// URL in the store')
     .option('--org <id|code>', 'the organization the backup belongs to')
-    .option('-o, --output <file>', 'where to write it (never over an existing file); `-` for stdout. Default: the archive\'s name in this folder')
-    .addHelpText('after', examples(['tenant-backup get acme latest', 'tenant-backup get --org 42 org_acme_monday_backup.zip -o /tmp/acme.zip', 'tenant-backup get acme latest -o - | unzip -l /dev/stdin']))
+    .option('-o, --output <file>', "where to write it (never over an existing file); `-` for stdout. Default: the archive's name in this folder")
+    .addHelpText(
+      'after',
+      examples([
+        'tenant-backup get acme latest',
+        'tenant-backup get --org 42 org_acme_monday_backup.zip -o /tmp/acme.zip',
+        'tenant-backup get acme latest -o - | unzip -l /dev/stdin',
+      ]),
+    )
     .action(
       action(async (ctx, first: string | undefined, second: string | undefined, options: { org?: string; output?: string }) => {
         const { getBackup } = await import('../../core/get.js');

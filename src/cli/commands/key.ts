@@ -22,9 +22,9 @@ export function registerKey(program: Command): void {
           printLine(result.recipient, ctx.output);
           if (!ctx.output.quiet)
             process.stderr.write(
-            `Identity written to ${result.identity_file} (mode 0600). Put the public key above in "encryption.recipients";\n` +
-              'keep the identity file safe and apart from the backups: without it, encrypted backups cannot be restored.\n',
-          );
+              `Identity written to ${result.identity_file} (mode 0600). Put the public key above in "encryption.recipients";\n` +
+                'keep the identity file safe and apart from the backups: without it, encrypted backups cannot be restored.\n',
+            );
         }
       }),
     );

@@ -8,7 +8,7 @@ export function registerLedger(program: Command): void {
   const ledger = program.command('ledger').description('Set up the database ledger ("ledger": { "type": "database" }): its tables, and a copy of the JSON ledger.');
   ledger
     .command('init')
-    .description('Create the ledger\'s tables (auto_backup_logs, auto_backup_settings) if they do not exist; --sql prints the SQL instead.')
+    .description("Create the ledger's tables (auto_backup_logs, auto_backup_settings) if they do not exist; --sql prints the SQL instead.")
     .option('--sql', 'print the SQL for an administrator; run nothing', false)
     .addHelpText('after', examples(['tenant-backup ledger init', 'tenant-backup ledger init --sql > ledger.sql']))
     .action(
@@ -37,7 +37,10 @@ export function registerLedger(program: Command): void {
         const { migrateLedgerFromJson } = await import('../../core/ledger-admin.js');
         const result = await migrateLedgerFromJson(await ctx.deps());
         if (ctx.output.json) return printJson(result);
-        printLine(`Copied ${result.copied} record(s) from ${result.source}${result.skipped ? ` (${result.skipped} were already there)` : ''}; ${result.settings} organization setting(s).`, ctx.output);
+        printLine(
+          `Copied ${result.copied} record(s) from ${result.source}${result.skipped ? ` (${result.skipped} were already there)` : ''}; ${result.settings} organization setting(s).`,
+          ctx.output,
+        );
       }),
     );
 }

@@ -33,7 +33,7 @@ export function registerList(program: Command): void {
         'tenant-backup list acme --since 7d',
         'tenant-backup list --status failed --limit 10',
         'tenant-backup list --check-storage',
-        "tenant-backup list --org 42 --json | jq -r '.[] | \"\\(.created_at | fromdate) \\(.backup_filename)\"'",
+        'tenant-backup list --org 42 --json | jq -r \'.[] | "\\(.created_at | fromdate) \\(.backup_filename)"\'',
       ]),
     )
     .action(
@@ -129,7 +129,11 @@ function renderStorageCheck(tally: StorageTally, untracked: readonly StoredFile[
   const lines = [`Storage check: ${tally.ok} of ${tally.checked} successful backups present with their recorded size.`];
   for (const record of tally.problems) {
     const check = record.storage_check!;
-    lines.push(check.state === 'missing' ? `  MISSING       ${record.backup_filename}` : `  SIZE DIFFERS  ${record.backup_filename}: ${check.stored_bytes} bytes stored, ${record.backup_size} recorded`);
+    lines.push(
+      check.state === 'missing'
+        ? `  MISSING       ${record.backup_filename}`
+        : `  SIZE DIFFERS  ${record.backup_filename}: ${check.stored_bytes} bytes stored, ${record.backup_size} recorded`,
+    );
   }
   for (const file of untracked) lines.push(`  NO RECORD     ${file.name} (${file.path})`);
   return lines.join('\n');

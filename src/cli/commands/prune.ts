@@ -28,7 +28,10 @@ export function registerPrune(program: Command): void {
         printLine(`${result.removed.length} ${result.dry_run ? 'to remove' : 'removed'}, ${result.kept.length} kept.`, ctx.output);
         const { failures, missing_archives: missing } = result.history;
         if (failures + missing > 0) {
-          printLine(`Ledger history: ${result.dry_run ? 'would forget' : 'forgot'} ${failures} failed record(s) older than the ledger.keep limit and ${missing} record(s) of archives that no longer exist.`, ctx.output);
+          printLine(
+            `Ledger history: ${result.dry_run ? 'would forget' : 'forgot'} ${failures} failed record(s) older than the ledger.keep limit and ${missing} record(s) of archives that no longer exist.`,
+            ctx.output,
+          );
         }
       }),
     );

@@ -23,10 +23,18 @@ export function registerRestore(program: Command): void {
     .option('--org <id|code>', 'restore this organization (its id, or its code)')
     .option('-y, --yes', 'do not ask for confirmation', false)
     .option('--dry-run', 'run the whole restore and every check, then roll it back: show what would change (or why it would be refused), change nothing', false)
-    .option('--file <path>', 'organization restores: an archive outside the store (verified and checked to be this organization\'s like any other)')
-    .option('--allow-removing-new-tables', 'organization restores: accept removing the organization\'s rows of tables the archive does not hold (created after the backup)', false)
+    .option('--file <path>', "organization restores: an archive outside the store (verified and checked to be this organization's like any other)")
+    .option('--allow-removing-new-tables', "organization restores: accept removing the organization's rows of tables the archive does not hold (created after the backup)", false)
     .option('--no-safety-backup', 'tenant restores: skip the safety backup of the current database')
-    .addHelpText('after', examples(['tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes', 'tenant-backup restore acme latest --dry-run', 'tenant-backup restore --org acme org_acme_monday_backup.zip --dry-run', 'tenant-backup restore --org acme --file ./copy.zip --dry-run']))
+    .addHelpText(
+      'after',
+      examples([
+        'tenant-backup restore acme acme_2026-11-21_19-04-00.zip --yes',
+        'tenant-backup restore acme latest --dry-run',
+        'tenant-backup restore --org acme org_acme_monday_backup.zip --dry-run',
+        'tenant-backup restore --org acme --file ./copy.zip --dry-run',
+      ]),
+    )
     .action(
       action(async (ctx, first: string | undefined, second: string | undefined, options: RestoreFlags) => {
         if (options.file !== undefined && options.org === undefined) throw new UsageError('--file applies to organization restores: `restore --org <id|code> --file <path>`.');
@@ -50,7 +58,12 @@ export function registerRestore(program: Command): void {
           if (ctx.output.json) return printJson(result);
           if (result.action === 'cancelled') return printLine('Cancelled; nothing was changed.', ctx.output);
           if (result.action === 'dry-run') {
-            return printLine([`Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore would:`, ...result.steps.map((step) => `  - ${step}`)].join('\n'), ctx.output);
+            return printLine(
+              [`Dry run: ${result.backup_filename} (made ${result.created_at}) verified; nothing was changed. A restore would:`, ...result.steps.map((step) => `  - ${step}`)].join(
+                '\n',
+              ),
+              ctx.output,
+            );
           }
           printLine(
             `Restored tenant ${result.tenant} from ${result.backup_filename} (made ${result.created_at}).` +

@@ -24,7 +24,12 @@ export function registerStatus(program: Command): void {
     .option('--max-age-hours <hours>', 'the age limit for --check (default: monitor.maxAgeHours, else 26; per-target overrides in "monitor" apply with --all)')
     .addHelpText(
       'after',
-      examples(['tenant-backup status --org 42', 'tenant-backup status acme --json', 'tenant-backup status --org 42 --check --max-age-hours 26', 'tenant-backup status --all --check']),
+      examples([
+        'tenant-backup status --org 42',
+        'tenant-backup status acme --json',
+        'tenant-backup status --org 42 --check --max-age-hours 26',
+        'tenant-backup status --all --check',
+      ]),
     )
     .action(
       action(async (ctx, tenant: string | undefined, options: StatusCommandOptions) => {

@@ -49,7 +49,9 @@ function renderVerify(result: VerifyResult): string {
     }
     return [owner, item.backup_filename, item.bytes === null ? '-' : formatBytes(item.bytes), state];
   });
-  const table = formatColumns([{ header: 'Owner' }, { header: 'File', flex: true, min: 16 }, { header: 'Size', align: 'right' }, { header: 'Result' }], rows, { width: outputWidth() });
+  const table = formatColumns([{ header: 'Owner' }, { header: 'File', flex: true, min: 16 }, { header: 'Size', align: 'right' }, { header: 'Result' }], rows, {
+    width: outputWidth(),
+  });
   const summary = `${result.checked} checked: ${result.checked - result.damaged - result.missing} ok, ${result.damaged} damaged, ${result.missing} missing.`;
   return [table, notes.length > 0 ? footnotes(notes, outputWidth()) : '', summary].filter((part) => part !== '').join('\n\n');
 }

@@ -129,7 +129,9 @@ export async function openConnection(mysql: MysqlModule, target: ConnectTarget):
     await run(connection, 'SET NAMES utf8mb4');
     await run(connection, "SET time_zone = '+00:00'");
     const rows = (await run(connection, 'SELECT @@SESSION.sql_mode AS mode')) as Array<{ mode: string }>;
-    const modes = String(rows[0]?.mode ?? '').split(',').filter((m) => m !== '' && !REMOVED_MODES.has(m.toUpperCase()));
+    const modes = String(rows[0]?.mode ?? '')
+      .split(',')
+      .filter((m) => m !== '' && !REMOVED_MODES.has(m.toUpperCase()));
     for (const mode of ADDED_MODES) if (!modes.includes(mode)) modes.push(mode);
     await run(connection, 'SET SESSION sql_mode = ?', [modes.join(',')]);
   } catch (error) {
@@ -180,7 +182,9 @@ const MAX_PACKET_PAYLOAD = 0xffffff;
  */
 export function runStatement(connection: Connection, pieces: readonly Buffer[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const Base = connection.constructor as unknown as { createQuery(sql: QueryOptions, values: undefined, cb: (err: QueryError | null, result: unknown) => void, config: unknown): QueryCommand };
+    const Base = connection.constructor as unknown as {
+      createQuery(sql: QueryOptions, values: undefined, cb: (err: QueryError | null, result: unknown) => void, config: unknown): QueryCommand;
+    };
     const command = Base.createQuery({ sql: '' }, undefined, (err, result) => (err ? reject(err) : resolve(result)), (connection as unknown as { config: unknown }).config);
     const start = command.start;
     command.start = function (packet, conn) {
@@ -208,7 +212,7 @@ function writePackets(conn: PacketWriter, pieces: readonly Buffer[]): void {
     const size = Math.min(MAX_PACKET_PAYLOAD, left);
     conn.write(Buffer.from([size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, conn.sequenceId]));
     conn._bumpSequenceId(1);
-    for (let need = size; need > 0; ) {
+    for (let need = size; need > 0;) {
       const piece = pieces[index]!;
       const n = Math.min(need, piece.length - offset);
       if (n > 0) conn.write(piece.subarray(offset, offset + n));

@@ -128,8 +128,7 @@ const PRELUDE_LINES = 2;
  * understands (`\\`, `\"`, `\n`, `\r`, `\t`), so any password (`#`, quotes, spaces…) survives.
  */
 export function optionFileText(params: ServerParams): string {
-  const quote = (value: string) =>
-    `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}"`;
+  const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}"`;
   const lines = ['[client]'];
   if (params.socketPath) lines.push(`socket=${quote(params.socketPath)}`);
   else {
@@ -186,9 +185,7 @@ async function connect(params: ServerParams, tenant: string): Promise<mysql.Conn
     return connection;
   } catch (error) {
     const reason = redactSecrets(error instanceof Error ? error.message : String(error), secretsOf(params));
-    throw new ConnectionError(
-      `Cannot connect to the MySQL/MariaDB database of tenant "${tenant}" (${describeServer(params)}): ${reason || 'connection failed'}.`,
-    );
+    throw new ConnectionError(`Cannot connect to the MySQL/MariaDB database of tenant "${tenant}" (${describeServer(params)}): ${reason || 'connection failed'}.`);
   }
 }
 
@@ -292,10 +289,10 @@ function refusalOf(error: unknown): TenantBackupError | null {
   if (!found) return null;
   const line = Number(found[1]) - PRELUDE_LINES;
   const what = infile ? 'LOAD DATA LOCAL INFILE (reading a file of this host)' : `a client command${command?.[2] ? ` (${command[2]})` : ''}`;
-  return new ArchiveError(
-    `dump.sql line ${line} holds ${what}; a tenant archive may hold only SQL. The client refused it and ran none.`,
-    { cause: error, details: { refused: infile ? 'local_infile' : 'client_command', line } },
-  );
+  return new ArchiveError(`dump.sql line ${line} holds ${what}; a tenant archive may hold only SQL. The client refused it and ran none.`, {
+    cause: error,
+    details: { refused: infile ? 'local_infile' : 'client_command', line },
+  });
 }
 
 /**
@@ -342,9 +339,7 @@ const quoteIdentifier = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 async function emptyDatabase(connection: mysql.Connection, params: ServerParams, tenant: string): Promise<void> {
   try {
     await connection.query('SET FOREIGN_KEY_CHECKS = 0');
-    const [tables] = await connection.query<mysql.RowDataPacket[]>(
-      'SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()',
-    );
+    const [tables] = await connection.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()');
     for (const view of tables.filter((t) => t.type === 'VIEW')) await connection.query(`DROP VIEW IF EXISTS ${quoteIdentifier(String(view.name))}`);
     for (const table of tables.filter((t) => t.type !== 'VIEW')) {
       await connection.query(`DROP ${table.type === 'SEQUENCE' ? 'SEQUENCE' : 'TABLE'} IF EXISTS ${quoteIdentifier(String(table.name))}`);
@@ -356,9 +351,7 @@ async function emptyDatabase(connection: mysql.Connection, params: ServerParams,
       const kind = routine.type === 'FUNCTION' ? 'FUNCTION' : routine.type === 'PROCEDURE' ? 'PROCEDURE' : null;
       if (kind) await connection.query(`DROP ${kind} IF EXISTS ${quoteIdentifier(String(routine.name))}`);
     }
-    const [events] = await connection.query<mysql.RowDataPacket[]>(
-      'SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()',
-    );
+    const [events] = await connection.query<mysql.RowDataPacket[]>('SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()');
     for (const event of events) await connection.query(`DROP EVENT IF EXISTS ${quoteIdentifier(String(event.name))}`);
   } catch (error) {
     throw new OperationError(`Emptying the database of tenant "${tenant}" failed: ${redactSecrets(String((error as Error).message), secretsOf(params))}`);

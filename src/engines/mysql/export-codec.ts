@@ -243,7 +243,7 @@ export class MysqlRowEncoder {
         continue;
       }
       this.out[this.at++] = QUOTE;
-      for (let at = from; at < to; ) {
+      for (let at = from; at < to;) {
         if (this.pending() >= FLUSH_BYTES) yield;
         const sliceEnd = Math.min(to, at + (kind === KIND.text ? LARGE_SLICE : BASE64_SLICE));
         room((sliceEnd - at) * 6 + 16);

@@ -150,8 +150,7 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
       }
     };
 
-    const query = connection.query({ sql: exportSql(plan), rowsAsArray: true, typeCast: false } as QueryOptions) as unknown as Record<string, unknown> &
-      NodeJS.EventEmitter;
+    const query = connection.query({ sql: exportSql(plan), rowsAsArray: true, typeCast: false } as QueryOptions) as unknown as Record<string, unknown> & NodeJS.EventEmitter;
     // Rows are taken from mysql2's Query command before its row parser builds an array of
     // Buffers per row: its `row` state is replaced (on this query only) by one that converts the
     // packet's bytes; the end-of-rows packet goes back to mysql2's own `row` state.
@@ -177,21 +176,25 @@ export function exportRows(connection: Connection, plan: TablePlan, out: Writabl
     };
     query.row = rawRow;
     query.on('error', (error: unknown) => settleError(error));
-    query.on('end', () => void (largeRows ?? Promise.resolve()).then(() => {
-      if (settled) return;
-      out.off('error', onOutError);
-      out.off('close', onOutClose);
-      flush(true);
-      onRows?.(encoder.rows);
-      out.end();
-      unwatch();
-      finished(out, { readable: false }).then(
-        () => {
-          settled = true;
-          resolve({ rows: encoder.rows });
-        },
-        (error: unknown) => settleError(error),
-      );
-    }));
+    query.on(
+      'end',
+      () =>
+        void (largeRows ?? Promise.resolve()).then(() => {
+          if (settled) return;
+          out.off('error', onOutError);
+          out.off('close', onOutClose);
+          flush(true);
+          onRows?.(encoder.rows);
+          out.end();
+          unwatch();
+          finished(out, { readable: false }).then(
+            () => {
+              settled = true;
+              resolve({ rows: encoder.rows });
+            },
+            (error: unknown) => settleError(error),
+          );
+        }),
+    );
   });
 }

@@ -91,7 +91,13 @@ export async function importRows(
     if (inflight) await inflight;
     inflight = (typeof sql === 'string' ? run(connection, sql) : runStatement(connection, sql)).then(
       async () => {
-        if (checkKeys) await checkBatchOwnership(connection, plan, keyIndexes.map((i) => columns[i]!.name), keys);
+        if (checkKeys)
+          await checkBatchOwnership(
+            connection,
+            plan,
+            keyIndexes.map((i) => columns[i]!.name),
+            keys,
+          );
         inserted += rows;
         onRows?.(inserted);
       },
@@ -117,7 +123,11 @@ export async function importRows(
     await flush();
     const bytes = lines[index]!;
     lines[index] = EMPTY; // held by the statement's pieces until it is sent
-    const { pieces, bytes: length, parts } = largeRowStatement(
+    const {
+      pieces,
+      bytes: length,
+      parts,
+    } = largeRowStatement(
       bytes,
       columns,
       (i, value) => encoders[i]!(value),
@@ -133,7 +143,10 @@ export async function importRows(
       );
     }
     const keyParts = keyIndexes.map((i) => parts[i]);
-    const keys = checkKeys && keyParts.every((part) => part !== undefined) ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`] : [];
+    const keys =
+      checkKeys && keyParts.every((part) => part !== undefined)
+        ? [keyIndexes.length === 1 ? keyLiteral(keyIndexes[0]!, parts as string[]) : `(${keyIndexes.map((i) => keyLiteral(i, parts as string[])).join(',')})`]
+        : [];
     await send(pieces, 1, keys);
   };
   const addLine = async (line: string) => {

@@ -29,11 +29,9 @@ export class MysqlSession implements OrganizationSession {
   ) {}
 
   async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {
-    const rows = await runRaw(this.connection, `SELECT t.${q(config.idColumn)} FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`).catch(
-      (error: unknown) => {
-        throw fail(`listing the organizations of "${config.table}"`, error);
-      },
-    );
+    const rows = await runRaw(this.connection, `SELECT t.${q(config.idColumn)} FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`).catch((error: unknown) => {
+      throw fail(`listing the organizations of "${config.table}"`, error);
+    });
     return rows.map((row) => row[0]?.toString('utf8') ?? '').filter((id) => id !== '');
   }
 
@@ -175,11 +173,11 @@ export class MysqlSession implements OrganizationSession {
         findStrangerRow: async () => null,
         noteReferences: (schemaInfo, plans, tenantColumn) =>
           references.note(schemaInfo, plans, tenantColumn).catch((error: unknown) => {
-            throw fail('checking the references into the organization\'s rows', error);
+            throw fail("checking the references into the organization's rows", error);
           }),
         checkReferences: () =>
           references.check(schema, plan).catch((error: unknown) => {
-            throw fail('checking the restored rows\' references', error);
+            throw fail("checking the restored rows' references", error);
           }),
       };
       let result: T;

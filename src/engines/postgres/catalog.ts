@@ -119,7 +119,13 @@ export async function readSchema(client: pg.Client, schema: string): Promise<Sch
     [schema],
   );
   const foreign = await client.query<{
-    name: string; table_name: string; referenced_table: string; deferrable: string; columns: string; referenced_columns: string; on_delete: string;
+    name: string;
+    table_name: string;
+    referenced_table: string;
+    deferrable: string;
+    columns: string;
+    referenced_columns: string;
+    on_delete: string;
   }>(
     `SELECT con.conname AS name, c.relname AS table_name, rc.relname AS referenced_table, con.condeferrable AS deferrable,
             con.confdeltype AS on_delete,
@@ -188,10 +194,10 @@ export async function liveColumns(client: pg.Client, schema: string, table: stri
  * table holds no rows itself, its partitions are read through it.
  */
 export async function ownRows(client: pg.Client, schema: string, table: string): Promise<string> {
-  const result = await client.query<{ relkind: string }>(
-    `SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-    [schema, table],
-  );
+  const result = await client.query<{ relkind: string }>(`SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, [
+    schema,
+    table,
+  ]);
   const kind = result.rows[0]?.relkind;
   if (kind === undefined) throw new OperationError(`Table "${table}" does not exist in schema "${schema}".`, { details: { table } });
   return kind === 'p' ? q(table) : `ONLY ${q(table)}`;

@@ -28,8 +28,7 @@ export async function loadDriver(): Promise<Driver> {
   let copy: Promise<CopyStreams> | undefined;
   return {
     pg: pgModule.default ?? pgModule,
-    copy: () =>
-      (copy ??= import('pg-copy-streams').then((module) => (module as CopyStreams & { default?: CopyStreams }).default ?? (module as CopyStreams))),
+    copy: () => (copy ??= import('pg-copy-streams').then((module) => (module as CopyStreams & { default?: CopyStreams }).default ?? (module as CopyStreams))),
   };
 }
 

@@ -74,7 +74,7 @@ export function* largeRowToCopy(bytes: Buffer, options: LargeRowOptions): Genera
 
 /** A JSON string's COPY text, a slice at a time (cut between escapes, never inside one). */
 function* stringSlices(bytes: Buffer, from: number, to: number, fail: Fail): Generator<Buffer> {
-  for (let at = from; at < to; ) {
+  for (let at = from; at < to;) {
     const out = Buffer.allocUnsafe(2 * (SLICE_BYTES + 16));
     const step = transcodeJsonStringStep(out, 0, bytes, at, to, COPY_ESCAPES, fail, at + SLICE_BYTES);
     at = step.next;

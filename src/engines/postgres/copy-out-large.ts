@@ -98,7 +98,6 @@ export class LargeCopyRow {
     return pos;
   }
 
-
   /** The row's last byte was fed: checks it ended where a row ends, hands the rest on. */
   end(): void {
     if (this.phase !== 'after-row') throw this.bad('is not one line');

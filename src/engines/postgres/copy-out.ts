@@ -168,7 +168,14 @@ export class CopyToNdjson extends Readable {
       if (type === MSG_COPY_DATA && end - pos >= LARGE_MESSAGE_BYTES) {
         // What was converted before goes first; then the large row, piece by piece.
         this.emitOutput(true);
-        this.large = { row: new LargeCopyRow(encoder.wires, (piece) => (this.wanted = this.push(piece)), (what) => encoder.bad(what)), remaining: end - pos - 5 };
+        this.large = {
+          row: new LargeCopyRow(
+            encoder.wires,
+            (piece) => (this.wanted = this.push(piece)),
+            (what) => encoder.bad(what),
+          ),
+          remaining: end - pos - 5,
+        };
         pos = this.feedLarge(buf, pos + 5);
         if (this.large) return false;
         continue;

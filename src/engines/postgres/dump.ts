@@ -47,14 +47,7 @@ import { findTool, majorVersion, runTool, settleOutput, toolVersion, type FoundT
 import type { DatabaseEngine, DatabaseTarget, EngineOptions, PreflightInfo } from '../types.js';
 
 /** Pure argument builders (no connection data: that goes through the env). */
-export const PG_DUMP_ARGS: readonly string[] = [
-  '--format=plain',
-  '--clean',
-  '--if-exists',
-  '--no-owner',
-  '--no-privileges',
-  '--no-password',
-];
+export const PG_DUMP_ARGS: readonly string[] = ['--format=plain', '--clean', '--if-exists', '--no-owner', '--no-privileges', '--no-password'];
 export const PSQL_RESTORE_ARGS: readonly string[] = ['--no-psqlrc', '--quiet', '--no-password', '--set=ON_ERROR_STOP=1'];
 
 const CONNECT_TIMEOUT_SECONDS = 10;
@@ -120,9 +113,7 @@ async function serverVersion(params: ServerParams, tenant = ''): Promise<{ versi
     return { version: row.server_version, major: Math.floor(Number(row.server_version_num) / 10_000) };
   } catch (error) {
     const reason = redactSecrets(error instanceof Error ? error.message : String(error), secretsOf(params));
-    throw new ConnectionError(
-      `Cannot connect to the PostgreSQL database of tenant "${tenant}" (${describeServer(params)}): ${reason || 'connection failed'}.`,
-    );
+    throw new ConnectionError(`Cannot connect to the PostgreSQL database of tenant "${tenant}" (${describeServer(params)}): ${reason || 'connection failed'}.`);
   } finally {
     await client.end().catch(() => undefined);
   }

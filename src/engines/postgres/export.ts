@@ -73,7 +73,7 @@ function copyExpression(column: ColumnInfo, live: LiveColumn): string {
  * "invalid memory alloc request size" or "out of memory" — as it fails for pg_dump.
  */
 const ROW_LIMIT_HINT =
-  ' (a row of this table is too large for PostgreSQL to send: the server writes each row\'s COPY text in one piece of at most 1 GB, ' +
+  " (a row of this table is too large for PostgreSQL to send: the server writes each row's COPY text in one piece of at most 1 GB, " +
   'so a bytea value over ~512 MiB — its hex form is twice its size — or a text value near 1 GB cannot be exported; pg_dump has the same limit)';
 
 function tooLargeForCopy(error: unknown): boolean {
@@ -143,11 +143,15 @@ export class PostgresSnapshotReader implements SnapshotReader {
       });
       const select = plan.columns.map((column, i) => copyExpression(column, found[i]!)).join(', ');
       const from = `FROM ${await this.ownRows(plan.table)} t WHERE ${plan.where}`;
-      const order = plan.primaryKey.length > 0
-        ? plan.primaryKey.map((c) => `t.${q(c)}`).join(', ')
-        // No key: a stable order all the same (byte order of the encoded rows).
-        : `(${rowExpression(plan.columns.map((column, i) => jsonExpression(column, found[i]!.baseOid)))})::text COLLATE "C"`;
-      const encoder = new NdjsonEncoder(plan.table, plan.columns.map((column, i) => wireOf(column, found[i]!.baseOid)));
+      const order =
+        plan.primaryKey.length > 0
+          ? plan.primaryKey.map((c) => `t.${q(c)}`).join(', ')
+          : // No key: a stable order all the same (byte order of the encoded rows).
+            `(${rowExpression(plan.columns.map((column, i) => jsonExpression(column, found[i]!.baseOid)))})::text COLLATE "C"`;
+      const encoder = new NdjsonEncoder(
+        plan.table,
+        plan.columns.map((column, i) => wireOf(column, found[i]!.baseOid)),
+      );
       copy = new CopyToNdjson(`COPY (SELECT ${select} ${from} ORDER BY ${order}) TO STDOUT`, encoder, onRows);
       failure = firstFailure([copy, out]);
       this.client.query(copy as unknown as pg.Submittable);

@@ -16,8 +16,7 @@ const EMPTY = Buffer.alloc(0);
 const COPY_TEXT_SPECIAL = /[\\\n\r\t]/;
 const COPY_TEXT_SPECIAL_G = /[\\\n\r\t]/g;
 const COPY_TEXT_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-export const escapeCopyText = (value: string): string =>
-  COPY_TEXT_SPECIAL.test(value) ? value.replace(COPY_TEXT_SPECIAL_G, (ch) => COPY_TEXT_ESCAPES[ch]!) : value;
+export const escapeCopyText = (value: string): string => (COPY_TEXT_SPECIAL.test(value) ? value.replace(COPY_TEXT_SPECIAL_G, (ch) => COPY_TEXT_ESCAPES[ch]!) : value);
 
 /**
  * NDJSON rows (as written by exportTable) → COPY text format, line by line. Strict: every line

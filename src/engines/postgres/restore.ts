@@ -68,7 +68,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
     try {
       await this.references.note(schema, plans, tenantColumn);
     } catch (error) {
-      throw this.session.operationError('Checking the references into the organization\'s rows failed', error);
+      throw this.session.operationError("Checking the references into the organization's rows failed", error);
     }
   }
 
@@ -76,7 +76,7 @@ export class PostgresRestoreWriter implements RestoreWriter {
     try {
       await this.references.check();
     } catch (error) {
-      throw this.session.operationError('Checking the references into the organization\'s rows failed', error);
+      throw this.session.operationError("Checking the references into the organization's rows failed", error);
     }
   }
 
@@ -170,12 +170,10 @@ export class PostgresRestoreWriter implements RestoreWriter {
     // database's default zone (as ALTER TABLE … TYPE timestamptz read them), for this COPY only.
     const zoned = columns.some((c) => c.archivedType !== undefined && !/with time zone/.test(c.archivedType) && /with time zone/.test(c.type));
     if (zoned) {
-      await this.client
-        .query(`SELECT set_config('TimeZone', (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'), true)`)
-        .catch((error: unknown) => {
-          rows.destroy();
-          throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
-        });
+      await this.client.query(`SELECT set_config('TimeZone', (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'), true)`).catch((error: unknown) => {
+        rows.destroy();
+        throw this.session.operationError(`Restoring table "${plan.table}" failed`, error);
+      });
     }
     const copy = await this.session.copyFrom(`COPY ${q(plan.table)} (${columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`).catch((error: unknown) => {
       rows.destroy();

@@ -26,16 +26,7 @@ import { forwardForeignKeys } from '../plan-order.js';
 import type { ConnectOptions, OrganizationRow, OrganizationSession, RestoreWriter, SchemaInfo, SnapshotOptions, SnapshotReader, TablePlan } from '../types.js';
 import { liveColumns, readSchema } from './catalog.js';
 import { findOrganizationRows } from './organizations.js';
-import {
-  describeTarget,
-  destroySocket,
-  driverMessage,
-  guardAgainstStalls,
-  postgresClientConfig,
-  type Driver,
-  type SessionContext,
-  type Target,
-} from './client.js';
+import { describeTarget, destroySocket, driverMessage, guardAgainstStalls, postgresClientConfig, type Driver, type SessionContext, type Target } from './client.js';
 import { postgresDialect, q } from './dialect.js';
 import { PostgresSnapshotReader } from './export.js';
 import { needsReplicationRole, PostgresRestoreWriter } from './restore.js';
@@ -100,10 +91,7 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     } catch (error) {
       void client.end().catch(() => undefined);
       const { host, port, database, user } = this.target;
-      throw new ConnectionError(
-        `Cannot connect to PostgreSQL at ${host}:${port}, database "${database}", user "${user}": ${driverMessage(error, this.target.secrets)}`,
-        error,
-      );
+      throw new ConnectionError(`Cannot connect to PostgreSQL at ${host}:${port}, database "${database}", user "${user}": ${driverMessage(error, this.target.secrets)}`, error);
     }
     this.open.add(client);
     guardAgainstStalls(client, this.options.stallTimeoutMs);
@@ -158,9 +146,7 @@ export class PostgresSession implements OrganizationSession, SessionContext {
   async listOrganizationIds(config: OrganizationsConfig): Promise<string[]> {
     const q = postgresDialect.quoteIdentifier;
     try {
-      const result = await this.mainClient().query<{ id: string }>(
-        `SELECT t.${q(config.idColumn)}::text AS id FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`,
-      );
+      const result = await this.mainClient().query<{ id: string }>(`SELECT t.${q(config.idColumn)}::text AS id FROM ${q(config.table)} t ORDER BY t.${q(config.idColumn)}`);
       return result.rows.map((row) => row.id);
     } catch (error) {
       throw this.operationError(`Listing the organizations of "${config.table}" failed`, error);
@@ -221,7 +207,11 @@ export class PostgresSession implements OrganizationSession, SessionContext {
     } catch (error) {
       // A failure that left the first connection usable (an organization not found, a refused
       // condition): its read-only transaction is rolled back and the connection kept.
-      if (client && !state.broken) ended = await client.query('ROLLBACK').then(() => true, () => false);
+      if (client && !state.broken)
+        ended = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
       throw error;
     } finally {
       const opened = await Promise.allSettled(opening);
@@ -246,11 +236,7 @@ export class PostgresSession implements OrganizationSession, SessionContext {
    * The connections of `opening` that joined the snapshot of `client`'s transaction (nothing has
    * been read in it yet). A server that cannot share it leaves the snapshot to `client` alone.
    */
-  private async joinSnapshot(
-    client: pg.Client,
-    opening: Array<Promise<pg.Client>>,
-    reasons: string[],
-  ): Promise<Array<{ client: pg.Client; state: { broken: boolean } }>> {
+  private async joinSnapshot(client: pg.Client, opening: Array<Promise<pg.Client>>, reasons: string[]): Promise<Array<{ client: pg.Client; state: { broken: boolean } }>> {
     const settled = await Promise.allSettled(opening);
     const opened = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     for (const result of settled) if (result.status === 'rejected') reasons.push(this.operationError('Opening a connection failed', result.reason).message);

@@ -35,15 +35,16 @@ export const fold = (name: string) => name.replace(/[A-Z]+/g, (s) => s.toLowerCa
 
 export function introspectSchema(db: Database): SchemaInfo {
   const tables = db
-    .prepare(
-      `SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
-    )
+    .prepare(`SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
     .all() as Array<{ name: string; wr: bigint }>;
 
   const infos = new Map<string, TableInfo>();
   for (const { name, wr } of tables) {
     const xinfo = tableColumns(db, name);
-    const primaryKey = xinfo.filter((c) => c.pk > 0n).sort((a, b) => Number(a.pk - b.pk)).map((c) => c.name);
+    const primaryKey = xinfo
+      .filter((c) => c.pk > 0n)
+      .sort((a, b) => Number(a.pk - b.pk))
+      .map((c) => c.name);
     // A rowid alias: a single INTEGER PRIMARY KEY on a rowid table without its own pk index
     // (`INTEGER PRIMARY KEY DESC` and `INT PRIMARY KEY` get an index and are not aliases).
     let rowidAlias: string | undefined;

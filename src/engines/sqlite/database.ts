@@ -35,10 +35,7 @@ export function openDatabase(Database: DatabaseConstructor, filename: string, re
   try {
     stat = fs.statSync(filename);
   } catch {
-    throw new ConfigError(
-      `The SQLite database "${filename}" does not exist (organizations.connection.filename); no empty database was created.`,
-      { filename },
-    );
+    throw new ConfigError(`The SQLite database "${filename}" does not exist (organizations.connection.filename); no empty database was created.`, { filename });
   }
   if (!stat.isFile()) throw new ConfigError(`The SQLite database "${filename}" is not a file (organizations.connection.filename).`, { filename });
   let db: Database | undefined;

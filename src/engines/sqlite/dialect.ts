@@ -10,8 +10,7 @@ export const sqliteDialect: SqlDialect = {
    * TEXT columns; it also matches integers in untyped (BLOB-affinity) columns, where a quoted '1'
    * would not. Ids with leading zeros (`007`) stay quoted, so a TEXT column keeps matching '007'.
    */
-  literal: (value: string) =>
-    /^(0|[1-9][0-9]{0,18})$/.test(value) && BigInt(value) <= INT64_MAX ? value : `'${value.replaceAll("'", "''")}'`,
+  literal: (value: string) => (/^(0|[1-9][0-9]{0,18})$/.test(value) && BigInt(value) <= INT64_MAX ? value : `'${value.replaceAll("'", "''")}'`),
 };
 
 export const q = sqliteDialect.quoteIdentifier;

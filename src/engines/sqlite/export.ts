@@ -109,7 +109,12 @@ function idComparison(ref: string, declared: string, id: string): string | null 
 
 export function countRows(db: Database, plan: Pick<TablePlan, 'table' | 'where'>): number {
   try {
-    return Number(db.prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`).pluck().get());
+    return Number(
+      db
+        .prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`)
+        .pluck()
+        .get(),
+    );
   } catch (error) {
     throw asOperationError(`Counting the rows of table "${plan.table}" failed`, error);
   }

@@ -20,14 +20,7 @@ import { q } from './dialect.js';
 /** How often (rows) importTable reports progress. */
 const PROGRESS_EVERY_ROWS = 10_000;
 
-export async function importRows(
-  db: Database,
-  plan: TablePlan,
-  columns: ColumnInfo[],
-  rows: Readable,
-  onRows?: (rows: number) => void,
-  maxLineBytes?: number,
-): Promise<number> {
+export async function importRows(db: Database, plan: TablePlan, columns: ColumnInfo[], rows: Readable, onRows?: (rows: number) => void, maxLineBytes?: number): Promise<number> {
   const live = tableColumns(db, plan.table).filter((c) => c.hidden !== 1n);
   if (live.length === 0) throw new OperationError(`Table "${plan.table}" does not exist in the shared database any more.`);
   const targets = columns.map((column) => {

@@ -58,7 +58,10 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
     listOrganizationIds: (config) =>
       serial(() => {
         const q = sqliteDialect.quoteIdentifier;
-        const ids = main.prepare(`SELECT t.${q(config.idColumn)} FROM ${q(config.table)} AS t ORDER BY 1`).pluck().all() as unknown[];
+        const ids = main
+          .prepare(`SELECT t.${q(config.idColumn)} FROM ${q(config.table)} AS t ORDER BY 1`)
+          .pluck()
+          .all() as unknown[];
         return ids.filter((id) => id !== null).map((id) => String(id));
       }),
 
@@ -128,7 +131,14 @@ export async function connect(config: OrganizationsConfig): Promise<Organization
         });
         const writer: RestoreWriter = {
           countRows: (plan) =>
-            queue(() => Number(db.prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`).pluck().get())),
+            queue(() =>
+              Number(
+                db
+                  .prepare(`SELECT count(*) FROM ${q(plan.table)} AS t WHERE ${plan.where}`)
+                  .pluck()
+                  .get(),
+              ),
+            ),
           deleteRows: (plan) =>
             queue(() => {
               try {

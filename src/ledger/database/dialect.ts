@@ -68,15 +68,7 @@ export function assertTableName(name: string, key: string, maxLength = MAX_IDENT
   }
 }
 
-function columns(types: {
-  id: string;
-  text: (length: number) => string;
-  longText: string;
-  bigint: string;
-  date: string;
-  timestamp: string;
-  integer: string;
-}): string[] {
+function columns(types: { id: string; text: (length: number) => string; longText: string; bigint: string; date: string; timestamp: string; integer: string }): string[] {
   const t = types;
   return [
     `id ${t.id}`,
@@ -119,8 +111,24 @@ function indexes(tables: LedgerTables, quote: (name: string) => string, create: 
   ];
 }
 
-const PG_TYPES = { id: 'bigserial PRIMARY KEY', text: (n: number) => `varchar(${n})`, longText: 'text', bigint: 'bigint', date: 'date', timestamp: 'timestamptz(3)', integer: 'integer' };
-const MYSQL_TYPES = { id: 'BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY', text: (n: number) => `VARCHAR(${n})`, longText: 'MEDIUMTEXT', bigint: 'BIGINT', date: 'DATE', timestamp: 'DATETIME(3)', integer: 'INT' };
+const PG_TYPES = {
+  id: 'bigserial PRIMARY KEY',
+  text: (n: number) => `varchar(${n})`,
+  longText: 'text',
+  bigint: 'bigint',
+  date: 'date',
+  timestamp: 'timestamptz(3)',
+  integer: 'integer',
+};
+const MYSQL_TYPES = {
+  id: 'BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY',
+  text: (n: number) => `VARCHAR(${n})`,
+  longText: 'MEDIUMTEXT',
+  bigint: 'BIGINT',
+  date: 'DATE',
+  timestamp: 'DATETIME(3)',
+  integer: 'INT',
+};
 const SQLITE_TYPES = { id: 'INTEGER PRIMARY KEY AUTOINCREMENT', text: () => 'TEXT', longText: 'TEXT', bigint: 'INTEGER', date: 'TEXT', timestamp: 'TEXT', integer: 'INTEGER' };
 
 /** A column's definition as the engine's CREATE TABLE has it (for the ALTER TABLE a refusal suggests). */
@@ -223,7 +231,8 @@ const SQLITE: Dialect = {
     'ON CONFLICT (organization_id) DO UPDATE SET auto_backup_enabled = excluded.auto_backup_enabled, updated_at = excluded.updated_at',
   columnsSql: 'SELECT name FROM pragma_table_info(?)',
   // An INTEGER PRIMARY KEY is the rowid and is no index: only the keys that can refuse a row are listed.
-  uniqueIndexesSql: 'SELECT il.name AS index_name, ii.name AS column_name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE il."unique" = 1 ORDER BY il.name, ii.seqno',
+  uniqueIndexesSql:
+    'SELECT il.name AS index_name, ii.name AS column_name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE il."unique" = 1 ORDER BY il.name, ii.seqno',
   isMissingTable: (error) => /no such table/i.test(messageOf(error)),
   isPermissionDenied: (error) => ['SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_AUTH'].includes(String(codeOf(error))),
   isUniqueViolation: (error) => String(codeOf(error)).startsWith('SQLITE_CONSTRAINT_UNIQUE'),

@@ -38,7 +38,7 @@ import type {
 import type { LedgerTables } from './dialect.js';
 import { createLockManager, type LockManager } from './locks.js';
 import { entryOfRow, ownerColumn, ownerFilter, selectRecords, whereOf } from './rows.js';
-import { importBatch, importSettings } from './import.js';
+import { importEntries, importSettings } from './import.js';
 import { MainSession } from './main-session.js';
 import { createLedgerTables } from './schema.js';
 import { dayOfOrganization, organizationDays } from './days.js';
@@ -46,8 +46,6 @@ import type { SessionTarget, SqlSession } from './session.js';
 
 const PAGE = 500;
 const OPERATION_WAIT_MS = 60_000;
-/** Records per transaction (and per INSERT) of `importEntries`: 17 parameters each, under every engine's limit. */
-const IMPORT_BATCH = 1000;
 
 export interface DatabaseLedgerOptions {
   target: SessionTarget;
@@ -94,8 +92,23 @@ export class DatabaseLedger implements Ledger {
           ({ insertId: id } = await db.execute(
             `INSERT INTO ${dialect.quote(this.options.tables.logs)} (kind, organization_id, tenant, user_id, day_of_week, backup_filename, backup_path, backup_size, sha256, status, error_message, backup_date, created_at, updated_at, backup_type, host, run_pid, run_lock, daily_slot) ` +
               `VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, 'in_progress', NULL, ?, ?, ?, ?, ?, ?, ?, ?)${dialect.returningId}`,
-            [record.kind, record.organization_id, record.tenant, record.user_id, record.day_of_week, record.backup_filename, record.backup_path, record.backup_date,
-              dialect.timestamp(now), dialect.timestamp(now), options.backupType ?? null, this.host, process.pid, runKey, slot],
+            [
+              record.kind,
+              record.organization_id,
+              record.tenant,
+              record.user_id,
+              record.day_of_week,
+              record.backup_filename,
+              record.backup_path,
+              record.backup_date,
+              dialect.timestamp(now),
+              dialect.timestamp(now),
+              options.backupType ?? null,
+              this.host,
+              process.pid,
+              runKey,
+              slot,
+            ],
           ));
         } catch (error) {
           if (slot === null || !dialect.isUniqueViolation(error)) throw error;
@@ -122,13 +135,27 @@ export class DatabaseLedger implements Ledger {
     const finished = await this.change(id, async (db, record, now) => {
       const logs = db.dialect.quote(this.options.tables.logs);
       if (outcome.status === 'success') {
-        await db.execute(`UPDATE ${logs} SET status = 'success', backup_size = ?, sha256 = ?, error_message = NULL, updated_at = ?, run_pid = NULL, run_lock = NULL WHERE id = ?`, [outcome.backup_size, outcome.sha256, now, id]);
+        await db.execute(`UPDATE ${logs} SET status = 'success', backup_size = ?, sha256 = ?, error_message = NULL, updated_at = ?, run_pid = NULL, run_lock = NULL WHERE id = ?`, [
+          outcome.backup_size,
+          outcome.sha256,
+          now,
+          id,
+        ]);
         // The committed file replaced the archive that had this name before: so does its record.
         // Failed attempts stay (the history policy forgets them after ledger.keep.failedDays).
         const column = ownerColumn(record);
-        await db.execute(`DELETE FROM ${logs} WHERE id <> ? AND kind = ? AND ${column} = ? AND backup_filename = ? AND status = 'success'`, [id, record.kind, record[column], record.backup_filename]);
+        await db.execute(`DELETE FROM ${logs} WHERE id <> ? AND kind = ? AND ${column} = ? AND backup_filename = ? AND status = 'success'`, [
+          id,
+          record.kind,
+          record[column],
+          record.backup_filename,
+        ]);
       } else {
-        await db.execute(`UPDATE ${logs} SET status = 'failed', error_message = ?, updated_at = ?, run_pid = NULL, run_lock = NULL, daily_slot = NULL WHERE id = ?`, [outcome.error_message, now, id]);
+        await db.execute(`UPDATE ${logs} SET status = 'failed', error_message = ?, updated_at = ?, run_pid = NULL, run_lock = NULL, daily_slot = NULL WHERE id = ?`, [
+          outcome.error_message,
+          now,
+          id,
+        ]);
       }
     });
     await this.endRun(id);
@@ -187,7 +214,8 @@ export class DatabaseLedger implements Ledger {
       );
       const owners = new Map<string, LedgerOwner>();
       for (const row of rows) {
-        if (row.kind === 'organization' && row.organization_id != null) owners.set(`o:${String(row.organization_id)}`, { kind: 'organization', organization_id: String(row.organization_id) });
+        if (row.kind === 'organization' && row.organization_id != null)
+          owners.set(`o:${String(row.organization_id)}`, { kind: 'organization', organization_id: String(row.organization_id) });
         else if (row.kind === 'database' && row.tenant != null) owners.set(`t:${String(row.tenant)}`, { kind: 'database', tenant: String(row.tenant) });
       }
       return [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, owner]) => owner);
@@ -226,7 +254,9 @@ export class DatabaseLedger implements Ledger {
         [organizationId],
       );
       const row = rows[0];
-      return row ? { auto_backup_enabled: Number(row.enabled) === 1, updated_at: row.updated == null ? null : String(row.updated) } : { auto_backup_enabled: true, updated_at: null };
+      return row
+        ? { auto_backup_enabled: Number(row.enabled) === 1, updated_at: row.updated == null ? null : String(row.updated) }
+        : { auto_backup_enabled: true, updated_at: null };
     });
   }
 
@@ -247,16 +277,21 @@ export class DatabaseLedger implements Ledger {
   async withLock<T>(key: string, fn: () => Promise<T>, options: { wait?: boolean } = {}): Promise<T> {
     // Before any operation under a lock: the tables exist (the organization planner must see them
     // to leave them out of the organization's backup, config/load.ts), or the error names the SQL.
-    this.tablesReady ??= this.init().then(() => undefined).catch((error: unknown) => {
-      this.tablesReady = undefined;
-      throw error;
-    });
+    this.tablesReady ??= this.init()
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        this.tablesReady = undefined;
+        throw error;
+      });
     await this.tablesReady;
     const deadline = Date.now() + (options.wait ? OPERATION_WAIT_MS : 0);
     let pause = 20;
     while (!(await this.locks.tryAcquire(key))) {
       if (Date.now() >= deadline) {
-        throw new LockedError(`Another process (on this or another server) holds the lock ${key}; try again when it has finished. A lock is released the moment its process ends.`, { lock: key });
+        throw new LockedError(
+          `Another process (on this or another server) holds the lock ${key}; try again when it has finished. A lock is released the moment its process ends.`,
+          { lock: key },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
       pause = Math.min(250, pause * 1.5);
@@ -278,7 +313,12 @@ export class DatabaseLedger implements Ledger {
       const entries = await this.findEntries(ownerFilter(owner));
       const missing = new Set<RecordId>();
       for (const entry of entries) if (entry.record.status === 'success' && (await options.archiveExists(entry)) === false) missing.add(entry.record.id);
-      const doomed = recordsToForget(entries.map((e) => e.record), options.policy, now, (record) => !missing.has(record.id));
+      const doomed = recordsToForget(
+        entries.map((e) => e.record),
+        options.policy,
+        now,
+        (record) => !missing.has(record.id),
+      );
       for (const record of doomed) result[record.status === 'failed' ? 'failures' : 'missing_archives'] += 1;
       if (options.dryRun || doomed.length === 0) continue;
       await this.run(async (db) => {
@@ -288,29 +328,9 @@ export class DatabaseLedger implements Ledger {
     return result;
   }
 
-  /**
-   * Copies records of another ledger (`ledger migrate --from json`), keeping their ids, in
-   * transactions of IMPORT_BATCH: a record whose id is here already is skipped when it is the same
-   * record (a second run), refused when it is another one. Records keep their host; they take no
-   * daily slot (the slot is for records this ledger makes). Returns how many were copied/skipped.
-   */
+  /** Copies records of another ledger (`ledger migrate --from json`): see import.ts. */
   async importEntries(entries: AsyncIterable<LedgerEntry>): Promise<{ copied: number; skipped: number }> {
-    const counts = { copied: 0, skipped: 0 };
-    let batch: LedgerEntry[] = [];
-    const flush = async () => {
-      const rows = batch;
-      batch = [];
-      if (rows.length > 0) await this.run((db) => importBatch(db, this.options.tables, rows, counts));
-    };
-    for await (const entry of entries) {
-      batch.push(entry);
-      if (batch.length >= IMPORT_BATCH) await flush();
-    }
-    await flush();
-    if (this.options.target.client === 'pg') {
-      await this.run((db) => db.query(`SELECT setval(pg_get_serial_sequence(?, 'id'), GREATEST((SELECT max(id) FROM ${db.dialect.quote(this.options.tables.logs)}), 1))`, [db.dialect.quote(this.options.tables.logs)]));
-    }
-    return counts;
+    return importEntries((fn) => this.run(fn), this.options.target.client, this.options.tables, entries);
   }
 
   /** Sets an organization's switch only where this ledger has none yet (`ledger migrate`). */
@@ -337,10 +357,12 @@ export class DatabaseLedger implements Ledger {
         const now = db.dialect.timestamp(this.options.clock.now().toISOString());
         await edit(db, found.record, now);
         const column = ownerColumn(found.record);
-        await db.execute(
-          `DELETE FROM ${db.dialect.quote(this.options.tables.logs)} WHERE id <> ? AND kind = ? AND ${column} = ? AND status = 'failed' AND created_at < ?`,
-          [id, found.record.kind, found.record[column], db.dialect.timestamp(failureCutoff(this.options.keep, this.options.clock.now()).toISOString())],
-        );
+        await db.execute(`DELETE FROM ${db.dialect.quote(this.options.tables.logs)} WHERE id <> ? AND kind = ? AND ${column} = ? AND status = 'failed' AND created_at < ?`, [
+          id,
+          found.record.kind,
+          found.record[column],
+          db.dialect.timestamp(failureCutoff(this.options.keep, this.options.clock.now()).toISOString()),
+        ]);
         const changed = await this.byId(db, id);
         await db.execute('COMMIT');
         if (!changed) throw new NotFoundError(`Ledger record ${id} does not exist (was it deleted meanwhile?).`);
@@ -361,7 +383,12 @@ export class DatabaseLedger implements Ledger {
   private async findEntriesWithRun(): Promise<Array<{ record: LedgerRecord; runLock: string | null; host: string | null; pid: number | null }>> {
     return this.run(async (db) => {
       const rows = await db.query(selectRecords(db.dialect, this.options.tables.logs, "l.status = 'in_progress'"));
-      return rows.map((row) => ({ record: entryOfRow(row).record, runLock: row.run_lock == null ? null : String(row.run_lock), host: row.host == null ? null : String(row.host), pid: row.run_pid == null ? null : Number(row.run_pid) }));
+      return rows.map((row) => ({
+        record: entryOfRow(row).record,
+        runLock: row.run_lock == null ? null : String(row.run_lock),
+        host: row.host == null ? null : String(row.host),
+        pid: row.run_pid == null ? null : Number(row.run_pid),
+      }));
     });
   }
 

@@ -24,7 +24,10 @@ export async function ledgerTablesExist(session: SqlSession, tables: LedgerTable
   const problems: string[] = [];
   const fixes: string[] = [];
   const q = session.dialect.quote;
-  for (const [name, found] of [[tables.logs, logs], [tables.settings, settings]] as const) {
+  for (const [name, found] of [
+    [tables.logs, logs],
+    [tables.settings, settings],
+  ] as const) {
     if (!found || found.missing.length === 0) continue;
     problems.push(`the table "${name}" lacks the column${found.missing.length > 1 ? 's' : ''} ${found.missing.join(', ')}`);
     for (const column of found.missing) {
@@ -39,7 +42,8 @@ export async function ledgerTablesExist(session: SqlSession, tables: LedgerTable
       problems.push(`"${tables.logs}" has the unique key "${index}" (${columns.join(', ')}), which would refuse a second attempt of a day or weekday`);
       fixes.push(`-- drop the unique key "${index}" (${columns.join(', ')})`);
     }
-    if (slotKeys.length === 0 && !logs.missing.includes('daily_slot')) problems.push(`"${tables.logs}" has no unique key on daily_slot (a second automatic backup of a day could be recorded)`);
+    if (slotKeys.length === 0 && !logs.missing.includes('daily_slot'))
+      problems.push(`"${tables.logs}" has no unique key on daily_slot (a second automatic backup of a day could be recorded)`);
     if (slotKeys.length === 0) fixes.push(`CREATE UNIQUE INDEX ${q(`${tables.logs}_daily_slot`)} ON ${q(tables.logs)} (daily_slot);`);
   }
   if (problems.length > 0) {

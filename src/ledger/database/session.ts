@@ -54,7 +54,10 @@ async function openPostgres(target: SessionTarget): Promise<SqlSession> {
   try {
     await client.connect();
   } catch (error) {
-    throw new ConnectionError(`Cannot connect to the ledger's database (${where}${described.user ? ` as ${described.user}` : ''}): ${driverMessage(error, described.secrets)}`, error);
+    throw new ConnectionError(
+      `Cannot connect to the ledger's database (${where}${described.user ? ` as ${described.user}` : ''}): ${driverMessage(error, described.secrets)}`,
+      error,
+    );
   }
   const fail = (error: unknown) => {
     if (connectionLost(error)) end.ended(error as Error);

@@ -19,7 +19,10 @@ export async function withFormat1Lock<T>(storageDir: string, fn: () => Promise<T
       onCompromised: () => undefined,
     });
   } catch (error) {
-    throw new LockedError(`An older tenant-backup holds the ledger lock ${lockPath}; the ledger is converted to format 2 once it has finished. Try again then.`, { lock: lockPath, cause: String(error) });
+    throw new LockedError(`An older tenant-backup holds the ledger lock ${lockPath}; the ledger is converted to format 2 once it has finished. Try again then.`, {
+      lock: lockPath,
+      cause: String(error),
+    });
   }
   try {
     return await fn();

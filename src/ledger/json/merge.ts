@@ -48,7 +48,12 @@ async function writeRun(file: string, entries: LedgerEntry[]): Promise<void> {
   const handle = await open(file, 'wx', 0o600);
   try {
     for (let i = 0; i < entries.length; i += 1000) {
-      await handle.write(entries.slice(i, i + 1000).map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+      await handle.write(
+        entries
+          .slice(i, i + 1000)
+          .map((entry) => `${JSON.stringify(entry)}\n`)
+          .join(''),
+      );
     }
   } finally {
     await handle.close();

@@ -246,9 +246,10 @@ export class JsonLedgerStore {
       await this.write(async () => {
         const current = await this.readHead();
         if (claimed(current)) return;
-        const head: LedgerHead = current && current !== 'format1'
-          ? { ...current, host: this.host }
-          : { format: LEDGER_FORMAT, version: 2, host: this.host, next_id: await this.nextIdFromFiles(), created_at: this.clock.now().toISOString() };
+        const head: LedgerHead =
+          current && current !== 'format1'
+            ? { ...current, host: this.host }
+            : { format: LEDGER_FORMAT, version: 2, host: this.host, next_id: await this.nextIdFromFiles(), created_at: this.clock.now().toISOString() };
         await writeLedgerFile(this.paths, this.paths.head, serializeHead(head));
       });
     })().catch((error: unknown) => {
