@@ -28,6 +28,7 @@
 import type { OrganizationsConfig } from '../config/schema.js';
 import type { ForeignKeyInfo, SchemaInfo, SqlDialect, TableInfo, TablePlan } from '../engines/types.js';
 import { ConfigError } from '../errors.js';
+import { keyAmongRows } from '../engines/restore-checks.js';
 import { bindCondition, checkConditionText, includeSetting } from './plan-condition.js';
 import { checkOrganizationSettings } from './plan-settings.js';
 
@@ -197,10 +198,12 @@ function buildWhere(context: WhereContext, name: string, alias: string, depth: n
  */
 export function referencesSelected(dialect: SqlDialect, alias: string, columns: string[], parentTable: string, parentColumns: string[], parentWhere: string): string {
   const q = dialect.quoteIdentifier;
-  const left = columns.map((c) => `${alias}.${q(c)}`);
-  const right = parentColumns.map((c) => `t.${q(c)}`);
-  const tuple = (items: string[]) => (items.length === 1 ? items[0]! : `(${items.join(', ')})`);
-  return `${tuple(left)} IN (SELECT ${right.join(', ')} FROM ${q(parentTable)} t WHERE ${parentWhere})`;
+  return keyAmongRows(
+    columns.map((c) => `${alias}.${q(c)}`),
+    q(parentTable),
+    parentColumns.map(q),
+    parentWhere,
+  );
 }
 
 /** Kahn's algorithm over parent edges; on a cycle, the lowest-ranked remaining table goes next. */

@@ -70,12 +70,9 @@ export class ReferenceChecks {
         const describe = describedColumns(table, tenantColumn);
         const notNull = fk.columns.map((c) => `t.${q(c)} IS NOT NULL`).join(' AND ');
         const keys = fk.columns.map((c) => `t.${q(c)}`);
-        const parentKeys = fk.referencedColumns.map((c) => `t.${q(c)}`);
-        const tuple = (list: string[]) => (list.length === 1 ? list[0]! : `(${list.join(', ')})`);
-        // The inner `t` (the parent) shadows the outer one inside the sub-select only.
         const select =
           `SELECT ${[...keys.map((k, i) => `${k} AS k${i}`), ...describe.map((c, i) => `t.${q(c)} AS d${i}`)].join(', ')} FROM ${q(table.name)} t ` +
-          `WHERE ${notNull}${own ? ` AND (${own.where}) IS NOT TRUE` : ''} AND ${tuple(keys)} IN (SELECT ${parentKeys.join(', ')} FROM ${q(parent.table)} t WHERE ${parent.where})`;
+          `WHERE ${notNull}${own ? ` AND (${own.where}) IS NOT TRUE` : ''} AND ${keyAmongRows(keys, q(parent.table), fk.referencedColumns.map(q), parent.where)}`;
         candidates.push({ table, fk, select, describe });
       }
     }
@@ -206,12 +203,25 @@ export function ownedCondition(plan: TablePlan, plans: TablePlan[], quote: (name
     const parent = byName.get(fk.referencedTable);
     if (!parent) return [];
     const keys = fk.columns.map((c) => `t.${quote(c)}`);
-    const tuple = keys.length === 1 ? keys[0]! : `(${keys.join(', ')})`;
-    // The inner `t` (the parent) shadows the outer one inside the sub-select only.
-    const owned = `${tuple} IN (SELECT ${fk.referencedColumns.map((c) => `t.${quote(c)}`).join(', ')} FROM ${quote(parent.table)} t WHERE ${parent.where})`;
+    const owned = keyAmongRows(keys, quote(parent.table), fk.referencedColumns.map(quote), parent.where);
     return [`(${keys.map((k) => `${k} IS NULL`).join(' OR ')} OR ${owned})`];
   });
   return [`(${plan.where})`, ...branches].join(' AND ');
+}
+
+/**
+ * `keys` (expressions of the outer row, alias `t`) equal the key columns `parentColumns` of one of
+ * `parentTable`'s rows meeting `parentWhere` (a condition on alias `t`, naming the parent inside).
+ * A correlated EXISTS over a derived table, not `keys IN (SELECT …)`: PostgreSQL runs an IN whose
+ * rows do not fit work_mem as a list scanned once per outer row (minutes for 500k rows against 500k
+ * parents), while this is one primary-key lookup per row on every engine. Inside the derived table
+ * `o` the parent's alias `t` hides the outer one; outside it, `t` is the outer row again.
+ * Identifiers arrive quoted.
+ */
+export function keyAmongRows(keys: string[], parentTable: string, parentColumns: string[], parentWhere: string): string {
+  const selected = parentColumns.map((c, i) => `t.${c} AS k${i}`).join(', ');
+  const matches = keys.map((k, i) => `o.k${i} = ${k}`).join(' AND ');
+  return `EXISTS (SELECT 1 FROM (SELECT ${selected} FROM ${parentTable} t WHERE ${parentWhere}) o WHERE ${matches})`;
 }
 
 /** The columns that name a row of a planned table in messages: its primary key, then what selects it. */

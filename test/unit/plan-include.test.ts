@@ -41,7 +41,7 @@ describe('organizations.include', () => {
     // Last but its own child: a restore deletes it before the invoices its condition reads, inserts it after.
     expect(names.slice(-2)).toEqual(['versions', 'version_changes']);
     expect(plans.find((p) => p.table === 'version_changes')!.where).toBe(
-      `t."version_id" IN (SELECT t."id" FROM "versions" t WHERE (item_type = 'Invoice' AND item_id IN (SELECT id FROM invoices WHERE company_id = '42')))`,
+      `EXISTS (SELECT 1 FROM (SELECT t."id" AS k0 FROM "versions" t WHERE (item_type = 'Invoice' AND item_id IN (SELECT id FROM invoices WHERE company_id = '42'))) o WHERE o.k0 = t."version_id")`,
     );
     // Without include, versions and its child are not part of the plan at all (today's behaviour).
     expect(plan().map((p) => p.table)).not.toContain('versions');
@@ -137,7 +137,10 @@ describe('what a plan leaves out', () => {
     // versions has no link the foreign keys can see: not reported (include is how to take it).
     expect(summary.filter((line) => line.includes('versions'))).toEqual([]);
     const users = reaches.find((r) => r.kind === 'shared-parent')!;
-    expect(users.count).toEqual({ table: 'users', where: `t."id" IN (SELECT t."user_id" FROM "memberships" t WHERE t."company_id" = '42')` });
+    expect(users.count).toEqual({
+      table: 'users',
+      where: `EXISTS (SELECT 1 FROM (SELECT t."user_id" AS k0 FROM "memberships" t WHERE t."company_id" = '42') o WHERE o.k0 = t."id")`,
+    });
     expect(reaches.find((r) => r.kind === 'tenant-like-column')!.count).toEqual({ table: 'audit_events', where: `t."org_id" = '42'` });
     expect(reaches.find((r) => r.table === 'comments')!.count).toEqual({ table: 'comments', where: `(t."invoice_id" IS NULL)` });
     expect(excludedReferenceWarnings(invoicing, config, plans)).toEqual([
