@@ -10,7 +10,10 @@ import { footnotes, formatColumns, outputWidth } from './columns.js';
 import { runLine } from './render.js';
 
 export function renderHealth(report: HealthReport): string {
-  if (report.targets.length === 0) return 'Nothing to monitor: no tenants are configured and no organization has automatic backups on.';
+  const warnings = report.warnings.map((w) => `warning: ${w}`);
+  if (report.targets.length === 0) {
+    return ['Nothing to monitor: no tenants are configured and no organization has automatic backups on.', ...warnings].join('\n');
+  }
   const width = outputWidth();
   const notes: string[] = [];
   const now = Date.parse(report.checked_at);
@@ -36,7 +39,6 @@ export function renderHealth(report: HealthReport): string {
   );
   const s = report.summary;
   const summary = `${s.targets} target${s.targets === 1 ? '' : 's'}: ${s.ok} ok, ${s.stale} stale, ${s.shrunk} shrunk, ${s.failing} failing; ${formatBytes(s.storage_bytes)} stored.`;
-  const warnings = report.warnings.map((w) => `warning: ${w}`);
   return [table, ...(notes.length > 0 ? ['', footnotes(notes, width)] : []), '', summary, ...warnings].join('\n');
 }
 

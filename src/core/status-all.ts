@@ -65,7 +65,11 @@ export interface HealthReport {
   checked_at: string;
   targets: TargetHealth[];
   summary: { targets: number; ok: number; stale: number; shrunk: number; failing: number; storage_bytes: number };
-  /** Something that limited the view (the organizations table could not be read). */
+  /**
+   * Something that limited the view (the organizations table could not be read). A view that
+   * could not see every target is not healthy: `ok` is false whenever there is a warning, so that
+   * `--check` (cron's probe) fails instead of reporting a monitor that looked at nothing.
+   */
   warnings: string[];
 }
 
@@ -146,7 +150,7 @@ export async function healthReport(deps: Pick<Deps, 'config' | 'ledger' | 'clock
   }));
   const count = (test: (t: TargetHealth) => boolean) => health.filter(test).length;
   return {
-    ok: health.every((t) => t.ok),
+    ok: health.every((t) => t.ok) && warnings.length === 0,
     checked_at: now.toISOString().slice(0, 19) + 'Z',
     targets: health,
     summary: {
@@ -166,7 +170,7 @@ export async function notifyStale(deps: Pick<Deps, 'config' | 'clock'>, report: 
   const notifications = deps.config.notifications;
   if (report.ok || !notifications) return;
   const notify = await import('../notify/index.js');
-  const problems = report.targets.flatMap((t) => t.problems);
+  const problems = [...report.targets.flatMap((t) => t.problems), ...report.warnings];
   const reports = await notify.notify(
     notifications,
     notify.staleEvent(problems, { host: notify.hostName(), now: deps.clock.now() }),

@@ -147,5 +147,22 @@ describe('status --all', () => {
       expect.stringMatching(/^The organizations table could not be read \(.*\); showing the organizations the ledger knows\.$/),
     ]);
     expect(degraded.stderr).toMatch(/^warning: The organizations table could not be read/);
+    // A probe that could not see the organizations is not healthy, whatever else it saw.
+    expect(JSON.parse(degraded.stdout).ok).toBe(false);
+    expect((await cli(['status', '--all', '--check', '--json'])).code).toBe(11);
+  });
+
+  it('a probe that can read no organizations table and knows no target says so and fails --check', async () => {
+    const empty = await makeTempDir('tb-monitor-empty-');
+    await writeFile(
+      path.join(empty, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', organizations: { client: 'better-sqlite3', connection: { filename: './missing.sqlite' } } }),
+    );
+    const text = await runCli(['status', '--all'], { cwd: empty });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/Nothing to monitor/);
+    expect(text.stdout).toMatch(/warning: The organizations table could not be read/);
+    const check = await runCli(['status', '--all', '--check'], { cwd: empty });
+    expect(check.code).toBe(11);
   });
 });
