@@ -2,6 +2,7 @@
  * `tenant-backup ledger init` and `ledger migrate --from json`: setting up the database ledger
  * (`"ledger": { "type": "database" }`) and filling it from the JSON ledger of the store.
  */
+import { access } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { DIALECTS } from '../ledger/database/dialect.js';
 import type { DatabaseLedger } from '../ledger/database/index.js';
@@ -20,6 +21,8 @@ export interface LedgerMigrateResult {
   /** Organizations whose automatic-backup switch was copied (where the table had none). */
   settings: number;
   source: string;
+  /** False when the store has no JSON ledger at all (nothing was there to copy). */
+  found: boolean;
 }
 
 function databaseLedgerOf(deps: Pick<Deps, 'config' | 'ledger'>, command: string): DatabaseLedger {
@@ -53,6 +56,14 @@ export async function migrateLedgerFromJson(deps: Pick<Deps, 'config' | 'ledger'
   const target = databaseLedgerOf(deps, 'ledger migrate');
   const { JsonFileLedger } = await import('../ledger/json-file.js');
   const source = new JsonFileLedger(deps.config.storage.dir, deps.clock, undefined, { keep: historyPolicyOf(deps.config) });
+  // No JSON ledger: nothing to copy (setup scripts may run this on every machine), and said so.
+  if (
+    !(await access(source.file).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return { copied: 0, skipped: 0, settings: 0, source: source.file, found: false };
   await source.recoverInterrupted().catch(() => undefined);
   const [running] = await source.find({ status: 'in_progress' });
   if (running) throw new UsageError(`A backup is running in the JSON ledger (record ${running.id}, ${running.backup_filename}); migrate once it has finished.`);
@@ -64,5 +75,5 @@ export async function migrateLedgerFromJson(deps: Pick<Deps, 'config' | 'ledger'
     const current = await source.getOrganizationSettings(owner.organization_id);
     if (current.updated_at !== null && (await target.importSettings(owner.organization_id, current))) settings += 1;
   }
-  return { copied, skipped, settings, source: source.file };
+  return { copied, skipped, settings, source: source.file, found: true };
 }

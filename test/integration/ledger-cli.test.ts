@@ -5,6 +5,7 @@
  * more, and `list --json` prints the same records from either ledger.
  */
 import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JsonFileLedger } from '../../src/ledger/json-file.js';
@@ -66,6 +67,22 @@ for (const engine of ['postgres', 'mysql', 'sqlite'] as TestEngine[]) {
     }, 120_000);
   });
 }
+
+describe('ledger migrate --from json without a JSON ledger', () => {
+  it('says there was none to copy (exit 0, found: false), and creates no JSON ledger', async () => {
+    const dir = await makeTempDir('tb-migrate-none-');
+    await writeFile(
+      path.join(dir, '.backuprc'),
+      JSON.stringify({ storage: { dir: './backups' }, timezone: 'UTC', ledger: { type: 'database', client: 'better-sqlite3', connection: { filename: './ledger.sqlite' } } }),
+    );
+    const text = await runCli(['ledger', 'migrate', '--from', 'json'], { cwd: dir });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^No JSON ledger at .*ledger\.json: nothing to copy\.$/m);
+    const json = await runCli(['ledger', 'migrate', '--from', 'json', '--json'], { cwd: dir });
+    expect(JSON.parse(json.stdout)).toMatchObject({ found: false, copied: 0, skipped: 0, settings: 0 });
+    expect(existsSync(path.join(dir, 'backups', 'ledger.json'))).toBe(false);
+  });
+});
 
 describe('the database ledger inside the organizations database', () => {
   it("SQLite: refused unless the database is in WAL mode; then backups never include the ledger's own tables", async () => {

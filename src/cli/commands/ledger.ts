@@ -38,7 +38,9 @@ export function registerLedger(program: Command): void {
         const result = await migrateLedgerFromJson(await ctx.deps());
         if (ctx.output.json) return printJson(result);
         printLine(
-          `Copied ${result.copied} record(s) from ${result.source}${result.skipped ? ` (${result.skipped} were already there)` : ''}; ${result.settings} organization setting(s).`,
+          result.found
+            ? `Copied ${result.copied} record(s) from ${result.source}${result.skipped ? ` (${result.skipped} were already there)` : ''}; ${result.settings} organization setting(s).`
+            : `No JSON ledger at ${result.source}: nothing to copy.`,
           ctx.output,
         );
       }),
