@@ -4,6 +4,8 @@
  * records — zip64 forms exactly when a size, an offset or the entry count needs them, as yazl and
  * Info-ZIP write them.
  */
+import zlib from 'node:zlib';
+import { crc32 } from './zip-streams.js';
 
 /** Unix mode stored for each entry: tenant data is private, also once extracted by hand. */
 export const ENTRY_MODE = 0o100600;
@@ -31,6 +33,48 @@ export interface CentralEntry {
   offset: number;
   /** Offset of the entry's (compressed) data: just past its local header. */
   dataStart?: number;
+}
+
+/**
+ * An entry whose data is known whole and small (the manifest): compressed here, its sizes and
+ * CRC-32 known up front, so they go in its local header (no data descriptor). `stored` is what
+ * follows that header.
+ */
+export function wholeEntry(path: string, data: Buffer, level: number, offset: number): { entry: CentralEntry; stored: Buffer } {
+  const stored = level > 0 ? zlib.deflateRawSync(data, { level }) : data;
+  const entry: CentralEntry = {
+    name: Buffer.from(path, 'utf8'),
+    method: level > 0 ? 8 : 0,
+    flags: FLAG_UTF8,
+    crc32: crc32(data, 0),
+    compressedSize: stored.length,
+    uncompressedSize: data.length,
+    offset,
+  };
+  return { entry, stored };
+}
+
+/** Where an entry's data was written (what a reader must find through the central directory). */
+export interface EntryLayout {
+  path: string;
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  localHeaderOffset: number;
+  dataStart: number;
+}
+
+export function entryLayout(entry: CentralEntry): EntryLayout {
+  return {
+    path: entry.name.toString('utf8'),
+    method: entry.method,
+    crc32: entry.crc32,
+    compressedSize: entry.compressedSize,
+    uncompressedSize: entry.uncompressedSize,
+    localHeaderOffset: entry.offset,
+    dataStart: entry.dataStart ?? -1,
+  };
 }
 
 /** The entries' time, in the forms the records carry (DOS date and time, Unix seconds). */

@@ -20,19 +20,9 @@ import type { Readable } from 'node:stream';
 import type { ReadKeys } from '../cipher/types.js';
 import { ArchiveError, describeCause } from '../errors.js';
 import { ArchiveReader } from './zip-reader.js';
+import type { EntryLayout } from './zip-records.js';
 
 const READ_CHUNK = 1024 * 1024;
-
-/** Where an entry's data was written (what a reader must find through the central directory). */
-export interface EntryLayout {
-  path: string;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  localHeaderOffset: number;
-  dataStart: number;
-}
 
 export interface VerifyWrittenOptions {
   entriesChecked?: boolean;

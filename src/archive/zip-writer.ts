@@ -25,15 +25,25 @@ import { createHash, type Hash } from 'node:crypto';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import { noneCipher } from '../cipher/none.js';
 import type { ArchiveCipher, FileEncryption } from '../cipher/types.js';
-import type { EntryLayout } from './zip-verify.js';
 import { ArchiveError, describeCause } from '../errors.js';
 import { assertManifestMatchesEntries, isSafeEntryPath, MANIFEST_PATH, parseManifest, type Manifest } from './manifest.js';
-import { centralRecord, dataDescriptor, endRecords, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, localHeader, type CentralEntry, type EntryStamp } from './zip-records.js';
+import {
+  centralRecord,
+  dataDescriptor,
+  endRecords,
+  entryLayout,
+  wholeEntry,
+  FLAG_DATA_DESCRIPTOR,
+  FLAG_UTF8,
+  localHeader,
+  type CentralEntry,
+  type EntryLayout,
+  type EntryStamp,
+} from './zip-records.js';
 import { discardStaged, isStaged, partFileName, readStaged, stageEntry, type StagedEntry } from './zip-staged.js';
-import { crc32, EntryHasher, entryDeflate, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
+import { EntryHasher, entryDeflate, FileSink, InflateCheck, toReadable, type EntrySource } from './zip-streams.js';
 
 export interface ArchiveWriterOptions {
   /**
@@ -71,7 +81,7 @@ export interface FinishedArchive {
 }
 
 /** Where an entry's data was written (what a reader must find through the central directory). */
-export type { EntryLayout } from './zip-verify.js';
+export type { EntryLayout } from './zip-records.js';
 
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** Queued file writes above this wait (back-pressure on deflate). */
@@ -266,19 +276,10 @@ export class ArchiveWriter {
     this.state = 'finishing';
     try {
       const json = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
-      const data = this.level > 0 ? zlib.deflateRawSync(json, { level: this.level }) : json;
-      const entry: CentralEntry = {
-        name: Buffer.from(MANIFEST_PATH, 'utf8'),
-        method: this.level > 0 ? 8 : 0,
-        flags: FLAG_UTF8,
-        crc32: crc32(json, 0),
-        compressedSize: data.length,
-        uncompressedSize: json.length,
-        offset: this.position,
-      };
+      const { entry, stored } = wholeEntry(MANIFEST_PATH, json, this.level, this.position);
       this.queueWrite(localHeader(entry, true, this.stamp));
       entry.dataStart = this.position;
-      this.queueWrite(data);
+      this.queueWrite(stored);
       this.central.push(entry);
       const centralStart = this.position;
       for (const record of this.central) this.queueWrite(centralRecord(record, this.stamp));
@@ -302,15 +303,7 @@ export class ArchiveWriter {
 
   /** Where each entry (manifest included) was written; available after finish(). */
   layout(): EntryLayout[] {
-    return this.central.map((entry) => ({
-      path: entry.name.toString('utf8'),
-      method: entry.method,
-      crc32: entry.crc32,
-      compressedSize: entry.compressedSize,
-      uncompressedSize: entry.uncompressedSize,
-      localHeaderOffset: entry.offset,
-      dataStart: entry.dataStart ?? -1,
-    }));
+    return this.central.map(entryLayout);
   }
 
   /**
