@@ -139,15 +139,7 @@ export async function backupOrganizationLocked(deps: Deps, options: Organization
         archive = await PendingArchive.begin(deps, {
           area: ORGANIZATIONS_AREA,
           name: archiveName,
-          record: {
-            kind: 'organization',
-            organization_id: options.organizationId,
-            tenant: null,
-            user_id: options.userId ?? null,
-            day_of_week: weekday,
-            backup_date: backupDate,
-          },
-          backupType: options.backupType ?? 'manual',
+          ...recordOf(options, weekday, backupDate),
           lockKey,
           secrets,
           signal: options.signal,
@@ -229,6 +221,21 @@ function jobsOf(options: OrganizationBackupOptions): number {
   return jobs;
 }
 
+/** The ledger record of this backup, and its type: the same for a run and for an attempt that never started. */
+function recordOf(options: OrganizationBackupOptions, weekday: Weekday, backupDate: string) {
+  return {
+    record: {
+      kind: 'organization' as const,
+      organization_id: options.organizationId,
+      tenant: null,
+      user_id: options.userId ?? null,
+      day_of_week: weekday,
+      backup_date: backupDate,
+    },
+    backupType: options.backupType ?? ('manual' as const),
+  };
+}
+
 /**
  * Records a backup that failed before its record was begun (connecting failed, the store could not
  * be asked about the archive's name, …) when that is a failed attempt: under the name of the
@@ -242,15 +249,7 @@ async function recordUnstartedBackup(deps: Deps, options: OrganizationBackupOpti
     {
       area: ORGANIZATIONS_AREA,
       name: previous?.backup_filename ?? organizationArchiveName({ id: options.organizationId }, weekday, cipherSuffixOf(deps.config)),
-      record: {
-        kind: 'organization',
-        organization_id: options.organizationId,
-        tenant: null,
-        user_id: options.userId ?? null,
-        day_of_week: weekday,
-        backup_date: backupDate,
-      },
-      backupType: options.backupType ?? 'manual',
+      ...recordOf(options, weekday, backupDate),
     },
     error,
   );
