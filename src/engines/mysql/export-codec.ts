@@ -25,7 +25,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { OperationError } from '../../errors.js';
-import { escapeText, HEX_DIGITS, readValues, SHORT_ESCAPES, writeShortValue } from './export-large-row.js';
+import { escapeControl, escapeText, readValues, writeShortValue } from './export-large-row.js';
 import type { ColumnInfo } from '../types.js';
 
 /**
@@ -176,16 +176,8 @@ export class MysqlRowEncoder {
               out[o++] = b;
             } else if (b >= 0x20) {
               out[o++] = b; // space, !
-            } else if (SHORT_ESCAPES[b] !== 0) {
-              out[o++] = BACKSLASH;
-              out[o++] = SHORT_ESCAPES[b]!;
             } else {
-              out[o++] = BACKSLASH;
-              out[o++] = 0x75; // u
-              out[o++] = 0x30;
-              out[o++] = 0x30;
-              out[o++] = HEX_DIGITS[b >> 4]!;
-              out[o++] = HEX_DIGITS[b & 15]!;
+              o = escapeControl(out, o, b);
             }
           }
           out[o++] = QUOTE;

@@ -6,9 +6,9 @@
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-export const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 /** JSON.stringify's short escapes for control characters (0 = use \u00xx). */
-export const SHORT_ESCAPES = new Uint8Array(32);
+const SHORT_ESCAPES = new Uint8Array(32);
 SHORT_ESCAPES[0x08] = 0x62; // \b
 SHORT_ESCAPES[0x09] = 0x74; // \t
 SHORT_ESCAPES[0x0a] = 0x6e; // \n
@@ -66,17 +66,25 @@ export function escapeText(out: Buffer, o: number, buf: Buffer, from: number, to
       out[o++] = b;
     } else if (b >= 0x20) {
       out[o++] = b;
-    } else if (SHORT_ESCAPES[b] !== 0) {
-      out[o++] = BACKSLASH;
-      out[o++] = SHORT_ESCAPES[b]!;
     } else {
-      out[o++] = BACKSLASH;
-      out[o++] = 0x75; // u
-      out[o++] = 0x30;
-      out[o++] = 0x30;
-      out[o++] = HEX_DIGITS[b >> 4]!;
-      out[o++] = HEX_DIGITS[b & 15]!;
+      o = escapeControl(out, o, b);
     }
   }
+  return o;
+}
+
+/** A control character (< 0x20) as JSON.stringify escapes it: `\n`-style, else `\u00xx`. Returns the new offset. */
+export function escapeControl(out: Buffer, o: number, b: number): number {
+  if (SHORT_ESCAPES[b] !== 0) {
+    out[o++] = BACKSLASH;
+    out[o++] = SHORT_ESCAPES[b]!;
+    return o;
+  }
+  out[o++] = BACKSLASH;
+  out[o++] = 0x75; // u
+  out[o++] = 0x30;
+  out[o++] = 0x30;
+  out[o++] = HEX_DIGITS[b >> 4]!;
+  out[o++] = HEX_DIGITS[b & 15]!;
   return o;
 }
